@@ -1,0 +1,1 @@
+"""HTTP edge: REST API, authentication, and (later) the agent console and supervisor wallboard."""

@@ -1,0 +1,1 @@
+"""Pure domain model of the core: no sockets, no SQL, no clock reads."""

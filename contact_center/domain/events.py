@@ -1,0 +1,49 @@
+"""Base class and registry for domain events.
+
+Every package declares its own events (``routing/events.py``, ``cti/events.py``,
+``contact_center/domain/...``) as frozen dataclasses deriving from
+:class:`DomainEvent`, each with a dotted ``name`` such as ``contact.queued``.
+The registry lets a bus adapter (Redis) turn a name back into a class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import orjson
+
+EVENT_TYPES: dict[str, type[DomainEvent]] = {}
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DomainEvent:
+    """Something that happened. ``at`` is a Unix timestamp passed in by the caller."""
+
+    name: ClassVar[str] = ""
+    at: float
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            existing = EVENT_TYPES.get(cls.name)
+            if existing is not None and existing.__qualname__ != cls.__qualname__:
+                raise TypeError(f"event name {cls.name!r} used twice")
+            EVENT_TYPES[cls.name] = cls
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form: ``{"event": name, ...fields}``."""
+        data: dict[str, Any] = orjson.loads(orjson.dumps(self))
+        return {"event": self.name, **data}
+
+
+def encode_event(event: DomainEvent) -> bytes:
+    return orjson.dumps(event.to_dict())
+
+
+def decode_event(raw: bytes | str) -> DomainEvent:
+    """Rebuild an event from :func:`encode_event` output (unknown names raise KeyError)."""
+    data = orjson.loads(raw)
+    cls = EVENT_TYPES[data.pop("event")]
+    field_types = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in field_types})

@@ -1,0 +1,231 @@
+"""Settings: one TOML file overridden by ``CC_*`` environment variables.
+
+``config/contact-center.toml`` documents every key with its default. Any key can
+be overridden as ``CC_<SECTION>_<KEY>`` (``CC_DATABASE_URL``, ``CC_REDIS_URL``,
+``CC_SERVER_PORT`` ...). ``CC_AMI_HOST`` / ``_PORT`` / ``_USERNAME`` / ``_SECRET``
+/ ``_NAME`` describe one Asterisk server (added if the file lists none, else
+replacing the first). Invalid settings raise :class:`SettingsError` naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from contact_center.errors import AppError
+
+DEFAULT_CONFIG_PATH = Path("config/contact-center.toml")
+
+
+class SettingsError(AppError):
+    error_id = "invalid-settings"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    # Shared by every node: signs session cookies. Empty means "generate per process"
+    # (fine for one node; set it when scaling out).
+    secret_key: str = ""
+    node_id: str = ""
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///var/contact-center.db"
+    pool_size: int = Field(10, ge=1, le=500)
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                f"(got {value.split('://')[0]!r})"
+            )
+        return value
+
+
+class RedisSettings(_Section):
+    # Empty: in-process state and event bus (single node).
+    url: str = ""
+    max_connections: int = Field(50, ge=1, le=10_000)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be empty or start with redis://, rediss:// or unix://")
+        return value
+
+
+class PhoneSettings(_Section):
+    # Region used to read numbers written without a country code ("020 7946 0018").
+    default_region: str = "US"
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        import phonenumbers
+
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown region {value!r} (use an ISO 3166 code such as GB, US, CN)")
+        return value.upper()
+
+
+class SecuritySettings(_Section):
+    session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    login_max_attempts: int = Field(5, ge=1, le=1000)
+    login_window_seconds: int = Field(300, ge=1, le=86_400)
+    cookie_secure: bool = False
+
+
+class TierRule(_Section):
+    name: str = Field(min_length=1, max_length=40)
+    min_spend: float = Field(0, ge=0)
+    min_orders: int = Field(0, ge=0)
+
+
+class ValueSettings(_Section):
+    """Customer value (RFM) rules: tier from orders over a window, churn tier over tier."""
+
+    window_days: int = Field(365, ge=1, le=3650)
+    # A customer whose last order is older than this cannot hold a tier above the lowest.
+    max_recency_days: int = Field(365, ge=1, le=3650)
+    repeat_contact_days: int = Field(7, ge=1, le=365)
+    screen_pop_interactions: int = Field(20, ge=1, le=200)
+    # Highest tier first; the last one should have zero thresholds (everyone qualifies).
+    tiers: tuple[TierRule, ...] = (
+        TierRule(name="platinum", min_spend=10_000, min_orders=5),
+        TierRule(name="gold", min_spend=2_500, min_orders=3),
+        TierRule(name="silver", min_spend=500, min_orders=1),
+        TierRule(name="standard", min_spend=0, min_orders=0),
+    )
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_ordered(cls, value: tuple[TierRule, ...]) -> tuple[TierRule, ...]:
+        if not value:
+            raise ValueError("at least one tier is needed")
+        names = [t.name for t in value]
+        if len(set(names)) != len(names):
+            raise ValueError("tier names must be unique")
+        spends = [t.min_spend for t in value]
+        if spends != sorted(spends, reverse=True):
+            raise ValueError("tiers must be listed highest first (min_spend descending)")
+        return value
+
+
+class AsteriskServer(_Section):
+    name: str = Field("asterisk", min_length=1, max_length=64)
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=1, le=65535)
+    username: str = "cc"
+    secret: str = ""
+    # Use the MD5 challenge login instead of a plain secret.
+    md5_auth: bool = False
+
+
+class AsteriskSettings(_Section):
+    # Empty list: no real Asterisk; the demo runs a simulated PBX.
+    servers: tuple[AsteriskServer, ...] = ()
+    ping_interval_seconds: float = Field(20.0, gt=0, le=3600)
+    reconnect_max_seconds: float = Field(30.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AsteriskSettings:
+        names = [s.name for s in self.servers]
+        if len(set(names)) != len(names):
+            raise ValueError("asterisk server names must be unique")
+        return self
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    phone: PhoneSettings = PhoneSettings()
+    security: SecuritySettings = SecuritySettings()
+    value: ValueSettings = ValueSettings()
+    asterisk: AsteriskSettings = AsteriskSettings()
+    logging: LoggingSettings = LoggingSettings()
+    # Free-form sections owned by other packages (e.g. [routing]) are validated there.
+    routing: dict[str, Any] = Field(default_factory=dict)
+
+    def with_overrides(self, **sections: dict[str, Any]) -> Settings:
+        """A copy with some keys replaced, validated again (used by tests and the CLI)."""
+        data = self.model_dump()
+        for section, values in sections.items():
+            data.setdefault(section, {}).update(values)
+        return _validate(data)
+
+
+_AMI_ENV = {"HOST": "host", "PORT": "port", "USERNAME": "username", "SECRET": "secret",
+            "NAME": "name", "MD5_AUTH": "md5_auth"}
+
+
+def load_settings(
+    path: Path | str | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the TOML file (``CC_CONFIG`` or the default path if it exists) and the environment."""
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    chosen = Path(path) if path is not None else Path(env.get("CC_CONFIG", DEFAULT_CONFIG_PATH))
+    if path is not None or "CC_CONFIG" in env or chosen.exists():
+        try:
+            data = tomllib.loads(chosen.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"settings file {chosen} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"settings file {chosen} is not valid TOML: {exc}") from None
+    _apply_environment(data, env)
+    return _validate(data)
+
+
+def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    sections = {name: model for name, model in Settings.model_fields.items()}
+    ami: dict[str, str] = {}
+    for key, value in env.items():
+        if not key.startswith("CC_") or key == "CC_CONFIG":
+            continue
+        rest = key[3:]
+        if rest.startswith("AMI_") and rest[4:] in _AMI_ENV:
+            ami[_AMI_ENV[rest[4:]]] = value
+            continue
+        for section in sections:
+            prefix = section.upper() + "_"
+            if rest.startswith(prefix):
+                field = rest[len(prefix):].lower()
+                data.setdefault(section, {})[field] = value
+                break
+    if ami:
+        servers = list(data.setdefault("asterisk", {}).get("servers", []))
+        first = {**(servers[0] if servers else {}), **ami}
+        data["asterisk"]["servers"] = [first, *servers[1:]]
+
+
+def _validate(data: dict[str, Any]) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown setting"
+            problems.append(f"{key}: {msg}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -1,0 +1,1 @@
+"""Omnichannel router: pure matching core, queue/agent state machines and state backends."""
