@@ -173,8 +173,14 @@ class Settings(_Section):
         return _validate(data)
 
 
-_AMI_ENV = {"HOST": "host", "PORT": "port", "USERNAME": "username", "SECRET": "secret",
-            "NAME": "name", "MD5_AUTH": "md5_auth"}
+_AMI_ENV = {
+    "HOST": "host",
+    "PORT": "port",
+    "USERNAME": "username",
+    "SECRET": "secret",
+    "NAME": "name",
+    "MD5_AUTH": "md5_auth",
+}
 
 
 def load_settings(
@@ -208,7 +214,7 @@ def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> None:
         for section in sections:
             prefix = section.upper() + "_"
             if rest.startswith(prefix):
-                field = rest[len(prefix):].lower()
+                field = rest[len(prefix) :].lower()
                 data.setdefault(section, {})[field] = value
                 break
     if ami:

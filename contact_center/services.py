@@ -1,0 +1,49 @@
+"""The container of long-lived services the assembly builds and the edges use.
+
+``contact_center.app.build_app`` fills it; HTTP handlers in ``agent_ui`` receive it.
+Nothing here opens a connection: it only names what exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from contact_center.accounts import AccountStore
+    from contact_center.bus import EventBus
+    from contact_center.settings import Settings
+    from contact_center.store.profiles import ProfileStore
+
+# A health probe returns a JSON-able dict with at least {"ok": bool}.
+HealthProbe = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Actor:
+    """Who does something: a user (agent/supervisor/admin), or the system/CLI (user_id None)."""
+
+    user_id: int | None
+    name: str
+    role: str = "system"
+
+
+SYSTEM = Actor(None, "system")
+
+
+@dataclasses.dataclass(slots=True)
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    profiles: ProfileStore
+    accounts: AccountStore
+    bus: EventBus
+    clock: Callable[[], float] = time.time
+    # Named health probes shown by /status (database, redis, each Asterisk server, ...).
+    health: dict[str, HealthProbe] = dataclasses.field(default_factory=dict)
+    # Set by later stages (router, CTI); typed loosely so the core does not import them.
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)

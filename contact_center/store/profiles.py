@@ -1,0 +1,1871 @@
+"""The customer profile store: identity resolution, profiles, history, merges, value, privacy.
+
+Every channel writes here (interactions, messages, notes, orders) and the console
+reads from here (screen-pop, history). Reads of a profile and every change are
+audit-logged in the same transaction as the read or change.
+
+Hot reads use SQLAlchemy Core with hand-shaped queries: a screen-pop is three
+read round trips (profile + value figures, interactions, their notes/messages and
+recent orders) plus the audit insert.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Select,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from contact_center.domain.customer import (
+    Channel,
+    Direction,
+    InteractionStatus,
+    LifecycleStage,
+    MonthTotals,
+    compute_value,
+    month_index,
+    next_lifecycle_stage,
+    search_key,
+)
+from contact_center.domain.identity import (
+    Identity,
+    IdentityKind,
+    InvalidIdentity,
+    normalize_identity,
+)
+from contact_center.errors import Conflict, InvalidInput, NotFound
+from contact_center.services import SYSTEM, Actor
+from contact_center.settings import ValueSettings
+from contact_center.store.schema import (
+    Id,
+    audit_events,
+    customer_value_months,
+    customers,
+    identities,
+    interactions,
+    merges,
+    messages,
+    notes,
+    orders,
+    users,
+)
+
+
+class CustomerNotFound(NotFound):
+    error_id = "customer-not-found"
+
+
+class InteractionNotFound(NotFound):
+    error_id = "interaction-not-found"
+
+
+class MergeNotFound(NotFound):
+    error_id = "merge-not-found"
+
+
+class IdentityTaken(Conflict):
+    error_id = "identity-taken"
+
+
+class CustomerMerged(Conflict):
+    error_id = "customer-merged"
+
+
+class MergeRejected(Conflict):
+    error_id = "merge-rejected"
+
+
+class InvalidCursor(InvalidInput):
+    error_id = "invalid-cursor"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Resolution:
+    customer_id: int
+    created: bool
+
+
+SNIPPET_CHARS = 200
+MAX_NOTE_CHARS = 20_000
+MAX_MESSAGE_CHARS = 1_000_000
+ERASED = "[erased]"
+
+# Fields a person may change on a customer, with the checks each needs.
+_TEXT_LIMITS = {"display_name": 200, "language": 16, "timezone": 64}
+_UPDATABLE = {
+    "display_name",
+    "language",
+    "timezone",
+    "lifecycle_stage",
+    "owner_agent_id",
+    "tags",
+    "attributes",
+    "consent",
+    "provisional",
+}
+_MERGE_RESTORABLE = (
+    "display_name",
+    "search_name",
+    "language",
+    "timezone",
+    "lifecycle_stage",
+    "owner_agent_id",
+    "tags",
+    "attributes",
+    "consent",
+    "provisional",
+)
+_LIFECYCLE_ORDER = [s.value for s in LifecycleStage]
+
+_PROFILE_COLUMNS = [
+    customers.c.id,
+    customers.c.display_name,
+    customers.c.language,
+    customers.c.timezone,
+    customers.c.tier,
+    customers.c.previous_tier,
+    customers.c.churn_risk,
+    customers.c.lifecycle_stage,
+    customers.c.owner_agent_id,
+    customers.c.tags,
+    customers.c.attributes,
+    customers.c.consent,
+    customers.c.provisional,
+    customers.c.merged_into_id,
+    customers.c.erased_at,
+    customers.c.spend_window_cents,
+    customers.c.margin_window_cents,
+    customers.c.orders_window,
+    customers.c.lifetime_spend_cents,
+    customers.c.lifetime_orders,
+    customers.c.last_order_at,
+    customers.c.last_contact_at,
+    customers.c.repeat_contact,
+    customers.c.created_at,
+    customers.c.updated_at,
+]
+
+_INTERACTION_COLUMNS = [
+    interactions.c.id,
+    interactions.c.contact_id,
+    interactions.c.channel,
+    interactions.c.direction,
+    interactions.c.status,
+    interactions.c.queue,
+    interactions.c.agent_id,
+    interactions.c.started_at,
+    interactions.c.queued_at,
+    interactions.c.offered_at,
+    interactions.c.answered_at,
+    interactions.c.ended_at,
+    interactions.c.disposition,
+    interactions.c.resolved,
+    interactions.c.repeat_contact,
+    interactions.c.subject,
+    interactions.c.notes,
+    interactions.c.summary,
+    interactions.c.external_ids,
+]
+
+
+def _profile(row: Mapping[str, Any], identity_rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    data = dict(row)
+    data["identities"] = [{"kind": r["kind"], "value": r["value"]} for r in identity_rows]
+    data["value"] = {
+        "tier": data["tier"],
+        "previous_tier": data.pop("previous_tier"),
+        "churn_risk": bool(data.pop("churn_risk")),
+        "spend_window": data.pop("spend_window_cents") / 100,
+        "margin_window": data.pop("margin_window_cents") / 100,
+        "orders_window": data.pop("orders_window"),
+        "lifetime_spend": data.pop("lifetime_spend_cents") / 100,
+        "lifetime_orders": data.pop("lifetime_orders"),
+        "last_order_at": data.pop("last_order_at"),
+        "last_contact_at": data.pop("last_contact_at"),
+        "repeat_contact": bool(data.pop("repeat_contact")),
+    }
+    data["provisional"] = bool(data["provisional"])
+    return data
+
+
+def _interaction(row: Mapping[str, Any]) -> dict[str, Any]:
+    data = dict(row)
+    data["resolved"] = bool(data["resolved"])
+    data["repeat_contact"] = bool(data["repeat_contact"])
+    data["wait_seconds"] = _span(data["queued_at"], data["answered_at"] or data["ended_at"])
+    data["talk_seconds"] = _span(data["answered_at"], data["ended_at"])
+    data["note_items"] = []
+    data["messages"] = []
+    return data
+
+
+def _span(start: float | None, end: float | None) -> float | None:
+    return round(end - start, 3) if start is not None and end is not None else None
+
+
+def _cents(value: Any, field: str) -> int:
+    try:
+        amount = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{field} must be a number", details={"field": field}) from None
+    if amount != amount or abs(amount) > 1e12:
+        raise InvalidInput(f"{field} is out of range", details={"field": field})
+    return round(amount * 100)
+
+
+def _check_text(field: str, value: Any, limit: int, *, required: bool = False) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string", details={"field": field})
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"{field} must not be empty", details={"field": field})
+    if len(value) > limit:
+        raise InvalidInput(
+            f"{field} is longer than {limit} characters", details={"field": field, "max": limit}
+        )
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
+        raise InvalidInput(f"{field} contains control characters", details={"field": field})
+    return value
+
+
+def _json_size_ok(value: Any, limit: int = 16_384) -> bool:
+    import orjson
+
+    try:
+        return len(orjson.dumps(value)) <= limit
+    except TypeError:
+        return False
+
+
+class ProfileStore:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        default_region: str,
+        value_settings: ValueSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.default_region = default_region
+        self.value_settings = value_settings
+        self.clock = clock
+
+    # ----------------------------------------------------------------- identities
+
+    def identity(self, kind: str, raw: str) -> Identity:
+        return normalize_identity(kind, raw, default_region=self.default_region)
+
+    async def resolve(
+        self, identity: Identity, *, display_name: str | None = None, actor: Actor = SYSTEM
+    ) -> Resolution:
+        """The customer owning ``identity``, or a new provisional customer holding it.
+
+        Safe against two nodes resolving the same new identity at once: the unique
+        (kind, value) constraint lets exactly one insert win; the loser reads the winner.
+        """
+        name = _check_text("display_name", display_name, 200) or identity.value
+        for _ in range(3):
+            async with self.engine.connect() as conn:
+                found = await self._owner_of(conn, identity)
+            if found is not None:
+                return Resolution(found, False)
+            try:
+                async with self.engine.begin() as conn:
+                    now = self.clock()
+                    customer_id = await self._insert_customer(
+                        conn, {"display_name": name, "provisional": True}, now
+                    )
+                    await conn.execute(
+                        insert(identities).values(
+                            customer_id=customer_id,
+                            kind=identity.kind.value,
+                            value=identity.value,
+                            created_at=now,
+                        )
+                    )
+                    await self._audit(
+                        conn,
+                        actor,
+                        "customer.created",
+                        customer_id,
+                        details={"provisional": True, "identity": str(identity)},
+                    )
+                return Resolution(customer_id, True)
+            except IntegrityError:
+                continue
+        raise Conflict(f"could not resolve {identity}: concurrent updates, try again")
+
+    async def _owner_of(self, conn: AsyncConnection, identity: Identity) -> int | None:
+        result = await conn.execute(
+            select(identities.c.customer_id).where(
+                identities.c.kind == identity.kind.value, identities.c.value == identity.value
+            )
+        )
+        return result.scalar()
+
+    async def add_identity(self, customer_id: int, identity: Identity, *, actor: Actor) -> None:
+        async with self.engine.begin() as conn:
+            await self._live_customer(conn, customer_id)
+            owner = await self._owner_of(conn, identity)
+            if owner == customer_id:
+                return
+            if owner is not None:
+                raise IdentityTaken(
+                    f"{identity} already belongs to customer {owner}; merge the two customers",
+                    details={"customer_id": owner},
+                )
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(
+                        insert(identities).values(
+                            customer_id=customer_id,
+                            kind=identity.kind.value,
+                            value=identity.value,
+                            created_at=self.clock(),
+                        )
+                    )
+            except IntegrityError:
+                raise IdentityTaken(f"{identity} was just added to another customer") from None
+            await self._touch(conn, customer_id)
+            await self._audit(
+                conn, actor, "identity.added", customer_id, details={"identity": str(identity)}
+            )
+
+    async def remove_identity(self, customer_id: int, identity: Identity, *, actor: Actor) -> None:
+        async with self.engine.begin() as conn:
+            await self._live_customer(conn, customer_id)
+            result = await conn.execute(
+                delete(identities).where(
+                    identities.c.customer_id == customer_id,
+                    identities.c.kind == identity.kind.value,
+                    identities.c.value == identity.value,
+                )
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"customer {customer_id} has no identity {identity}")
+            await self._touch(conn, customer_id)
+            await self._audit(
+                conn, actor, "identity.removed", customer_id, details={"identity": str(identity)}
+            )
+
+    # ------------------------------------------------------------------ customers
+
+    async def create_customer(
+        self, fields: Mapping[str, Any], identity_list: Sequence[Identity], *, actor: Actor
+    ) -> dict[str, Any]:
+        values = self._validated_changes(fields, creating=True)
+        async with self.engine.begin() as conn:
+            if values.get("owner_agent_id") is not None:
+                await self._check_agent(conn, values["owner_agent_id"])
+            now = self.clock()
+            customer_id = await self._insert_customer(conn, values, now)
+            for identity in dict.fromkeys(identity_list):
+                owner = await self._owner_of(conn, identity)
+                if owner is not None:
+                    raise IdentityTaken(
+                        f"{identity} already belongs to customer {owner}",
+                        details={"customer_id": owner},
+                    )
+                await conn.execute(
+                    insert(identities).values(
+                        customer_id=customer_id,
+                        kind=identity.kind.value,
+                        value=identity.value,
+                        created_at=now,
+                    )
+                )
+            await self._audit(conn, actor, "customer.created", customer_id, details={})
+            return await self._load_profile(conn, customer_id)
+
+    async def _insert_customer(
+        self, conn: AsyncConnection, values: Mapping[str, Any], now: float
+    ) -> int:
+        name = values.get("display_name") or "Unknown customer"
+        row = {
+            "display_name": name,
+            "search_name": search_key(name),
+            "language": values.get("language"),
+            "timezone": values.get("timezone"),
+            "tier": self.value_settings.tiers[-1].name,
+            "lifecycle_stage": values.get("lifecycle_stage") or LifecycleStage.PROSPECT.value,
+            "owner_agent_id": values.get("owner_agent_id"),
+            "tags": values.get("tags") or [],
+            "attributes": values.get("attributes") or {},
+            "consent": values.get("consent") or {},
+            "provisional": bool(values.get("provisional", False)),
+            "created_at": now,
+            "updated_at": now,
+        }
+        result = await conn.execute(insert(customers).values(**row).returning(customers.c.id))
+        return int(result.scalar_one())
+
+    def _validated_changes(
+        self, changes: Mapping[str, Any], *, creating: bool = False
+    ) -> dict[str, Any]:
+        unknown = sorted(set(changes) - _UPDATABLE)
+        if unknown:
+            raise InvalidInput(
+                f"unknown or read-only field(s): {', '.join(unknown)}",
+                details={"fields": unknown},
+            )
+        values: dict[str, Any] = {}
+        for field, value in changes.items():
+            if field in _TEXT_LIMITS:
+                values[field] = _check_text(
+                    field, value, _TEXT_LIMITS[field], required=field == "display_name"
+                )
+            elif field == "lifecycle_stage":
+                if value not in _LIFECYCLE_ORDER:
+                    raise InvalidInput(
+                        f"lifecycle_stage must be one of {', '.join(_LIFECYCLE_ORDER)}",
+                        details={"field": field},
+                    )
+                values[field] = value
+            elif field == "owner_agent_id":
+                if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                    raise InvalidInput("owner_agent_id must be a user id or null")
+                values[field] = value
+            elif field == "tags":
+                if not isinstance(value, list) or not all(
+                    isinstance(t, str) and 0 < len(t) <= 50 for t in value
+                ):
+                    raise InvalidInput("tags must be a list of strings of 1-50 characters")
+                if len(value) > 50:
+                    raise InvalidInput("at most 50 tags")
+                values[field] = sorted(set(value))
+            elif field in ("attributes", "consent"):
+                if not isinstance(value, dict) or not _json_size_ok(value):
+                    raise InvalidInput(f"{field} must be an object of at most 16 KiB")
+                if field == "consent" and not all(
+                    k in {c.value for c in Channel} | {"marketing", "recording"}
+                    and isinstance(v, bool)
+                    for k, v in value.items()
+                ):
+                    raise InvalidInput(
+                        "consent maps voice/chat/email/marketing/recording to true or false"
+                    )
+                values[field] = value
+            elif field == "provisional":
+                if not isinstance(value, bool):
+                    raise InvalidInput("provisional must be true or false")
+                values[field] = value
+        if creating and not values.get("display_name"):
+            raise InvalidInput("display_name is required", details={"field": "display_name"})
+        if "display_name" in values and values["display_name"] is not None:
+            values["search_name"] = search_key(values["display_name"])
+        return values
+
+    async def update_customer(
+        self, customer_id: int, changes: Mapping[str, Any], *, actor: Actor
+    ) -> dict[str, Any]:
+        values = self._validated_changes(changes)
+        async with self.engine.begin() as conn:
+            before = await self._live_customer(conn, customer_id)
+            if values.get("owner_agent_id") is not None:
+                await self._check_agent(conn, values["owner_agent_id"])
+            if values:
+                values["updated_at"] = self.clock()
+                await conn.execute(
+                    update(customers).where(customers.c.id == customer_id).values(**values)
+                )
+            changed = {
+                k: {"from": before[k], "to": v}
+                for k, v in values.items()
+                if k not in ("updated_at", "search_name") and before[k] != v
+            }
+            await self._audit(conn, actor, "customer.updated", customer_id, details=changed)
+            return await self._load_profile(conn, customer_id)
+
+    async def get_profile(
+        self, customer_id: int, *, viewer: Actor, contact_id: str | None = None
+    ) -> dict[str, Any]:
+        async with self.engine.begin() as conn:
+            profile = await self._load_profile(conn, customer_id)
+            await self._audit(conn, viewer, "profile.viewed", customer_id, contact_id=contact_id)
+            return profile
+
+    async def _load_profile(self, conn: AsyncConnection, customer_id: int) -> dict[str, Any]:
+        row = (
+            (await conn.execute(select(*_PROFILE_COLUMNS).where(customers.c.id == customer_id)))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise CustomerNotFound(f"customer {customer_id} does not exist")
+        ids = (
+            await conn.execute(
+                select(identities.c.kind, identities.c.value)
+                .where(identities.c.customer_id == customer_id)
+                .order_by(identities.c.id)
+            )
+        ).mappings()
+        return _profile(row, ids)
+
+    async def _live_customer(self, conn: AsyncConnection, customer_id: int) -> dict[str, Any]:
+        row = (
+            (await conn.execute(select(customers).where(customers.c.id == customer_id)))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise CustomerNotFound(f"customer {customer_id} does not exist")
+        if row["merged_into_id"] is not None:
+            raise CustomerMerged(
+                f"customer {customer_id} was merged into {row['merged_into_id']}",
+                details={"merged_into_id": row["merged_into_id"]},
+            )
+        if row["erased_at"] is not None:
+            raise Conflict(f"customer {customer_id} was erased")
+        return dict(row)
+
+    async def _check_agent(self, conn: AsyncConnection, user_id: int) -> None:
+        found = await conn.execute(select(users.c.id).where(users.c.id == user_id))
+        if found.scalar() is None:
+            raise InvalidInput(f"owner_agent_id {user_id} is not a user")
+
+    async def _touch(self, conn: AsyncConnection, customer_id: int) -> None:
+        await conn.execute(
+            update(customers).where(customers.c.id == customer_id).values(updated_at=self.clock())
+        )
+
+    # --------------------------------------------------------------------- search
+
+    async def search(
+        self,
+        *,
+        text: str | None = None,
+        name: str | None = None,
+        phone: str | None = None,
+        email: str | None = None,
+        number: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Find customers by name prefix, phone, email or account number (keyset pages by id).
+
+        ``text`` guesses: an address with @ is an email, mostly digits is a phone or an
+        account number, anything else a name prefix.
+        """
+        limit = max(1, min(int(limit), 100))
+        after = self._int_cursor(cursor)
+        wanted: list[Identity] = []
+        name_prefix: str | None = None
+        if text is not None:
+            text = _check_text("q", text, 200, required=True) or ""
+            if "@" in text:
+                email = text
+            elif sum(c.isdigit() for c in text) >= max(4, len(text.replace(" ", "")) * 2 // 3):
+                for kind in (IdentityKind.PHONE, IdentityKind.ACCOUNT, IdentityKind.CHAT):
+                    try:
+                        wanted.append(self.identity(kind, text))
+                    except InvalidIdentity:
+                        continue
+            else:
+                name = text
+        if phone is not None:
+            wanted.append(self.identity(IdentityKind.PHONE, phone))
+        if email is not None:
+            wanted.append(self.identity(IdentityKind.EMAIL, email))
+        if number is not None:
+            wanted.append(self.identity(IdentityKind.ACCOUNT, number))
+        if name is not None:
+            name_prefix = search_key(_check_text("name", name, 200, required=True) or "")
+        if not wanted and name_prefix is None:
+            raise InvalidInput("give a name, phone, email, number or q to search for")
+
+        conditions = []
+        for identity in wanted:
+            conditions.append(
+                customers.c.id.in_(
+                    select(identities.c.customer_id).where(
+                        identities.c.kind == identity.kind.value,
+                        identities.c.value == identity.value,
+                    )
+                )
+            )
+        if name_prefix:
+            escaped = name_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(
+                or_(
+                    customers.c.search_name.like(escaped + "%", escape="\\"),
+                    customers.c.search_name.like("% " + escaped + "%", escape="\\"),
+                )
+            )
+        query = (
+            select(*_PROFILE_COLUMNS)
+            .where(
+                or_(*conditions),
+                customers.c.merged_into_id.is_(None),
+                customers.c.erased_at.is_(None),
+                customers.c.id > after,
+            )
+            .order_by(customers.c.id)
+            .limit(limit + 1)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            page = rows[:limit]
+            id_rows = (
+                await conn.execute(
+                    select(identities.c.customer_id, identities.c.kind, identities.c.value)
+                    .where(identities.c.customer_id.in_([r["id"] for r in page]))
+                    .order_by(identities.c.id)
+                )
+            ).mappings()
+            by_customer: dict[int, list[Mapping[str, Any]]] = {}
+            for r in id_rows:
+                by_customer.setdefault(r["customer_id"], []).append(r)
+        items = [_profile(r, by_customer.get(r["id"], [])) for r in page]
+        next_cursor = str(page[-1]["id"]) if len(rows) > limit else None
+        return {"items": items, "next_cursor": next_cursor}
+
+    @staticmethod
+    def _int_cursor(cursor: str | None) -> int:
+        if cursor is None or cursor == "":
+            return 0
+        if not cursor.isdigit() or len(cursor) > 18:
+            raise InvalidCursor("cursor is not one this API returned")
+        return int(cursor)
+
+    # ------------------------------------------------------------------ screen-pop
+
+    async def screen_pop(
+        self,
+        identity: Identity,
+        *,
+        viewer: Actor,
+        contact_id: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """Everything an agent needs when a contact is offered, from any identity.
+
+        Three read round trips: (1) profile, identities and value figures; (2) the last
+        ``limit`` interactions plus every open one; (3) their notes, latest message
+        snippets, and recent orders. Then one audit insert, in the same transaction.
+        """
+        limit = min(max(1, limit or self.value_settings.screen_pop_interactions), 200)
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            head = (await conn.execute(self._screen_pop_head(identity, now))).mappings().all()
+            if not head:
+                raise CustomerNotFound(f"no customer has identity {identity}")
+            customer_id = head[0]["id"]
+            profile = _profile(head[0], [r for r in head if r["kind"] is not None])
+            profile["value"]["contacts_30d"] = head[0]["contacts_30d"]
+            profile["open_items"] = head[0]["open_items"]
+
+            recent = (
+                select(*_INTERACTION_COLUMNS)
+                .where(interactions.c.customer_id == customer_id)
+                .order_by(interactions.c.started_at.desc(), interactions.c.id.desc())
+                .limit(limit)
+            ).subquery()
+            still_open = select(*_INTERACTION_COLUMNS).where(
+                interactions.c.customer_id == customer_id,
+                interactions.c.status == InteractionStatus.OPEN.value,
+            )
+            rows = (await conn.execute(union_all(select(recent), still_open))).mappings().all()
+            seen: dict[int, dict[str, Any]] = {}
+            for r in rows:
+                seen.setdefault(r["id"], _interaction(r))
+            items = sorted(seen.values(), key=lambda i: (i["started_at"], i["id"]), reverse=True)
+
+            details = (await conn.execute(self._details_query(customer_id, list(seen)))).mappings()
+            recent_orders: list[dict[str, Any]] = []
+            customer_notes: list[dict[str, Any]] = []
+            for d in details:
+                self._attach_detail(d, seen, recent_orders, customer_notes)
+
+            await self._audit(
+                conn,
+                viewer,
+                "profile.viewed",
+                customer_id,
+                contact_id=contact_id,
+                details={"via": "screen_pop", "identity": str(identity)},
+            )
+        history = [i for i in items if i["status"] != InteractionStatus.OPEN.value][:limit]
+        return {
+            "customer": profile,
+            "matched_identity": {"kind": identity.kind.value, "value": identity.value},
+            "open_interactions": [i for i in items if i["status"] == InteractionStatus.OPEN.value],
+            "interactions": history,
+            "notes": customer_notes,
+            "recent_orders": recent_orders,
+            "history_cursor": self._history_cursor(history[-1]) if len(history) == limit else None,
+        }
+
+    def _screen_pop_head(self, identity: Identity, now: float) -> Select[Any]:
+        owner = (
+            select(identities.c.customer_id)
+            .where(identities.c.kind == identity.kind.value, identities.c.value == identity.value)
+            .scalar_subquery()
+        )
+        contacts_30d = (
+            select(func.count())
+            .select_from(interactions)
+            .where(
+                interactions.c.customer_id == customers.c.id,
+                interactions.c.started_at >= now - 30 * 86_400,
+            )
+            .scalar_subquery()
+        )
+        open_items = (
+            select(func.count())
+            .select_from(interactions)
+            .where(
+                interactions.c.customer_id == customers.c.id,
+                interactions.c.status == InteractionStatus.OPEN.value,
+            )
+            .scalar_subquery()
+        )
+        return (
+            select(
+                *_PROFILE_COLUMNS,
+                contacts_30d.label("contacts_30d"),
+                open_items.label("open_items"),
+                identities.c.kind,
+                identities.c.value,
+            )
+            .select_from(
+                customers.outerjoin(identities, identities.c.customer_id == customers.c.id)
+            )
+            .where(customers.c.id == owner)
+            .order_by(identities.c.id)
+        )
+
+    def _details_query(self, customer_id: int, interaction_ids: list[int]) -> Any:
+        """Notes of the interactions and the customer, latest messages, recent orders: one query.
+
+        The three parts share one column shape so they travel in one UNION ALL.
+        """
+        ranked = (
+            select(
+                messages.c.id,
+                messages.c.interaction_id,
+                messages.c.created_at,
+                messages.c.direction,
+                messages.c.sender,
+                messages.c.subject,
+                func.substr(messages.c.body, 1, SNIPPET_CHARS).label("body"),
+                func.row_number()
+                .over(partition_by=messages.c.interaction_id, order_by=messages.c.created_at.desc())
+                .label("rank"),
+            )
+            .where(messages.c.interaction_id.in_(interaction_ids or [-1]))
+            .subquery()
+        )
+        message_part = select(
+            literal("message").label("part"),
+            ranked.c.id,
+            ranked.c.interaction_id,
+            ranked.c.created_at.label("at"),
+            ranked.c.direction.label("who"),
+            ranked.c.sender.label("extra"),
+            ranked.c.subject.label("title"),
+            ranked.c.body.label("body"),
+            literal(0).label("amount_cents"),
+            literal(0).label("margin_cents"),
+        ).where(ranked.c.rank <= 3)
+        note_part = (
+            select(
+                literal("note").label("part"),
+                notes.c.id,
+                notes.c.interaction_id,
+                notes.c.created_at.label("at"),
+                func.coalesce(users.c.display_name, "").label("who"),
+                literal("").label("extra"),
+                literal("").label("title"),
+                notes.c.body,
+                literal(0).label("amount_cents"),
+                literal(0).label("margin_cents"),
+            )
+            .select_from(notes.outerjoin(users, users.c.id == notes.c.author_id))
+            .where(
+                or_(
+                    notes.c.interaction_id.in_(interaction_ids or [-1]),
+                    and_(notes.c.customer_id == customer_id, notes.c.interaction_id.is_(None)),
+                )
+            )
+            .order_by(notes.c.created_at.desc())
+            .limit(100)
+            .subquery()
+        )
+        order_part = (
+            select(
+                literal("order").label("part"),
+                orders.c.id,
+                cast(null(), Id).label("interaction_id"),
+                orders.c.ordered_at.label("at"),
+                orders.c.status.label("who"),
+                orders.c.currency.label("extra"),
+                orders.c.external_id.label("title"),
+                literal("").label("body"),
+                orders.c.amount_cents,
+                orders.c.margin_cents,
+            )
+            .where(orders.c.customer_id == customer_id)
+            .order_by(orders.c.ordered_at.desc())
+            .limit(10)
+            .subquery()
+        )
+        return union_all(message_part, select(note_part), select(order_part))
+
+    @staticmethod
+    def _attach_detail(
+        d: Mapping[str, Any],
+        by_id: dict[int, dict[str, Any]],
+        recent_orders: list[dict[str, Any]],
+        customer_notes: list[dict[str, Any]],
+    ) -> None:
+        if d["part"] == "order":
+            recent_orders.append(
+                {
+                    "id": d["id"],
+                    "external_id": d["title"],
+                    "status": d["who"],
+                    "currency": d["extra"],
+                    "amount": d["amount_cents"] / 100,
+                    "margin": d["margin_cents"] / 100,
+                    "ordered_at": d["at"],
+                }
+            )
+            recent_orders.sort(key=lambda o: o["ordered_at"], reverse=True)
+        elif d["part"] == "note":
+            note = {"id": d["id"], "author": d["who"], "body": d["body"], "created_at": d["at"]}
+            target = by_id.get(d["interaction_id"]) if d["interaction_id"] else None
+            (target["note_items"] if target else customer_notes).append(note)
+        else:
+            target = by_id.get(d["interaction_id"])
+            if target is not None:
+                target["messages"].append(
+                    {
+                        "id": d["id"],
+                        "direction": d["who"],
+                        "sender": d["extra"],
+                        "subject": d["title"],
+                        "snippet": d["body"],
+                        "created_at": d["at"],
+                    }
+                )
+
+    # -------------------------------------------------------------------- history
+
+    @staticmethod
+    def _history_cursor(item: Mapping[str, Any]) -> str:
+        return f"{item['started_at']!r}_{item['id']}"
+
+    @staticmethod
+    def _parse_history_cursor(cursor: str) -> tuple[float, int]:
+        try:
+            at, _, ident = cursor.partition("_")
+            return float(at), int(ident)
+        except ValueError:
+            raise InvalidCursor("cursor is not one this API returned") from None
+
+    async def history(
+        self,
+        customer_id: int,
+        *,
+        viewer: Actor,
+        cursor: str | None = None,
+        limit: int = 50,
+        channel: str | None = None,
+    ) -> dict[str, Any]:
+        """A page of a customer's interactions (newest first) with notes and message snippets."""
+        limit = max(1, min(int(limit), 200))
+        query = select(*_INTERACTION_COLUMNS).where(interactions.c.customer_id == customer_id)
+        if channel is not None:
+            if channel not in {c.value for c in Channel}:
+                raise InvalidInput(f"channel must be one of {', '.join(c.value for c in Channel)}")
+            query = query.where(interactions.c.channel == channel)
+        if cursor:
+            at, ident = self._parse_history_cursor(cursor)
+            query = query.where(
+                or_(
+                    interactions.c.started_at < at,
+                    and_(interactions.c.started_at == at, interactions.c.id < ident),
+                )
+            )
+        query = query.order_by(interactions.c.started_at.desc(), interactions.c.id.desc()).limit(
+            limit + 1
+        )
+        async with self.engine.begin() as conn:
+            exists_row = await conn.execute(
+                select(customers.c.id).where(customers.c.id == customer_id)
+            )
+            if exists_row.scalar() is None:
+                raise CustomerNotFound(f"customer {customer_id} does not exist")
+            rows = (await conn.execute(query)).mappings().all()
+            page = [_interaction(r) for r in rows[:limit]]
+            by_id = {i["id"]: i for i in page}
+            if page:
+                details = await conn.execute(self._details_query(customer_id, list(by_id)))
+                for d in details.mappings():
+                    if d["part"] != "order" and d["interaction_id"] is not None:
+                        self._attach_detail(d, by_id, [], [])
+            await self._audit(
+                conn, viewer, "profile.viewed", customer_id, details={"via": "history"}
+            )
+        next_cursor = self._history_cursor(page[-1]) if len(rows) > limit else None
+        return {"items": page, "next_cursor": next_cursor}
+
+    # --------------------------------------------------------- interactions, notes
+
+    async def start_interaction(
+        self,
+        customer_id: int,
+        *,
+        channel: str,
+        direction: str = Direction.INBOUND.value,
+        contact_id: str | None = None,
+        queue: str | None = None,
+        subject: str | None = None,
+        external_ids: Mapping[str, str] | None = None,
+        started_at: float | None = None,
+    ) -> dict[str, Any]:
+        """Record a new contact. Flags a repeat contact: the customer came back within
+        ``repeat_contact_days`` of an interaction that was not resolved."""
+        if channel not in {c.value for c in Channel}:
+            raise InvalidInput(f"channel must be one of {', '.join(c.value for c in Channel)}")
+        if direction not in {d.value for d in Direction}:
+            raise InvalidInput("direction must be inbound or outbound")
+        subject = _check_text("subject", subject, 300)
+        ext = dict(external_ids or {})
+        if not _json_size_ok(ext, 4096):
+            raise InvalidInput("external_ids is too large")
+        now = started_at if started_at is not None else self.clock()
+        window = self.value_settings.repeat_contact_days * 86_400
+        async with self.engine.begin() as conn:
+            await self._live_customer(conn, customer_id)
+            unresolved = await conn.execute(
+                select(
+                    exists().where(
+                        interactions.c.customer_id == customer_id,
+                        interactions.c.resolved.is_(False),
+                        interactions.c.started_at >= now - window,
+                    )
+                )
+            )
+            repeat = bool(unresolved.scalar())
+            try:
+                async with conn.begin_nested():
+                    result = await conn.execute(
+                        insert(interactions)
+                        .values(
+                            customer_id=customer_id,
+                            contact_id=contact_id,
+                            channel=channel,
+                            direction=direction,
+                            status=InteractionStatus.OPEN.value,
+                            queue=queue,
+                            started_at=now,
+                            subject=subject,
+                            repeat_contact=repeat,
+                            external_ids=ext,
+                            external_ref=next(iter(ext.values()), None),
+                        )
+                        .returning(interactions.c.id)
+                    )
+            except IntegrityError:
+                raise Conflict(f"contact {contact_id} already has an interaction") from None
+            interaction_id = int(result.scalar_one())
+            await conn.execute(
+                update(customers)
+                .where(customers.c.id == customer_id)
+                .values(
+                    last_contact_at=now,
+                    repeat_contact=customers.c.repeat_contact | literal(repeat),
+                    updated_at=now,
+                )
+            )
+            row = (
+                (
+                    await conn.execute(
+                        select(*_INTERACTION_COLUMNS).where(interactions.c.id == interaction_id)
+                    )
+                )
+                .mappings()
+                .one()
+            )
+            return _interaction(row)
+
+    _INTERACTION_FIELDS = frozenset(
+        {
+            "queue",
+            "agent_id",
+            "queued_at",
+            "offered_at",
+            "answered_at",
+            "ended_at",
+            "disposition",
+            "resolved",
+            "notes",
+            "summary",
+            "subject",
+            "status",
+        }
+    )
+
+    async def update_interaction(
+        self, interaction_id: int, changes: Mapping[str, Any], *, actor: Actor = SYSTEM
+    ) -> dict[str, Any]:
+        """Record progress of a contact (timestamps, agent, wrap-up disposition and notes)."""
+        unknown = sorted(set(changes) - self._INTERACTION_FIELDS)
+        if unknown:
+            raise InvalidInput(f"unknown interaction field(s): {', '.join(unknown)}")
+        values = dict(changes)
+        for field in ("notes", "summary"):
+            if field in values:
+                values[field] = _check_text(field, values[field], MAX_NOTE_CHARS)
+        if "disposition" in values:
+            values["disposition"] = _check_text("disposition", values["disposition"], 64)
+        if "status" in values and values["status"] not in {s.value for s in InteractionStatus}:
+            raise InvalidInput("status must be open or closed")
+        async with self.engine.begin() as conn:
+            current = (
+                (
+                    await conn.execute(
+                        select(interactions.c.customer_id).where(
+                            interactions.c.id == interaction_id
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if current is None:
+                raise InteractionNotFound(f"interaction {interaction_id} does not exist")
+            await conn.execute(
+                update(interactions).where(interactions.c.id == interaction_id).values(**values)
+            )
+            customer_id = current["customer_id"]
+            if values.get("resolved") is True:
+                await self._refresh_repeat_flag(conn, customer_id)
+            if {"disposition", "notes", "summary", "resolved"} & set(values):
+                await self._audit(
+                    conn,
+                    actor,
+                    "interaction.updated",
+                    customer_id,
+                    details={"interaction_id": interaction_id, "fields": sorted(values)},
+                )
+            row = (
+                (
+                    await conn.execute(
+                        select(*_INTERACTION_COLUMNS).where(interactions.c.id == interaction_id)
+                    )
+                )
+                .mappings()
+                .one()
+            )
+            return _interaction(row)
+
+    async def interaction_for_contact(self, contact_id: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        select(*_INTERACTION_COLUMNS, interactions.c.customer_id).where(
+                            interactions.c.contact_id == contact_id
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return None
+        data = _interaction(row)
+        data["customer_id"] = row["customer_id"]
+        return data
+
+    async def _refresh_repeat_flag(self, conn: AsyncConnection, customer_id: int) -> None:
+        window = self.value_settings.repeat_contact_days * 86_400
+        still = exists().where(
+            interactions.c.customer_id == customer_id,
+            interactions.c.resolved.is_(False),
+            interactions.c.repeat_contact.is_(True),
+            interactions.c.started_at >= self.clock() - window,
+        )
+        await conn.execute(
+            update(customers).where(customers.c.id == customer_id).values(repeat_contact=still)
+        )
+
+    async def add_message(
+        self,
+        interaction_id: int,
+        *,
+        direction: str,
+        body: str,
+        sender: str | None = None,
+        subject: str | None = None,
+        attachments: Sequence[Mapping[str, Any]] = (),
+        external_id: str | None = None,
+        created_at: float | None = None,
+    ) -> dict[str, Any]:
+        if direction not in {d.value for d in Direction}:
+            raise InvalidInput("direction must be inbound or outbound")
+        if not isinstance(body, str) or len(body) > MAX_MESSAGE_CHARS:
+            raise InvalidInput(f"message body must be text of at most {MAX_MESSAGE_CHARS} chars")
+        attachment_list = [dict(a) for a in attachments]
+        if not _json_size_ok(attachment_list, 65_536):
+            raise InvalidInput("attachments metadata is too large")
+        at = created_at if created_at is not None else self.clock()
+        async with self.engine.begin() as conn:
+            owner = await conn.execute(
+                select(interactions.c.customer_id).where(interactions.c.id == interaction_id)
+            )
+            customer_id = owner.scalar()
+            if customer_id is None:
+                raise InteractionNotFound(f"interaction {interaction_id} does not exist")
+            result = await conn.execute(
+                insert(messages)
+                .values(
+                    interaction_id=interaction_id,
+                    customer_id=customer_id,
+                    direction=direction,
+                    sender=_check_text("sender", sender, 320),
+                    subject=_check_text("subject", subject, 300),
+                    body=body,
+                    attachments=attachment_list,
+                    external_id=_check_text("external_id", external_id, 255),
+                    created_at=at,
+                )
+                .returning(messages.c.id)
+            )
+            return {"id": int(result.scalar_one()), "interaction_id": interaction_id}
+
+    async def add_note(
+        self,
+        customer_id: int,
+        body: str,
+        *,
+        actor: Actor,
+        interaction_id: int | None = None,
+    ) -> dict[str, Any]:
+        text_body = _check_text("body", body, MAX_NOTE_CHARS, required=True)
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            await self._live_customer(conn, customer_id)
+            if interaction_id is not None:
+                owner = await conn.execute(
+                    select(interactions.c.customer_id).where(interactions.c.id == interaction_id)
+                )
+                if owner.scalar() != customer_id:
+                    raise InteractionNotFound(
+                        f"interaction {interaction_id} does not belong to customer {customer_id}"
+                    )
+            result = await conn.execute(
+                insert(notes)
+                .values(
+                    customer_id=customer_id,
+                    interaction_id=interaction_id,
+                    author_id=actor.user_id,
+                    body=text_body,
+                    created_at=now,
+                )
+                .returning(notes.c.id)
+            )
+            note_id = int(result.scalar_one())
+            await self._audit(
+                conn,
+                actor,
+                "note.added",
+                customer_id,
+                details={"note_id": note_id, "interaction_id": interaction_id},
+            )
+        return {
+            "id": note_id,
+            "customer_id": customer_id,
+            "interaction_id": interaction_id,
+            "author_id": actor.user_id,
+            "author": actor.name,
+            "body": text_body,
+            "created_at": now,
+        }
+
+    # --------------------------------------------------------------------- orders
+
+    async def import_orders(
+        self, rows: Sequence[Mapping[str, Any]], *, actor: Actor
+    ) -> dict[str, Any]:
+        """Insert or update orders (keyed by source + external_id), then refresh the value of
+        each customer touched, from that customer's monthly totals only.
+
+        A row names its customer by ``customer_id`` or by an identity (``email``,
+        ``phone`` or ``account``); an unknown identity creates the customer (the
+        back office is authoritative), named by ``customer_name`` if given.
+        Rows with errors are reported by index and skipped; the others are kept.
+        """
+        summary: dict[str, Any] = {"inserted": 0, "updated": 0, "rejected": [], "customers": 0}
+        touched: dict[int, set[int]] = {}
+        for index, row in enumerate(rows):
+            try:
+                order = self._order_values(row)
+                customer_id = await self._order_customer(row, actor)
+            except (InvalidInput, NotFound, Conflict) as exc:
+                summary["rejected"].append(
+                    {"index": index, "error": exc.error_id, "message": exc.message}
+                )
+                continue
+            async with self.engine.begin() as conn:
+                await self._live_customer(conn, customer_id)
+                existing = (
+                    (
+                        await conn.execute(
+                            select(orders.c.id, orders.c.customer_id, orders.c.ordered_at).where(
+                                orders.c.source == order["source"],
+                                orders.c.external_id == order["external_id"],
+                            )
+                        )
+                    )
+                    .mappings()
+                    .first()
+                )
+                if existing is None:
+                    await conn.execute(insert(orders).values(customer_id=customer_id, **order))
+                    summary["inserted"] += 1
+                else:
+                    await conn.execute(
+                        update(orders)
+                        .where(orders.c.id == existing["id"])
+                        .values(customer_id=customer_id, **order)
+                    )
+                    summary["updated"] += 1
+                    touched.setdefault(existing["customer_id"], set()).add(
+                        month_index(existing["ordered_at"])
+                    )
+                touched.setdefault(customer_id, set()).add(month_index(order["ordered_at"]))
+        for customer_id, months in touched.items():
+            async with self.engine.begin() as conn:
+                await self._rebuild_months(conn, customer_id, months)
+                await self._refresh_value(conn, customer_id)
+        summary["customers"] = len(touched)
+        if summary["inserted"] or summary["updated"]:
+            async with self.engine.begin() as conn:
+                await self._audit(
+                    conn,
+                    actor,
+                    "orders.imported",
+                    None,
+                    details={k: summary[k] for k in ("inserted", "updated", "customers")}
+                    | {"rejected": len(summary["rejected"])},
+                )
+        return summary
+
+    def _order_values(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        allowed = {
+            "customer_id", "email", "phone", "account", "customer_name", "source",
+            "external_id", "amount", "margin", "currency", "items", "ordered_at", "status",
+        }  # fmt: skip
+        unknown = sorted(set(row) - allowed)
+        if unknown:
+            raise InvalidInput(f"unknown order field(s): {', '.join(unknown)}")
+        external_id = _check_text("external_id", row.get("external_id"), 128, required=True)
+        source = _check_text("source", row.get("source") or "import", 64, required=True)
+        currency = str(row.get("currency") or "USD").upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise InvalidInput("currency must be a three-letter code")
+        items = row.get("items") or []
+        if not isinstance(items, list) or not _json_size_ok(items, 65_536):
+            raise InvalidInput("items must be a list (at most 64 KiB)")
+        ordered_at = row.get("ordered_at")
+        if isinstance(ordered_at, str):
+            from datetime import datetime
+
+            try:
+                parsed = datetime.fromisoformat(ordered_at.replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidInput(f"ordered_at {ordered_at[:40]!r} is not ISO 8601") from None
+            if parsed.tzinfo is None:
+                from datetime import UTC
+
+                parsed = parsed.replace(tzinfo=UTC)
+            ordered_at = parsed.timestamp()
+        if not isinstance(ordered_at, int | float) or isinstance(ordered_at, bool):
+            raise InvalidInput("ordered_at must be an ISO 8601 date or a Unix timestamp")
+        return {
+            "source": source,
+            "external_id": external_id,
+            "amount_cents": _cents(row.get("amount"), "amount"),
+            "margin_cents": _cents(row.get("margin", 0), "margin"),
+            "currency": currency,
+            "items": items,
+            "status": _check_text("status", row.get("status") or "completed", 32),
+            "ordered_at": float(ordered_at),
+        }
+
+    async def _order_customer(self, row: Mapping[str, Any], actor: Actor) -> int:
+        if row.get("customer_id") is not None:
+            customer_id = row["customer_id"]
+            if not isinstance(customer_id, int) or isinstance(customer_id, bool):
+                raise InvalidInput("customer_id must be an integer")
+            return customer_id
+        for kind, key in ((IdentityKind.EMAIL, "email"), (IdentityKind.PHONE, "phone"),
+                          (IdentityKind.ACCOUNT, "account")):  # fmt: skip
+            if row.get(key):
+                resolution = await self.resolve(
+                    self.identity(kind, str(row[key])),
+                    display_name=row.get("customer_name"),
+                    actor=actor,
+                )
+                if resolution.created:
+                    # Known to the back office: not a provisional stranger.
+                    async with self.engine.begin() as conn:
+                        await conn.execute(
+                            update(customers)
+                            .where(customers.c.id == resolution.customer_id)
+                            .values(provisional=False)
+                        )
+                return resolution.customer_id
+        raise InvalidInput("an order needs customer_id, email, phone or account")
+
+    async def _rebuild_months(
+        self, conn: AsyncConnection, customer_id: int, months: Iterable[int]
+    ) -> None:
+        """Recompute the given monthly buckets of one customer from its own orders."""
+        for month in months:
+            year, m0 = divmod(month, 12)
+            start = _month_start(year, m0 + 1)
+            end = _month_start(year + (m0 + 1) // 12, (m0 + 1) % 12 + 1)
+            totals = (
+                (
+                    await conn.execute(
+                        select(
+                            func.coalesce(func.sum(orders.c.amount_cents), 0).label("spend"),
+                            func.coalesce(func.sum(orders.c.margin_cents), 0).label("margin"),
+                            func.count().label("n"),
+                        ).where(
+                            orders.c.customer_id == customer_id,
+                            orders.c.ordered_at >= start,
+                            orders.c.ordered_at < end,
+                            orders.c.status != "cancelled",
+                        )
+                    )
+                )
+                .mappings()
+                .one()
+            )
+            await conn.execute(
+                delete(customer_value_months).where(
+                    customer_value_months.c.customer_id == customer_id,
+                    customer_value_months.c.month == month,
+                )
+            )
+            if totals["n"]:
+                await conn.execute(
+                    insert(customer_value_months).values(
+                        customer_id=customer_id,
+                        month=month,
+                        spend_cents=int(totals["spend"]),
+                        margin_cents=int(totals["margin"]),
+                        orders=int(totals["n"]),
+                    )
+                )
+
+    async def _refresh_value(self, conn: AsyncConnection, customer_id: int) -> None:
+        buckets = (
+            (
+                await conn.execute(
+                    select(customer_value_months).where(
+                        customer_value_months.c.customer_id == customer_id
+                    )
+                )
+            )
+            .mappings()
+            .all()
+        )
+        months = [
+            MonthTotals(b["month"], b["spend_cents"], b["margin_cents"], b["orders"])
+            for b in buckets
+        ]
+        last = await conn.execute(
+            select(func.max(orders.c.ordered_at)).where(
+                orders.c.customer_id == customer_id, orders.c.status != "cancelled"
+            )
+        )
+        last_order_at = last.scalar()
+        value = compute_value(
+            months, now=self.clock(), last_order_at=last_order_at, settings=self.value_settings
+        )
+        stage = (
+            await conn.execute(
+                select(customers.c.lifecycle_stage).where(customers.c.id == customer_id)
+            )
+        ).scalar_one()
+        lifetime_orders = sum(m.orders for m in months)
+        await conn.execute(
+            update(customers)
+            .where(customers.c.id == customer_id)
+            .values(
+                tier=value.tier,
+                previous_tier=value.previous_tier,
+                churn_risk=value.churn_risk,
+                spend_window_cents=value.spend_window_cents,
+                margin_window_cents=value.margin_window_cents,
+                orders_window=value.orders_window,
+                lifetime_spend_cents=sum(m.spend_cents for m in months),
+                lifetime_orders=lifetime_orders,
+                last_order_at=last_order_at,
+                lifecycle_stage=next_lifecycle_stage(stage, lifetime_orders),
+                updated_at=self.clock(),
+            )
+        )
+
+    async def refresh_value(self, customer_id: int) -> dict[str, Any]:
+        """Recompute one customer's value now (tiers drift as windows move on)."""
+        async with self.engine.begin() as conn:
+            await self._refresh_value(conn, customer_id)
+            return await self._load_profile(conn, customer_id)
+
+    # --------------------------------------------------------------------- merges
+
+    async def merge(
+        self, survivor_id: int, merged_id: int, *, actor: Actor, reason: str
+    ) -> dict[str, Any]:
+        """Move everything of ``merged_id`` onto ``survivor_id``; undoable with :meth:`unmerge`.
+
+        The merged customer row stays (marked ``merged_into_id``) so nothing is lost and
+        the merge can be reversed; the ids of every moved row are kept on the merge record.
+        """
+        reason_text = _check_text("reason", reason, 2000, required=True)
+        if survivor_id == merged_id:
+            raise MergeRejected("a customer cannot be merged into itself")
+        async with self.engine.begin() as conn:
+            survivor = await self._live_customer(conn, survivor_id)
+            merged = await self._live_customer(conn, merged_id)
+            moved: dict[str, list[int]] = {}
+            for table in (identities, interactions, messages, notes, orders):
+                ids = (
+                    (await conn.execute(select(table.c.id).where(table.c.customer_id == merged_id)))
+                    .scalars()
+                    .all()
+                )
+                moved[table.name] = [int(i) for i in ids]
+                if ids:
+                    await conn.execute(
+                        update(table)
+                        .where(table.c.customer_id == merged_id)
+                        .values(customer_id=survivor_id)
+                    )
+            combined = self._combined_fields(survivor, merged)
+            now = self.clock()
+            await conn.execute(
+                update(customers)
+                .where(customers.c.id == survivor_id)
+                .values(**combined, updated_at=now)
+            )
+            await conn.execute(
+                update(customers)
+                .where(customers.c.id == merged_id)
+                .values(merged_into_id=survivor_id, updated_at=now)
+            )
+            await self._move_months(conn, merged_id, survivor_id)
+            await self._refresh_value(conn, survivor_id)
+            await self._refresh_value(conn, merged_id)
+            before = {k: survivor[k] for k in _MERGE_RESTORABLE}
+            after = {k: combined.get(k, survivor[k]) for k in _MERGE_RESTORABLE}
+            result = await conn.execute(
+                insert(merges)
+                .values(
+                    survivor_id=survivor_id,
+                    merged_id=merged_id,
+                    merged_by=actor.user_id,
+                    reason=reason_text,
+                    created_at=now,
+                    moved=moved,
+                    survivor_before={"before": before, "after": after},
+                )
+                .returning(merges.c.id)
+            )
+            merge_id = int(result.scalar_one())
+            counts = {k: len(v) for k, v in moved.items()}
+            for customer_id in (survivor_id, merged_id):
+                await self._audit(
+                    conn,
+                    actor,
+                    "customer.merged",
+                    customer_id,
+                    details={"merge_id": merge_id, "survivor_id": survivor_id,
+                             "merged_id": merged_id, "reason": reason_text, "moved": counts},
+                )  # fmt: skip
+            return {
+                "id": merge_id,
+                "survivor_id": survivor_id,
+                "merged_id": merged_id,
+                "reason": reason_text,
+                "merged_by": actor.user_id,
+                "created_at": now,
+                "moved": counts,
+                "undone_at": None,
+            }
+
+    @staticmethod
+    def _combined_fields(survivor: Mapping[str, Any], merged: Mapping[str, Any]) -> dict[str, Any]:
+        combined: dict[str, Any] = {
+            "tags": sorted(set(survivor["tags"]) | set(merged["tags"])),
+            "attributes": {**merged["attributes"], **survivor["attributes"]},
+            "consent": {**merged["consent"], **survivor["consent"]},
+            "provisional": bool(survivor["provisional"] and merged["provisional"]),
+            "owner_agent_id": survivor["owner_agent_id"] or merged["owner_agent_id"],
+            "language": survivor["language"] or merged["language"],
+            "timezone": survivor["timezone"] or merged["timezone"],
+            "lifecycle_stage": max(
+                survivor["lifecycle_stage"], merged["lifecycle_stage"], key=_LIFECYCLE_ORDER.index
+            ),
+        }
+        if survivor["provisional"] and not merged["provisional"]:
+            combined["display_name"] = merged["display_name"]
+            combined["search_name"] = merged["search_name"]
+        return combined
+
+    async def _move_months(self, conn: AsyncConnection, from_id: int, to_id: int) -> None:
+        months = (
+            (
+                await conn.execute(
+                    select(customer_value_months.c.month).where(
+                        customer_value_months.c.customer_id.in_([from_id, to_id])
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        await self._rebuild_months(conn, from_id, set(months))
+        await self._rebuild_months(conn, to_id, set(months))
+
+    async def unmerge(self, merge_id: int, *, actor: Actor) -> dict[str, Any]:
+        """Undo a merge: every row it moved that still exists goes back to the merged customer.
+
+        Rows created after the merge stay with the survivor. Survivor fields the merge
+        changed are put back unless someone changed them since.
+        """
+        async with self.engine.begin() as conn:
+            record = (
+                (await conn.execute(select(merges).where(merges.c.id == merge_id)))
+                .mappings()
+                .first()
+            )
+            if record is None:
+                raise MergeNotFound(f"merge {merge_id} does not exist")
+            if record["undone_at"] is not None:
+                raise MergeRejected(f"merge {merge_id} was already undone")
+            survivor_id, merged_id = record["survivor_id"], record["merged_id"]
+            survivor = (
+                (await conn.execute(select(customers).where(customers.c.id == survivor_id)))
+                .mappings()
+                .one()
+            )
+            if survivor["merged_into_id"] is not None:
+                later = (
+                    await conn.execute(
+                        select(merges.c.id).where(
+                            merges.c.merged_id == survivor_id, merges.c.undone_at.is_(None)
+                        )
+                    )
+                ).scalar()
+                raise MergeRejected(
+                    f"customer {survivor_id} was itself merged since; undo merge {later} first",
+                    details={"blocking_merge_id": later},
+                )
+            moved: dict[str, list[int]] = record["moved"]
+            returned: dict[str, int] = {}
+            for table in (identities, interactions, messages, notes, orders):
+                ids = moved.get(table.name, [])
+                count = 0
+                for chunk_start in range(0, len(ids), 500):
+                    chunk = ids[chunk_start : chunk_start + 500]
+                    result = await conn.execute(
+                        update(table)
+                        .where(table.c.id.in_(chunk), table.c.customer_id == survivor_id)
+                        .values(customer_id=merged_id)
+                    )
+                    count += result.rowcount
+                returned[table.name] = count
+            fields = record["survivor_before"]
+            restore = {
+                k: fields["before"][k]
+                for k in _MERGE_RESTORABLE
+                if survivor[k] == fields["after"][k] and k in fields["before"]
+            }
+            now = self.clock()
+            if restore:
+                await conn.execute(
+                    update(customers)
+                    .where(customers.c.id == survivor_id)
+                    .values(**restore, updated_at=now)
+                )
+            await conn.execute(
+                update(customers)
+                .where(customers.c.id == merged_id)
+                .values(merged_into_id=None, updated_at=now)
+            )
+            await conn.execute(
+                update(merges)
+                .where(merges.c.id == merge_id)
+                .values(undone_at=now, undone_by=actor.user_id)
+            )
+            months = (
+                (
+                    await conn.execute(
+                        select(customer_value_months.c.month).where(
+                            customer_value_months.c.customer_id == survivor_id
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            await self._rebuild_months(conn, merged_id, set(months))
+            await self._rebuild_months(conn, survivor_id, set(months))
+            await self._refresh_value(conn, survivor_id)
+            await self._refresh_value(conn, merged_id)
+            for customer_id in (survivor_id, merged_id):
+                await self._audit(
+                    conn,
+                    actor,
+                    "customer.unmerged",
+                    customer_id,
+                    details={"merge_id": merge_id, "returned": returned},
+                )
+        return {
+            "id": merge_id,
+            "survivor_id": survivor_id,
+            "merged_id": merged_id,
+            "undone_at": now,
+            "returned": returned,
+        }
+
+    async def list_merges(self, customer_id: int) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = (
+                (
+                    await conn.execute(
+                        select(merges)
+                        .where(
+                            or_(
+                                merges.c.survivor_id == customer_id,
+                                merges.c.merged_id == customer_id,
+                            )
+                        )
+                        .order_by(merges.c.id.desc())
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return [
+            {
+                "id": r["id"],
+                "survivor_id": r["survivor_id"],
+                "merged_id": r["merged_id"],
+                "merged_by": r["merged_by"],
+                "reason": r["reason"],
+                "created_at": r["created_at"],
+                "moved": {k: len(v) for k, v in r["moved"].items()},
+                "undone_at": r["undone_at"],
+                "undone_by": r["undone_by"],
+            }
+            for r in rows
+        ]
+
+    # -------------------------------------------------------------------- privacy
+
+    async def export_customer(self, customer_id: int, *, actor: Actor) -> dict[str, Any]:
+        """Everything held about a customer (a data-subject access request), as JSON-able data."""
+        async with self.engine.begin() as conn:
+            profile = await self._load_profile(conn, customer_id)
+
+            async def rows(table: Any, column: Any) -> list[dict[str, Any]]:
+                result = await conn.execute(
+                    select(table).where(column == customer_id).order_by(*table.primary_key)
+                )
+                return [dict(r) for r in result.mappings()]
+
+            data = {
+                "format": "contact-center-export/1",
+                "exported_at": self.clock(),
+                "customer": profile,
+                "identities": await rows(identities, identities.c.customer_id),
+                "interactions": await rows(interactions, interactions.c.customer_id),
+                "messages": await rows(messages, messages.c.customer_id),
+                "notes": await rows(notes, notes.c.customer_id),
+                "orders": await rows(orders, orders.c.customer_id),
+                "merges": [
+                    dict(r)
+                    for r in (
+                        await conn.execute(
+                            select(merges).where(
+                                or_(
+                                    merges.c.survivor_id == customer_id,
+                                    merges.c.merged_id == customer_id,
+                                )
+                            )
+                        )
+                    ).mappings()
+                ],
+                "audit_events": await rows(audit_events, audit_events.c.customer_id),
+            }
+            await self._audit(conn, actor, "customer.exported", customer_id, details={})
+        return data
+
+    async def erase_customer(self, customer_id: int, *, actor: Actor) -> dict[str, Any]:
+        """Anonymise personal data; keep what aggregate metrics need (channels, queues,
+        agents, timestamps, dispositions, order amounts and dates)."""
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            row = await self._live_customer(conn, customer_id)
+            name = f"Erased customer {customer_id}"
+            await conn.execute(
+                update(customers)
+                .where(customers.c.id == customer_id)
+                .values(
+                    display_name=name,
+                    search_name=search_key(name),
+                    language=None,
+                    timezone=None,
+                    tags=[],
+                    attributes={},
+                    consent={},
+                    erased_at=now,
+                    updated_at=now,
+                )
+            )
+            removed = await conn.execute(
+                delete(identities).where(identities.c.customer_id == customer_id)
+            )
+            await conn.execute(
+                update(interactions)
+                .where(interactions.c.customer_id == customer_id)
+                .values(subject=None, notes=None, summary=None, external_ids={},
+                        external_ref=None)
+            )  # fmt: skip
+            await conn.execute(
+                update(messages)
+                .where(messages.c.customer_id == customer_id)
+                .values(body=ERASED, subject=None, sender=None, attachments=[], external_id=None)
+            )
+            await conn.execute(
+                update(notes).where(notes.c.customer_id == customer_id).values(body=ERASED)
+            )
+            await conn.execute(
+                update(orders).where(orders.c.customer_id == customer_id).values(items=[])
+            )
+            await self._audit(
+                conn,
+                actor,
+                "customer.erased",
+                customer_id,
+                details={"identities_removed": removed.rowcount, "had_name": bool(row)},
+            )
+        return {"customer_id": customer_id, "erased_at": now}
+
+    # ---------------------------------------------------------------------- audit
+
+    async def _audit(
+        self,
+        conn: AsyncConnection,
+        actor: Actor,
+        action: str,
+        customer_id: int | None,
+        *,
+        contact_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        await conn.execute(
+            insert(audit_events).values(
+                at=self.clock(),
+                actor_id=actor.user_id,
+                actor=actor.name[:64],
+                action=action,
+                customer_id=customer_id,
+                contact_id=contact_id,
+                details=dict(details or {}),
+            )
+        )
+
+    async def record_audit(
+        self,
+        actor: Actor,
+        action: str,
+        *,
+        customer_id: int | None = None,
+        contact_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await self._audit(
+                conn, actor, action, customer_id, contact_id=contact_id, details=details
+            )
+
+    async def audit_log(
+        self,
+        *,
+        customer_id: int | None = None,
+        actor_id: int | None = None,
+        action: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Audit events, newest first, keyset-paged by id."""
+        limit = max(1, min(int(limit), 500))
+        query = select(audit_events)
+        if customer_id is not None:
+            query = query.where(audit_events.c.customer_id == customer_id)
+        if actor_id is not None:
+            query = query.where(audit_events.c.actor_id == actor_id)
+        if action is not None:
+            query = query.where(audit_events.c.action == action)
+        if since is not None:
+            query = query.where(audit_events.c.at >= since)
+        if until is not None:
+            query = query.where(audit_events.c.at < until)
+        if cursor:
+            query = query.where(audit_events.c.id < self._int_cursor(cursor))
+        query = query.order_by(audit_events.c.id.desc()).limit(limit + 1)
+        async with self.engine.connect() as conn:
+            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+        page = rows[:limit]
+        return {"items": page, "next_cursor": str(page[-1]["id"]) if len(rows) > limit else None}
+
+    async def ping(self) -> dict[str, Any]:
+        """Health probe for /status."""
+        started = time.perf_counter()
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return {
+            "ok": True,
+            "backend": self.engine.dialect.name,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+
+
+def _month_start(year: int, month: int) -> float:
+    import calendar
+
+    return float(calendar.timegm((year, month, 1, 0, 0, 0, 0, 0, 0)))

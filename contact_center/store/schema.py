@@ -1,0 +1,250 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations are written to match these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# BIGINT on PostgreSQL, INTEGER on SQLite (so it stays the rowid alias and autoincrements).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+# Money is stored as integer cents (exact on both databases).
+# Times are stored as Unix seconds (float): one representation on both databases,
+# cheap to compare, and the domain passes time in as floats anyway.
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("extension", String(32), nullable=True, unique=True),
+    Column("language", String(16), nullable=False, server_default="en"),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Column("password_changed_at", Float, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    # SHA-256 of the token: a database leak does not leak usable tokens.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("display_name", String(200), nullable=False),
+    # Lower-cased, accent-folded display name for prefix search.
+    Column("search_name", String(200), nullable=False),
+    Column("language", String(16), nullable=True),
+    Column("timezone", String(64), nullable=True),
+    Column("tier", String(40), nullable=False),
+    Column("previous_tier", String(40), nullable=True),
+    Column("churn_risk", Boolean, nullable=False, server_default="0"),
+    Column("lifecycle_stage", String(16), nullable=False),
+    Column("owner_agent_id", Id, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("consent", JSON, nullable=False),
+    # Created from an unknown identity; an agent may later complete, link or merge it.
+    Column("provisional", Boolean, nullable=False, server_default="0"),
+    Column("merged_into_id", Id, ForeignKey("customers.id"), nullable=True),
+    Column("erased_at", Float, nullable=True),
+    # Value figures, maintained incrementally from customer_value_months.
+    Column("spend_window_cents", Id, nullable=False, server_default="0"),
+    Column("margin_window_cents", Id, nullable=False, server_default="0"),
+    Column("orders_window", Integer, nullable=False, server_default="0"),
+    Column("lifetime_spend_cents", Id, nullable=False, server_default="0"),
+    Column("lifetime_orders", Integer, nullable=False, server_default="0"),
+    Column("last_order_at", Float, nullable=True),
+    Column("last_contact_at", Float, nullable=True),
+    Column("repeat_contact", Boolean, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index(
+        "ix_customers_search_name",
+        "search_name",
+        postgresql_ops={"search_name": "varchar_pattern_ops"},
+    ),
+    Index("ix_customers_owner_agent_id", "owner_agent_id"),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("value", String(320), nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("kind", "value"),
+    Index("ix_identities_customer_id", "customer_id"),
+)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    # The router's contact id (one interaction per contact).
+    Column("contact_id", String(64), nullable=True, unique=True),
+    Column("channel", String(16), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("queue", String(64), nullable=True),
+    Column("agent_id", Id, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("started_at", Float, nullable=False),
+    Column("queued_at", Float, nullable=True),
+    Column("offered_at", Float, nullable=True),
+    Column("answered_at", Float, nullable=True),
+    Column("ended_at", Float, nullable=True),
+    Column("disposition", String(64), nullable=True),
+    Column("resolved", Boolean, nullable=False, server_default="0"),
+    Column("repeat_contact", Boolean, nullable=False, server_default="0"),
+    Column("subject", String(300), nullable=True),
+    Column("notes", Text, nullable=True),
+    Column("summary", Text, nullable=True),
+    # e.g. {"asterisk_linkedid": "1700000000.12", "email_message_id": "<...>"}
+    Column("external_ids", JSON, nullable=False),
+    Column("external_ref", String(255), nullable=True),
+    Index("ix_interactions_customer_started", "customer_id", "started_at"),
+    Index("ix_interactions_external_ref", "external_ref"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("interaction_id", Id, ForeignKey("interactions.id"), nullable=False),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("sender", String(320), nullable=True),
+    Column("subject", String(300), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("attachments", JSON, nullable=False),
+    Column("external_id", String(255), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_messages_interaction_created", "interaction_id", "created_at"),
+    Index("ix_messages_customer_id", "customer_id"),
+    Index("ix_messages_external_id", "external_id"),
+)
+
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("interaction_id", Id, ForeignKey("interactions.id"), nullable=True),
+    Column("author_id", Id, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_notes_customer_created", "customer_id", "created_at"),
+    Index("ix_notes_interaction_id", "interaction_id"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("external_id", String(128), nullable=False),
+    Column("amount_cents", Id, nullable=False),
+    Column("margin_cents", Id, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("items", JSON, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("ordered_at", Float, nullable=False),
+    UniqueConstraint("source", "external_id"),
+    Index("ix_orders_customer_ordered", "customer_id", "ordered_at"),
+)
+
+# Per-customer monthly order totals: value figures are recomputed from a customer's
+# few buckets when an order arrives, never by scanning all orders.
+customer_value_months = Table(
+    "customer_value_months",
+    metadata,
+    Column("customer_id", Id, ForeignKey("customers.id"), primary_key=True),
+    Column("month", Integer, primary_key=True),  # months since year 0: year * 12 + month - 1
+    Column("spend_cents", Id, nullable=False),
+    Column("margin_cents", Id, nullable=False),
+    Column("orders", Integer, nullable=False),
+)
+
+merges = Table(
+    "merges",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("survivor_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("merged_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("merged_by", Id, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    # Ids of every row moved, per table, and the survivor's fields before the merge:
+    # what unmerge needs to put everything back.
+    Column("moved", JSON, nullable=False),
+    Column("survivor_before", JSON, nullable=False),
+    Column("undone_at", Float, nullable=True),
+    Column("undone_by", Id, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Index("ix_merges_survivor_id", "survivor_id"),
+    Index("ix_merges_merged_id", "merged_id"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor_id", Id, nullable=True),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("customer_id", Id, nullable=True),
+    Column("contact_id", String(64), nullable=True),
+    Column("details", JSON, nullable=False),
+    Index("ix_audit_events_customer_at", "customer_id", "at"),
+    Index("ix_audit_events_actor_at", "actor_id", "at"),
+    Index("ix_audit_events_at", "at"),
+)
+
+# Contacts waiting in a router queue, so a restarted single node recovers them.
+waiting_contacts = Table(
+    "waiting_contacts",
+    metadata,
+    Column("contact_id", String(64), primary_key=True),
+    Column("data", JSON, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
