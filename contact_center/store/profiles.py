@@ -1487,7 +1487,12 @@ class ProfileStore:
             await self._refresh_value(conn, survivor_id)
             await self._refresh_value(conn, merged_id)
             before = {k: survivor[k] for k in _MERGE_RESTORABLE}
-            after = {k: combined.get(k, survivor[k]) for k in _MERGE_RESTORABLE}
+            now_row = (
+                (await conn.execute(select(customers).where(customers.c.id == survivor_id)))
+                .mappings()
+                .one()
+            )
+            after = {k: now_row[k] for k in _MERGE_RESTORABLE}
             result = await conn.execute(
                 insert(merges)
                 .values(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from contact_center.store.engine import create_engine
 from contact_center.store.migrate import upgrade
 from contact_center.store.profiles import ProfileStore
 from contact_center.store.schema import metadata
+from tests.conftest import run_coroutine
 
 
 class FakeClock:
@@ -39,7 +39,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         await upgrade(engine)
         await engine.dispose()
 
-    asyncio.run(migrate())
+    run_coroutine(migrate())
     return path
 
 
@@ -50,7 +50,7 @@ def migrated_postgres(postgres_url: str) -> str:
         await upgrade(engine)
         await engine.dispose()
 
-    asyncio.run(migrate())
+    run_coroutine(migrate())
     return postgres_url
 
 

@@ -1,0 +1,386 @@
+"""Profile store behaviour, run on SQLite and on real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contact_center.domain.identity import InvalidIdentity
+from contact_center.errors import InvalidInput
+from contact_center.services import SYSTEM, Actor
+from contact_center.store.profiles import (
+    CustomerMerged,
+    CustomerNotFound,
+    IdentityTaken,
+    InvalidCursor,
+    MergeRejected,
+    ProfileStore,
+)
+from contact_center.store.schema import audit_events, customers
+
+from .conftest import FakeClock
+
+AGENT = Actor(None, "alice", "agent")
+DAY = 86_400.0
+
+
+async def _customer_with_history(store: ProfileStore, phone: str, name: str) -> int:
+    customer = await store.create_customer(
+        {"display_name": name, "tags": ["vip"]}, [store.identity("phone", phone)], actor=SYSTEM
+    )
+    cid = customer["id"]
+    call = await store.start_interaction(cid, channel="voice", contact_id=f"call-{cid}")
+    await store.update_interaction(
+        call["id"], {"status": "closed", "ended_at": store.clock(), "disposition": "billing"}
+    )
+    await store.add_note(cid, "asked about the invoice", actor=AGENT, interaction_id=call["id"])
+    chat = await store.start_interaction(cid, channel="chat")
+    await store.add_message(chat["id"], direction="inbound", body="hello, my order is late")
+    await store.import_orders(
+        [{"customer_id": cid, "external_id": f"o-{cid}", "amount": 120, "ordered_at": 1.7e9}],
+        actor=SYSTEM,
+    )
+    return int(cid)
+
+
+def _without_volatile(export: dict[str, Any]) -> dict[str, Any]:
+    data = {k: v for k, v in export.items() if k not in ("exported_at", "audit_events", "merges")}
+    data["customer"] = {k: v for k, v in data["customer"].items() if k != "updated_at"}
+    return data
+
+
+async def test_given_unknown_identity_when_resolved_then_one_provisional_customer(
+    store: ProfileStore,
+) -> None:
+    first = await store.resolve(store.identity("phone", "020 7946 0018"))
+    again = await store.resolve(store.identity("phone", "+44 20 7946 0018"))
+    assert first.created and not again.created
+    assert again.customer_id == first.customer_id
+    profile = await store.get_profile(first.customer_id, viewer=AGENT)
+    assert profile["provisional"] is True
+    assert profile["identities"] == [{"kind": "phone", "value": "+442079460018"}]
+
+
+async def test_given_concurrent_resolves_of_one_new_identity_then_one_customer(
+    store: ProfileStore, engine: AsyncEngine
+) -> None:
+    identity = store.identity("email", "Race@Example.com")
+    results = await asyncio.gather(*(store.resolve(identity) for _ in range(8)))
+    assert len({r.customer_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(customers))).scalar() == 1
+
+
+async def test_identity_belonging_to_someone_else_is_refused(store: ProfileStore) -> None:
+    a = await store.resolve(store.identity("email", "a@example.com"))
+    b = await store.resolve(store.identity("email", "b@example.com"))
+    with pytest.raises(IdentityTaken) as err:
+        await store.add_identity(
+            b.customer_id, store.identity("email", "A@example.com"), actor=AGENT
+        )
+    assert err.value.details["customer_id"] == a.customer_id
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"unknown_field": 1},
+        {"display_name": "x" * 201},
+        {"display_name": ""},
+        {"display_name": "bad\x00name"},
+        {"lifecycle_stage": "emperor"},
+        {"tags": ["ok", 3]},
+        {"consent": {"email": "yes"}},
+        {"attributes": {"blob": "x" * 20_000}},
+        {"owner_agent_id": 9999},
+    ],
+)
+async def test_bad_updates_are_rejected_and_change_nothing(
+    store: ProfileStore, changes: dict[str, Any]
+) -> None:
+    cid = (await store.create_customer({"display_name": "Ann Lee"}, [], actor=SYSTEM))["id"]
+    before = await store.get_profile(cid, viewer=AGENT)
+    with pytest.raises(InvalidInput):
+        await store.update_customer(cid, changes, actor=AGENT)
+    assert await store.get_profile(cid, viewer=AGENT) == before
+
+
+async def test_update_is_audited_with_old_and_new_values(store: ProfileStore) -> None:
+    cid = (await store.create_customer({"display_name": "Ann Lee"}, [], actor=SYSTEM))["id"]
+    updated = await store.update_customer(
+        cid, {"display_name": "Ann Leigh", "lifecycle_stage": "advocate"}, actor=AGENT
+    )
+    assert updated["display_name"] == "Ann Leigh"
+    log = await store.audit_log(customer_id=cid, action="customer.updated")
+    assert log["items"][0]["details"]["display_name"] == {"from": "Ann Lee", "to": "Ann Leigh"}
+    assert log["items"][0]["actor"] == "alice"
+
+
+async def test_merge_moves_everything_and_unmerge_restores_it(store: ProfileStore) -> None:
+    a = await _customer_with_history(store, "+442079460018", "Ann Lee")
+    b = await _customer_with_history(store, "+8613800138000", "李娜")
+    before_a = _without_volatile(await store.export_customer(a, actor=SYSTEM))
+    before_b = _without_volatile(await store.export_customer(b, actor=SYSTEM))
+
+    merge = await store.merge(a, b, actor=AGENT, reason="same person, two phones")
+    assert merge["moved"] == {
+        "identities": 1, "interactions": 2, "messages": 1, "notes": 1, "orders": 1,
+    }  # fmt: skip
+    merged_view = await store.export_customer(a, actor=SYSTEM)
+    assert len(merged_view["interactions"]) == 4
+    assert len(merged_view["orders"]) == 2
+    assert merged_view["customer"]["value"]["lifetime_spend"] == 240.0
+    with pytest.raises(CustomerMerged):
+        await store.update_customer(b, {"display_name": "x"}, actor=AGENT)
+    # The merged customer's phone now pops the survivor.
+    pop = await store.screen_pop(store.identity("phone", "+8613800138000"), viewer=AGENT)
+    assert pop["customer"]["id"] == a
+
+    await store.unmerge(merge["id"], actor=AGENT)
+    assert _without_volatile(await store.export_customer(a, actor=SYSTEM)) == before_a
+    assert _without_volatile(await store.export_customer(b, actor=SYSTEM)) == before_b
+    with pytest.raises(MergeRejected):
+        await store.unmerge(merge["id"], actor=AGENT)
+
+
+async def test_unmerge_waits_for_a_later_merge_of_the_survivor(store: ProfileStore) -> None:
+    a, b, c = [
+        (await store.resolve(store.identity("email", f"{n}@example.com"))).customer_id
+        for n in "abc"
+    ]
+    first = await store.merge(a, b, actor=AGENT, reason="dup")
+    second = await store.merge(c, a, actor=AGENT, reason="dup again")
+    with pytest.raises(MergeRejected) as err:
+        await store.unmerge(first["id"], actor=AGENT)
+    assert err.value.details["blocking_merge_id"] == second["id"]
+    await store.unmerge(second["id"], actor=AGENT)
+    await store.unmerge(first["id"], actor=AGENT)
+    for cid, email in ((a, "a"), (b, "b"), (c, "c")):
+        profile = await store.get_profile(cid, viewer=AGENT)
+        assert profile["identities"] == [{"kind": "email", "value": f"{email}@example.com"}]
+        assert profile["merged_into_id"] is None
+
+
+async def test_merge_refuses_self_and_unknown(store: ProfileStore) -> None:
+    a = (await store.resolve(store.identity("email", "a@example.com"))).customer_id
+    with pytest.raises(MergeRejected):
+        await store.merge(a, a, actor=AGENT, reason="oops")
+    with pytest.raises(CustomerNotFound):
+        await store.merge(a, 12345, actor=AGENT, reason="oops")
+
+
+async def test_tier_from_orders_and_churn_when_value_falls(
+    store: ProfileStore, clock: FakeClock
+) -> None:
+    cid = (await store.resolve(store.identity("email", "big@example.com"))).customer_id
+    year_ago = clock.now - 400 * DAY
+    rows = [
+        {"customer_id": cid, "external_id": f"old-{i}", "amount": 3000, "margin": 900,
+         "ordered_at": year_ago - i * DAY}
+        for i in range(5)
+    ] + [{"customer_id": cid, "external_id": "recent", "amount": 600, "ordered_at": clock.now - DAY}]  # fmt: skip
+    summary = await store.import_orders(rows, actor=SYSTEM)
+    assert summary["inserted"] == 6 and not summary["rejected"]
+    value = (await store.get_profile(cid, viewer=AGENT))["value"]
+    assert value["tier"] == "silver"
+    assert value["previous_tier"] == "platinum"
+    assert value["churn_risk"] is True
+    assert value["lifetime_orders"] == 6
+
+    # A large new order lifts the tier back; churn risk clears.
+    await store.import_orders(
+        [{"customer_id": cid, "external_id": "recent", "amount": 20_000, "ordered_at": clock.now}]
+        + [{"customer_id": cid, "external_id": f"n{i}", "amount": 10, "ordered_at": clock.now}
+           for i in range(4)],
+        actor=SYSTEM,
+    )  # fmt: skip
+    profile = await store.get_profile(cid, viewer=AGENT)
+    assert profile["value"]["tier"] == "platinum"
+    assert profile["value"]["churn_risk"] is False
+    assert profile["lifecycle_stage"] == "repeat"
+
+
+async def test_bad_order_rows_are_reported_and_the_good_ones_kept(store: ProfileStore) -> None:
+    summary = await store.import_orders(
+        [
+            {"email": "new@example.com", "customer_name": "New Person", "external_id": "1",
+             "amount": "12.50", "ordered_at": "2026-01-02T10:00:00Z"},
+            {"email": "not-an-email", "external_id": "2", "amount": 1, "ordered_at": 1.7e9},
+            {"email": "new@example.com", "external_id": "3", "amount": "lots", "ordered_at": 1.7e9},
+            {"email": "new@example.com", "external_id": "4", "amount": 1, "ordered_at": "yesterday"},
+            {"email": "new@example.com", "external_id": "5", "amount": 1, "hack": "'; DROP"},
+        ],
+        actor=SYSTEM,
+    )  # fmt: skip
+    assert summary["inserted"] == 1
+    assert [r["index"] for r in summary["rejected"]] == [1, 2, 3, 4]
+    found = await store.search(email="NEW@example.com")
+    assert found["items"][0]["display_name"] == "New Person"
+    assert found["items"][0]["provisional"] is False
+    assert found["items"][0]["value"]["lifetime_spend"] == 12.5
+
+
+async def test_repeat_contact_flag_until_resolved(store: ProfileStore, clock: FakeClock) -> None:
+    cid = (await store.resolve(store.identity("phone", "+14155552671"))).customer_id
+    first = await store.start_interaction(cid, channel="voice")
+    await store.update_interaction(first["id"], {"status": "closed", "ended_at": clock.now})
+    clock.advance(2 * DAY)
+    second = await store.start_interaction(cid, channel="email")
+    assert second["repeat_contact"] is True
+    assert (await store.get_profile(cid, viewer=AGENT))["value"]["repeat_contact"] is True
+    await store.update_interaction(first["id"], {"resolved": True})
+    await store.update_interaction(second["id"], {"resolved": True})
+    assert (await store.get_profile(cid, viewer=AGENT))["value"]["repeat_contact"] is False
+    clock.advance(30 * DAY)
+    third = await store.start_interaction(cid, channel="chat")
+    assert third["repeat_contact"] is False
+
+
+async def test_screen_pop_has_everything_in_three_reads_and_is_audited(
+    store: ProfileStore, engine: AsyncEngine
+) -> None:
+    cid = await _customer_with_history(store, "+442079460018", "Ann Lee")
+    await store.add_note(cid, "prefers email", actor=AGENT)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.lstrip().split()[0].upper())
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        pop = await store.screen_pop(
+            store.identity("phone", "020 7946 0018"), viewer=AGENT, contact_id="call-99"
+        )
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    reads = [s for s in statements if s in ("SELECT", "WITH", "(SELECT")]
+    assert len(reads) <= 3, statements
+    assert pop["customer"]["display_name"] == "Ann Lee"
+    assert pop["customer"]["value"]["contacts_30d"] == 2
+    assert pop["customer"]["open_items"] == 1
+    assert [i["channel"] for i in pop["open_interactions"]] == ["chat"]
+    assert pop["open_interactions"][0]["messages"][0]["snippet"] == "hello, my order is late"
+    assert pop["interactions"][0]["disposition"] == "billing"
+    assert pop["interactions"][0]["note_items"][0]["body"] == "asked about the invoice"
+    assert [n["body"] for n in pop["notes"]] == ["prefers email"]
+    assert pop["recent_orders"][0]["amount"] == 120.0
+    log = await store.audit_log(customer_id=cid, action="profile.viewed")
+    assert log["items"][0]["contact_id"] == "call-99"
+    assert log["items"][0]["actor"] == "alice"
+
+
+async def test_screen_pop_of_unknown_identity_is_not_found(store: ProfileStore) -> None:
+    with pytest.raises(CustomerNotFound):
+        await store.screen_pop(store.identity("email", "nobody@example.com"), viewer=AGENT)
+
+
+async def test_history_pages_cover_everything_once_newest_first(
+    store: ProfileStore, clock: FakeClock
+) -> None:
+    cid = (await store.resolve(store.identity("chat", "visitor-1"))).customer_id
+    for i in range(23):
+        clock.advance(60)
+        await store.start_interaction(cid, channel=("voice", "chat", "email")[i % 3])
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = await store.history(cid, viewer=AGENT, cursor=cursor, limit=5)
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 23 and len(set(seen)) == 23
+    assert seen == sorted(seen, reverse=True)
+    emails = await store.history(cid, viewer=AGENT, channel="email", limit=50)
+    assert len(emails["items"]) == 7
+    with pytest.raises(InvalidCursor):
+        await store.history(cid, viewer=AGENT, cursor="'; DROP TABLE customers; --")
+
+
+async def test_search_by_name_phone_email_number_and_hostile_text(store: ProfileStore) -> None:
+    await store.create_customer(
+        {"display_name": "Zoë Smith"},
+        [store.identity("email", "zoe@example.com"), store.identity("account", "ACC-1001")],
+        actor=SYSTEM,
+    )
+    await store.create_customer(
+        {"display_name": "王小明"}, [store.identity("phone", "+8613800138000")], actor=SYSTEM
+    )
+    assert [c["display_name"] for c in (await store.search(text="zoe"))["items"]] == ["Zoë Smith"]
+    assert [c["display_name"] for c in (await store.search(name="smi"))["items"]] == ["Zoë Smith"]
+    assert [c["display_name"] for c in (await store.search(text="王"))["items"]] == ["王小明"]
+    assert (await store.search(phone="+86 138 0013 8000"))["items"][0]["display_name"] == "王小明"
+    assert (await store.search(number="ACC-1001"))["items"][0]["display_name"] == "Zoë Smith"
+    for hostile in ("' OR '1'='1", "%", "_", "\\", "zoe%' --"):
+        assert (await store.search(text=hostile))["items"] == []
+    with pytest.raises(InvalidIdentity):
+        await store.search(phone="not a phone")
+    with pytest.raises(InvalidInput):
+        await store.search()
+
+
+async def test_search_pages_by_cursor(store: ProfileStore) -> None:
+    for i in range(7):
+        await store.create_customer({"display_name": f"Pat {i}"}, [], actor=SYSTEM)
+    first = await store.search(name="pat", limit=4)
+    second = await store.search(name="pat", limit=4, cursor=first["next_cursor"])
+    assert len(first["items"]) == 4 and len(second["items"]) == 3
+    assert second["next_cursor"] is None
+
+
+async def test_erase_removes_personal_data_and_keeps_aggregates(
+    store: ProfileStore, engine: AsyncEngine
+) -> None:
+    cid = await _customer_with_history(store, "+442079460018", "Ann Lee")
+    await store.erase_customer(cid, actor=AGENT)
+    data = await store.export_customer(cid, actor=SYSTEM)
+    assert data["customer"]["display_name"] == f"Erased customer {cid}"
+    assert data["identities"] == []
+    assert {m["body"] for m in data["messages"]} == {"[erased]"}
+    assert {n["body"] for n in data["notes"]} == {"[erased]"}
+    assert [i["channel"] for i in data["interactions"]] == ["voice", "chat"]
+    assert data["orders"][0]["amount_cents"] == 12_000
+    assert data["customer"]["value"]["lifetime_spend"] == 120.0
+    assert (await store.search(phone="+442079460018"))["items"] == []
+    assert "customer.erased" in {e["action"] for e in data["audit_events"]}
+    exported = await store.audit_log(customer_id=cid, action="customer.exported")
+    assert len(exported["items"]) == 1
+    # The phone number is free again: a new caller with it is a new customer.
+    again = await store.resolve(store.identity("phone", "+442079460018"))
+    assert again.created and again.customer_id != cid
+
+
+async def test_audit_log_filters_and_pages(store: ProfileStore) -> None:
+    cid = (await store.resolve(store.identity("email", "a@example.com"))).customer_id
+    for _ in range(5):
+        await store.get_profile(cid, viewer=AGENT)
+    page = await store.audit_log(customer_id=cid, action="profile.viewed", limit=3)
+    rest = await store.audit_log(
+        customer_id=cid, action="profile.viewed", limit=3, cursor=page["next_cursor"]
+    )
+    assert len(page["items"]) == 3 and len(rest["items"]) == 2
+    assert rest["next_cursor"] is None
+    assert (await store.audit_log(action="no.such.action"))["items"] == []
+
+
+async def test_every_profile_read_writes_an_audit_row(
+    store: ProfileStore, engine: AsyncEngine
+) -> None:
+    cid = (await store.resolve(store.identity("email", "a@example.com"))).customer_id
+
+    async def views() -> int:
+        async with engine.connect() as conn:
+            query = select(func.count()).where(
+                audit_events.c.action == "profile.viewed", audit_events.c.customer_id == cid
+            )
+            return int((await conn.execute(query)).scalar_one())
+
+    await store.get_profile(cid, viewer=AGENT)
+    await store.screen_pop(store.identity("email", "a@example.com"), viewer=AGENT)
+    await store.history(cid, viewer=AGENT)
+    assert await views() == 3
