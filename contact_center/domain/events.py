@@ -16,7 +16,9 @@ import orjson
 EVENT_TYPES: dict[str, type[DomainEvent]] = {}
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+# No slots on the base: dataclass(slots=True) rebuilds the class, which breaks the
+# zero-argument super() in __init_subclass__. Subclasses may use slots freely.
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class DomainEvent:
     """Something that happened. ``at`` is a Unix timestamp passed in by the caller."""
 
@@ -46,4 +48,11 @@ def decode_event(raw: bytes | str) -> DomainEvent:
     data = orjson.loads(raw)
     cls = EVENT_TYPES[data.pop("event")]
     field_types = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in field_types})
+    return cls(**{k: _frozen(v) for k, v in data.items() if k in field_types})
+
+
+def _frozen(value: Any) -> Any:
+    # JSON has no tuples; events hold tuples (immutable), never lists.
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value

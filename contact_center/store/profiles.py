@@ -33,6 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contact_center.domain.customer import (
@@ -187,7 +188,7 @@ _INTERACTION_COLUMNS = [
 ]
 
 
-def _profile(row: Mapping[str, Any], identity_rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def _profile(row: Mapping[Any, Any], identity_rows: Iterable[Mapping[Any, Any]]) -> dict[str, Any]:
     data = dict(row)
     data["identities"] = [{"kind": r["kind"], "value": r["value"]} for r in identity_rows]
     data["value"] = {
@@ -207,7 +208,7 @@ def _profile(row: Mapping[str, Any], identity_rows: Iterable[Mapping[str, Any]])
     return data
 
 
-def _interaction(row: Mapping[str, Any]) -> dict[str, Any]:
+def _interaction(row: Mapping[Any, Any]) -> dict[str, Any]:
     data = dict(row)
     data["resolved"] = bool(data["resolved"])
     data["repeat_contact"] = bool(data["repeat_contact"])
@@ -373,7 +374,7 @@ class ProfileStore:
     # ------------------------------------------------------------------ customers
 
     async def create_customer(
-        self, fields: Mapping[str, Any], identity_list: Sequence[Identity], *, actor: Actor
+        self, fields: Mapping[Any, Any], identity_list: Sequence[Identity], *, actor: Actor
     ) -> dict[str, Any]:
         values = self._validated_changes(fields, creating=True)
         async with self.engine.begin() as conn:
@@ -400,7 +401,7 @@ class ProfileStore:
             return await self._load_profile(conn, customer_id)
 
     async def _insert_customer(
-        self, conn: AsyncConnection, values: Mapping[str, Any], now: float
+        self, conn: AsyncConnection, values: Mapping[Any, Any], now: float
     ) -> int:
         name = values.get("display_name") or "Unknown customer"
         row = {
@@ -422,7 +423,7 @@ class ProfileStore:
         return int(result.scalar_one())
 
     def _validated_changes(
-        self, changes: Mapping[str, Any], *, creating: bool = False
+        self, changes: Mapping[Any, Any], *, creating: bool = False
     ) -> dict[str, Any]:
         unknown = sorted(set(changes) - _UPDATABLE)
         if unknown:
@@ -478,7 +479,7 @@ class ProfileStore:
         return values
 
     async def update_customer(
-        self, customer_id: int, changes: Mapping[str, Any], *, actor: Actor
+        self, customer_id: int, changes: Mapping[Any, Any], *, actor: Actor
     ) -> dict[str, Any]:
         values = self._validated_changes(changes)
         async with self.engine.begin() as conn:
@@ -595,7 +596,7 @@ class ProfileStore:
         if not wanted and name_prefix is None:
             raise InvalidInput("give a name, phone, email, number or q to search for")
 
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         for identity in wanted:
             conditions.append(
                 customers.c.id.in_(
@@ -634,7 +635,7 @@ class ProfileStore:
                     .order_by(identities.c.id)
                 )
             ).mappings()
-            by_customer: dict[int, list[Mapping[str, Any]]] = {}
+            by_customer: dict[int, list[Mapping[Any, Any]]] = {}
             for r in id_rows:
                 by_customer.setdefault(r["customer_id"], []).append(r)
         items = [_profile(r, by_customer.get(r["id"], [])) for r in page]
@@ -835,7 +836,7 @@ class ProfileStore:
 
     @staticmethod
     def _attach_detail(
-        d: Mapping[str, Any],
+        d: Mapping[Any, Any],
         by_id: dict[int, dict[str, Any]],
         recent_orders: list[dict[str, Any]],
         customer_notes: list[dict[str, Any]],
@@ -874,7 +875,7 @@ class ProfileStore:
     # -------------------------------------------------------------------- history
 
     @staticmethod
-    def _history_cursor(item: Mapping[str, Any]) -> str:
+    def _history_cursor(item: Mapping[Any, Any]) -> str:
         return f"{item['started_at']!r}_{item['id']}"
 
     @staticmethod
@@ -1030,7 +1031,7 @@ class ProfileStore:
     )
 
     async def update_interaction(
-        self, interaction_id: int, changes: Mapping[str, Any], *, actor: Actor = SYSTEM
+        self, interaction_id: int, changes: Mapping[Any, Any], *, actor: Actor = SYSTEM
     ) -> dict[str, Any]:
         """Record progress of a contact (timestamps, agent, wrap-up disposition and notes)."""
         unknown = sorted(set(changes) - self._INTERACTION_FIELDS)
@@ -1122,7 +1123,7 @@ class ProfileStore:
         body: str,
         sender: str | None = None,
         subject: str | None = None,
-        attachments: Sequence[Mapping[str, Any]] = (),
+        attachments: Sequence[Mapping[Any, Any]] = (),
         external_id: str | None = None,
         created_at: float | None = None,
     ) -> dict[str, Any]:
@@ -1210,7 +1211,7 @@ class ProfileStore:
     # --------------------------------------------------------------------- orders
 
     async def import_orders(
-        self, rows: Sequence[Mapping[str, Any]], *, actor: Actor
+        self, rows: Sequence[Mapping[Any, Any]], *, actor: Actor
     ) -> dict[str, Any]:
         """Insert or update orders (keyed by source + external_id), then refresh the value of
         each customer touched, from that customer's monthly totals only.
@@ -1276,11 +1277,22 @@ class ProfileStore:
                 )
         return summary
 
-    def _order_values(self, row: Mapping[str, Any]) -> dict[str, Any]:
+    def _order_values(self, row: Mapping[Any, Any]) -> dict[str, Any]:
         allowed = {
-            "customer_id", "email", "phone", "account", "customer_name", "source",
-            "external_id", "amount", "margin", "currency", "items", "ordered_at", "status",
-        }  # fmt: skip
+            "customer_id",
+            "email",
+            "phone",
+            "account",
+            "customer_name",
+            "source",
+            "external_id",
+            "amount",
+            "margin",
+            "currency",
+            "items",
+            "ordered_at",
+            "status",
+        }
         unknown = sorted(set(row) - allowed)
         if unknown:
             raise InvalidInput(f"unknown order field(s): {', '.join(unknown)}")
@@ -1318,14 +1330,17 @@ class ProfileStore:
             "ordered_at": float(ordered_at),
         }
 
-    async def _order_customer(self, row: Mapping[str, Any], actor: Actor) -> int:
+    async def _order_customer(self, row: Mapping[Any, Any], actor: Actor) -> int:
         if row.get("customer_id") is not None:
             customer_id = row["customer_id"]
             if not isinstance(customer_id, int) or isinstance(customer_id, bool):
                 raise InvalidInput("customer_id must be an integer")
             return customer_id
-        for kind, key in ((IdentityKind.EMAIL, "email"), (IdentityKind.PHONE, "phone"),
-                          (IdentityKind.ACCOUNT, "account")):  # fmt: skip
+        for kind, key in (
+            (IdentityKind.EMAIL, "email"),
+            (IdentityKind.PHONE, "phone"),
+            (IdentityKind.ACCOUNT, "account"),
+        ):
             if row.get(key):
                 resolution = await self.resolve(
                     self.identity(kind, str(row[key])),
@@ -1514,9 +1529,14 @@ class ProfileStore:
                     actor,
                     "customer.merged",
                     customer_id,
-                    details={"merge_id": merge_id, "survivor_id": survivor_id,
-                             "merged_id": merged_id, "reason": reason_text, "moved": counts},
-                )  # fmt: skip
+                    details={
+                        "merge_id": merge_id,
+                        "survivor_id": survivor_id,
+                        "merged_id": merged_id,
+                        "reason": reason_text,
+                        "moved": counts,
+                    },
+                )
             return {
                 "id": merge_id,
                 "survivor_id": survivor_id,
@@ -1529,7 +1549,7 @@ class ProfileStore:
             }
 
     @staticmethod
-    def _combined_fields(survivor: Mapping[str, Any], merged: Mapping[str, Any]) -> dict[str, Any]:
+    def _combined_fields(survivor: Mapping[Any, Any], merged: Mapping[Any, Any]) -> dict[str, Any]:
         combined: dict[str, Any] = {
             "tags": sorted(set(survivor["tags"]) | set(merged["tags"])),
             "attributes": {**merged["attributes"], **survivor["attributes"]},
@@ -1765,9 +1785,8 @@ class ProfileStore:
             await conn.execute(
                 update(interactions)
                 .where(interactions.c.customer_id == customer_id)
-                .values(subject=None, notes=None, summary=None, external_ids={},
-                        external_ref=None)
-            )  # fmt: skip
+                .values(subject=None, notes=None, summary=None, external_ids={}, external_ref=None)
+            )
             await conn.execute(
                 update(messages)
                 .where(messages.c.customer_id == customer_id)
@@ -1798,7 +1817,7 @@ class ProfileStore:
         customer_id: int | None,
         *,
         contact_id: str | None = None,
-        details: Mapping[str, Any] | None = None,
+        details: Mapping[Any, Any] | None = None,
     ) -> None:
         await conn.execute(
             insert(audit_events).values(
@@ -1819,7 +1838,7 @@ class ProfileStore:
         *,
         customer_id: int | None = None,
         contact_id: str | None = None,
-        details: Mapping[str, Any] | None = None,
+        details: Mapping[Any, Any] | None = None,
     ) -> None:
         async with self.engine.begin() as conn:
             await self._audit(

@@ -129,8 +129,12 @@ async def test_merge_moves_everything_and_unmerge_restores_it(store: ProfileStor
 
     merge = await store.merge(a, b, actor=AGENT, reason="same person, two phones")
     assert merge["moved"] == {
-        "identities": 1, "interactions": 2, "messages": 1, "notes": 1, "orders": 1,
-    }  # fmt: skip
+        "identities": 1,
+        "interactions": 2,
+        "messages": 1,
+        "notes": 1,
+        "orders": 1,
+    }
     merged_view = await store.export_customer(a, actor=SYSTEM)
     assert len(merged_view["interactions"]) == 4
     assert len(merged_view["orders"]) == 2
@@ -180,10 +184,17 @@ async def test_tier_from_orders_and_churn_when_value_falls(
     cid = (await store.resolve(store.identity("email", "big@example.com"))).customer_id
     year_ago = clock.now - 400 * DAY
     rows = [
-        {"customer_id": cid, "external_id": f"old-{i}", "amount": 3000, "margin": 900,
-         "ordered_at": year_ago - i * DAY}
+        {
+            "customer_id": cid,
+            "external_id": f"old-{i}",
+            "amount": 3000,
+            "margin": 900,
+            "ordered_at": year_ago - i * DAY,
+        }
         for i in range(5)
-    ] + [{"customer_id": cid, "external_id": "recent", "amount": 600, "ordered_at": clock.now - DAY}]  # fmt: skip
+    ] + [
+        {"customer_id": cid, "external_id": "recent", "amount": 600, "ordered_at": clock.now - DAY}
+    ]
     summary = await store.import_orders(rows, actor=SYSTEM)
     assert summary["inserted"] == 6 and not summary["rejected"]
     value = (await store.get_profile(cid, viewer=AGENT))["value"]
@@ -195,10 +206,12 @@ async def test_tier_from_orders_and_churn_when_value_falls(
     # A large new order lifts the tier back; churn risk clears.
     await store.import_orders(
         [{"customer_id": cid, "external_id": "recent", "amount": 20_000, "ordered_at": clock.now}]
-        + [{"customer_id": cid, "external_id": f"n{i}", "amount": 10, "ordered_at": clock.now}
-           for i in range(4)],
+        + [
+            {"customer_id": cid, "external_id": f"n{i}", "amount": 10, "ordered_at": clock.now}
+            for i in range(4)
+        ],
         actor=SYSTEM,
-    )  # fmt: skip
+    )
     profile = await store.get_profile(cid, viewer=AGENT)
     assert profile["value"]["tier"] == "platinum"
     assert profile["value"]["churn_risk"] is False
@@ -208,15 +221,25 @@ async def test_tier_from_orders_and_churn_when_value_falls(
 async def test_bad_order_rows_are_reported_and_the_good_ones_kept(store: ProfileStore) -> None:
     summary = await store.import_orders(
         [
-            {"email": "new@example.com", "customer_name": "New Person", "external_id": "1",
-             "amount": "12.50", "ordered_at": "2026-01-02T10:00:00Z"},
+            {
+                "email": "new@example.com",
+                "customer_name": "New Person",
+                "external_id": "1",
+                "amount": "12.50",
+                "ordered_at": "2026-01-02T10:00:00Z",
+            },
             {"email": "not-an-email", "external_id": "2", "amount": 1, "ordered_at": 1.7e9},
             {"email": "new@example.com", "external_id": "3", "amount": "lots", "ordered_at": 1.7e9},
-            {"email": "new@example.com", "external_id": "4", "amount": 1, "ordered_at": "yesterday"},
+            {
+                "email": "new@example.com",
+                "external_id": "4",
+                "amount": 1,
+                "ordered_at": "yesterday",
+            },
             {"email": "new@example.com", "external_id": "5", "amount": 1, "hack": "'; DROP"},
         ],
         actor=SYSTEM,
-    )  # fmt: skip
+    )
     assert summary["inserted"] == 1
     assert [r["index"] for r in summary["rejected"]] == [1, 2, 3, 4]
     found = await store.search(email="NEW@example.com")
