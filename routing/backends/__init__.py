@@ -1,0 +1,1 @@
+"""Router state backends: in-memory (one process) and Redis (any number of nodes)."""

@@ -1,0 +1,115 @@
+"""In-memory router state: one process, the default and the demo.
+
+Commands are applied one at a time to a :class:`RoutingEngine`; after each, waiting
+contacts are written to the :class:`WaitingContactStore` (so a restart re-queues them)
+and the events are published. A timer task fires offer timeouts, overflow rings,
+sticky windows, wrap-ups and max waits when they fall due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from routing.backends.base import CommandResult
+from routing.commands import Command, FireTimers
+from routing.engine import Changes, RoutingEngine
+from routing.model import ContactState, RoutingConfig
+from routing.ports import WAITING_STATES, EventSink, WaitingContact, WaitingContactStore
+
+log = logging.getLogger(__name__)
+
+
+class MemoryRouterBackend:
+    def __init__(
+        self,
+        config: RoutingConfig,
+        *,
+        sink: EventSink,
+        store: WaitingContactStore | None = None,
+        clock: Callable[[], float] = time.time,
+        run_timers: bool = True,
+    ) -> None:
+        self.engine = RoutingEngine(config)
+        self._sink = sink
+        self._store = store
+        self._clock = clock
+        self._run_timers = run_timers
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._timer_task: asyncio.Task[None] | None = None
+        self._saved: set[str] = set()
+        # Store writes that failed: retried after the next command.
+        self._unsaved: dict[str, WaitingContact | None] = {}
+
+    async def start(self) -> None:
+        """Re-queue every contact the store kept (oldest first), then start the timers."""
+        if self._store is not None:
+            for waiting in await self._store.load_all():
+                try:
+                    await self.execute(waiting.to_command())
+                except Exception:
+                    log.exception("could not re-queue stored contact %s", waiting.contact_id)
+        if self._run_timers and self._timer_task is None:
+            self._timer_task = asyncio.create_task(self._timer_loop(), name="routing-timers")
+
+    async def close(self) -> None:
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer_task
+            self._timer_task = None
+
+    async def execute(self, command: Command) -> CommandResult:
+        async with self._lock:
+            outcome = self.engine.execute(command, self._clock())
+            changes = self.engine.take_changes()
+            await self._persist(changes)
+            if outcome.events:
+                await self._sink.publish(outcome.events)
+        self._wake.set()
+        return CommandResult(tuple(outcome.events), outcome.value)
+
+    async def _persist(self, changes: Changes) -> None:
+        if self._store is None:
+            return
+        pending = self._unsaved
+        self._unsaved = {}
+        for cid, record in changes.contacts.items():
+            if ContactState(record["state"]) in WAITING_STATES:
+                pending[cid] = WaitingContact.from_record(record)
+            elif cid in self._saved:
+                pending[cid] = None
+        for cid in changes.removed_contacts:
+            if cid in self._saved or cid in pending:
+                pending[cid] = None
+        for cid, waiting in pending.items():
+            try:
+                if waiting is None:
+                    await self._store.remove(cid)
+                    self._saved.discard(cid)
+                else:
+                    await self._store.save(waiting)
+                    self._saved.add(cid)
+            except Exception:
+                # The routing decision stands; the store catches up on the next command.
+                log.exception("waiting-contact store failed for %s; will retry", cid)
+                self._unsaved[cid] = waiting
+
+    async def _timer_loop(self) -> None:
+        while True:
+            deadline = self.engine.next_deadline()
+            delay = None if deadline is None else max(0.0, deadline - self._clock())
+            self._wake.clear()
+            if delay is None or delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+                continue
+            try:
+                await self.execute(FireTimers())
+            except Exception:
+                log.exception("firing routing timers failed")

@@ -1,0 +1,243 @@
+"""Commands the router accepts (imperative), and the read-only queries it answers.
+
+Commands are frozen dataclasses of JSON primitives and tuples so that a state backend
+can ship them between nodes (the Redis backend appends them to a stream that the
+node holding the lease applies in order).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import orjson
+
+from routing.errors import InvalidCommand
+
+COMMAND_TYPES: dict[str, type[Command]] = {}
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    kind: ClassVar[str] = ""
+    # Queries change nothing: backends may skip persistence for them.
+    read_only: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Explicit super(): slots=True rebuilds the class, so the zero-argument form breaks.
+        super(Command, cls).__init_subclass__(**kwargs)
+        if cls.kind:
+            COMMAND_TYPES[cls.kind] = cls
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class EnqueueContact(Command):
+    kind: ClassVar[str] = "enqueue"
+    contact_id: str
+    channel: str
+    queue: str
+    customer_id: str | None = None
+    tier: str | None = None
+    owner_agent_id: str | None = None
+    last_agent_id: str | None = None
+    last_served_at: float | None = None
+    # None: the queue's base priority.
+    priority: int | None = None
+    # Original arrival time when a contact is re-queued after a restart.
+    waiting_since: float | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class UpsertAgent(Command):
+    """Create or update an agent's definition (skills, queues, routing profile)."""
+
+    kind: ClassVar[str] = "upsert_agent"
+    agent_id: str
+    name: str = ""
+    skills: tuple[tuple[str, int], ...] = ()
+    queues: tuple[str, ...] = ()
+    profile: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SetAgentState(Command):
+    kind: ClassVar[str] = "set_agent_state"
+    agent_id: str
+    state: str
+    reason: str | None = None
+    # Set by supervisors: may log out an agent holding contacts.
+    forced: bool = False
+    by: str = "agent"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptOffer(Command):
+    kind: ClassVar[str] = "accept"
+    contact_id: str
+    agent_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DeclineOffer(Command):
+    kind: ClassVar[str] = "decline"
+    contact_id: str
+    agent_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OfferNotAnswered(Command):
+    """The channel reports ring-no-answer before the router's own offer timer fired."""
+
+    kind: ClassVar[str] = "not_answered"
+    contact_id: str
+    agent_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HangUp(Command):
+    """The remote side ended: abandons a waiting contact, starts wrap-up of a connected one."""
+
+    kind: ClassVar[str] = "hang_up"
+    contact_id: str
+    reason: str = "customer-left"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class EndWrapUp(Command):
+    kind: ClassVar[str] = "end_wrap_up"
+    contact_id: str
+    agent_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TransferToQueue(Command):
+    kind: ClassVar[str] = "transfer_to_queue"
+    contact_id: str
+    queue: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TransferToAgent(Command):
+    kind: ClassVar[str] = "transfer_to_agent"
+    contact_id: str
+    agent_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MoveContact(Command):
+    """Supervisor: move a waiting contact to another queue (it keeps its waiting time)."""
+
+    kind: ClassVar[str] = "move"
+    contact_id: str
+    queue: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OfferToAgent(Command):
+    """Supervisor: send a waiting contact straight to one agent."""
+
+    kind: ClassVar[str] = "offer_to_agent"
+    contact_id: str
+    agent_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ChangePriority(Command):
+    kind: ClassVar[str] = "change_priority"
+    contact_id: str
+    priority: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class WithdrawContact(Command):
+    kind: ClassVar[str] = "withdraw"
+    contact_id: str
+    reason: str = "withdrawn"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SetAwaitingCustomer(Command):
+    """A chat is now waiting on the customer (or no longer): affects cross-channel rules."""
+
+    kind: ClassVar[str] = "awaiting_customer"
+    contact_id: str
+    awaiting: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FireTimers(Command):
+    """Fire every timer due by now (offer timeout, overflow, sticky, wrap-up, max wait)."""
+
+    kind: ClassVar[str] = "fire_timers"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ExplainContact(Command):
+    kind: ClassVar[str] = "explain"
+    read_only: ClassVar[bool] = True
+    contact_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DescribeContact(Command):
+    """State, agent, position in queue and estimated wait of one contact."""
+
+    kind: ClassVar[str] = "describe_contact"
+    read_only: ClassVar[bool] = True
+    contact_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DescribeAgent(Command):
+    kind: ClassVar[str] = "describe_agent"
+    read_only: ClassVar[bool] = True
+    agent_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class QueueStatistics(Command):
+    kind: ClassVar[str] = "queue_statistics"
+    read_only: ClassVar[bool] = True
+
+
+def command_to_json(command: Command) -> bytes:
+    return orjson.dumps({"kind": command.kind, **_fields(command)})
+
+
+def _fields(command: Command) -> dict[str, Any]:
+    return {f.name: getattr(command, f.name) for f in dataclasses.fields(command)}
+
+
+def command_from_json(raw: bytes | str) -> Command:
+    """Rebuild a command; anything malformed raises :class:`InvalidCommand`."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidCommand(f"command is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidCommand("command must be a JSON object")
+    return command_from_dict(data)
+
+
+def command_from_dict(data: Mapping[str, Any]) -> Command:
+    fields = dict(data)
+    kind = fields.pop("kind", None)
+    cls = COMMAND_TYPES.get(str(kind))
+    if cls is None:
+        raise InvalidCommand(f"unknown command kind {kind!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(fields) - names
+    if unknown:
+        raise InvalidCommand(f"unknown fields for {kind}: {sorted(unknown)}")
+    try:
+        return cls(**{k: _tuples(v) for k, v in fields.items()})
+    except TypeError as exc:
+        raise InvalidCommand(f"bad {kind} command: {exc}") from None
+
+
+def _tuples(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value

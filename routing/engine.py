@@ -1,0 +1,1437 @@
+"""The routing engine: all router state for one shard, changed only by commands.
+
+Synchronous and pure: ``execute(command, now)`` validates, applies the command, runs
+every matching it triggers and every timer due by ``now``, and returns the events.
+An invalid command raises an :class:`~contact_center.errors.AppError` before anything
+changes. Both state backends drive this same engine; the Redis backend persists what
+``take_changes`` reports after each batch and rebuilds the engine with ``load``.
+
+Indexes kept so a decision never scans all contacts or agents:
+
+* ``_buckets[(queue, ring, channel)]``: waiting contacts (not held by a sticky window),
+  sorted by static priority then arrival. Ageing is linear per queue, so the order
+  inside a bucket never changes; heads of different queues compare at ``now``.
+* ``_sticky[agent]``: contacts waiting for that preferred agent.
+* ``_reach[(queue, ring)]``: agents able to serve that ring; ``_agent_reach`` the reverse.
+* ``_available``: READY agents with at least one free slot.
+* ``_timers``: one heap of deadlines (offer timeout, overflow ring, sticky window,
+  wrap-up, max wait), validated lazily when they fire.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
+
+from contact_center.domain.events import DomainEvent
+from routing import commands as cmd
+from routing import events as ev
+from routing.errors import (
+    AgentHasContacts,
+    AgentUnavailable,
+    ChannelNotServed,
+    DuplicateContact,
+    IllegalTransition,
+    InvalidCommand,
+    NoSuchAgent,
+    NoSuchContact,
+    NoSuchProfile,
+    NoSuchQueue,
+    NotOfferedToAgent,
+    UnknownNotReadyReason,
+)
+from routing.matching import (
+    Decision,
+    Reach,
+    WaitingKey,
+    best_contact,
+    choose_agent,
+    exclusion,
+    takeable_channels,
+)
+from routing.model import (
+    CHANNELS,
+    ENDED_STATES,
+    NO_ANSWER_REASON,
+    Agent,
+    AgentState,
+    Channel,
+    Contact,
+    ContactState,
+    CustomerContext,
+    MaxWaitAction,
+    QueueConfig,
+    Ring,
+    RoutingConfig,
+    meets,
+)
+from routing.stats import (
+    DayClock,
+    QueueAgentCounts,
+    QueueChannelStats,
+    channel_key,
+    presence,
+)
+
+_RECENTLY_ENDED = 10_000
+
+
+class Outcome:
+    """What a command produced: the events, and a value for queries."""
+
+    __slots__ = ("events", "value")
+
+    def __init__(self, events: list[DomainEvent], value: Any = None) -> None:
+        self.events = events
+        self.value = value
+
+
+class Changes:
+    """Records changed since the last ``take_changes`` (what a backend must persist)."""
+
+    __slots__ = ("agents", "contacts", "meta", "removed_contacts", "stats")
+
+    def __init__(
+        self,
+        contacts: dict[str, dict[str, Any]],
+        removed_contacts: list[str],
+        agents: dict[str, dict[str, Any]],
+        stats: dict[str, dict[str, Any]],
+        meta: dict[str, Any],
+    ) -> None:
+        self.contacts = contacts
+        self.removed_contacts = removed_contacts
+        self.agents = agents
+        self.stats = stats
+        self.meta = meta
+
+    def __bool__(self) -> bool:
+        return bool(self.contacts or self.removed_contacts or self.agents or self.stats)
+
+
+class RoutingEngine:
+    def __init__(self, config: RoutingConfig) -> None:
+        self.config = config
+        self._rings: dict[str, tuple[Ring, ...]] = {n: q.rings() for n, q in config.queues.items()}
+        self._contacts: dict[str, Contact] = {}
+        self._agents: dict[str, Agent] = {}
+        self._buckets: dict[tuple[str, int, Channel], SortedList] = {}
+        self._positions: dict[tuple[str, Channel], SortedList] = {}
+        self._sticky: dict[str, dict[str, None]] = {}
+        self._declined: dict[str, set[str]] = {}
+        self._members: dict[str, set[str]] = {name: set() for name in config.queues}
+        self._reach: dict[tuple[str, int], set[str]] = {
+            (name, ring.index): set() for name, rings in self._rings.items() for ring in rings
+        }
+        self._agent_reach: dict[str, tuple[Reach, ...]] = {}
+        self._available: set[str] = set()
+        self._presence: dict[str, str] = {}
+        self._timers: list[tuple[float, int, str, str]] = []
+        self._stats: dict[tuple[str, Channel], QueueChannelStats] = {}
+        self._agent_counts = {name: QueueAgentCounts() for name in config.queues}
+        self._ended: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._day = DayClock(config.timezone)
+        self._window_minutes = max(1, int(config.stats_window_seconds // 60))
+        self._seq = 0
+        self.now = 0.0
+        self._dirty_contacts: set[str] = set()
+        self._removed_contacts: set[str] = set()
+        self._dirty_agents: set[str] = set()
+        self._dirty_stats: set[tuple[str, Channel]] = set()
+        self._handlers: dict[type[cmd.Command], Callable[[Any, list[DomainEvent]], Any]] = {
+            cmd.EnqueueContact: self._enqueue,
+            cmd.UpsertAgent: self._upsert_agent,
+            cmd.SetAgentState: self._set_agent_state,
+            cmd.AcceptOffer: self._accept,
+            cmd.DeclineOffer: self._decline,
+            cmd.OfferNotAnswered: self._not_answered,
+            cmd.HangUp: self._hang_up,
+            cmd.EndWrapUp: self._end_wrap_up,
+            cmd.TransferToQueue: self._transfer_to_queue,
+            cmd.TransferToAgent: self._transfer_to_agent,
+            cmd.MoveContact: self._move,
+            cmd.OfferToAgent: self._offer_to_agent,
+            cmd.ChangePriority: self._change_priority,
+            cmd.WithdrawContact: self._withdraw,
+            cmd.SetAwaitingCustomer: self._awaiting_customer,
+            cmd.FireTimers: lambda _c, _e: None,
+            cmd.ExplainContact: self._explain,
+            cmd.DescribeContact: self._describe_contact,
+            cmd.DescribeAgent: self._describe_agent,
+            cmd.QueueStatistics: self._queue_statistics,
+        }
+
+    # ------------------------------------------------------------------ public API
+
+    def execute(self, command: cmd.Command, now: float) -> Outcome:
+        """Apply one command at ``now`` (never earlier than the last one applied)."""
+        if now > self.now:
+            self.now = now
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            raise InvalidCommand(f"unsupported command {type(command).__name__}")
+        events: list[DomainEvent] = []
+        value = handler(command, events)
+        if not command.read_only:
+            self._fire_due(events)
+        return Outcome(events, value)
+
+    def next_deadline(self) -> float | None:
+        """When the earliest timer is due (it may turn out to be stale: that is harmless)."""
+        return self._timers[0][0] if self._timers else None
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def contact(self, contact_id: str) -> Contact | None:
+        return self._contacts.get(contact_id)
+
+    def agent(self, agent_id: str) -> Agent | None:
+        return self._agents.get(agent_id)
+
+    def contacts(self) -> Iterable[Contact]:
+        return self._contacts.values()
+
+    def agents(self) -> Iterable[Agent]:
+        return self._agents.values()
+
+    def take_changes(self) -> Changes:
+        changes = Changes(
+            contacts={
+                cid: self._contacts[cid].to_dict()
+                for cid in self._dirty_contacts
+                if cid in self._contacts
+            },
+            removed_contacts=sorted(self._removed_contacts),
+            agents={aid: self._agents[aid].to_dict() for aid in self._dirty_agents},
+            stats={channel_key(*key): self._stats[key].to_dict() for key in self._dirty_stats},
+            meta={"seq": self._seq, "now": self.now},
+        )
+        self._dirty_contacts.clear()
+        self._removed_contacts.clear()
+        self._dirty_agents.clear()
+        self._dirty_stats.clear()
+        return changes
+
+    def load(
+        self,
+        contacts: Iterable[Mapping[str, Any]],
+        agents: Iterable[Mapping[str, Any]],
+        stats: Mapping[str, Mapping[str, Any]],
+        meta: Mapping[str, Any],
+    ) -> None:
+        """Rebuild an empty engine from persisted records (indexes and timers included)."""
+        if self._contacts or self._agents:
+            raise InvalidCommand("load() needs an empty engine")
+        self._seq = int(meta.get("seq", 0))
+        self.now = float(meta.get("now", 0.0))
+        for raw in agents:
+            agent = Agent.from_dict(raw)
+            self._agents[agent.agent_id] = agent
+            self._index_agent(agent)
+        for raw in contacts:
+            contact = Contact.from_dict(raw)
+            self._contacts[contact.contact_id] = contact
+            if contact.declined_by:
+                self._declined[contact.contact_id] = contact.declined_by
+            if contact.state == ContactState.QUEUED:
+                self._add_waiting(contact)
+                self._schedule_waiting_timers(contact)
+            elif contact.state == ContactState.OFFERED and contact.offer_deadline is not None:
+                self._push_timer(contact.offer_deadline, "offer", contact.contact_id)
+            elif contact.state == ContactState.WRAP_UP and contact.wrap_up_deadline is not None:
+                self._push_timer(contact.wrap_up_deadline, "wrap", contact.contact_id)
+        for key, raw in stats.items():
+            queue, _, channel = key.rpartition("/")
+            if queue in self.config.queues and channel in set(CHANNELS):
+                self._qstats(queue, Channel(channel)).restore(dict(raw))
+        for agent in self._agents.values():
+            self._refresh_agent(agent)
+        self._dirty_agents.clear()
+        self._dirty_stats.clear()
+
+    # ------------------------------------------------------------------ contacts
+
+    def _get_contact(self, contact_id: str) -> Contact:
+        contact = self._contacts.get(contact_id)
+        if contact is None:
+            raise NoSuchContact(
+                f"no live contact {contact_id!r}", details={"contact_id": contact_id}
+            )
+        return contact
+
+    def _get_agent(self, agent_id: str) -> Agent:
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            raise NoSuchAgent(f"no agent {agent_id!r}", details={"agent_id": agent_id})
+        return agent
+
+    def _get_queue(self, name: str) -> QueueConfig:
+        queue = self.config.queues.get(name)
+        if queue is None:
+            raise NoSuchQueue(f"no queue {name!r}", details={"queue": name})
+        return queue
+
+    def _require_state(self, contact: Contact, *states: ContactState) -> None:
+        if contact.state not in states:
+            raise IllegalTransition(
+                f"contact {contact.contact_id} is {contact.state}, expected {' or '.join(states)}",
+                details={"contact_id": contact.contact_id, "state": contact.state},
+            )
+
+    def _require_holder(self, contact: Contact, agent_id: str) -> None:
+        if contact.agent_id != agent_id:
+            raise NotOfferedToAgent(
+                f"contact {contact.contact_id} is not with agent {agent_id}",
+                details={"contact_id": contact.contact_id, "agent_id": agent_id},
+            )
+
+    def _enqueue(self, c: cmd.EnqueueContact, events: list[DomainEvent]) -> dict[str, Any]:
+        queue = self._get_queue(c.queue)
+        try:
+            channel = Channel(c.channel)
+        except ValueError:
+            raise InvalidCommand(
+                f"unknown channel {c.channel!r} (voice, chat or email)",
+                details={"channel": c.channel},
+            ) from None
+        if channel not in queue.channels:
+            raise ChannelNotServed(
+                f"queue {queue.name} does not take {channel} contacts",
+                details={"queue": queue.name, "channel": channel},
+            )
+        if not c.contact_id:
+            raise InvalidCommand("contact_id must not be empty")
+        if c.contact_id in self._contacts:
+            raise DuplicateContact(
+                f"contact {c.contact_id} is already being routed",
+                details={"contact_id": c.contact_id},
+            )
+        now = self.now
+        self._seq += 1
+        contact = Contact(
+            contact_id=c.contact_id,
+            channel=channel,
+            queue=queue.name,
+            customer=CustomerContext(
+                customer_id=c.customer_id,
+                tier=c.tier,
+                owner_agent_id=c.owner_agent_id,
+                last_agent_id=c.last_agent_id,
+                last_served_at=c.last_served_at,
+            ),
+            priority=queue.base_priority if c.priority is None else c.priority,
+            created_at=now,
+            seq=self._seq,
+            attributes=dict(c.attributes),
+        )
+        if c.waiting_since is not None:
+            contact.waiting_since = min(c.waiting_since, now)
+            contact.queue_entered_at = contact.waiting_since
+        self._contacts[contact.contact_id] = contact
+        contact.transition(ContactState.QUEUED)
+        self._choose_sticky(contact, queue)
+        self._enter_queue(contact, events, "arrived")
+        return {"contact_id": contact.contact_id, "state": contact.state}
+
+    def _choose_sticky(self, contact: Contact, queue: QueueConfig) -> None:
+        rule = queue.sticky
+        if rule.seconds <= 0:
+            return
+        customer = contact.customer
+        preferred: str | None = None
+        if rule.prefer_owner and self._sticky_candidate(customer.owner_agent_id, contact):
+            preferred = customer.owner_agent_id
+        elif (
+            rule.prefer_last_agent
+            and customer.last_served_at is not None
+            and self.now - customer.last_served_at <= rule.last_agent_max_age_seconds
+            and self._sticky_candidate(customer.last_agent_id, contact)
+        ):
+            preferred = customer.last_agent_id
+        if preferred is not None:
+            contact.sticky_agent = preferred
+            contact.sticky_until = contact.queue_entered_at + rule.seconds
+            if contact.sticky_until <= self.now:
+                contact.sticky_agent = contact.sticky_until = None
+
+    def _sticky_candidate(self, agent_id: str | None, contact: Contact) -> bool:
+        """A preferred agent is worth waiting for only if logged in and able to take the channel."""
+        if agent_id is None:
+            return False
+        agent = self._agents.get(agent_id)
+        if agent is None or agent.state == AgentState.OFFLINE:
+            return False
+        return self.config.profiles[agent.profile].slots(contact.channel) > 0
+
+    def _enter_queue(self, contact: Contact, events: list[DomainEvent], reason: str) -> None:
+        """Contact is QUEUED: index it, arm its timers, announce it, try to place it."""
+        queue = self.config.queues[contact.queue]
+        contact.agent_id = None
+        contact.offered_at = contact.offer_deadline = None
+        contact.ring = self._ring_at(contact)
+        self._add_waiting(contact)
+        self._schedule_waiting_timers(contact)
+        self._dirty_contacts.add(contact.contact_id)
+        events.append(
+            ev.ContactQueued(
+                at=self.now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=contact.customer.customer_id,
+                tier=contact.customer.tier,
+                priority=contact.priority + queue.tier_boost.get(contact.customer.tier or "", 0),
+                sticky_agent_id=contact.sticky_agent,
+                sticky_until=contact.sticky_until,
+                reason=reason,
+            )
+        )
+        self._match_contact(contact, events)
+
+    def _ring_at(self, contact: Contact) -> int:
+        elapsed = self.now - contact.queue_entered_at
+        ring = 0
+        for candidate in self._rings[contact.queue]:
+            if candidate.starts_after <= elapsed:
+                ring = candidate.index
+        return ring
+
+    def _static_priority(self, contact: Contact) -> float:
+        queue = self.config.queues[contact.queue]
+        boost = queue.tier_boost.get(contact.customer.tier or "", 0)
+        return contact.priority + boost - queue.ageing_per_second * contact.waiting_since
+
+    def _key(self, contact: Contact) -> WaitingKey:
+        return (
+            -self._static_priority(contact),
+            contact.waiting_since,
+            contact.seq,
+            contact.contact_id,
+        )
+
+    def _qstats(self, queue: str, channel: Channel) -> QueueChannelStats:
+        stats = self._stats.get((queue, channel))
+        if stats is None:
+            config = self.config.queues[queue]
+            stats = QueueChannelStats(
+                sl_seconds=config.service_level_seconds,
+                sl_percent=config.service_level_percent,
+                window_minutes=self._window_minutes,
+            )
+            self._stats[(queue, channel)] = stats
+        return stats
+
+    def _add_waiting(self, contact: Contact) -> None:
+        key = self._key(contact)
+        qc = (contact.queue, contact.channel)
+        positions = self._positions.get(qc)
+        if positions is None:
+            positions = self._positions[qc] = SortedList()
+        positions.add(key)
+        self._qstats(*qc).waiting_added(contact.waiting_since, contact.seq)
+        if contact.sticky_agent is not None:
+            self._sticky.setdefault(contact.sticky_agent, {})[contact.contact_id] = None
+        else:
+            bk = (contact.queue, contact.ring, contact.channel)
+            bucket = self._buckets.get(bk)
+            if bucket is None:
+                bucket = self._buckets[bk] = SortedList()
+            bucket.add(key)
+
+    def _remove_waiting(self, contact: Contact) -> None:
+        key = self._key(contact)
+        qc = (contact.queue, contact.channel)
+        self._positions[qc].discard(key)
+        self._qstats(*qc).waiting_removed(contact.waiting_since, contact.seq)
+        if contact.sticky_agent is not None:
+            held = self._sticky.get(contact.sticky_agent)
+            if held is not None:
+                held.pop(contact.contact_id, None)
+                if not held:
+                    del self._sticky[contact.sticky_agent]
+        else:
+            self._buckets[(contact.queue, contact.ring, contact.channel)].discard(key)
+
+    def _schedule_waiting_timers(self, contact: Contact) -> None:
+        rings = self._rings[contact.queue]
+        if contact.ring + 1 < len(rings):
+            due = contact.queue_entered_at + rings[contact.ring + 1].starts_after
+            self._push_timer(due, "ring", contact.contact_id)
+        if contact.sticky_until is not None:
+            self._push_timer(contact.sticky_until, "sticky", contact.contact_id)
+        max_wait = self.config.queues[contact.queue].max_wait
+        if max_wait is not None and not contact.max_wait_done:
+            self._push_timer(
+                contact.queue_entered_at + max_wait.seconds, "max_wait", contact.contact_id
+            )
+
+    def _push_timer(self, due: float, kind: str, contact_id: str) -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, (due, self._seq, kind, contact_id))
+
+    # ------------------------------------------------------------------ matching
+
+    def _match_contact(self, contact: Contact, events: list[DomainEvent]) -> bool:
+        """Offer a QUEUED contact to the best agent available now, if any."""
+        if contact.sticky_agent is not None:
+            agent = self._agents.get(contact.sticky_agent)
+            if agent is None:
+                return False
+            reason = exclusion(agent, self.config.profiles[agent.profile], contact.channel)
+            if reason is not None or agent.agent_id in contact.declined_by:
+                return False
+            sticky = Decision(
+                contact_id=contact.contact_id,
+                agent_id=agent.agent_id,
+                at=self.now,
+                decided_by="sticky",
+                strategy=str(self.config.queues[contact.queue].strategy),
+                ring=contact.ring,
+                candidates=((agent.agent_id, "winner", 0.0),),
+                counts={"eligible": 1},
+            )
+            self._offer(contact, agent, sticky, events)
+            return True
+        reach = self._reach[(contact.queue, contact.ring)]
+        pool_ids = reach & self._available
+        if not pool_ids:
+            return False
+        queue = self.config.queues[contact.queue]
+        decision = choose_agent(
+            contact,
+            queue,
+            self._rings[contact.queue][contact.ring],
+            (self._agents[a] for a in sorted(pool_ids)),
+            self.config.profiles,
+            len(reach) - len(pool_ids),
+            len(self._members[contact.queue] - reach),
+            self._day.day(self.now),
+            self.now,
+            self.config.candidates_per_explanation,
+        )
+        if decision is None:
+            return False
+        self._offer(contact, self._agents[decision.agent_id], decision, events)
+        return True
+
+    def _fill_agent(self, agent: Agent, events: list[DomainEvent]) -> None:
+        """Give a READY agent with free slots the best waiting contacts it may take."""
+        profile = self.config.profiles[agent.profile]
+        sticky_ids = self._sticky.get(agent.agent_id)
+        while agent.agent_id in self._available:
+            takeable = takeable_channels(agent, profile)
+            if not takeable:
+                return
+            sticky: list[tuple[WaitingKey, float]] = []
+            if sticky_ids:
+                for cid in sticky_ids:
+                    waiting = self._contacts[cid]
+                    if waiting.channel in takeable and agent.agent_id not in waiting.declined_by:
+                        rate = self.config.queues[waiting.queue].ageing_per_second
+                        sticky.append((self._key(waiting), rate))
+            choice = best_contact(
+                agent,
+                takeable,
+                self._agent_reach.get(agent.agent_id, ()),
+                self._buckets,
+                sticky,
+                self._declined,
+                self.now,
+                self.config.candidates_per_explanation,
+            )
+            if choice is None:
+                return
+            contact_id, heads, compared = choice
+            contact = self._contacts[contact_id]
+            decision = Decision(
+                contact_id=contact_id,
+                agent_id=agent.agent_id,
+                at=self.now,
+                decided_by="sticky" if contact.sticky_agent is not None else "agent-available",
+                strategy=str(self.config.queues[contact.queue].strategy),
+                ring=contact.ring,
+                candidates=heads,
+                counts={"compared": compared},
+            )
+            self._offer(contact, agent, decision, events)
+
+    def _offer(
+        self, contact: Contact, agent: Agent, decision: Decision, events: list[DomainEvent]
+    ) -> None:
+        if contact.state == ContactState.QUEUED:
+            self._remove_waiting(contact)
+        contact.transition(ContactState.OFFERED)
+        now = self.now
+        queue = self.config.queues[contact.queue]
+        timeout = queue.offer_timeout_seconds.get(contact.channel, 30.0)
+        contact.agent_id = agent.agent_id
+        contact.offered_at = now
+        contact.offer_deadline = now + timeout
+        contact.sticky_agent = contact.sticky_until = None
+        self._remember(contact, decision.record())
+        self._push_timer(contact.offer_deadline, "offer", contact.contact_id)
+        self._take_slot(agent, contact)
+        self._seq += 1
+        agent.last_offer[contact.queue] = self._seq
+        stats = self._qstats(contact.queue, contact.channel)
+        stats.offered(self._day.day(now))
+        self._dirty_stats.add((contact.queue, contact.channel))
+        self._dirty_contacts.add(contact.contact_id)
+        events.append(
+            ev.ContactOffered(
+                at=now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=contact.customer.customer_id,
+                agent_id=agent.agent_id,
+                waited_seconds=round(now - contact.waiting_since, 3),
+                offer_deadline=contact.offer_deadline,
+                decided_by=decision.decided_by,
+                strategy=decision.strategy,
+                ring=decision.ring,
+                candidates=decision.candidates,
+            )
+        )
+
+    def _remember(self, contact: Contact, record: dict[str, Any]) -> None:
+        contact.explanations.append(record)
+        limit = self.config.explanations_per_contact
+        if len(contact.explanations) > limit:
+            del contact.explanations[:-limit]
+
+    def _take_slot(self, agent: Agent, contact: Contact) -> None:
+        agent.active[contact.contact_id] = contact.channel
+        agent.load[contact.channel] += 1
+        agent.last_work_at = self.now
+        self._refresh_agent(agent)
+
+    def _release_slot(self, agent: Agent, contact: Contact) -> None:
+        if agent.active.pop(contact.contact_id, None) is None:
+            return
+        agent.load[contact.channel] -= 1
+        if contact.awaiting_customer:
+            agent.awaiting[contact.channel] -= 1
+        contact.awaiting_customer = False
+        agent.last_work_at = self.now
+        self._refresh_agent(agent)
+
+    def _refresh_agent(self, agent: Agent) -> None:
+        """Recompute the agent's availability and wallboard presence after any change."""
+        self._dirty_agents.add(agent.agent_id)
+        profile = self.config.profiles[agent.profile]
+        if agent.state == AgentState.READY and takeable_channels(agent, profile):
+            self._available.add(agent.agent_id)
+        else:
+            self._available.discard(agent.agent_id)
+        new = presence(agent.state, len(agent.active))
+        old = self._presence.get(agent.agent_id)
+        if new != old:
+            self._presence[agent.agent_id] = new
+            for queue in agent.queues:
+                counts = self._agent_counts.get(queue)
+                if counts is not None:
+                    counts.move(old, new)
+
+    # ------------------------------------------------------------------ agents
+
+    def _upsert_agent(self, c: cmd.UpsertAgent, events: list[DomainEvent]) -> dict[str, Any]:
+        if not c.agent_id:
+            raise InvalidCommand("agent_id must not be empty")
+        profile = c.profile or self.config.default_profile
+        if profile not in self.config.profiles:
+            raise NoSuchProfile(f"no routing profile {profile!r}", details={"profile": profile})
+        unknown = sorted(set(c.queues) - set(self.config.queues))
+        if unknown:
+            raise NoSuchQueue(f"unknown queues {unknown}", details={"queues": unknown})
+        skills: dict[str, int] = {}
+        for skill, level in c.skills:
+            if not isinstance(level, int) or not 1 <= level <= 5:
+                raise InvalidCommand(
+                    f"skill {skill!r} level must be 1-5, got {level!r}",
+                    details={"skill": skill, "level": level},
+                )
+            skills[skill] = level
+        agent = self._agents.get(c.agent_id)
+        if agent is None:
+            agent = Agent(
+                agent_id=c.agent_id,
+                name=c.name or c.agent_id,
+                skills=skills,
+                queues=frozenset(c.queues),
+                profile=profile,
+                since=self.now,
+            )
+            self._agents[agent.agent_id] = agent
+        else:
+            if profile != agent.profile and agent.active:
+                raise AgentHasContacts(
+                    f"agent {agent.agent_id} holds contacts; change the profile when free",
+                    details={"agent_id": agent.agent_id},
+                )
+            self._unindex_agent(agent)
+            agent.name = c.name or agent.name
+            agent.skills = skills
+            agent.queues = frozenset(c.queues)
+            agent.profile = profile
+        self._index_agent(agent)
+        self._refresh_agent(agent)
+        self._fill_agent(agent, events)
+        return {"agent_id": agent.agent_id}
+
+    def _unindex_agent(self, agent: Agent) -> None:
+        old = self._presence.pop(agent.agent_id, None)
+        for queue in agent.queues:
+            self._members[queue].discard(agent.agent_id)
+            if old is not None:
+                self._agent_counts[queue].move(old, None)
+        for r in self._agent_reach.pop(agent.agent_id, ()):
+            self._reach[(r.queue, r.ring)].discard(agent.agent_id)
+        self._available.discard(agent.agent_id)
+
+    def _index_agent(self, agent: Agent) -> None:
+        for queue in agent.queues:
+            self._members[queue].add(agent.agent_id)
+        reach: list[Reach] = []
+        for name, rings in self._rings.items():
+            config = self.config.queues[name]
+            for ring in rings:
+                if self._in_reach(agent, name, ring):
+                    self._reach[(name, ring.index)].add(agent.agent_id)
+                    reach.append(
+                        Reach(
+                            name,
+                            ring.index,
+                            tuple(ch for ch in CHANNELS if ch in config.channels),
+                            config.ageing_per_second,
+                        )
+                    )
+        self._agent_reach[agent.agent_id] = tuple(reach)
+
+    def _in_reach(self, agent: Agent, queue: str, ring: Ring) -> bool:
+        if queue in agent.queues and meets(agent.skills, ring.skills):
+            return True
+        return any(
+            extra in agent.queues and meets(agent.skills, self._rings[extra][0].skills)
+            for extra in ring.extra_queues
+        )
+
+    def _set_agent_state(self, c: cmd.SetAgentState, events: list[DomainEvent]) -> None:
+        agent = self._get_agent(c.agent_id)
+        try:
+            target = AgentState(c.state)
+        except ValueError:
+            raise InvalidCommand(
+                f"unknown agent state {c.state!r} (offline, ready or not_ready)"
+            ) from None
+        reason = c.reason if target == AgentState.NOT_READY else None
+        if target == AgentState.NOT_READY and reason not in self.config.reasons:
+            raise UnknownNotReadyReason(
+                f"unknown not-ready reason {reason!r}",
+                details={"reason": reason, "known": sorted(self.config.reasons)},
+            )
+        connected = [
+            cid
+            for cid in agent.active
+            if self._contacts[cid].state in (ContactState.CONNECTED, ContactState.WRAP_UP)
+        ]
+        if target == AgentState.OFFLINE and connected and not c.forced:
+            raise AgentHasContacts(
+                f"agent {agent.agent_id} still holds {len(connected)} contact(s)",
+                details={"agent_id": agent.agent_id, "contacts": sorted(connected)},
+            )
+        self._change_agent_state(agent, target, reason, c.by, events)
+
+    def _change_agent_state(
+        self,
+        agent: Agent,
+        target: AgentState,
+        reason: str | None,
+        by: str,
+        events: list[DomainEvent],
+    ) -> None:
+        now = self.now
+        previous = agent.transition(target, reason)
+        previous_seconds = now - agent.state_since
+        agent.state_since = now
+        if target == AgentState.READY:
+            agent.last_work_at = now
+        self._refresh_agent(agent)
+        events.append(
+            ev.AgentStateChanged(
+                at=now,
+                agent_id=agent.agent_id,
+                previous=previous,
+                state=target,
+                reason=agent.reason,
+                previous_seconds=round(previous_seconds, 3),
+                by=by,
+            )
+        )
+        if target == AgentState.OFFLINE:
+            self._agent_left(agent, events)
+        elif target == AgentState.NOT_READY:
+            # Offers still ringing go back: a paused agent must not be handed new work.
+            for cid in [cid for cid in agent.active if self._is_offered(cid)]:
+                self._requeue_offer(self._contacts[cid], agent, events, "agent-not-ready")
+        else:
+            self._fill_agent(agent, events)
+
+    def _is_offered(self, contact_id: str) -> bool:
+        return self._contacts[contact_id].state == ContactState.OFFERED
+
+    def _agent_left(self, agent: Agent, events: list[DomainEvent]) -> None:
+        """Logged out: requeue ringing offers, close wrap-ups, widen sticky contacts."""
+        for cid in list(agent.active):
+            contact = self._contacts[cid]
+            if contact.state == ContactState.OFFERED:
+                self._requeue_offer(contact, agent, events, "agent-offline")
+            elif contact.state == ContactState.WRAP_UP:
+                self._finish_wrap_up(contact, agent, events, "agent-offline")
+        for cid in list(self._sticky.get(agent.agent_id, ())):
+            self._widen(self._contacts[cid], events, "agent-offline")
+
+    # ------------------------------------------------------------------ offers
+
+    def _accept(self, c: cmd.AcceptOffer, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        self._require_state(contact, ContactState.OFFERED)
+        self._require_holder(contact, c.agent_id)
+        agent = self._agents[c.agent_id]
+        now = self.now
+        contact.transition(ContactState.CONNECTED)
+        contact.connected_at = now
+        contact.offer_deadline = None
+        self._declined.pop(contact.contact_id, None)
+        contact.declined_by.clear()
+        day = self._day.day(now)
+        if agent.today != day:
+            agent.today, agent.contacts_today = day, 0
+        agent.contacts_today += 1
+        self._dirty_agents.add(agent.agent_id)
+        waited = now - contact.waiting_since
+        self._qstats(contact.queue, contact.channel).answered(day, now, waited)
+        self._dirty_stats.add((contact.queue, contact.channel))
+        self._dirty_contacts.add(contact.contact_id)
+        events.append(
+            ev.ContactConnected(
+                at=now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=contact.customer.customer_id,
+                agent_id=agent.agent_id,
+                waited_seconds=round(waited, 3),
+            )
+        )
+
+    def _decline(self, c: cmd.DeclineOffer, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        self._require_state(contact, ContactState.OFFERED)
+        self._require_holder(contact, c.agent_id)
+        agent = self._agents[c.agent_id]
+        events.append(
+            ev.ContactOfferDeclined(
+                at=self.now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=contact.customer.customer_id,
+                agent_id=agent.agent_id,
+            )
+        )
+        contact.declined_by.add(agent.agent_id)
+        self._declined[contact.contact_id] = contact.declined_by
+        self._requeue_offer(contact, agent, events, "declined")
+        self._fill_agent(agent, events)
+
+    def _not_answered(self, c: cmd.OfferNotAnswered, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        self._require_state(contact, ContactState.OFFERED)
+        self._require_holder(contact, c.agent_id)
+        self._offer_timed_out(contact, events)
+
+    def _offer_timed_out(self, contact: Contact, events: list[DomainEvent]) -> None:
+        agent_id = contact.agent_id
+        assert agent_id is not None
+        agent = self._agents[agent_id]
+        events.append(
+            ev.ContactOfferTimedOut(
+                at=self.now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=contact.customer.customer_id,
+                agent_id=agent_id,
+                offered_seconds=round(self.now - (contact.offered_at or self.now), 3),
+            )
+        )
+        # Pause the agent first so the contact cannot be offered straight back to them.
+        self._release_slot(agent, contact)
+        no_answer = agent.state == AgentState.NOT_READY and agent.reason == NO_ANSWER_REASON
+        if not no_answer and agent.state != AgentState.OFFLINE:
+            self._change_agent_state(
+                agent, AgentState.NOT_READY, NO_ANSWER_REASON, "system", events
+            )
+        self._back_to_queue(contact, events, "no-answer")
+
+    def _requeue_offer(
+        self, contact: Contact, agent: Agent, events: list[DomainEvent], reason: str
+    ) -> None:
+        self._release_slot(agent, contact)
+        self._back_to_queue(contact, events, reason)
+
+    def _back_to_queue(self, contact: Contact, events: list[DomainEvent], reason: str) -> None:
+        """OFFERED -> QUEUED keeping its original wait, so it is back at the head."""
+        contact.transition(ContactState.QUEUED)
+        contact.sticky_agent = contact.sticky_until = None
+        self._enter_queue(contact, events, reason)
+
+    # ------------------------------------------------------------------ ending
+
+    def _hang_up(self, c: cmd.HangUp, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        self._require_state(
+            contact, ContactState.QUEUED, ContactState.OFFERED, ContactState.CONNECTED
+        )
+        now = self.now
+        if contact.state == ContactState.CONNECTED:
+            self._start_wrap_up(contact, events)
+            return
+        agent_id = contact.agent_id
+        if contact.state == ContactState.QUEUED:
+            self._remove_waiting(contact)
+        else:
+            assert agent_id is not None
+            self._release_slot(self._agents[agent_id], contact)
+        contact.transition(ContactState.ABANDONED)
+        waited = now - contact.waiting_since
+        self._qstats(contact.queue, contact.channel).abandoned(
+            self._day.day(now), now, waited, self.config.short_abandon_seconds
+        )
+        self._dirty_stats.add((contact.queue, contact.channel))
+        events.append(
+            ev.ContactAbandoned(
+                at=now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=contact.customer.customer_id,
+                waited_seconds=round(waited, 3),
+                agent_id=agent_id,
+                reason=c.reason,
+            )
+        )
+        self._ended_contact(contact, c.reason)
+        if agent_id is not None:
+            self._fill_agent(self._agents[agent_id], events)
+
+    def _start_wrap_up(self, contact: Contact, events: list[DomainEvent]) -> None:
+        queue = self.config.queues[contact.queue]
+        agent_id = contact.agent_id
+        assert agent_id is not None
+        contact.transition(ContactState.WRAP_UP)
+        now = self.now
+        if queue.wrap_up_seconds is None:
+            deadline = now + queue.wrap_up_max_seconds
+            shown: float | None = None
+        else:
+            deadline = shown = now + queue.wrap_up_seconds
+        contact.wrap_up_deadline = deadline
+        self._dirty_contacts.add(contact.contact_id)
+        events.append(
+            ev.WrapUpStarted(
+                at=now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=contact.customer.customer_id,
+                agent_id=agent_id,
+                talk_seconds=round(now - (contact.connected_at or now), 3),
+                deadline=shown,
+            )
+        )
+        if queue.wrap_up_seconds is not None and queue.wrap_up_seconds <= 0:
+            self._finish_wrap_up(contact, self._agents[agent_id], events, "timer")
+        else:
+            self._push_timer(deadline, "wrap", contact.contact_id)
+
+    def _end_wrap_up(self, c: cmd.EndWrapUp, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        self._require_state(contact, ContactState.WRAP_UP)
+        self._require_holder(contact, c.agent_id)
+        self._finish_wrap_up(contact, self._agents[c.agent_id], events, "agent")
+
+    def _finish_wrap_up(
+        self, contact: Contact, agent: Agent, events: list[DomainEvent], ended_by: str
+    ) -> None:
+        contact.transition(ContactState.CLOSED)
+        self._release_slot(agent, contact)
+        for event in (
+            ev.WrapUpEnded(
+                at=self.now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=contact.customer.customer_id,
+                agent_id=agent.agent_id,
+                ended_by=ended_by,
+            ),
+            ev.ContactClosed(
+                at=self.now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=contact.customer.customer_id,
+                agent_id=agent.agent_id,
+                reason="completed",
+            ),
+        ):
+            events.append(event)
+        self._ended_contact(contact, "completed")
+        self._fill_agent(agent, events)
+
+    def _withdraw(self, c: cmd.WithdrawContact, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        self._require_state(contact, ContactState.QUEUED, ContactState.OFFERED)
+        self._close_unserved(contact, events, c.reason)
+
+    def _close_unserved(self, contact: Contact, events: list[DomainEvent], reason: str) -> None:
+        agent_id = contact.agent_id
+        if contact.state == ContactState.QUEUED:
+            self._remove_waiting(contact)
+        elif agent_id is not None:
+            self._release_slot(self._agents[agent_id], contact)
+        contact.transition(ContactState.CLOSED)
+        events.append(
+            ev.ContactClosed(
+                at=self.now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=contact.customer.customer_id,
+                agent_id=agent_id,
+                reason=reason,
+            )
+        )
+        self._ended_contact(contact, reason)
+        if agent_id is not None:
+            self._fill_agent(self._agents[agent_id], events)
+
+    def _ended_contact(self, contact: Contact, reason: str) -> None:
+        contact.end_reason = reason
+        del self._contacts[contact.contact_id]
+        self._declined.pop(contact.contact_id, None)
+        self._dirty_contacts.discard(contact.contact_id)
+        self._removed_contacts.add(contact.contact_id)
+        self._ended[contact.contact_id] = contact.to_dict()
+        if len(self._ended) > _RECENTLY_ENDED:
+            self._ended.popitem(last=False)
+
+    # ------------------------------------------------------------------ transfers, supervisor
+
+    def _transfer_to_queue(self, c: cmd.TransferToQueue, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        self._require_state(contact, ContactState.CONNECTED)
+        queue = self._get_queue(c.queue)
+        self._check_channel(queue, contact)
+        agent_id = contact.agent_id
+        assert agent_id is not None
+        agent = self._agents[agent_id]
+        from_queue = contact.queue
+        self._release_slot(agent, contact)
+        contact.transition(ContactState.QUEUED)
+        contact.queue = queue.name
+        contact.waiting_since = contact.queue_entered_at = self.now
+        contact.max_wait_done = False
+        contact.declined_by.clear()
+        contact.connected_at = None
+        events.append(self._transferred(contact, from_queue, agent_id, None, "agent"))
+        self._choose_sticky(contact, queue)
+        self._enter_queue(contact, events, "transfer")
+        self._fill_agent(agent, events)
+
+    def _transfer_to_agent(self, c: cmd.TransferToAgent, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        self._require_state(contact, ContactState.CONNECTED)
+        target = self._get_agent(c.agent_id)
+        if target.agent_id == contact.agent_id:
+            raise AgentUnavailable(
+                f"contact {contact.contact_id} is already with agent {target.agent_id}",
+                details={"agent_id": target.agent_id, "reason": "same-agent"},
+            )
+        self._check_direct(contact, target)
+        agent_id = contact.agent_id
+        assert agent_id is not None
+        agent = self._agents[agent_id]
+        self._release_slot(agent, contact)
+        # The transferred part of the conversation is a new wait for the customer.
+        contact.waiting_since = contact.queue_entered_at = self.now
+        contact.connected_at = None
+        contact.declined_by.clear()
+        events.append(self._transferred(contact, contact.queue, agent_id, target.agent_id, "agent"))
+        self._offer(contact, target, self._direct(contact, target), events)
+        self._fill_agent(agent, events)
+
+    def _move(self, c: cmd.MoveContact, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        self._require_state(contact, ContactState.QUEUED)
+        queue = self._get_queue(c.queue)
+        self._check_channel(queue, contact)
+        self._move_to_queue(contact, queue, events, "supervisor")
+
+    def _move_to_queue(
+        self, contact: Contact, queue: QueueConfig, events: list[DomainEvent], by: str
+    ) -> None:
+        from_queue = contact.queue
+        self._remove_waiting(contact)
+        contact.queue = queue.name
+        contact.queue_entered_at = self.now
+        contact.sticky_agent = contact.sticky_until = None
+        contact.max_wait_done = False
+        events.append(self._transferred(contact, from_queue, None, None, by))
+        self._enter_queue(contact, events, "moved")
+
+    def _offer_to_agent(self, c: cmd.OfferToAgent, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        self._require_state(contact, ContactState.QUEUED)
+        target = self._get_agent(c.agent_id)
+        self._check_direct(contact, target)
+        self._offer(contact, target, self._direct(contact, target), events)
+
+    def _check_direct(self, contact: Contact, target: Agent) -> None:
+        reason = exclusion(target, self.config.profiles[target.profile], contact.channel)
+        if reason is not None:
+            raise AgentUnavailable(
+                f"agent {target.agent_id} cannot take a {contact.channel} contact now: {reason}",
+                details={"agent_id": target.agent_id, "reason": reason},
+            )
+
+    def _direct(self, contact: Contact, target: Agent) -> Decision:
+        return Decision(
+            contact_id=contact.contact_id,
+            agent_id=target.agent_id,
+            at=self.now,
+            decided_by="direct",
+            strategy=str(self.config.queues[contact.queue].strategy),
+            ring=contact.ring,
+            candidates=((target.agent_id, "winner", 0.0),),
+            counts={"eligible": 1},
+        )
+
+    def _check_channel(self, queue: QueueConfig, contact: Contact) -> None:
+        if contact.channel not in queue.channels:
+            raise ChannelNotServed(
+                f"queue {queue.name} does not take {contact.channel} contacts",
+                details={"queue": queue.name, "channel": contact.channel},
+            )
+
+    def _transferred(
+        self,
+        contact: Contact,
+        from_queue: str,
+        from_agent: str | None,
+        to_agent: str | None,
+        by: str,
+    ) -> ev.ContactTransferred:
+        return ev.ContactTransferred(
+            at=self.now,
+            contact_id=contact.contact_id,
+            channel=contact.channel,
+            queue=contact.queue,
+            customer_id=contact.customer.customer_id,
+            from_queue=from_queue,
+            from_agent_id=from_agent,
+            to_agent_id=to_agent,
+            by=by,
+        )
+
+    def _change_priority(self, c: cmd.ChangePriority, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        if contact.state in ENDED_STATES:
+            raise IllegalTransition(f"contact {contact.contact_id} has ended")
+        previous = contact.priority
+        waiting = contact.state == ContactState.QUEUED
+        if waiting:
+            self._remove_waiting(contact)
+        contact.priority = c.priority
+        if waiting:
+            self._add_waiting(contact)
+        self._dirty_contacts.add(contact.contact_id)
+        events.append(
+            ev.ContactPriorityChanged(
+                at=self.now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=contact.customer.customer_id,
+                previous=previous,
+                priority=c.priority,
+            )
+        )
+
+    def _awaiting_customer(self, c: cmd.SetAwaitingCustomer, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        self._require_state(contact, ContactState.CONNECTED)
+        if contact.awaiting_customer == c.awaiting:
+            return
+        agent = self._agents[contact.agent_id or ""]
+        contact.awaiting_customer = c.awaiting
+        agent.awaiting[contact.channel] += 1 if c.awaiting else -1
+        self._dirty_contacts.add(contact.contact_id)
+        self._refresh_agent(agent)
+        self._fill_agent(agent, events)
+
+    # ------------------------------------------------------------------ timers
+
+    def _fire_due(self, events: list[DomainEvent]) -> None:
+        timers = self._timers
+        now = self.now
+        while timers and timers[0][0] <= now:
+            due, _, kind, contact_id = heapq.heappop(timers)
+            contact = self._contacts.get(contact_id)
+            if contact is None:
+                continue
+            if kind == "offer":
+                if contact.state == ContactState.OFFERED and contact.offer_deadline == due:
+                    self._offer_timed_out(contact, events)
+            elif kind == "ring":
+                if contact.state == ContactState.QUEUED:
+                    self._overflow(contact, events)
+            elif kind == "sticky":
+                if contact.state == ContactState.QUEUED and contact.sticky_until == due:
+                    self._widen(contact, events, "window-expired")
+            elif kind == "wrap":
+                if contact.state == ContactState.WRAP_UP and contact.wrap_up_deadline == due:
+                    agent = self._agents[contact.agent_id or ""]
+                    self._finish_wrap_up(contact, agent, events, "timer")
+            elif kind == "max_wait" and contact.state == ContactState.QUEUED:
+                max_wait = self.config.queues[contact.queue].max_wait
+                if (
+                    max_wait is not None
+                    and not contact.max_wait_done
+                    and contact.queue_entered_at + max_wait.seconds == due
+                ):
+                    self._max_wait(contact, events)
+
+    def _overflow(self, contact: Contact, events: list[DomainEvent]) -> None:
+        ring = self._ring_at(contact)
+        if ring <= contact.ring:
+            return
+        self._remove_waiting(contact)
+        contact.ring = ring
+        self._add_waiting(contact)
+        self._schedule_waiting_timers(contact)
+        self._dirty_contacts.add(contact.contact_id)
+        current = self._rings[contact.queue][ring]
+        events.append(
+            ev.ContactOverflowed(
+                at=self.now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=contact.customer.customer_id,
+                ring=ring,
+                after_seconds=current.starts_after,
+                skills=tuple((r.skill, r.min_level) for r in current.skills),
+                extra_queues=current.extra_queues,
+            )
+        )
+        self._match_contact(contact, events)
+
+    def _widen(self, contact: Contact, events: list[DomainEvent], reason: str) -> None:
+        agent_id = contact.sticky_agent
+        if agent_id is None:
+            return
+        self._remove_waiting(contact)
+        contact.sticky_agent = contact.sticky_until = None
+        self._add_waiting(contact)
+        self._dirty_contacts.add(contact.contact_id)
+        events.append(
+            ev.ContactStickyWidened(
+                at=self.now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=contact.customer.customer_id,
+                agent_id=agent_id,
+                reason=reason,
+            )
+        )
+        self._match_contact(contact, events)
+
+    def _max_wait(self, contact: Contact, events: list[DomainEvent]) -> None:
+        max_wait = self.config.queues[contact.queue].max_wait
+        assert max_wait is not None
+        contact.max_wait_done = True
+        self._dirty_contacts.add(contact.contact_id)
+        if max_wait.action == MaxWaitAction.CALLBACK:
+            contact.callback_offered = True
+            events.append(
+                ev.ContactCallbackOffered(
+                    at=self.now,
+                    contact_id=contact.contact_id,
+                    channel=contact.channel,
+                    queue=contact.queue,
+                    customer_id=contact.customer.customer_id,
+                    waited_seconds=round(self.now - contact.waiting_since, 3),
+                )
+            )
+        elif max_wait.action == MaxWaitAction.MOVE and max_wait.target_queue is not None:
+            target = self.config.queues[max_wait.target_queue]
+            self._move_to_queue(contact, target, events, "max-wait")
+        else:
+            self._close_unserved(contact, events, "max-wait-voicemail")
+
+    # ------------------------------------------------------------------ queries
+
+    def _explain(self, c: cmd.ExplainContact, _events: list[DomainEvent]) -> dict[str, Any]:
+        data = self._contact_view(c.contact_id)
+        return {
+            "contact_id": c.contact_id,
+            "state": data["state"],
+            "queue": data["queue"],
+            "decisions": data["explanations"],
+        }
+
+    def _contact_view(self, contact_id: str) -> dict[str, Any]:
+        contact = self._contacts.get(contact_id)
+        if contact is not None:
+            return contact.to_dict()
+        ended = self._ended.get(contact_id)
+        if ended is None:
+            raise NoSuchContact(
+                f"unknown contact {contact_id!r}", details={"contact_id": contact_id}
+            )
+        return ended
+
+    def _describe_contact(
+        self, c: cmd.DescribeContact, _events: list[DomainEvent]
+    ) -> dict[str, Any]:
+        data = self._contact_view(c.contact_id)
+        contact = self._contacts.get(c.contact_id)
+        view = {
+            k: data[k]
+            for k in (
+                "contact_id",
+                "channel",
+                "queue",
+                "state",
+                "agent_id",
+                "priority",
+                "ring",
+                "sticky_agent",
+                "sticky_until",
+                "waiting_since",
+                "callback_offered",
+                "end_reason",
+            )
+        }
+        view["customer_id"] = data["customer"]["customer_id"]
+        view["position"] = view["estimated_wait_seconds"] = None
+        if contact is not None and contact.state == ContactState.QUEUED:
+            position, ewt = self._position(contact)
+            view["position"] = position
+            view["estimated_wait_seconds"] = ewt
+        return view
+
+    def _position(self, contact: Contact) -> tuple[int, float]:
+        """1-based place among contacts waiting in its queue and channel, and estimated wait."""
+        qc = (contact.queue, contact.channel)
+        position = self._positions[qc].bisect_left(self._key(contact)) + 1
+        rate = self._qstats(*qc).answer_rate(self.now)
+        if rate > 0:
+            ewt = position / rate
+        else:
+            # No answers in the window yet: assume one contact per logged-in agent per
+            # offer timeout, a deliberately pessimistic guess.
+            agents = max(1, self._agent_counts[contact.queue].logged_in)
+            timeout = self.config.queues[contact.queue].offer_timeout_seconds.get(
+                contact.channel, 30.0
+            )
+            ewt = position * timeout / agents
+        return position, round(ewt, 1)
+
+    def _describe_agent(self, c: cmd.DescribeAgent, _events: list[DomainEvent]) -> dict[str, Any]:
+        agent = self._get_agent(c.agent_id)
+        data = agent.to_dict()
+        data["available"] = agent.agent_id in self._available
+        data["state_seconds"] = round(self.now - agent.state_since, 3)
+        return data
+
+    def _queue_statistics(
+        self, _c: cmd.QueueStatistics, _events: list[DomainEvent]
+    ) -> dict[str, Any]:
+        day = self._day.day(self.now)
+        queues: dict[str, Any] = {}
+        for name, queue in self.config.queues.items():
+            channels = {
+                str(ch): self._qstats(name, ch).view(self.now, day)
+                for ch in CHANNELS
+                if ch in queue.channels
+            }
+            queues[name] = {
+                "channels": channels,
+                "agents": dict(self._agent_counts[name].counts),
+            }
+        return {"at": self.now, "queues": queues}
+
+    # ------------------------------------------------------------------ checks for tests
+
+    def check_invariants(self) -> None:
+        """Raise AssertionError if any structural invariant is broken (used by tests)."""
+        for agent in self._agents.values():
+            profile = self.config.profiles[agent.profile]
+            for channel in CHANNELS:
+                held = sum(1 for ch in agent.active.values() if ch == channel)
+                assert held == agent.load[channel], (agent.agent_id, channel)
+                assert held <= profile.slots(channel), ("over capacity", agent.agent_id, channel)
+            if profile.max_total is not None:
+                assert len(agent.active) <= profile.max_total
+            for cid in agent.active:
+                contact = self._contacts[cid]
+                assert contact.agent_id == agent.agent_id
+                assert contact.state in (
+                    ContactState.OFFERED,
+                    ContactState.CONNECTED,
+                    ContactState.WRAP_UP,
+                )
+        for contact in self._contacts.values():
+            if contact.state == ContactState.QUEUED:
+                assert contact.agent_id is None
+            elif contact.state in (
+                ContactState.OFFERED,
+                ContactState.CONNECTED,
+                ContactState.WRAP_UP,
+            ):
+                assert contact.agent_id is not None
+                assert contact.contact_id in self._agents[contact.agent_id].active
+        waiting = sum(1 for c in self._contacts.values() if c.state == ContactState.QUEUED)
+        assert waiting == sum(len(p) for p in self._positions.values())
+        queued_unsticky = [
+            c
+            for c in self._contacts.values()
+            if c.state == ContactState.QUEUED and c.sticky_agent is None
+        ]
+        # Work-conserving: no ready agent with a free slot is left idle next to a contact
+        # it may take (sticky contacts wait for their preferred agent on purpose).
+        for contact in queued_unsticky:
+            for agent_id in self._reach[(contact.queue, contact.ring)] & self._available:
+                agent = self._agents[agent_id]
+                if agent_id in contact.declined_by:
+                    continue
+                reason = exclusion(agent, self.config.profiles[agent.profile], contact.channel)
+                assert reason is not None, (
+                    "idle agent next to waiting contact",
+                    agent_id,
+                    contact.contact_id,
+                )
+
+
+__all__ = ["Changes", "Outcome", "RoutingEngine"]

@@ -1,0 +1,234 @@
+"""The pure decision core: who can take what, and which pair wins.
+
+Functions here read snapshots of agents and waiting contacts and return a decision
+with its explanation; they never mutate anything, never await and never read the
+clock (``now`` is passed in). The engine applies the decisions they return.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
+
+from routing.model import (
+    Agent,
+    AgentState,
+    Channel,
+    Contact,
+    QueueConfig,
+    Ring,
+    RoutingProfile,
+)
+from routing.strategies import strategy_key
+
+# Exclusion reasons shown to supervisors.
+OFFLINE = "offline"
+NOT_READY = "not-ready"
+OVER_CAPACITY = "over-capacity"
+BUSY = "busy"
+NO_CHANNEL = "channel-not-in-profile"
+DECLINED = "declined"
+NO_SKILL = "no-skill"
+UNAVAILABLE = "unavailable"
+
+
+def exclusion(agent: Agent, profile: RoutingProfile, channel: Channel) -> str | None:
+    """Why ``agent`` cannot take a new ``channel`` contact now, or None if they can."""
+    if agent.state != AgentState.READY:
+        return OFFLINE if agent.state == AgentState.OFFLINE else NOT_READY
+    slots = profile.capacity.get(channel, 0)
+    if slots <= 0:
+        return NO_CHANNEL
+    if agent.load[channel] >= slots:
+        return OVER_CAPACITY
+    if profile.max_total is not None and len(agent.active) >= profile.max_total:
+        return OVER_CAPACITY
+    for rule in profile.blocks:
+        if channel in rule.blocks:
+            holding = agent.load[rule.when]
+            if rule.unless_awaiting_customer:
+                holding -= agent.awaiting[rule.when]
+            if holding > 0:
+                return BUSY
+    return None
+
+
+def takeable_channels(agent: Agent, profile: RoutingProfile) -> tuple[Channel, ...]:
+    return tuple(ch for ch in profile.capacity if exclusion(agent, profile, ch) is None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    """One routing decision and why it was taken."""
+
+    contact_id: str
+    agent_id: str
+    at: float
+    # "sticky", "strategy", "agent-available" or "direct"
+    decided_by: str
+    strategy: str
+    ring: int
+    candidates: tuple[tuple[str, str, float], ...]
+    counts: Mapping[str, int]
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "decided_by": self.decided_by,
+            "agent_id": self.agent_id,
+            "strategy": self.strategy,
+            "ring": self.ring,
+            "candidates": [list(c) for c in self.candidates],
+            "counts": dict(self.counts),
+        }
+
+
+def choose_agent(
+    contact: Contact,
+    queue: QueueConfig,
+    ring: Ring,
+    pool: Iterable[Agent],
+    profiles: Mapping[str, RoutingProfile],
+    unavailable: int,
+    no_skill: int,
+    today: int,
+    now: float,
+    listed: int,
+) -> Decision | None:
+    """Best agent in ``pool`` (ready agents in reach) for ``contact`` under the queue strategy.
+
+    ``unavailable`` counts agents in reach who are not ready or have no free slot and
+    ``no_skill`` the queue's agents lacking the ring's skills: both appear in the counts.
+    """
+    scored: list[tuple[tuple[float, float, str], Agent]] = []
+    excluded: list[tuple[str, str, float]] = []
+    counts: dict[str, int] = {}
+    channel = contact.channel
+    for agent in pool:
+        reason = exclusion(agent, profiles[agent.profile], channel)
+        if reason is None and agent.agent_id in contact.declined_by:
+            reason = DECLINED
+        if reason is not None:
+            counts[reason] = counts.get(reason, 0) + 1
+            excluded.append((agent.agent_id, reason, 0.0))
+            continue
+        key = strategy_key(
+            queue.strategy,
+            agent,
+            profiles[agent.profile],
+            ring.skills,
+            agent.last_offer.get(queue.name, -1),
+            today,
+        )
+        scored.append((key, agent))
+    if unavailable:
+        counts[UNAVAILABLE] = unavailable
+    if no_skill:
+        counts[NO_SKILL] = no_skill
+    if not scored:
+        return None
+    scored.sort(key=lambda item: item[0])
+    counts["eligible"] = len(scored)
+    winner = scored[0][1]
+    candidates = [(winner.agent_id, "winner", scored[0][0][0])]
+    candidates.extend((a.agent_id, "eligible", key[0]) for key, a in scored[1:listed])
+    candidates.extend(excluded[: max(0, listed - len(candidates))])
+    return Decision(
+        contact_id=contact.contact_id,
+        agent_id=winner.agent_id,
+        at=now,
+        decided_by="strategy",
+        strategy=str(queue.strategy),
+        ring=ring.index,
+        candidates=tuple(candidates),
+        counts=counts,
+    )
+
+
+# A waiting contact's sort key inside one bucket: (-static priority, waiting since, seq, id).
+# Effective priority at ``now`` is ``-key[0] + ageing_rate * now``.
+WaitingKey = tuple[float, float, int, str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reach:
+    """One (queue, ring) an agent can serve, with what comparing its contacts needs."""
+
+    queue: str
+    ring: int
+    channels: tuple[Channel, ...]
+    ageing_per_second: float
+
+
+def best_contact(
+    agent: Agent,
+    takeable: tuple[Channel, ...],
+    reach: Iterable[Reach],
+    buckets: Mapping[tuple[str, int, Channel], SortedList],
+    sticky: Iterable[tuple[WaitingKey, float]],
+    declined: Mapping[str, set[str]],
+    now: float,
+    listed: int,
+) -> tuple[str, tuple[tuple[str, str, float], ...], int] | None:
+    """Highest effective priority, then longest waiting, contact this agent may take.
+
+    Returns (contact id, compared heads, number of queues compared) or None.
+    """
+    agent_id = agent.agent_id
+    best: tuple[float, float, int, str] | None = None
+    heads: list[tuple[str, str, float]] = []
+    compared = 0
+    for r in reach:
+        rate_now = r.ageing_per_second * now
+        for channel in r.channels:
+            if channel not in takeable:
+                continue
+            bucket = buckets.get((r.queue, r.ring, channel))
+            if not bucket:
+                continue
+            key = _first_not_declined(bucket, agent_id, declined)
+            if key is None:
+                continue
+            compared += 1
+            candidate = (-(rate_now - key[0]), key[1], key[2], key[3])
+            if len(heads) < listed:
+                heads.append((key[3], "eligible", rate_now - key[0]))
+            if best is None or candidate < best:
+                best = candidate
+    for key, rate in sticky:
+        compared += 1
+        effective = rate * now - key[0]
+        candidate = (-effective, key[1], key[2], key[3])
+        if len(heads) < listed:
+            heads.append((key[3], "eligible", effective))
+        if best is None or candidate < best:
+            best = candidate
+    if best is None:
+        return None
+    winner = best[3]
+    ordered = [(cid, "winner" if cid == winner else v, s) for cid, v, s in heads]
+    if all(cid != winner for cid, _, _ in ordered):
+        ordered.insert(0, (winner, "winner", -best[0]))
+    return winner, tuple(ordered), compared
+
+
+# Declines are rare; looking a few entries past the head keeps the scan bounded.
+_DECLINE_SCAN = 32
+
+
+def _first_not_declined(
+    bucket: SortedList, agent_id: str, declined: Mapping[str, set[str]]
+) -> WaitingKey | None:
+    # ``declined`` only holds contacts someone declined, so the common path is one miss.
+    key: WaitingKey = bucket[0]
+    by = declined.get(key[3])
+    if by is None or agent_id not in by:
+        return key
+    for key in bucket.islice(1, _DECLINE_SCAN):
+        by = declined.get(key[3])
+        if by is None or agent_id not in by:
+            return key
+    return None

@@ -1,0 +1,470 @@
+"""Routing model: channels, queue and profile configuration, contact and agent state machines.
+
+Pure data and checked transitions; nothing here reads the clock or does I/O. Times are
+Unix seconds passed in by the caller. ``Contact`` and ``Agent`` are mutable records owned
+by the routing engine; they serialise to plain dicts so a state backend can persist them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from routing.errors import IllegalTransition
+
+
+class Channel(StrEnum):
+    VOICE = "voice"
+    CHAT = "chat"
+    EMAIL = "email"
+
+
+CHANNELS: tuple[Channel, ...] = (Channel.VOICE, Channel.CHAT, Channel.EMAIL)
+
+
+class ContactState(StrEnum):
+    NEW = "new"
+    QUEUED = "queued"
+    OFFERED = "offered"
+    CONNECTED = "connected"
+    WRAP_UP = "wrap_up"
+    CLOSED = "closed"
+    ABANDONED = "abandoned"
+
+
+# QUEUED/OFFERED -> CLOSED covers supervisor withdrawal and max-wait diversion
+# (voicemail-to-email): the customer did not leave, the contact was ended for them.
+CONTACT_TRANSITIONS: Mapping[ContactState, frozenset[ContactState]] = {
+    ContactState.NEW: frozenset({ContactState.QUEUED}),
+    ContactState.QUEUED: frozenset(
+        {ContactState.OFFERED, ContactState.ABANDONED, ContactState.CLOSED}
+    ),
+    ContactState.OFFERED: frozenset(
+        {
+            ContactState.QUEUED,
+            ContactState.CONNECTED,
+            ContactState.ABANDONED,
+            ContactState.CLOSED,
+        }
+    ),
+    ContactState.CONNECTED: frozenset(
+        {ContactState.WRAP_UP, ContactState.QUEUED, ContactState.OFFERED}
+    ),
+    ContactState.WRAP_UP: frozenset({ContactState.CLOSED}),
+    ContactState.CLOSED: frozenset(),
+    ContactState.ABANDONED: frozenset(),
+}
+
+ENDED_STATES = frozenset({ContactState.CLOSED, ContactState.ABANDONED})
+# States in which a contact occupies one of its agent's channel slots.
+HOLDING_STATES = frozenset({ContactState.OFFERED, ContactState.CONNECTED, ContactState.WRAP_UP})
+
+
+class AgentState(StrEnum):
+    OFFLINE = "offline"
+    READY = "ready"
+    NOT_READY = "not_ready"
+
+
+NO_ANSWER_REASON = "no-answer"
+
+AGENT_TRANSITIONS: Mapping[AgentState, frozenset[AgentState]] = {
+    AgentState.OFFLINE: frozenset({AgentState.READY, AgentState.NOT_READY}),
+    AgentState.READY: frozenset({AgentState.NOT_READY, AgentState.OFFLINE}),
+    # NOT_READY -> NOT_READY is a change of reason (break -> lunch).
+    AgentState.NOT_READY: frozenset({AgentState.READY, AgentState.NOT_READY, AgentState.OFFLINE}),
+}
+
+
+class StrategyName(StrEnum):
+    LONGEST_IDLE = "longest-idle"
+    LEAST_OCCUPIED = "least-occupied"
+    HIGHEST_PROFICIENCY = "highest-proficiency"
+    ROUND_ROBIN = "round-robin"
+    FEWEST_TODAY = "fewest-today"
+
+
+class MaxWaitAction(StrEnum):
+    CALLBACK = "callback"
+    MOVE = "move"
+    VOICEMAIL = "voicemail"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SkillRequirement:
+    skill: str
+    min_level: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OverflowStep:
+    """After ``after_seconds`` in the queue: drop or lower skill requirements, add queues."""
+
+    after_seconds: float
+    drop_skills: tuple[str, ...] = ()
+    lower_skills: tuple[SkillRequirement, ...] = ()
+    add_queues: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ring:
+    """The requirements in force from ``starts_after`` seconds in the queue (ring 0 = base)."""
+
+    index: int
+    starts_after: float
+    skills: tuple[SkillRequirement, ...]
+    extra_queues: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StickyRule:
+    """Prefer the owner agent, else the last agent, for ``seconds`` before widening."""
+
+    seconds: float = 0.0
+    prefer_owner: bool = True
+    prefer_last_agent: bool = True
+    last_agent_max_age_seconds: float = 7 * 86_400.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MaxWait:
+    seconds: float
+    action: MaxWaitAction
+    target_queue: str | None = None
+
+
+DEFAULT_OFFER_TIMEOUTS: Mapping[Channel, float] = {
+    Channel.VOICE: 20.0,
+    Channel.CHAT: 30.0,
+    Channel.EMAIL: 120.0,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QueueConfig:
+    name: str
+    channels: frozenset[Channel]
+    skills: tuple[SkillRequirement, ...] = ()
+    strategy: StrategyName = StrategyName.LONGEST_IDLE
+    base_priority: int = 0
+    tier_boost: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    # Priority points a contact gains per minute of waiting, so nobody starves.
+    ageing_points_per_minute: float = 1.0
+    service_level_percent: float = 80.0
+    service_level_seconds: float = 20.0
+    overflow: tuple[OverflowStep, ...] = ()
+    sticky: StickyRule = StickyRule()
+    offer_timeout_seconds: Mapping[Channel, float] = dataclasses.field(
+        default_factory=lambda: dict(DEFAULT_OFFER_TIMEOUTS)
+    )
+    # None: wrap-up lasts until the agent ends it (bounded by wrap_up_max_seconds).
+    wrap_up_seconds: float | None = 0.0
+    wrap_up_max_seconds: float = 3600.0
+    max_wait: MaxWait | None = None
+
+    def rings(self) -> tuple[Ring, ...]:
+        """Cumulative requirement sets: ring k applies after the k-th overflow step."""
+        skills = {req.skill: req.min_level for req in self.skills}
+        extra: list[str] = []
+        rings = [Ring(0, 0.0, _requirements(skills), ())]
+        for index, step in enumerate(sorted(self.overflow, key=lambda s: s.after_seconds), 1):
+            for skill in step.drop_skills:
+                skills.pop(skill, None)
+            for req in step.lower_skills:
+                skills[req.skill] = req.min_level
+            extra.extend(q for q in step.add_queues if q not in extra)
+            rings.append(Ring(index, step.after_seconds, _requirements(skills), tuple(extra)))
+        return tuple(rings)
+
+    @property
+    def ageing_per_second(self) -> float:
+        return self.ageing_points_per_minute / 60.0
+
+
+def _requirements(skills: Mapping[str, int]) -> tuple[SkillRequirement, ...]:
+    return tuple(SkillRequirement(s, level) for s, level in sorted(skills.items()))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BlockRule:
+    """While the agent holds a ``when`` contact, no new offers on ``blocks`` channels.
+
+    With ``unless_awaiting_customer``, ``when`` contacts marked as waiting on the
+    customer (a chat where the agent has answered) do not count.
+    """
+
+    when: Channel
+    blocks: frozenset[Channel]
+    unless_awaiting_customer: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RoutingProfile:
+    name: str
+    capacity: Mapping[Channel, int]
+    blocks: tuple[BlockRule, ...] = ()
+    max_total: int | None = None
+
+    def slots(self, channel: Channel) -> int:
+        return self.capacity.get(channel, 0)
+
+
+DEFAULT_PROFILE = RoutingProfile(
+    name="default",
+    capacity={Channel.VOICE: 1, Channel.CHAT: 3, Channel.EMAIL: 5},
+    blocks=(
+        BlockRule(Channel.VOICE, frozenset({Channel.CHAT, Channel.EMAIL})),
+        BlockRule(Channel.CHAT, frozenset({Channel.VOICE}), unless_awaiting_customer=True),
+        BlockRule(Channel.EMAIL, frozenset({Channel.VOICE})),
+    ),
+)
+
+DEFAULT_NOT_READY_REASONS = frozenset({"break", "lunch", "training", "meeting"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    queues: Mapping[str, QueueConfig]
+    profiles: Mapping[str, RoutingProfile] = dataclasses.field(
+        default_factory=lambda: {"default": DEFAULT_PROFILE}
+    )
+    not_ready_reasons: frozenset[str] = DEFAULT_NOT_READY_REASONS
+    default_profile: str = "default"
+    # Service level is computed over this rolling window, in minute buckets.
+    stats_window_seconds: float = 1800.0
+    # Callers who hang up sooner than this are not counted against the service level.
+    short_abandon_seconds: float = 5.0
+    # "Today" for the daily counters starts at local midnight in this zone.
+    timezone: str = "UTC"
+    # Decision records kept per live contact for the console's "why" panel.
+    explanations_per_contact: int = 10
+    # Candidates listed in one decision record (the counts always cover all of them).
+    candidates_per_explanation: int = 20
+
+    @property
+    def reasons(self) -> frozenset[str]:
+        return self.not_ready_reasons | {NO_ANSWER_REASON}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CustomerContext:
+    """What the profile store knows about the customer, passed in at enqueue time."""
+
+    customer_id: str | None = None
+    tier: str | None = None
+    owner_agent_id: str | None = None
+    last_agent_id: str | None = None
+    last_served_at: float | None = None
+
+
+class Contact:
+    """One interaction on one channel, as the router tracks it."""
+
+    __slots__ = (
+        "agent_id",
+        "attributes",
+        "awaiting_customer",
+        "callback_offered",
+        "channel",
+        "connected_at",
+        "contact_id",
+        "created_at",
+        "customer",
+        "declined_by",
+        "end_reason",
+        "explanations",
+        "max_wait_done",
+        "offer_deadline",
+        "offered_at",
+        "priority",
+        "queue",
+        "queue_entered_at",
+        "ring",
+        "seq",
+        "state",
+        "sticky_agent",
+        "sticky_until",
+        "waiting_since",
+        "wrap_up_deadline",
+    )
+
+    def __init__(
+        self,
+        *,
+        contact_id: str,
+        channel: Channel,
+        queue: str,
+        customer: CustomerContext,
+        priority: int,
+        created_at: float,
+        seq: int,
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        self.contact_id = contact_id
+        self.channel = channel
+        self.queue = queue
+        self.customer = customer
+        self.priority = priority
+        self.created_at = created_at
+        self.seq = seq
+        self.attributes: dict[str, str] = dict(attributes or {})
+        self.state = ContactState.NEW
+        self.waiting_since = created_at
+        self.queue_entered_at = created_at
+        self.ring = 0
+        self.sticky_agent: str | None = None
+        self.sticky_until: float | None = None
+        self.agent_id: str | None = None
+        self.offered_at: float | None = None
+        self.offer_deadline: float | None = None
+        self.connected_at: float | None = None
+        self.wrap_up_deadline: float | None = None
+        self.declined_by: set[str] = set()
+        self.awaiting_customer = False
+        self.callback_offered = False
+        self.max_wait_done = False
+        self.end_reason: str | None = None
+        self.explanations: list[dict[str, Any]] = []
+
+    def transition(self, target: ContactState) -> ContactState:
+        """Move to ``target`` if the state machine allows it; return the previous state."""
+        previous = self.state
+        if target not in CONTACT_TRANSITIONS[previous]:
+            raise IllegalTransition(
+                f"contact {self.contact_id} cannot go from {previous} to {target}",
+                details={"contact_id": self.contact_id, "from": previous, "to": target},
+            )
+        self.state = target
+        return previous
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__slots__}
+        data["customer"] = dataclasses.asdict(self.customer)
+        data["declined_by"] = sorted(self.declined_by)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Contact:
+        contact = cls(
+            contact_id=data["contact_id"],
+            channel=Channel(data["channel"]),
+            queue=data["queue"],
+            customer=CustomerContext(**data["customer"]),
+            priority=int(data["priority"]),
+            created_at=float(data["created_at"]),
+            seq=int(data["seq"]),
+            attributes=data.get("attributes"),
+        )
+        skip = {"contact_id", "channel", "queue", "customer", "priority", "created_at", "seq"}
+        for name in cls.__slots__:
+            if name in skip or name not in data:
+                continue
+            setattr(contact, name, data[name])
+        contact.state = ContactState(data["state"])
+        contact.declined_by = set(data.get("declined_by", ()))
+        contact.explanations = list(data.get("explanations", ()))
+        return contact
+
+
+class Agent:
+    """An agent as the router sees them: state, skills, queues, load per channel."""
+
+    __slots__ = (
+        "active",
+        "agent_id",
+        "awaiting",
+        "contacts_today",
+        "last_offer",
+        "last_work_at",
+        "load",
+        "name",
+        "profile",
+        "queues",
+        "reason",
+        "skills",
+        "state",
+        "state_since",
+        "today",
+    )
+
+    def __init__(
+        self,
+        *,
+        agent_id: str,
+        name: str,
+        skills: Mapping[str, int],
+        queues: frozenset[str],
+        profile: str,
+        since: float,
+    ) -> None:
+        self.agent_id = agent_id
+        self.name = name
+        self.skills = dict(skills)
+        self.queues = queues
+        self.profile = profile
+        self.state = AgentState.OFFLINE
+        self.reason: str | None = None
+        self.state_since = since
+        self.last_work_at = since
+        self.contacts_today = 0
+        self.today = -1
+        self.load: dict[Channel, int] = dict.fromkeys(CHANNELS, 0)
+        # Contacts on a channel that wait on the customer (see BlockRule).
+        self.awaiting: dict[Channel, int] = dict.fromkeys(CHANNELS, 0)
+        self.active: dict[str, Channel] = {}
+        # Sequence number of the last offer per queue (round-robin order).
+        self.last_offer: dict[str, int] = {}
+
+    def transition(self, target: AgentState, reason: str | None) -> AgentState:
+        previous = self.state
+        same = previous == target and (target != AgentState.NOT_READY or reason == self.reason)
+        if same or target not in AGENT_TRANSITIONS[previous]:
+            raise IllegalTransition(
+                f"agent {self.agent_id} cannot go from {previous} to {target}"
+                + (f" ({reason})" if reason else ""),
+                details={"agent_id": self.agent_id, "from": previous, "to": target},
+            )
+        self.state = target
+        self.reason = reason if target == AgentState.NOT_READY else None
+        return previous
+
+    @property
+    def total_load(self) -> int:
+        return len(self.active)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__slots__}
+        data["queues"] = sorted(self.queues)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Agent:
+        agent = cls(
+            agent_id=data["agent_id"],
+            name=data["name"],
+            skills=data["skills"],
+            queues=frozenset(data["queues"]),
+            profile=data["profile"],
+            since=float(data["state_since"]),
+        )
+        agent.state = AgentState(data["state"])
+        agent.reason = data["reason"]
+        agent.last_work_at = float(data["last_work_at"])
+        agent.contacts_today = int(data["contacts_today"])
+        agent.today = int(data["today"])
+        agent.load = {Channel(k): int(v) for k, v in data["load"].items()}
+        agent.awaiting = {Channel(k): int(v) for k, v in data["awaiting"].items()}
+        agent.active = {k: Channel(v) for k, v in data["active"].items()}
+        agent.last_offer = {k: int(v) for k, v in data.get("last_offer", {}).items()}
+        return agent
+
+
+def proficiency(agent_skills: Mapping[str, int], requirements: tuple[SkillRequirement, ...]) -> int:
+    """Sum of the agent's levels in the required skills (0 when nothing is required)."""
+    return sum(agent_skills.get(req.skill, 0) for req in requirements)
+
+
+def meets(agent_skills: Mapping[str, int], requirements: tuple[SkillRequirement, ...]) -> bool:
+    return all(agent_skills.get(req.skill, 0) >= req.min_level for req in requirements)

@@ -1,0 +1,204 @@
+"""Live queue statistics, updated incrementally by the engine (O(log n) at worst per event).
+
+Per queue and channel: contacts waiting, longest wait, offered / answered / abandoned
+today, average speed of answer, service level over a rolling window (minute buckets),
+and per queue the agents by state. Nothing here scans the contacts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
+
+from routing.model import AgentState, Channel
+
+
+class DayClock:
+    """Maps a Unix time to a local day number, caching the current day's bounds."""
+
+    def __init__(self, timezone: str) -> None:
+        self._zone = ZoneInfo(timezone)
+        self._start = math.inf
+        self._end = -math.inf
+        self._day = 0
+
+    def day(self, at: float) -> int:
+        if self._start <= at < self._end:
+            return self._day
+        local = datetime.datetime.fromtimestamp(at, self._zone)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        following = (midnight + datetime.timedelta(days=1)).replace(tzinfo=None)
+        self._start = midnight.timestamp()
+        self._end = following.replace(tzinfo=self._zone).timestamp()
+        self._day = midnight.toordinal()
+        return self._day
+
+
+@dataclasses.dataclass(slots=True)
+class MinuteBucket:
+    minute: int = -1
+    answered: int = 0
+    within: int = 0
+    abandoned: int = 0
+
+
+class QueueChannelStats:
+    """Counters for one (queue, channel)."""
+
+    __slots__ = (
+        "abandoned_today",
+        "answer_wait_sum",
+        "answered_today",
+        "buckets",
+        "day",
+        "offered_today",
+        "sl_percent",
+        "sl_seconds",
+        "waiting_since",
+    )
+
+    def __init__(self, *, sl_seconds: float, sl_percent: float, window_minutes: int) -> None:
+        self.sl_seconds = sl_seconds
+        self.sl_percent = sl_percent
+        self.day = -1
+        self.offered_today = 0
+        self.answered_today = 0
+        self.abandoned_today = 0
+        self.answer_wait_sum = 0.0
+        self.buckets = [MinuteBucket() for _ in range(max(1, window_minutes))]
+        # (waiting_since, seq) of every contact waiting here: its head is the longest wait.
+        self.waiting_since: SortedList = SortedList()
+
+    def _roll_day(self, day: int) -> None:
+        if day != self.day:
+            self.day = day
+            self.offered_today = self.answered_today = self.abandoned_today = 0
+            self.answer_wait_sum = 0.0
+
+    def _bucket(self, at: float) -> MinuteBucket:
+        minute = int(at // 60)
+        bucket = self.buckets[minute % len(self.buckets)]
+        if bucket.minute != minute:
+            bucket.minute = minute
+            bucket.answered = bucket.within = bucket.abandoned = 0
+        return bucket
+
+    def waiting_added(self, waiting_since: float, seq: int) -> None:
+        self.waiting_since.add((waiting_since, seq))
+
+    def waiting_removed(self, waiting_since: float, seq: int) -> None:
+        self.waiting_since.discard((waiting_since, seq))
+
+    def offered(self, day: int) -> None:
+        self._roll_day(day)
+        self.offered_today += 1
+
+    def answered(self, day: int, at: float, waited: float) -> None:
+        self._roll_day(day)
+        self.answered_today += 1
+        self.answer_wait_sum += waited
+        bucket = self._bucket(at)
+        bucket.answered += 1
+        if waited <= self.sl_seconds:
+            bucket.within += 1
+
+    def abandoned(self, day: int, at: float, waited: float, short_abandon: float) -> None:
+        self._roll_day(day)
+        self.abandoned_today += 1
+        if waited >= short_abandon:
+            self._bucket(at).abandoned += 1
+
+    def window(self, at: float) -> tuple[int, int, int]:
+        """(answered, answered within target, counted abandons) over the rolling window."""
+        newest = int(at // 60)
+        oldest = newest - len(self.buckets) + 1
+        answered = within = abandoned = 0
+        for bucket in self.buckets:
+            if oldest <= bucket.minute <= newest:
+                answered += bucket.answered
+                within += bucket.within
+                abandoned += bucket.abandoned
+        return answered, within, abandoned
+
+    def view(self, at: float, day: int) -> dict[str, Any]:
+        self._roll_day(day)
+        answered, within, abandoned = self.window(at)
+        handled = answered + abandoned
+        return {
+            "waiting": len(self.waiting_since),
+            "longest_wait_seconds": (
+                round(at - self.waiting_since[0][0], 3) if self.waiting_since else 0.0
+            ),
+            "offered_today": self.offered_today,
+            "answered_today": self.answered_today,
+            "abandoned_today": self.abandoned_today,
+            "average_speed_of_answer_seconds": (
+                round(self.answer_wait_sum / self.answered_today, 3)
+                if self.answered_today
+                else None
+            ),
+            "service_level_percent": round(100.0 * within / handled, 2) if handled else None,
+            "service_level_target": {"percent": self.sl_percent, "seconds": self.sl_seconds},
+            "window_answered": answered,
+            "window_abandoned": abandoned,
+        }
+
+    def answer_rate(self, at: float) -> float:
+        """Contacts answered per second over the rolling window."""
+        answered, _, _ = self.window(at)
+        return answered / (len(self.buckets) * 60.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day,
+            "offered_today": self.offered_today,
+            "answered_today": self.answered_today,
+            "abandoned_today": self.abandoned_today,
+            "answer_wait_sum": self.answer_wait_sum,
+            "buckets": [[b.minute, b.answered, b.within, b.abandoned] for b in self.buckets],
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.day = int(data["day"])
+        self.offered_today = int(data["offered_today"])
+        self.answered_today = int(data["answered_today"])
+        self.abandoned_today = int(data["abandoned_today"])
+        self.answer_wait_sum = float(data["answer_wait_sum"])
+        for bucket, raw in zip(self.buckets, data["buckets"], strict=False):
+            bucket.minute, bucket.answered, bucket.within, bucket.abandoned = raw
+
+
+PRESENCES = ("available", "busy", "not_ready", "offline")
+
+
+def presence(state: AgentState, load: int) -> str:
+    """How a wallboard counts an agent: available / busy / not ready / offline."""
+    if state == AgentState.READY:
+        return "busy" if load else "available"
+    return "not_ready" if state == AgentState.NOT_READY else "offline"
+
+
+class QueueAgentCounts:
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(PRESENCES, 0)
+
+    def move(self, old: str | None, new: str | None) -> None:
+        if old is not None:
+            self.counts[old] -= 1
+        if new is not None:
+            self.counts[new] += 1
+
+    @property
+    def logged_in(self) -> int:
+        return self.counts["available"] + self.counts["busy"] + self.counts["not_ready"]
+
+
+def channel_key(queue: str, channel: Channel) -> str:
+    return f"{queue}/{channel}"
