@@ -1,0 +1,126 @@
+"""Login, logout, "who am I", and a user's own API tokens."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from agent_ui.app_keys import LOGIN_THROTTLE, SESSIONS
+from agent_ui.errors import LoginRateLimited
+from agent_ui.middlewares import SESSION_COOKIE, json_response
+from agent_ui.request_state import body_of, path_id, principal_of, services_of
+from agent_ui.schemas import LoginRequest, TokenCreate
+from agent_ui.sessions import new_session, session_key
+
+# One address may fail this many times the per-user limit: an office NAT hides many
+# agents behind one address, and a typo each must not lock the whole office out.
+ADDRESS_LIMIT_FACTOR = 5
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    services = services_of(request)
+    throttle = request.app[LOGIN_THROTTLE]
+    sessions = request.app[SESSIONS]
+    body = body_of(request, LoginRequest)
+    security = services.settings.security
+    now = services.clock()
+    user_key = f"user:{body.username.lower()}"
+    address_key = f"addr:{request.remote or 'unknown'}"
+    window = float(security.login_window_seconds)
+
+    user_attempt = await throttle.acquire(
+        user_key, limit=security.login_max_attempts, window=window, now=now
+    )
+    if not user_attempt.allowed:
+        raise LoginRateLimited(
+            "too many failed logins for this user; try again later",
+            details={"retry_after": round(user_attempt.retry_after, 1), "scope": "user"},
+        )
+    address_attempt = await throttle.acquire(
+        address_key,
+        limit=security.login_max_attempts * ADDRESS_LIMIT_FACTOR,
+        window=window,
+        now=now,
+    )
+    if not address_attempt.allowed:
+        await throttle.forgive(user_key, user_attempt.ticket)
+        raise LoginRateLimited(
+            "too many failed logins from this address; try again later",
+            details={"retry_after": round(address_attempt.retry_after, 1), "scope": "address"},
+        )
+    # A failure raises here, leaving the attempt recorded against both keys.
+    user = await services.accounts.verify_password(body.username, body.password)
+    await throttle.clear(user_key)
+    await throttle.forgive(address_key, address_attempt.ticket)
+
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        # A fresh session id at every login: a planted cookie cannot be upgraded.
+        await sessions.delete(session_key(previous))
+    idle = security.session_idle_minutes * 60
+    created = new_session(user.id, now=now)
+    await sessions.save(created.session, idle_seconds=idle)
+    response = json_response(
+        {
+            "user": user.to_dict(),
+            "csrf_token": created.session.csrf_token,
+            "idle_timeout_seconds": idle,
+        }
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        created.secret,
+        httponly=True,
+        secure=security.cookie_secure,
+        samesite="Lax",
+        path="/",
+    )
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    principal = principal_of(request)
+    if principal.session is not None:
+        await request.app[SESSIONS].delete(principal.session.key)
+    response = web.Response(status=204)
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def me(request: web.Request) -> web.StreamResponse:
+    principal = principal_of(request)
+    services = services_of(request)
+    data: dict[str, object] = {"user": principal.user.to_dict(), "auth": principal.via}
+    if principal.session is not None:
+        data["csrf_token"] = principal.session.csrf_token
+        data["idle_timeout_seconds"] = services.settings.security.session_idle_minutes * 60
+    if principal.token is not None:
+        data["token"] = principal.token.to_dict()
+    return json_response(data)
+
+
+async def create_token(request: web.Request) -> web.StreamResponse:
+    principal = principal_of(request)
+    body = body_of(request, TokenCreate)
+    issued = await services_of(request).accounts.issue_token(principal.user.id, body.name)
+    return json_response(
+        {
+            "token": issued.token.to_dict(),
+            "secret": issued.secret,
+            "note": "the secret is shown once; store it now",
+        },
+        status=201,
+    )
+
+
+async def list_tokens(request: web.Request) -> web.StreamResponse:
+    principal = principal_of(request)
+    tokens = await services_of(request).accounts.list_tokens(principal.user.id)
+    return json_response({"items": [t.to_dict() for t in tokens]})
+
+
+async def revoke_token(request: web.Request) -> web.StreamResponse:
+    principal = principal_of(request)
+    token = await services_of(request).accounts.revoke_token(
+        path_id(request, "token_id"), user_id=principal.user.id
+    )
+    return json_response(token.to_dict())

@@ -1,0 +1,149 @@
+"""Every HTTP endpoint of the REST API, with who may call it: the one place roles are declared.
+
+Agents search, view, screen-pop and update customers and add notes; merges, order
+import and the audit log need a supervisor or admin; user administration and privacy
+requests (export, erase) need an admin. Login and ``/status`` are public.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_ui import openapi
+from agent_ui.api import audit, auth, customers, status, users
+from agent_ui.endpoint import ADMINS, ANY_USER, PUBLIC, SUPERVISORS, Endpoint
+from agent_ui.schemas import (
+    AuditQuery,
+    CustomerCreate,
+    CustomerSearchQuery,
+    CustomerUpdate,
+    HistoryQuery,
+    IdentityIn,
+    IdentityRemoveQuery,
+    LoginRequest,
+    MergeRequest,
+    NoteCreate,
+    OrderImport,
+    PasswordReset,
+    ProfileQuery,
+    ScreenPopQuery,
+    TokenCreate,
+    UserCreate,
+    UserListQuery,
+    UserUpdate,
+)
+
+API = "/api/v1"
+# Ids are 64-bit: more than 18 digits cannot be one, so such paths do not match at all.
+ID = r"\d{1,18}"
+ORDER_IMPORT_MAX_BODY = 8 * 1024 * 1024
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _page(item: dict[str, Any]) -> dict[str, Any]:
+    return _object(
+        {"items": {"type": "array", "items": item}, "next_cursor": {"type": ["string", "null"]}},
+        ["items", "next_cursor"],
+    )
+
+
+USER = {"$ref": "#/components/schemas/User"}
+TOKEN = {"$ref": "#/components/schemas/ApiToken"}
+PROFILE = {"$ref": "#/components/schemas/CustomerProfile"}
+OBJECT: dict[str, Any] = {"type": "object"}
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    # -- authentication ----------------------------------------------------------------
+    Endpoint("POST", f"{API}/auth/login", auth.login, PUBLIC, "Log in (browser session)",
+             "auth", body=LoginRequest,
+             response=_object({"user": USER, "csrf_token": {"type": "string"},
+                               "idle_timeout_seconds": {"type": "integer"}}),
+             description="Sets the HttpOnly session cookie and returns the CSRF token to send "
+                         "as X-CSRF-Token on every unsafe request."),
+    Endpoint("POST", f"{API}/auth/logout", auth.logout, ANY_USER, "End this browser session",
+             "auth", status=204, response=None),
+    Endpoint("GET", f"{API}/auth/me", auth.me, ANY_USER, "The caller, and the CSRF token",
+             "auth", response=_object({"user": USER, "auth": {"enum": ["session", "token"]},
+                                       "csrf_token": {"type": "string"}})),
+    Endpoint("GET", f"{API}/auth/tokens", auth.list_tokens, ANY_USER, "List my API tokens",
+             "auth", response=_object({"items": {"type": "array", "items": TOKEN}})),
+    Endpoint("POST", f"{API}/auth/tokens", auth.create_token, ANY_USER,
+             "Create an API token (the secret is shown once)", "auth", body=TokenCreate,
+             status=201, response=_object({"token": TOKEN, "secret": {"type": "string"}})),
+    Endpoint("DELETE", f"{API}/auth/tokens/{{token_id:{ID}}}", auth.revoke_token, ANY_USER,
+             "Revoke one of my API tokens", "auth", response=TOKEN),
+    # -- users (admin) -------------------------------------------------------------------
+    Endpoint("GET", f"{API}/users", users.list_users, ADMINS, "List users", "users",
+             query=UserListQuery, response=_object({"items": {"type": "array", "items": USER}})),
+    Endpoint("POST", f"{API}/users", users.create_user, ADMINS, "Create a user", "users",
+             body=UserCreate, status=201, response=USER),
+    Endpoint("GET", f"{API}/users/{{user_id:{ID}}}", users.get_user, ADMINS, "Get a user",
+             "users", response=USER),
+    Endpoint("PATCH", f"{API}/users/{{user_id:{ID}}}", users.update_user, ADMINS,
+             "Change a user's role, profile, or disable/enable them", "users",
+             body=UserUpdate, response=USER),
+    Endpoint("POST", f"{API}/users/{{user_id:{ID}}}/password", users.reset_password, ADMINS,
+             "Set a user's password (ends their sessions)", "users", body=PasswordReset),
+    # -- customers -------------------------------------------------------------------------
+    Endpoint("GET", f"{API}/customers", customers.search_customers, ANY_USER,
+             "Search customers by name, phone, email or account number", "customers",
+             query=CustomerSearchQuery, response=_page(PROFILE)),
+    Endpoint("POST", f"{API}/customers", customers.create_customer, ANY_USER,
+             "Create a customer", "customers", body=CustomerCreate, status=201,
+             response=PROFILE),
+    Endpoint("GET", f"{API}/customers/{{customer_id:{ID}}}", customers.get_customer, ANY_USER,
+             "Get a customer's profile (audit-logged)", "customers", query=ProfileQuery,
+             response=PROFILE),
+    Endpoint("PATCH", f"{API}/customers/{{customer_id:{ID}}}", customers.update_customer,
+             ANY_USER, "Change a customer's fields", "customers", body=CustomerUpdate,
+             response=PROFILE),
+    Endpoint("POST", f"{API}/customers/{{customer_id:{ID}}}/identities",
+             customers.add_identity, ANY_USER, "Add a phone, email, chat id or account number",
+             "customers", body=IdentityIn, status=201),
+    Endpoint("DELETE", f"{API}/customers/{{customer_id:{ID}}}/identities",
+             customers.remove_identity, ANY_USER, "Remove an identity", "customers",
+             query=IdentityRemoveQuery, status=204, response=None),
+    Endpoint("GET", f"{API}/customers/{{customer_id:{ID}}}/history",
+             customers.customer_history, ANY_USER,
+             "A page of the customer's interactions, newest first (audit-logged)", "customers",
+             query=HistoryQuery, response=_page(OBJECT)),
+    Endpoint("POST", f"{API}/customers/{{customer_id:{ID}}}/notes", customers.add_note,
+             ANY_USER, "Add a note", "customers", body=NoteCreate, status=201),
+    Endpoint("GET", f"{API}/customers/{{customer_id:{ID}}}/merges", customers.list_merges,
+             ANY_USER, "Merges this customer took part in", "customers",
+             response=_object({"items": {"type": "array", "items": OBJECT}})),
+    Endpoint("GET", f"{API}/customers/{{customer_id:{ID}}}/export",
+             customers.export_customer, ADMINS,
+             "Everything held about a customer (data subject access request)", "privacy"),
+    Endpoint("POST", f"{API}/customers/{{customer_id:{ID}}}/erase", customers.erase_customer,
+             ADMINS, "Erase a customer's personal data", "privacy"),
+    Endpoint("GET", f"{API}/screen-pop", customers.screen_pop, ANY_USER,
+             "Everything an agent needs for an offered contact (audit-logged)", "customers",
+             query=ScreenPopQuery),
+    Endpoint("POST", f"{API}/merges", customers.merge_customers, SUPERVISORS,
+             "Merge one customer into another (reversible)", "merges", body=MergeRequest,
+             status=201),
+    Endpoint("POST", f"{API}/merges/{{merge_id:{ID}}}/undo", customers.unmerge_customers,
+             SUPERVISORS, "Undo a merge", "merges"),
+    Endpoint("POST", f"{API}/orders/import", customers.import_orders, SUPERVISORS,
+             "Import orders from a back-office system", "orders", body=OrderImport,
+             max_body=ORDER_IMPORT_MAX_BODY,
+             response=_object({"inserted": {"type": "integer"}, "updated": {"type": "integer"},
+                               "customers": {"type": "integer"},
+                               "rejected": {"type": "array", "items": OBJECT}})),
+    # -- audit, status, description ----------------------------------------------------
+    Endpoint("GET", f"{API}/audit", audit.audit_log, SUPERVISORS,
+             "Query the audit log (newest first)", "audit", query=AuditQuery,
+             response=_page(OBJECT)),
+    Endpoint("GET", "/status", status.status, PUBLIC,
+             "Health of every adapter (200 when all are ok, else 503)", "status",
+             response=_object({"ok": {"type": "boolean"}, "services": OBJECT})),
+    Endpoint("GET", f"{API}/openapi.json", openapi.serve, ANY_USER,
+             "This API's OpenAPI 3.1 description", "meta"),
+)  # fmt: skip

@@ -1,0 +1,196 @@
+"""Request schemas: every body and query string the API accepts, strictly bounded.
+
+Unknown fields are refused (``extra="forbid"``), every string has a maximum length
+and no control characters, and every id fits a 64-bit column, so bad input is turned
+away with a 422 before any store is called.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from contact_center.accounts import MAX_PASSWORD_LENGTH
+
+MAX_ID = 2**63 - 1
+MAX_IMPORT_ROWS = 10_000
+
+
+def _no_control_characters(value: str) -> str:
+    if any((ord(c) < 32 and c not in "\t\n\r") or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+_CLEAN = AfterValidator(_no_control_characters)
+
+# Bounded strings without control characters, named by their length limits.
+Text16OrEmpty = Annotated[str, StringConstraints(min_length=0, max_length=16), _CLEAN]
+Text32 = Annotated[str, StringConstraints(min_length=1, max_length=32), _CLEAN]
+Text40 = Annotated[str, StringConstraints(min_length=1, max_length=40), _CLEAN]
+Text50 = Annotated[str, StringConstraints(min_length=1, max_length=50), _CLEAN]
+Text64OrEmpty = Annotated[str, StringConstraints(min_length=0, max_length=64), _CLEAN]
+Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), _CLEAN]
+Text64Min3 = Annotated[str, StringConstraints(min_length=3, max_length=64), _CLEAN]
+Text100OrEmpty = Annotated[str, StringConstraints(min_length=0, max_length=100), _CLEAN]
+Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100), _CLEAN]
+Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128), _CLEAN]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200), _CLEAN]
+Text320 = Annotated[str, StringConstraints(min_length=1, max_length=320), _CLEAN]
+Text2000 = Annotated[str, StringConstraints(min_length=1, max_length=2000), _CLEAN]
+Text20000 = Annotated[str, StringConstraints(min_length=1, max_length=20000), _CLEAN]
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Cursor = Text64OrEmpty
+Timestamp = Annotated[float, Field(ge=0, le=1e11)]
+IdentityKindName = Literal["phone", "email", "chat", "account"]
+LifecycleName = Literal["prospect", "customer", "repeat", "advocate", "partner"]
+ConsentName = Literal["voice", "chat", "email", "marketing", "recording"]
+RoleName = Literal["agent", "supervisor", "admin"]
+LanguageName = Literal["en", "zh-CN"]
+ChannelName = Literal["voice", "chat", "email"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- auth, tokens, users -----------------------------------------------------------
+
+
+class LoginRequest(Strict):
+    username: Text64
+    password: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+
+
+class TokenCreate(Strict):
+    name: Text100
+
+
+class UserCreate(Strict):
+    username: Text64Min3
+    password: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+    role: RoleName = "agent"
+    display_name: Text200 | None = None
+    extension: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,32}$")] | None = None
+    language: LanguageName = "en"
+
+
+class UserUpdate(Strict):
+    role: RoleName | None = None
+    display_name: Text200 | None = None
+    # "" clears the extension.
+    extension: Annotated[str, StringConstraints(pattern=r"^[0-9]{0,32}$")] | None = None
+    language: LanguageName | None = None
+    disabled: bool | None = None
+
+
+class PasswordReset(Strict):
+    password: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+
+
+class UserListQuery(Strict):
+    include_disabled: bool = True
+
+
+class AuditQuery(Strict):
+    customer_id: Id | None = None
+    actor_id: Id | None = None
+    action: Text64 | None = None
+    since: Timestamp | None = None
+    until: Timestamp | None = None
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+    cursor: Cursor | None = None
+
+
+# -- customers ---------------------------------------------------------------------
+
+
+class IdentityIn(Strict):
+    kind: IdentityKindName
+    value: Text320
+
+
+class CustomerFields(Strict):
+    display_name: Text200 | None = None
+    language: Text16OrEmpty | None = None
+    timezone: Text64OrEmpty | None = None
+    lifecycle_stage: LifecycleName | None = None
+    owner_agent_id: Id | None = None
+    tags: Annotated[list[Text50], Field(max_length=50)] | None = None
+    attributes: dict[Text100, Any] | None = None
+    consent: dict[ConsentName, bool] | None = None
+    provisional: bool | None = None
+
+
+class CustomerCreate(CustomerFields):
+    display_name: Text200
+    identities: Annotated[list[IdentityIn], Field(max_length=20)] = []
+
+
+class CustomerUpdate(CustomerFields):
+    """Only the fields present are changed; ``null`` clears an optional field."""
+
+
+class CustomerSearchQuery(Strict):
+    q: Text200 | None = None
+    name: Text200 | None = None
+    phone: Text40 | None = None
+    email: Text320 | None = None
+    number: Text128 | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Cursor | None = None
+
+
+class ProfileQuery(Strict):
+    contact_id: Text64 | None = None
+
+
+class ScreenPopQuery(Strict):
+    kind: IdentityKindName
+    value: Text320
+    contact_id: Text64 | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] | None = None
+
+
+class HistoryQuery(Strict):
+    cursor: Cursor | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    channel: ChannelName | None = None
+
+
+class IdentityRemoveQuery(Strict):
+    kind: IdentityKindName
+    value: Text320
+
+
+class NoteCreate(Strict):
+    body: Text20000
+    interaction_id: Id | None = None
+
+
+class MergeRequest(Strict):
+    survivor_id: Id
+    merged_id: Id
+    reason: Text2000
+
+
+class OrderRow(Strict):
+    customer_id: Id | None = None
+    email: Text320 | None = None
+    phone: Text40 | None = None
+    account: Text128 | None = None
+    customer_name: Text200 | None = None
+    source: Text64 | None = None
+    external_id: Text128
+    amount: Annotated[float, Field(ge=-1e12, le=1e12, allow_inf_nan=False)]
+    margin: Annotated[float, Field(ge=-1e12, le=1e12, allow_inf_nan=False)] | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] | None = None
+    items: Annotated[list[dict[Text100OrEmpty, Any]], Field(max_length=500)] | None = None
+    ordered_at: Timestamp | Text40
+    status: Text32 | None = None
+
+
+class OrderImport(Strict):
+    orders: Annotated[list[OrderRow], Field(min_length=1, max_length=MAX_IMPORT_ROWS)]

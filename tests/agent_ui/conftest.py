@@ -1,0 +1,159 @@
+"""Fixtures for the HTTP edge: a real app on the aiohttp test client over a real database."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agent_ui.wiring import setup
+from contact_center.accounts import AccountStore
+from contact_center.services import Services
+from contact_center.settings import Settings
+from contact_center.store.engine import create_engine
+from contact_center.store.migrate import upgrade
+from contact_center.store.profiles import ProfileStore
+from contact_center.store.schema import metadata
+
+# Cheap argon2 parameters keep the suite fast; production uses the library defaults.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+PASSWORD = "correct horse battery"
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_750_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclasses.dataclass
+class Caller:
+    """A logged-in user as seen by tests: bearer token and/or session."""
+
+    username: str
+    user_id: int
+    token: str
+    role: str
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings().with_overrides(
+        phone={"default_region": "GB"},
+        security={"session_idle_minutes": 30, "login_max_attempts": 3,
+                  "login_window_seconds": 300},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def database_url() -> str:
+    return "sqlite+aiosqlite:///:memory:"
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=3)
+    await upgrade(engine)
+    if engine.dialect.name == "postgresql":
+        # The database outlives one test: start each from empty tables.
+        tables = ", ".join(t.name for t in metadata.sorted_tables)
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def services(engine: AsyncEngine, settings: Settings, clock: FakeClock) -> Services:
+    accounts = AccountStore(engine, clock, hasher=FAST_HASHER)
+    profiles = ProfileStore(
+        engine,
+        default_region=settings.phone.default_region,
+        value_settings=settings.value,
+        clock=clock,
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        profiles=profiles,
+        accounts=accounts,
+        bus=None,  # type: ignore[arg-type]  # the HTTP edge does not publish events
+        clock=clock,
+    )
+
+
+@pytest.fixture
+def app(services: Services) -> web.Application:
+    application = web.Application()
+    setup(application, services)
+    return application
+
+
+@pytest.fixture
+async def client(
+    app: web.Application, aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
+) -> TestClient[Any, Any]:
+    return await aiohttp_client(app)
+
+
+@pytest.fixture
+def make_user(services: Services) -> Callable[..., Awaitable[Caller]]:
+    async def make(username: str, role: str = "agent", **kwargs: Any) -> Caller:
+        user = await services.accounts.add_user(username, password=PASSWORD, role=role, **kwargs)
+        issued = await services.accounts.issue_token(user.id, "tests")
+        return Caller(username, user.id, issued.secret, role)
+
+    return make
+
+
+@pytest.fixture
+async def agent(make_user: Callable[..., Awaitable[Caller]]) -> Caller:
+    return await make_user("agent1", "agent", extension="1001")
+
+
+@pytest.fixture
+async def supervisor(make_user: Callable[..., Awaitable[Caller]]) -> Caller:
+    return await make_user("super1", "supervisor")
+
+
+@pytest.fixture
+async def admin(make_user: Callable[..., Awaitable[Caller]]) -> Caller:
+    return await make_user("admin1", "admin")
+
+
+@pytest.fixture
+def login(client: TestClient[Any, Any]) -> Callable[..., Awaitable[str]]:
+    """Log in with a browser session (the client keeps the cookie); returns the CSRF token."""
+
+    async def log_in(username: str, password: str = PASSWORD) -> str:
+        response = await client.post(
+            "/api/v1/auth/login", json={"username": username, "password": password}
+        )
+        assert response.status == 200, await response.text()
+        body = await response.json()
+        return str(body["csrf_token"])
+
+    return log_in
