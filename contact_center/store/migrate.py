@@ -46,3 +46,14 @@ def current_head() -> str:
 
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     return head or ""
+
+
+async def database_revision(engine: AsyncEngine) -> str | None:
+    """The Alembic revision the database is at (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    def read(connection: object) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()  # type: ignore[arg-type]
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)

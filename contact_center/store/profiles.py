@@ -33,8 +33,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
 
 from contact_center.domain.customer import (
     Channel,
@@ -317,6 +317,11 @@ class ProfileStore:
             except IntegrityError:
                 continue
         raise Conflict(f"could not resolve {identity}: concurrent updates, try again")
+
+    async def find_owner(self, identity: Identity) -> int | None:
+        """The id of the customer holding ``identity``, if any (no audit: no profile is read)."""
+        async with self.engine.connect() as conn:
+            return await self._owner_of(conn, identity)
 
     async def _owner_of(self, conn: AsyncConnection, identity: Identity) -> int | None:
         result = await conn.execute(

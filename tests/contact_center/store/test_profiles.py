@@ -21,8 +21,7 @@ from contact_center.store.profiles import (
     ProfileStore,
 )
 from contact_center.store.schema import audit_events, customers
-
-from .conftest import FakeClock
+from tests.contact_center.conftest import FakeClock
 
 AGENT = Actor(None, "alice", "agent")
 DAY = 86_400.0

@@ -1,0 +1,389 @@
+"""The ``contact-center`` command: serve, demo, database, users, import, seed, privacy.
+
+Every subcommand has ``--help``. Errors print one line (``error-id: message``) and
+exit with status 2; nothing prints a traceback for a user mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from contact_center import __version__
+from contact_center.errors import AppError
+from contact_center.services import Actor, Services
+from contact_center.settings import Settings, load_settings
+
+T = TypeVar("T")
+CLI_ACTOR = Actor(None, "cli", "admin")
+DEMO_DATABASE = "sqlite+aiosqlite:///var/demo.db"
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+async def _with_services(
+    settings: Settings, work: Callable[[Services], Awaitable[T]], *, migrate: bool = False
+) -> T:
+    from contact_center.app import build_services
+    from contact_center.store.migrate import current_head, database_revision, upgrade
+
+    services = build_services(settings)
+    try:
+        if migrate:
+            await upgrade(services.engine)
+        else:
+            revision = await database_revision(services.engine)
+            if revision != current_head():
+                raise AppError(
+                    f"database is at revision {revision or 'none'}; run `contact-center db upgrade`"
+                )
+        return await work(services)
+    finally:
+        await services.engine.dispose()
+
+
+def _progress(total: int | None, unit: str, description: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, desc=description, file=sys.stderr, leave=False)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    from aiohttp import web
+
+    from contact_center.app import build_app
+
+    settings = _with_listen(args, settings)
+    app = build_app(settings)
+    web.run_app(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        print=lambda _msg: print(
+            f"contact-center {__version__} listening on "
+            f"http://{settings.server.host}:{settings.server.port}/",
+            flush=True,
+        ),
+    )
+
+
+def _with_listen(args: argparse.Namespace, settings: Settings) -> Settings:
+    server: dict[str, Any] = {}
+    if getattr(args, "host", None):
+        server["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        server["port"] = args.port
+    return settings.with_overrides(server=server) if server else settings
+
+
+# ---------------------------------------------------------------------------- demo
+
+DEMO_USERS = (
+    ("admin", "admin", "Demo Admin", None, "demo-admin-2026"),
+    ("supervisor", "supervisor", "Sam Supervisor", "1901", "demo-super-2026"),
+    ("agent1", "agent", "Alice Agent", "1001", "demo-agent-2026"),
+    ("agent2", "agent", "Bob Agent", "1002", "demo-agent-2026"),
+    ("agent3", "agent", "王芳", "1003", "demo-agent-2026"),
+)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    if not args.keep_database_setting and settings.database.url == Settings().database.url:
+        settings = settings.with_overrides(database={"url": DEMO_DATABASE})
+    settings = _with_listen(args, settings)
+
+    async def prepare(services: Services) -> dict[str, Any]:
+        from contact_center.accounts import UserExists
+
+        for username, role, name, extension, password in DEMO_USERS:
+            with contextlib.suppress(UserExists):
+                await services.accounts.add_user(
+                    username, password=password, role=role, display_name=name, extension=extension
+                )
+        found = await services.profiles.search(name="a", limit=1)
+        seeded: dict[str, Any] = {}
+        if not found["items"]:
+            from contact_center.seed import seed_store
+
+            bar = _progress(args.customers, "customers", "seeding demo data")
+            seeded = await seed_store(
+                services.profiles, args.customers, rng_seed=2026, progress=bar.update
+            )
+            bar.close()
+        return seeded
+
+    seeded = _run(_with_services(settings, prepare, migrate=True))
+    if seeded:
+        print(f"seeded demo data: {seeded}")
+    print("demo accounts (username / password):")
+    for username, role, _name, extension, password in DEMO_USERS:
+        phone = f", phone {extension}" if extension else ""
+        print(f"  {username:<11} {password:<16} {role}{phone}")
+    cmd_serve(args, settings)
+
+
+# ------------------------------------------------------------------------------ db
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> None:
+    from contact_center.store.engine import create_engine
+    from contact_center.store.migrate import current_head, database_revision, downgrade, upgrade
+
+    async def work() -> None:
+        engine = create_engine(settings.database.url)
+        try:
+            if args.db_command == "upgrade":
+                await upgrade(engine, args.revision)
+            elif args.db_command == "downgrade":
+                await downgrade(engine, args.revision)
+            revision = await database_revision(engine)
+            print(f"database at revision {revision or 'none'} (code head {current_head()})")
+        finally:
+            await engine.dispose()
+
+    _run(work())
+
+
+# --------------------------------------------------------------------------- users
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise AppError("no terminal to ask for the password: use --password-stdin")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise AppError("the two passwords differ")
+    return first
+
+
+def cmd_users(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(services: Services) -> None:
+        accounts = services.accounts
+        if args.users_command == "add":
+            user = await accounts.add_user(
+                args.username,
+                password=_read_password(args),
+                role=args.role,
+                display_name=args.name,
+                extension=args.extension,
+                language=args.language,
+            )
+            print(f"added {user.username} (id {user.id}, {user.role})")
+        elif args.users_command == "list":
+            for user in await accounts.list_users():
+                state = "disabled" if user.disabled else "active"
+                print(
+                    f"{user.id:>5}  {user.username:<20} {user.role:<10} "
+                    f"{user.extension or '-':<8} {state:<8} {user.display_name}"
+                )
+        elif args.users_command == "disable":
+            await accounts.disable_user(args.username)
+            print(f"disabled {args.username}")
+        elif args.users_command == "enable":
+            await accounts.enable_user(args.username)
+            print(f"enabled {args.username}")
+        elif args.users_command == "set-password":
+            await accounts.set_password(args.username, _read_password(args))
+            print(f"password changed for {args.username}")
+        elif args.users_command == "token":
+            issued = await accounts.issue_token(args.username, args.token_name)
+            print(issued.secret)
+
+    _run(_with_services(settings, work))
+
+
+# -------------------------------------------------------------------------- import
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
+    from contact_center.importing import import_customers, import_orders, read_rows
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise AppError(f"{path} is not a file")
+
+    async def work(services: Services) -> dict[str, Any]:
+        bar = _progress(None, "rows", f"importing {args.kind}")
+        rows = read_rows(path, args.format)
+        run = import_customers if args.kind == "customers" else import_orders
+        try:
+            summary = await run(services.profiles, rows, actor=CLI_ACTOR, progress=bar.update)
+        finally:
+            bar.close()
+        return summary.to_dict()
+
+    summary = _run(_with_services(settings, work))
+    _print_json(summary)
+    if summary["rejected"]:
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------------------- seed
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
+    from contact_center.seed import seed_store
+
+    async def work(services: Services) -> dict[str, Any]:
+        bar = _progress(args.customers, "customers", "seeding")
+        try:
+            return await seed_store(
+                services.profiles, args.customers, rng_seed=args.seed, progress=bar.update
+            )
+        finally:
+            bar.close()
+
+    _print_json(_run(_with_services(settings, work)))
+
+
+# ------------------------------------------------------------------------- privacy
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(services: Services) -> dict[str, Any]:
+        return await services.profiles.export_customer(args.customer_id, actor=CLI_ACTOR)
+
+    data = _run(_with_services(settings, work))
+    raw = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    if args.output:
+        Path(args.output).write_bytes(raw)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(raw.decode() + "\n")
+
+
+def cmd_erase(args: argparse.Namespace, settings: Settings) -> None:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise AppError("erasing cannot be undone: confirm with --yes")
+        answer = input(f"erase all personal data of customer {args.customer_id}? type yes: ")
+        if answer.strip() != "yes":
+            raise AppError("not erased")
+
+    async def work(services: Services) -> dict[str, Any]:
+        return await services.profiles.erase_customer(args.customer_id, actor=CLI_ACTOR)
+
+    _print_json(_run(_with_services(settings, work)))
+
+
+# -------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="contact-center",
+        description="Unified contact center: voice (Asterisk), chat and email in one console.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--config", help="settings file (default: config/contact-center.toml)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the server with the configured settings")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=cmd_serve)
+
+    demo = commands.add_parser(
+        "demo", help="set up demo data and accounts on SQLite and run the server"
+    )
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    demo.add_argument("--customers", type=int, default=300, help="customers to seed (first run)")
+    demo.add_argument(
+        "--keep-database-setting",
+        action="store_true",
+        help=f"use the configured database instead of {DEMO_DATABASE}",
+    )
+    demo.set_defaults(handler=cmd_demo)
+
+    db = commands.add_parser("db", help="database migrations")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = db_commands.add_parser("upgrade", help="migrate to the latest (or given) revision")
+    up.add_argument("revision", nargs="?", default="head")
+    down = db_commands.add_parser("downgrade", help="migrate back to a revision")
+    down.add_argument("revision")
+    db_commands.add_parser("current", help="show the database revision")
+    db.set_defaults(handler=cmd_db)
+
+    users = commands.add_parser("users", help="user accounts")
+    user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = user_commands.add_parser("add", help="add a user (asks for the password)")
+    add.add_argument("username")
+    add.add_argument("--role", choices=["agent", "supervisor", "admin"], default="agent")
+    add.add_argument("--name", help="display name")
+    add.add_argument("--extension", help="phone extension (e.g. 1001)")
+    add.add_argument("--language", default="en", choices=["en", "zh-CN"])
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    user_commands.add_parser("list", help="list users")
+    for name, text in (("disable", "disable a user"), ("enable", "enable a user again")):
+        sub = user_commands.add_parser(name, help=text)
+        sub.add_argument("username")
+    setpw = user_commands.add_parser("set-password", help="change a user's password")
+    setpw.add_argument("username")
+    setpw.add_argument("--password-stdin", action="store_true")
+    token = user_commands.add_parser("token", help="issue an API token (printed once)")
+    token.add_argument("username")
+    token.add_argument("--name", dest="token_name", default="cli")
+    users.set_defaults(handler=cmd_users)
+
+    imp = commands.add_parser("import", help="import customers or orders (CSV or JSON Lines)")
+    imp.add_argument("kind", choices=["customers", "orders"])
+    imp.add_argument("file")
+    imp.add_argument("--format", choices=["csv", "jsonl"], help="default: from the file name")
+    imp.set_defaults(handler=cmd_import)
+
+    seed = commands.add_parser("seed", help="add synthetic customers, orders and histories")
+    seed.add_argument("--customers", type=int, default=200)
+    seed.add_argument("--seed", type=int, default=2026, help="random seed (same seed, same data)")
+    seed.set_defaults(handler=cmd_seed)
+
+    export = commands.add_parser("export-customer", help="write everything held about a customer")
+    export.add_argument("customer_id", type=int)
+    export.add_argument("--output", "-o", help="file to write (default: stdout)")
+    export.set_defaults(handler=cmd_export)
+
+    erase = commands.add_parser("erase-customer", help="anonymise a customer's personal data")
+    erase.add_argument("customer_id", type=int)
+    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    erase.set_defaults(handler=cmd_erase)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        logging.basicConfig(
+            level=settings.logging.level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        args.handler(args, settings)
+    except AppError as exc:
+        print(f"contact-center: {exc.error_id}: {exc.message}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
