@@ -260,6 +260,12 @@ class RoutingEngine:
     def _get_contact(self, contact_id: str) -> Contact:
         contact = self._contacts.get(contact_id)
         if contact is None:
+            ended = self._ended.get(contact_id)
+            if ended is not None:
+                raise IllegalTransition(
+                    f"contact {contact_id} has ended ({ended['state']})",
+                    details={"contact_id": contact_id, "state": ended["state"]},
+                )
             raise NoSuchContact(
                 f"no live contact {contact_id!r}", details={"contact_id": contact_id}
             )

@@ -437,6 +437,9 @@ class Agent:
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__slots__}
         data["queues"] = sorted(self.queues)
+        data["load"] = {str(k): v for k, v in self.load.items()}
+        data["awaiting"] = {str(k): v for k, v in self.awaiting.items()}
+        data["active"] = {k: str(v) for k, v in self.active.items()}
         return data
 
     @classmethod

@@ -1,0 +1,591 @@
+"""Redis router state: any number of nodes, one matcher per shard holding a fenced lease.
+
+Mechanism (the reasoning is in docs/routing.md, "Decisions"):
+
+* Every node may submit commands. The node holding the shard's lease (the *leader*)
+  applies them, in order, to an in-memory :class:`RoutingEngine`; other nodes append
+  theirs to the shard's command stream and wait for the reply.
+* After each batch the leader commits, in one Lua script, the changed contact, agent
+  and statistics records, the id of the last stream command applied, one outbox entry
+  holding the batch's events, and the replies to other nodes. The script first checks
+  that the lease still names this leader (the fencing token ``node|epoch``); a leader
+  that lost its lease can write nothing.
+* A new leader loads the records, resumes the stream after the last applied id (so a
+  command is applied exactly once even if the old leader died mid-batch), republishes
+  outbox entries it cannot prove were published, and carries on. The lease expires
+  ``lease_seconds`` after a leader dies, so a SIGKILLed node is replaced within that.
+
+Keys share one hash tag per shard (``{<prefix>:<shard>}``) so the scripts' keys live
+in one cluster slot; key names are always passed in, never built inside scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from contact_center.domain.events import DomainEvent, decode_event, encode_event
+from contact_center.errors import AppError
+from routing.backends.base import CommandResult
+from routing.commands import Command, FireTimers, command_from_json, command_to_json
+from routing.engine import RoutingEngine
+from routing.errors import RouterUnavailable, rebuild_error
+from routing.model import RoutingConfig
+from routing.ports import EventSink
+
+log = logging.getLogger(__name__)
+
+_ACQUIRE = """
+-- KEYS: leader, epoch. ARGV: node id, lease ms. Returns the token or false.
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local epoch = redis.call('INCR', KEYS[2])
+local token = ARGV[1] .. '|' .. epoch
+redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+return token
+"""
+
+_RENEW = """
+-- KEYS: leader. ARGV: token, lease ms.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# One batch, atomically, only while the lease is ours.
+_COMMIT = """
+-- KEYS: leader, contacts, agents, stats, meta, events, commands, reply keys...
+-- ARGV: token, applied id ('' = none), seq, now, published ('' = same),
+--       n contacts, id, json..., n removed, id..., n agents, id, json...,
+--       n stats, key, json..., events json ('' = none), n replies, key index, json...
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+local i = 6
+local function hset(key, n)
+  local k = 0
+  while k < n do
+    local args = {}
+    local upto = math.min(n, k + 500)
+    for _ = k + 1, upto do
+      args[#args + 1] = ARGV[i]
+      args[#args + 1] = ARGV[i + 1]
+      i = i + 2
+    end
+    redis.call('HSET', key, unpack(args))
+    k = upto
+  end
+end
+local n = tonumber(ARGV[i]); i = i + 1
+hset(KEYS[2], n)
+n = tonumber(ARGV[i]); i = i + 1
+local k = 0
+while k < n do
+  local args = {}
+  local upto = math.min(n, k + 500)
+  for _ = k + 1, upto do args[#args + 1] = ARGV[i]; i = i + 1 end
+  redis.call('HDEL', KEYS[2], unpack(args))
+  k = upto
+end
+n = tonumber(ARGV[i]); i = i + 1
+hset(KEYS[3], n)
+n = tonumber(ARGV[i]); i = i + 1
+hset(KEYS[4], n)
+redis.call('HSET', KEYS[5], 'seq', ARGV[3], 'now', ARGV[4])
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[5], 'applied', ARGV[2])
+  redis.call('XTRIM', KEYS[7], 'MINID', '~', ARGV[2])
+end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], 'published', ARGV[5]) end
+local event_id = false
+if ARGV[i] ~= '' then
+  event_id = redis.call('XADD', KEYS[6], 'MAXLEN', '~', '100000', '*', 'e', ARGV[i])
+end
+i = i + 1
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local key = KEYS[7 + tonumber(ARGV[i])]
+  redis.call('RPUSH', key, ARGV[i + 1])
+  redis.call('PEXPIRE', key, 600000)
+  i = i + 2
+end
+return event_id or ''
+"""
+
+
+class RedisKeys:
+    def __init__(self, prefix: str, shard: str) -> None:
+        tag = "{" + f"{prefix}:{shard}" + "}"
+        self.leader = f"{tag}:leader"
+        self.epoch = f"{tag}:epoch"
+        self.contacts = f"{tag}:contacts"
+        self.agents = f"{tag}:agents"
+        self.stats = f"{tag}:stats"
+        self.meta = f"{tag}:meta"
+        self.events = f"{tag}:events"
+        self.commands = f"{tag}:commands"
+        self._tag = tag
+
+    def reply(self, node_id: str) -> str:
+        return f"{self._tag}:reply:{node_id}"
+
+
+class _Pending:
+    """A command waiting to be applied by this node as leader."""
+
+    __slots__ = ("command", "future", "refused", "reply_to", "request_id", "stream_id")
+
+    def __init__(
+        self,
+        command: Command | None,
+        future: asyncio.Future[CommandResult] | None,
+        stream_id: str | None = None,
+        reply_to: str | None = None,
+        request_id: str | None = None,
+        refused: AppError | None = None,
+    ) -> None:
+        self.command = command
+        self.refused = refused
+        self.future = future
+        self.stream_id = stream_id
+        self.reply_to = reply_to
+        self.request_id = request_id
+
+
+class _LostLease(Exception):
+    pass
+
+
+class RedisRouterBackend:
+    def __init__(
+        self,
+        config: RoutingConfig,
+        client: aioredis.Redis,
+        *,
+        sink: EventSink,
+        node_id: str | None = None,
+        key_prefix: str = "cc",
+        shard: str = "default",
+        lease_seconds: float = 3.0,
+        command_timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        can_lead: bool = True,
+        run_timers: bool = True,
+        max_batch: int = 512,
+    ) -> None:
+        self.config = config
+        self.node_id = node_id or uuid.uuid4().hex[:12]
+        self.keys = RedisKeys(key_prefix, shard)
+        self._redis = client
+        self._sink = sink
+        self._lease_ms = int(lease_seconds * 1000)
+        self._command_timeout = command_timeout
+        self._clock = clock
+        self._can_lead = can_lead
+        self._run_timers = run_timers
+        self._max_batch = max_batch
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._commit = client.register_script(_COMMIT)
+        self._reply_key = self.keys.reply(self.node_id)
+        self._waiting: dict[str, asyncio.Future[CommandResult]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lead_tasks: list[asyncio.Task[None]] = []
+        self._token: str | None = None
+        self._engine: RoutingEngine | None = None
+        self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._published = ""
+        self._closing = False
+        self._background: set[asyncio.Task[None]] = set()
+        self._in_flight: list[_Pending] = []
+        self.leading = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await self._redis.ping()
+        self._tasks.append(asyncio.create_task(self._read_replies(), name="routing-replies"))
+        if self._can_lead:
+            self._tasks.append(asyncio.create_task(self._campaign(), name="routing-lease"))
+
+    async def close(self) -> None:
+        self._closing = True
+        await self._step_down("closing")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(RouterUnavailable("router node closed"))
+        self._waiting.clear()
+
+    @property
+    def engine(self) -> RoutingEngine | None:
+        """The leader's engine (None on other nodes)."""
+        return self._engine
+
+    # ------------------------------------------------------------------ submitting
+
+    async def execute(self, command: Command) -> CommandResult:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[CommandResult] = loop.create_future()
+        if self._engine is not None:
+            self._inbox.put_nowait(_Pending(command, future))
+        else:
+            request_id = uuid.uuid4().hex
+            self._waiting[request_id] = future
+            try:
+                await self._redis.xadd(
+                    self.keys.commands,
+                    {"c": command_to_json(command), "r": request_id, "n": self.node_id},
+                )
+            except RedisError as exc:
+                self._waiting.pop(request_id, None)
+                raise RouterUnavailable(f"cannot reach Redis: {exc}") from None
+        try:
+            async with asyncio.timeout(self._command_timeout):
+                return await asyncio.shield(future)
+        except TimeoutError:
+            raise RouterUnavailable(
+                f"no router node answered within {self._command_timeout} s"
+            ) from None
+
+    async def _read_replies(self) -> None:
+        client = self._redis
+        while True:
+            try:
+                item = await client.blpop([self._reply_key], timeout=1)
+            except RedisError:
+                log.warning("reading routing replies failed; retrying", exc_info=True)
+                await asyncio.sleep(0.2)
+                continue
+            if item is None:
+                continue
+            reply = orjson.loads(item[1])
+            future = self._waiting.pop(reply["r"], None)
+            if future is None or future.done():
+                continue
+            if reply.get("error"):
+                error = reply["error"]
+                future.set_exception(rebuild_error(error["id"], error["message"], error["details"]))
+            else:
+                events = tuple(decode_event(raw) for raw in reply["events"])
+                future.set_result(CommandResult(events, reply.get("value")))
+
+    # ------------------------------------------------------------------ leadership
+
+    async def _campaign(self) -> None:
+        interval = self._lease_ms / 3000.0
+        while not self._closing:
+            try:
+                if self._token is None:
+                    token = await self._acquire(
+                        keys=[self.keys.leader, self.keys.epoch],
+                        args=[self.node_id, self._lease_ms],
+                    )
+                    if token:
+                        await self._become_leader(token.decode())
+                else:
+                    renewed = await self._renew(
+                        keys=[self.keys.leader], args=[self._token, self._lease_ms]
+                    )
+                    if not renewed:
+                        await self._step_down("lease lost")
+            except RedisError:
+                log.warning("routing lease check failed", exc_info=True)
+                if self._token is not None:
+                    await self._step_down("redis unreachable")
+            except Exception:
+                log.exception("routing leadership error")
+                await self._step_down("error")
+            await asyncio.sleep(interval)
+
+    async def _become_leader(self, token: str) -> None:
+        engine = RoutingEngine(self.config)
+        # redis-py's return types are unions of every reply shape; these are bytes maps.
+        raw_contacts: Any = await self._redis.hgetall(self.keys.contacts)
+        raw_agents: Any = await self._redis.hgetall(self.keys.agents)
+        raw_stats: Any = await self._redis.hgetall(self.keys.stats)
+        raw_meta: Any = await self._redis.hgetall(self.keys.meta)
+        meta = {k.decode(): v.decode() for k, v in raw_meta.items()}
+        engine.load(
+            (orjson.loads(v) for v in raw_contacts.values()),
+            (orjson.loads(v) for v in raw_agents.values()),
+            {k.decode(): orjson.loads(v) for k, v in raw_stats.items()},
+            {"seq": meta.get("seq", 0), "now": meta.get("now", 0.0)},
+        )
+        applied = meta.get("applied", "0-0")
+        self._published = meta.get("published", "0-0")
+        self._token = token
+        self._engine = engine
+        self._inbox = asyncio.Queue()
+        log.info(
+            "router node %s leads shard (token %s, %d contacts, %d agents)",
+            self.node_id,
+            token,
+            len(raw_contacts),
+            len(raw_agents),
+        )
+        await self._republish()
+        self._lead_tasks = [
+            asyncio.create_task(self._read_commands(applied), name="routing-commands"),
+            asyncio.create_task(self._apply_loop(token, engine), name="routing-apply"),
+        ]
+        if self._run_timers:
+            self._lead_tasks.append(
+                asyncio.create_task(self._timer_loop(engine), name="routing-leader-timers")
+            )
+        self.leading.set()
+
+    async def _republish(self) -> None:
+        """Publish outbox entries a dead leader may not have published (at least once)."""
+        entries: Any = await self._redis.xrange(
+            self.keys.events, min=f"({self._published}", max="+"
+        )
+        for entry_id, fields in entries:
+            events = [decode_event(raw) for raw in orjson.loads(fields[b"e"])]
+            await self._sink.publish(events)
+            self._published = entry_id.decode()
+
+    async def _step_down(self, why: str) -> None:
+        if self._token is None:
+            return
+        token = self._token
+        self._token = None
+        self._engine = None
+        self.leading.clear()
+        tasks, self._lead_tasks = self._lead_tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # Local commands not committed go to whoever leads next, through the stream.
+        inbox, self._inbox = self._inbox, asyncio.Queue()
+        while not inbox.empty():
+            pending = inbox.get_nowait()
+            if pending.future is not None and not pending.future.done():
+                self._spawn(self._forward(pending))
+        # A batch cut short mid-commit may or may not have been committed: say so.
+        in_flight, self._in_flight = self._in_flight, []
+        for pending in in_flight:
+            if pending.future is not None and not pending.future.done():
+                pending.future.set_exception(
+                    RouterUnavailable("router node lost its lease; outcome unknown")
+                )
+        log.warning("router node %s stopped leading: %s", self.node_id, why)
+        if why == "closing":
+            with contextlib.suppress(RedisError):
+                await self._release(keys=[self.keys.leader], args=[token])
+
+    async def _forward(self, pending: _Pending) -> None:
+        assert pending.future is not None and pending.command is not None
+        try:
+            result = await self.execute(pending.command)
+        except AppError as exc:
+            pending.future.set_exception(exc)
+        else:
+            pending.future.set_result(result)
+
+    async def _read_commands(self, after: str) -> None:
+        client = self._redis
+        last = after
+        while True:
+            try:
+                response: Any = await client.xread(
+                    {self.keys.commands: last}, count=1000, block=1000
+                )
+            except RedisError:
+                log.warning("reading routing commands failed; retrying", exc_info=True)
+                await asyncio.sleep(0.2)
+                continue
+            for _stream, entries in response or ():
+                for entry_id, fields in entries:
+                    last = entry_id.decode()
+                    reply_to = fields.get(b"n", b"").decode()
+                    request_id = fields.get(b"r", b"").decode()
+                    try:
+                        command: Command | None = command_from_json(fields.get(b"c", b""))
+                        refused = None
+                    except AppError as exc:
+                        command, refused = None, exc
+                    self._inbox.put_nowait(
+                        _Pending(command, None, last, reply_to, request_id, refused)
+                    )
+
+    async def _timer_loop(self, engine: RoutingEngine) -> None:
+        while True:
+            deadline = engine.next_deadline()
+            delay = None if deadline is None else max(0.0, deadline - self._clock())
+            self._wake.clear()
+            if delay is None or delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+                continue
+            done: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+            self._inbox.put_nowait(_Pending(FireTimers(), done))
+            with contextlib.suppress(AppError):
+                await done
+
+    async def _apply_loop(self, token: str, engine: RoutingEngine) -> None:
+        try:
+            while True:
+                batch = [await self._inbox.get()]
+                while len(batch) < self._max_batch and not self._inbox.empty():
+                    batch.append(self._inbox.get_nowait())
+                self._in_flight = batch
+                try:
+                    await self._apply_batch(token, engine, batch)
+                except _LostLease:
+                    raise
+                except Exception as exc:
+                    # Never leave callers hanging on a dead loop: fail the batch, reload.
+                    log.exception("routing batch failed; dropping this node's engine")
+                    failure = RouterUnavailable(f"router error: {exc}")
+                    for pending in batch:
+                        if pending.future is not None and not pending.future.done():
+                            pending.future.set_exception(failure)
+                    raise _LostLease from exc
+                self._in_flight = []
+        except _LostLease:
+            self._spawn(self._step_down("lease lost at commit"))
+
+    async def _apply_batch(self, token: str, engine: RoutingEngine, batch: list[_Pending]) -> None:
+        results: list[tuple[_Pending, CommandResult | None, AppError | None]] = []
+        events: list[DomainEvent] = []
+        applied = ""
+        for pending in batch:
+            try:
+                if pending.command is None:
+                    raise pending.refused or RouterUnavailable("empty command")
+                outcome = engine.execute(pending.command, self._clock())
+            except AppError as exc:
+                results.append((pending, None, exc))
+            except Exception as exc:
+                # A bug, not a refusal: this engine may be half-updated, so drop it and
+                # let a fresh load from Redis take over (no partial state was committed).
+                log.exception("routing engine failed on %r", pending.command)
+                failure = RouterUnavailable(f"router error: {exc}")
+                for later in batch:
+                    if later.future is not None and not later.future.done():
+                        later.future.set_exception(failure)
+                raise _LostLease from exc
+            else:
+                events.extend(outcome.events)
+                results.append((pending, CommandResult(tuple(outcome.events), outcome.value), None))
+            if pending.stream_id is not None:
+                applied = pending.stream_id
+        changes = engine.take_changes()
+        encoded_events = [encode_event(e) for e in events]
+        reply_keys: list[str] = []
+        replies: list[Any] = []
+        for pending, result, error in results:
+            if not pending.reply_to:
+                continue
+            key = self.keys.reply(pending.reply_to)
+            if key not in reply_keys:
+                reply_keys.append(key)
+            replies.extend([reply_keys.index(key) + 1, _reply(pending.request_id, result, error)])
+        if changes or applied or encoded_events or replies:
+            args: list[Any] = [
+                token,
+                applied,
+                changes.meta["seq"],
+                changes.meta["now"],
+                self._published,
+            ]
+            args.append(len(changes.contacts))
+            for cid, record in changes.contacts.items():
+                args.extend((cid, orjson.dumps(record)))
+            args.append(len(changes.removed_contacts))
+            args.extend(changes.removed_contacts)
+            args.append(len(changes.agents))
+            for aid, record in changes.agents.items():
+                args.extend((aid, orjson.dumps(record)))
+            args.append(len(changes.stats))
+            for key, record in changes.stats.items():
+                args.extend((key, orjson.dumps(record)))
+            args.append(b"[" + b",".join(encoded_events) + b"]" if encoded_events else "")
+            args.append(len(replies) // 2)
+            args.extend(replies)
+            keys = [
+                self.keys.leader,
+                self.keys.contacts,
+                self.keys.agents,
+                self.keys.stats,
+                self.keys.meta,
+                self.keys.events,
+                self.keys.commands,
+                *reply_keys,
+            ]
+            try:
+                event_id = await self._commit(keys=keys, args=args)
+            except RedisError as exc:
+                unknown = RouterUnavailable(f"routing commit failed, outcome unknown: {exc}")
+                for pending in batch:
+                    if pending.future is not None and not pending.future.done():
+                        pending.future.set_exception(unknown)
+                raise _LostLease from exc
+            if event_id is None:
+                for pending in batch:
+                    if pending.future is not None and not pending.future.done():
+                        self._spawn(self._forward(pending))
+                self._in_flight = []
+                raise _LostLease
+            if encoded_events:
+                await self._sink.publish(events)
+                if event_id:
+                    self._published = event_id.decode()
+        for pending, result, error in results:
+            if pending.future is None or pending.future.done():
+                continue
+            if error is not None:
+                pending.future.set_exception(error)
+            else:
+                assert result is not None
+                pending.future.set_result(result)
+        self._wake.set()
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _reply(request_id: str | None, result: CommandResult | None, error: AppError | None) -> bytes:
+    if error is not None:
+        return orjson.dumps(
+            {
+                "r": request_id,
+                "error": {"id": error.error_id, "message": error.message, "details": error.details},
+            },
+            default=str,
+        )
+    assert result is not None
+    return orjson.dumps(
+        {
+            "r": request_id,
+            "events": [orjson.Fragment(encode_event(e)) for e in result.events],
+            "value": result.value,
+        },
+        default=str,
+    )
