@@ -238,7 +238,8 @@ def _check_text(field: str, value: Any, limit: int, *, required: bool = False) -
         return None
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string", details={"field": field})
-    value = value.strip()
+    text_value: str = value.strip()
+    value = text_value
     if required and not value:
         raise InvalidInput(f"{field} must not be empty", details={"field": field})
     if len(value) > limit:
@@ -247,7 +248,7 @@ def _check_text(field: str, value: Any, limit: int, *, required: bool = False) -
         )
     if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
         raise InvalidInput(f"{field} contains control characters", details={"field": field})
-    return value
+    return text_value
 
 
 def _json_size_ok(value: Any, limit: int = 16_384) -> bool:
