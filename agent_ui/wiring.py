@@ -38,11 +38,13 @@ def setup(
     *,
     sessions: SessionStore | None = None,
     login_throttle: LoginThrottle | None = None,
+    redis_prefix: str = REDIS_PREFIX,
 ) -> None:
     """Register the REST API on ``app``.
 
     Sessions and login attempts live in Redis when ``settings.redis.url`` is set (so
-    every node sees them), else in this process. Tests may pass their own.
+    every node sees them), else in this process. Tests may pass their own backends
+    or a Redis key prefix of their own.
     """
     app[SERVICES] = services
     if sessions is None or login_throttle is None:
@@ -58,8 +60,8 @@ def setup(
                 await client.aclose()
 
             app.on_cleanup.append(close_redis)
-            sessions = sessions or RedisSessionStore(client, prefix=REDIS_PREFIX)
-            login_throttle = login_throttle or RedisLoginThrottle(client, prefix=REDIS_PREFIX)
+            sessions = sessions or RedisSessionStore(client, prefix=redis_prefix)
+            login_throttle = login_throttle or RedisLoginThrottle(client, prefix=redis_prefix)
         else:
             sessions = sessions or MemorySessionStore()
             login_throttle = login_throttle or MemoryLoginThrottle()
