@@ -1,0 +1,200 @@
+"""Domain events of telephony: what happened to calls and agent phones.
+
+Emitted by :mod:`cti.tracker` from the AMI event stream; nothing here knows AMI.
+``call_id`` is Asterisk's linkedid (one id for every leg of one call) and
+``server`` names the Asterisk server of :mod:`contact_center.settings`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import ClassVar
+
+from contact_center.domain.events import DomainEvent
+
+
+class CallDirection(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class HungUpBy(enum.StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    # Asterisk or this system ended it (dialplan Hangup, AMI Hangup, failed originate).
+    SYSTEM = "system"
+    # Ended while the AMI link was down: only the resync saw that it is gone.
+    UNKNOWN = "unknown"
+
+
+class CallOutcome(enum.StrEnum):
+    COMPLETED = "completed"  # talked to an agent
+    ABANDONED = "abandoned"  # the customer left before talking to anyone
+    FAILED = "failed"  # never connected (outbound not answered, error)
+    TRANSFERRED_OUT = "transferred_out"  # handed to an external number
+
+
+class TransferKind(enum.StrEnum):
+    REDIRECT = "redirect"  # AMI Redirect of the customer channel
+    BLIND = "blind"  # BlindTransfer (phone or AMI)
+    ATTENDED = "attended"  # Atxfer: consultation, then completion
+
+
+class MonitorMode(enum.StrEnum):
+    LISTEN = "listen"
+    WHISPER = "whisper"
+    BARGE = "barge"
+
+
+class PhoneState(enum.StrEnum):
+    AVAILABLE = "available"
+    RINGING = "ringing"
+    IN_USE = "in_use"
+    BUSY = "busy"
+    ON_HOLD = "on_hold"
+    UNREACHABLE = "unreachable"
+    UNKNOWN = "unknown"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallEvent(DomainEvent):
+    server: str
+    call_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallQueued(CallEvent):
+    """The caller is holding (music on hold) for ``queue``; identity is the caller number."""
+
+    name: ClassVar[str] = "call.queued"
+    caller_number: str
+    caller_name: str
+    queue: str
+    # True when the call comes back to a queue (transfer to a queue, resync).
+    requeued: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallAgentRinging(CallEvent):
+    name: ClassVar[str] = "call.agent_ringing"
+    extension: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallAgentNoAnswer(CallEvent):
+    """The offered phone did not take the call; the caller is back on hold."""
+
+    name: ClassVar[str] = "call.agent_no_answer"
+    extension: str
+    # Asterisk DIALSTATUS: NOANSWER, BUSY, CHANUNAVAIL, CONGESTION, or UNREACHABLE.
+    dial_status: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallAnswered(CallEvent):
+    """The customer is bridged with the agent's phone: the contact is connected."""
+
+    name: ClassVar[str] = "call.answered"
+    extension: str
+    direction: CallDirection
+    wait_seconds: float
+    ring_seconds: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallHeld(CallEvent):
+    name: ClassVar[str] = "call.held"
+    extension: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallResumed(CallEvent):
+    name: ClassVar[str] = "call.resumed"
+    extension: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallTransferred(CallEvent):
+    """The connected agent handed the call on; exactly one target field is set."""
+
+    name: ClassVar[str] = "call.transferred"
+    kind: TransferKind
+    from_extension: str
+    to_extension: str = ""
+    to_queue: str = ""
+    to_number: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallRecordingStarted(CallEvent):
+    name: ClassVar[str] = "call.recording_started"
+    file: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallRecordingStopped(CallEvent):
+    name: ClassVar[str] = "call.recording_stopped"
+    file: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallMonitorStarted(CallEvent):
+    name: ClassVar[str] = "call.monitor_started"
+    supervisor_extension: str
+    agent_extension: str
+    mode: MonitorMode
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallMonitorStopped(CallEvent):
+    name: ClassVar[str] = "call.monitor_stopped"
+    supervisor_extension: str
+    agent_extension: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundCallStarted(CallEvent):
+    """Click-to-dial: the agent's phone is being called first."""
+
+    name: ClassVar[str] = "call.outbound_started"
+    extension: str
+    number: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundCallFailed(CallEvent):
+    name: ClassVar[str] = "call.outbound_failed"
+    extension: str
+    number: str
+    # no-answer, busy, congestion, hung-up, failed
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallHungUp(CallEvent):
+    """The call is over (every leg): the contact goes to wrap-up or is abandoned."""
+
+    name: ClassVar[str] = "call.hung_up"
+    direction: CallDirection
+    hung_up_by: HungUpBy
+    outcome: CallOutcome
+    cause: int
+    cause_text: str
+    extension: str  # last connected agent's extension, "" if none
+    queue: str
+    caller_number: str
+    wait_seconds: float
+    talk_seconds: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AgentPhoneStateChanged(DomainEvent):
+    name: ClassVar[str] = "agent_phone.state_changed"
+    server: str
+    extension: str
+    state: PhoneState
+
+    @property
+    def can_take_calls(self) -> bool:
+        return self.state in (PhoneState.AVAILABLE, PhoneState.UNKNOWN)

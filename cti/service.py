@@ -1,0 +1,551 @@
+"""Telephony use cases: the call tracker bound to the router, and call control.
+
+One :class:`TelephonyService` serves every configured Asterisk server. For each
+server a consumer task takes AMI events from the link's bounded queue, feeds
+the tracker, publishes the resulting domain events and tells the router what
+happened; the router's offers are carried out as AMI ``Redirect`` of the held
+caller to ``[cc-agent]``. After every (re)connect the consumer resynchronises
+(CoreShowChannels, BridgeList, Getvar CC_QUEUE) before applying newer events.
+
+The public methods are the call-control API of consoles and supervisors; each
+returns Asterisk's success message or raises an :class:`~contact_center.errors.AppError`
+with a stable id (``no-such-call``, ``illegal-call-state``, ``asterisk-rejected``...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+from contact_center.domain.events import DomainEvent
+from cti.connection import AmiLinkPort, LinkUp
+from cti.control import AmiCallControl, ControlSettings
+from cti.errors import (
+    AsteriskRejected,
+    AsteriskUnavailable,
+    IllegalCallState,
+    NoSuchCall,
+    NoSuchServer,
+    UnknownExtension,
+)
+from cti.events import (
+    AgentPhoneStateChanged,
+    CallAgentNoAnswer,
+    CallAnswered,
+    CallDirection,
+    CallHungUp,
+    CallOutcome,
+    CallQueued,
+    CallTransferred,
+    MonitorMode,
+)
+from cti.ports import AgentDirectory, EventSink, VoiceOffer, VoiceRouting
+from cti.protocol import AmiMessage
+from cti.tracker import Call, CallState, CallTracker, ChannelSnapshot, Role
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ActionResult:
+    """What a call-control action did: Asterisk's message and any id it created."""
+
+    ok: bool
+    message: str
+    call_id: str = ""
+    file: str = ""
+
+
+@dataclasses.dataclass(slots=True)
+class ServerSession:
+    name: str
+    link: AmiLinkPort
+    tracker: CallTracker
+    control: AmiCallControl
+    consumer: asyncio.Task[None] | None = None
+    resyncs: int = 0
+
+
+class TelephonyService:
+    def __init__(
+        self,
+        *,
+        routing: VoiceRouting,
+        directory: AgentDirectory,
+        sink: EventSink,
+        control_settings: ControlSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.routing = routing
+        self.directory = directory
+        self.sink = sink
+        self.control_settings = control_settings or ControlSettings()
+        self.clock = clock
+        self.sessions: dict[str, ServerSession] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._consults: dict[str, str] = {}  # call -> consultation target extension
+        self._offers: dict[str, tuple[str, str]] = {}  # call -> (agent, extension)
+        self._offer_hooks: list[Callable[[str, str, str], None]] = []
+
+    # ------------------------------------------------------------------ servers
+
+    def add_server(self, link: AmiLinkPort) -> ServerSession:
+        tracker = CallTracker(
+            link.name,
+            contexts=self.control_settings.contexts,
+            is_agent_extension=lambda ext: self.directory.agent_of(ext) is not None,
+        )
+        session = ServerSession(
+            link.name, link, tracker, AmiCallControl(link, self.control_settings)
+        )
+        self.sessions[link.name] = session
+        return session
+
+    async def start(self) -> None:
+        for session in self.sessions.values():
+            starter = getattr(session.link, "start", None)
+            if callable(starter):
+                starter()
+            if session.consumer is None or session.consumer.done():
+                session.consumer = asyncio.create_task(
+                    self._consume(session), name=f"cti-consume-{session.name}"
+                )
+
+    async def stop(self) -> None:
+        for session in self.sessions.values():
+            if session.consumer is not None:
+                session.consumer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await session.consumer
+                session.consumer = None
+            stopper = getattr(session.link, "stop", None)
+            if callable(stopper):
+                await stopper()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def health(self) -> list[dict[str, object]]:
+        out = []
+        for session in self.sessions.values():
+            data = session.link.health().to_dict()
+            data["live_calls"] = len(session.tracker.live_calls())
+            data["resyncs"] = session.resyncs
+            out.append(data)
+        return out
+
+    def on_offer_sent(self, hook: Callable[[str, str, str], None]) -> None:
+        """Observe offers leaving as Redirects (call id, agent id, extension): benchmarks."""
+        self._offer_hooks.append(hook)
+
+    # ------------------------------------------------------------------ event flow
+
+    async def _consume(self, session: ServerSession) -> None:
+        while True:
+            item = await session.link.events.get()
+            try:
+                await self.process(session, item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # One bad event or a failing router call must not stop call tracking.
+                log.exception("cti[%s] failed to process %r", session.name, item)
+
+    async def process(self, session: ServerSession, item: AmiMessage | LinkUp) -> None:
+        if isinstance(item, LinkUp):
+            await self.resync(session)
+            return
+        events = session.tracker.feed(item, self.clock())
+        if events:
+            await self._handle(session, events)
+
+    async def resync(self, session: ServerSession) -> list[DomainEvent]:
+        """Reconcile the tracker with the channels Asterisk has right now."""
+        link, tracker = session.link, session.tracker
+        at = self.clock()
+        try:
+            _, items = await link.send_list_action("CoreShowChannels")
+            _, bridge_items = await link.send_list_action("BridgeList")
+        except (AsteriskUnavailable, AsteriskRejected) as exc:
+            log.warning("cti[%s] resync failed: %s", session.name, exc)
+            return []
+        snapshot = [ChannelSnapshot.from_message(m) for m in items if m.event == "CoreShowChannel"]
+        bridges = {m.get("BridgeUniqueid") for m in bridge_items}
+        snapshot = [
+            s if not s.bridge or s.bridge in bridges else dataclasses.replace(s, bridge="")
+            for s in snapshot
+        ]
+        queues: dict[str, str] = {}
+        ctx = self.control_settings.contexts
+        for snap in snapshot:
+            if snap.uniqueid != snap.linkedid or snap.context not in (
+                ctx.hold,
+                ctx.offer,
+                ctx.on_hold,
+                ctx.inbound,
+            ):
+                continue
+            known = tracker.call(snap.linkedid)
+            if known is not None and known.queue:
+                queues[snap.uniqueid] = known.queue
+                continue
+            with contextlib.suppress(AsteriskRejected):
+                value = await session.control.get_variable(snap.name, "CC_QUEUE")
+                if value:
+                    queues[snap.uniqueid] = value
+        events = tracker.reconcile(snapshot, queues, at)
+        session.resyncs += 1
+        log.info(
+            "cti[%s] resync: %d channels, %d bridges, %d calls live, %d changes",
+            session.name,
+            len(snapshot),
+            len(bridges),
+            len(tracker.live_calls()),
+            len(events),
+        )
+        if events:
+            await self._handle(session, events)
+        return events
+
+    async def _handle(self, session: ServerSession, events: Sequence[DomainEvent]) -> None:
+        await self.sink.publish(events)
+        for event in events:
+            offers = await self._route(event)
+            for offer in offers:
+                self._spawn(self.offer(offer.call_id, offer.agent_id))
+
+    async def _route(self, event: DomainEvent) -> Sequence[VoiceOffer]:
+        routing, agent_of = self.routing, self.directory.agent_of
+        if isinstance(event, CallQueued):
+            self._offers.pop(event.call_id, None)
+            return await routing.call_queued(
+                call_id=event.call_id,
+                queue=event.queue,
+                caller_number=event.caller_number,
+                caller_name=event.caller_name,
+                at=event.at,
+                requeued=event.requeued,
+            )
+        if isinstance(event, CallAnswered):
+            self._offers.pop(event.call_id, None)
+            self._consults.pop(event.call_id, None)
+            agent = agent_of(event.extension)
+            if agent is None or event.direction is CallDirection.OUTBOUND:
+                return []
+            return await routing.offer_answered(call_id=event.call_id, agent_id=agent, at=event.at)
+        if isinstance(event, CallAgentNoAnswer):
+            offered = self._offers.pop(event.call_id, None)
+            agent = agent_of(event.extension) or (offered[0] if offered else None)
+            if agent is None:
+                return []
+            return await routing.offer_not_answered(
+                call_id=event.call_id, agent_id=agent, reason=event.dial_status.lower(), at=event.at
+            )
+        if isinstance(event, CallTransferred):
+            if event.to_number:
+                return []
+            return await routing.call_transferred(
+                call_id=event.call_id,
+                from_agent_id=agent_of(event.from_extension),
+                to_agent_id=agent_of(event.to_extension) if event.to_extension else None,
+                to_queue=event.to_queue or None,
+                at=event.at,
+            )
+        if isinstance(event, CallHungUp):
+            self._offers.pop(event.call_id, None)
+            self._consults.pop(event.call_id, None)
+            if event.direction is CallDirection.OUTBOUND:
+                return []
+            return await routing.call_ended(
+                call_id=event.call_id,
+                agent_id=agent_of(event.extension) if event.extension else None,
+                abandoned=event.outcome is CallOutcome.ABANDONED,
+                at=event.at,
+            )
+        if isinstance(event, AgentPhoneStateChanged):
+            agent = agent_of(event.extension)
+            if agent is None:
+                return []
+            return await routing.phone_availability(
+                agent_id=agent, can_take_calls=event.can_take_calls, at=event.at
+            )
+        return []
+
+    def _spawn(self, coro: asyncio.Future[None] | object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("cti background action failed", exc_info=task.exception())
+
+    async def wait_idle(self) -> None:
+        """Wait for offers being carried out (tests, benchmarks)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ------------------------------------------------------------------ lookups
+
+    def _find(self, call_id: str) -> tuple[ServerSession, Call]:
+        for session in self.sessions.values():
+            call = session.tracker.call(call_id)
+            if call is not None and call.state is not CallState.ENDED:
+                return session, call
+        raise NoSuchCall(f"no live call {call_id!r}", details={"call_id": call_id})
+
+    def _extension(self, agent_id: str) -> str:
+        extension = self.directory.extension_of(agent_id)
+        if not extension:
+            raise UnknownExtension(
+                f"agent {agent_id!r} has no phone extension", details={"agent_id": agent_id}
+            )
+        return extension
+
+    def _session(self, server: str | None) -> ServerSession:
+        if server is None:
+            if not self.sessions:
+                raise NoSuchServer("no Asterisk server is configured")
+            return next(iter(self.sessions.values()))
+        try:
+            return self.sessions[server]
+        except KeyError:
+            raise NoSuchServer(f"no Asterisk server named {server!r}") from None
+
+    @staticmethod
+    def _channel(session: ServerSession, uniqueid: str, what: str, call: Call) -> str:
+        name = session.tracker.channel_name(uniqueid) if uniqueid else ""
+        if not name:
+            raise IllegalCallState(
+                f"call {call.call_id} has no {what} leg now",
+                details={"call_id": call.call_id, "state": str(call.state)},
+            )
+        return name
+
+    def call_view(self, call_id: str) -> dict[str, object]:
+        session, call = self._find(call_id)
+        return {
+            "call_id": call.call_id,
+            "server": session.name,
+            "state": str(call.state),
+            "direction": str(call.direction),
+            "caller_number": call.caller_number,
+            "queue": call.queue,
+            "extension": call.extension,
+            "recording_file": call.recording_file,
+            "recording": call.recording,
+        }
+
+    # ------------------------------------------------------------------ routing
+
+    async def offer(self, call_id: str, agent_id: str) -> ActionResult:
+        """Carry out a router decision: ring the agent's phone for a held caller."""
+        try:
+            session, call = self._find(call_id)
+        except NoSuchCall:
+            await self._offer_failed(call_id, agent_id, "call-gone")
+            raise
+        extension = self.directory.extension_of(agent_id)
+        if not extension:
+            await self._offer_failed(call_id, agent_id, "no-extension")
+            raise UnknownExtension(f"agent {agent_id!r} has no phone extension")
+        if session.tracker.phone_busy(extension):
+            state = session.tracker.phone_state(extension)
+            await self._offer_failed(call_id, agent_id, f"phone-{state.value}")
+            raise IllegalCallState(f"phone {extension} cannot take a call ({state.value})")
+        if call.state is not CallState.QUEUED:
+            raise IllegalCallState(f"call {call_id} is {call.state.value}, not queued")
+        channel = self._channel(session, call.customer, "customer", call)
+        self._offers[call_id] = (agent_id, extension)
+        for hook in self._offer_hooks:
+            hook(call_id, agent_id, extension)
+        try:
+            reply = await session.control.offer_to_agent(channel, extension)
+        except (AsteriskRejected, AsteriskUnavailable) as exc:
+            self._offers.pop(call_id, None)
+            log.warning(
+                "cti[%s] offer of %s to %s failed: %s", session.name, call_id, extension, exc
+            )
+            await self._offer_failed(call_id, agent_id, "redirect-failed")
+            raise
+        return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    async def _offer_failed(self, call_id: str, agent_id: str, reason: str) -> None:
+        offers = await self.routing.offer_not_answered(
+            call_id=call_id, agent_id=agent_id, reason=reason, at=self.clock()
+        )
+        for offer in offers:
+            if offer.call_id == call_id and offer.agent_id == agent_id:
+                continue  # never loop on the same refused pair
+            self._spawn(self.offer(offer.call_id, offer.agent_id))
+
+    # ------------------------------------------------------------------ call control
+
+    async def hangup(self, call_id: str) -> ActionResult:
+        session, call = self._find(call_id)
+        channel = self._channel(session, call.root, "customer", call)
+        reply = await session.control.hangup(channel)
+        return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    async def hold(self, call_id: str) -> ActionResult:
+        session, call = self._find(call_id)
+        if call.state is not CallState.CONNECTED:
+            raise IllegalCallState(f"call {call_id} is {call.state.value}, not connected")
+        customer = self._channel(session, call.customer, "customer", call)
+        agent = self._channel(session, call.agent, "agent", call)
+        reply = await session.control.hold(customer, agent)
+        return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    async def resume(self, call_id: str) -> ActionResult:
+        session, call = self._find(call_id)
+        if call.state is not CallState.HELD:
+            raise IllegalCallState(f"call {call_id} is {call.state.value}, not on hold")
+        customer = self._channel(session, call.customer, "customer", call)
+        agent = self._channel(session, call.agent, "agent", call)
+        reply = await session.control.resume(customer, agent)
+        return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    def _connected(self, call: Call) -> None:
+        if call.state not in (CallState.CONNECTED, CallState.HELD):
+            raise IllegalCallState(f"call {call.call_id} is {call.state.value}, not connected")
+
+    async def transfer_to_agent(self, call_id: str, agent_id: str) -> ActionResult:
+        session, call = self._find(call_id)
+        self._connected(call)
+        extension = self._extension(agent_id)
+        if session.tracker.phone_busy(extension):
+            raise IllegalCallState(f"phone {extension} cannot take a call now")
+        customer = self._channel(session, call.customer, "customer", call)
+        reply = await session.control.offer_to_agent(customer, extension)
+        return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    async def transfer_to_queue(self, call_id: str, queue: str) -> ActionResult:
+        session, call = self._find(call_id)
+        self._connected(call)
+        customer = self._channel(session, call.customer, "customer", call)
+        reply = await session.control.send_to_queue(customer, queue)
+        return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    async def transfer_to_number(self, call_id: str, number: str) -> ActionResult:
+        session, call = self._find(call_id)
+        self._connected(call)
+        customer = self._channel(session, call.customer, "customer", call)
+        reply = await session.control.send_to_number(customer, number)
+        return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    async def start_attended_transfer(self, call_id: str, agent_id: str) -> ActionResult:
+        """Consultation call from the connected agent to another agent (Atxfer)."""
+        session, call = self._find(call_id)
+        if call.state is not CallState.CONNECTED:
+            raise IllegalCallState(f"call {call_id} is {call.state.value}, not connected")
+        extension = self._extension(agent_id)
+        agent = self._channel(session, call.agent, "agent", call)
+        reply = await session.control.attended_transfer(agent, extension)
+        self._consults[call_id] = extension
+        return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    async def complete_attended_transfer(self, call_id: str) -> ActionResult:
+        """The transferring agent leaves: Asterisk joins the customer and the target."""
+        session, call = self._find(call_id)
+        if call_id not in self._consults:
+            raise IllegalCallState(f"call {call_id} has no consultation in progress")
+        agent = self._channel(session, call.agent, "agent", call)
+        reply = await session.control.hangup(agent)
+        return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    async def cancel_attended_transfer(self, call_id: str) -> ActionResult:
+        """Hang up the consultation leg; Asterisk gives the customer back to the agent."""
+        session, call = self._find(call_id)
+        target = self._consults.pop(call_id, None)
+        if target is None:
+            raise IllegalCallState(f"call {call_id} has no consultation in progress")
+        tracker = session.tracker
+        legs = [
+            ch
+            for ch in tracker.channels.values()
+            if ch.linkedid == call_id
+            and ch.uniqueid not in (call.customer, call.agent)
+            and (ch.endpoint == target or ch.role is Role.LOCAL)
+        ]
+        if not legs:
+            raise IllegalCallState(f"the consultation with {target} is not up yet")
+        legs.sort(key=lambda ch: ch.role is Role.LOCAL)  # the phone leg first
+        reply = await session.control.hangup(legs[0].name)
+        return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    async def click_to_dial(
+        self, agent_id: str, number: str, *, server: str | None = None, caller_name: str = ""
+    ) -> ActionResult:
+        """Ring the agent's phone, then dial the customer from ``[cc-outbound]``."""
+        session = self._session(server)
+        extension = self._extension(agent_id)
+        if session.tracker.phone_busy(extension):
+            raise IllegalCallState(f"phone {extension} is busy")
+        channel_id = f"cc-c2d-{uuid.uuid4().hex[:16]}"
+        session.tracker.expect_outbound(channel_id, extension, number)
+        reply = await session.control.originate_click_to_dial(
+            extension, number, channel_id, caller_name=caller_name
+        )
+        return ActionResult(True, reply.get("Message"), call_id=channel_id)
+
+    async def start_recording(self, call_id: str) -> ActionResult:
+        session, call = self._find(call_id)
+        self._connected(call)
+        if call.recording:
+            raise IllegalCallState(f"call {call_id} is already being recorded")
+        customer = self._channel(session, call.customer, "customer", call)
+        file = session.control.recording_path(call_id, self.clock())
+        reply = await session.control.start_recording(customer, file)
+        call.recording_file = file
+        return ActionResult(True, reply.get("Message"), call_id=call_id, file=file)
+
+    async def stop_recording(self, call_id: str) -> ActionResult:
+        session, call = self._find(call_id)
+        customer = self._channel(session, call.customer, "customer", call)
+        reply = await session.control.stop_recording(customer)
+        return ActionResult(True, reply.get("Message"), call_id=call_id, file=call.recording_file)
+
+    async def pause_recording(self, call_id: str, paused: bool = True) -> ActionResult:
+        session, call = self._find(call_id)
+        if not call.recording:
+            raise IllegalCallState(f"call {call_id} is not being recorded")
+        customer = self._channel(session, call.customer, "customer", call)
+        reply = await session.control.mute_recording(customer, paused)
+        return ActionResult(True, reply.get("Message"), call_id=call_id, file=call.recording_file)
+
+    async def monitor(self, supervisor_id: str, call_id: str, mode: MonitorMode) -> ActionResult:
+        """Listen to, whisper into or barge into an agent's call (ChanSpy via Originate)."""
+        session, call = self._find(call_id)
+        self._connected(call)
+        supervisor = self._extension(supervisor_id)
+        if not call.extension:
+            raise IllegalCallState(f"call {call_id} has no agent to monitor")
+        reply = await session.control.originate_monitor(supervisor, call.extension, mode)
+        return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    async def stop_monitor(self, supervisor_id: str, call_id: str) -> ActionResult:
+        session, call = self._find(call_id)
+        supervisor = self._extension(supervisor_id)
+        for spyer, (sup_ext, _) in call.monitors.items():
+            if sup_ext == supervisor:
+                reply = await session.control.hangup(spyer)
+                return ActionResult(True, reply.get("Message"), call_id=call_id)
+        raise IllegalCallState(f"supervisor {supervisor_id} is not monitoring call {call_id}")
+
+
+async def drain(service: TelephonyService, session: ServerSession, timeout: float = 5.0) -> None:
+    """Process everything queued on the link now (tests): no sleeping, a bounded wait."""
+
+    async def _run() -> None:
+        while not session.link.events.empty():
+            await service.process(session, session.link.events.get_nowait())
+        await service.wait_idle()
+
+    await asyncio.wait_for(_run(), timeout)
