@@ -439,7 +439,7 @@ async def test_given_round_robin_when_contacts_arrive_then_agents_take_turns(
 ) -> None:
     for agent_id in ("a1", "a2", "a3"):
         await add_agent(router, agent_id, queues=("rr",))
-    got = []
+    got: list[str] = []
     for n in range(6):
         got.extend(a for _, a in offers(await router.service.enqueue(f"c{n}", "chat", "rr")))
     assert got[:3] == ["a1", "a2", "a3"] and got[3:] == got[:3]

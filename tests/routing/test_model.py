@@ -1,0 +1,146 @@
+"""Contact and agent state machines, records and the pure matching helpers."""
+
+from __future__ import annotations
+
+import pytest
+
+from routing.errors import IllegalTransition
+from routing.matching import exclusion
+from routing.model import (
+    CONTACT_TRANSITIONS,
+    DEFAULT_PROFILE,
+    Agent,
+    AgentState,
+    Channel,
+    Contact,
+    ContactState,
+    CustomerContext,
+    OverflowStep,
+    QueueConfig,
+    SkillRequirement,
+)
+
+
+def contact() -> Contact:
+    return Contact(
+        contact_id="c1",
+        channel=Channel.CHAT,
+        queue="support",
+        customer=CustomerContext("cust", tier="gold", owner_agent_id="a1"),
+        priority=3,
+        created_at=100.0,
+        seq=7,
+        attributes={"topic": "refund"},
+    )
+
+
+def agent() -> Agent:
+    return Agent(
+        agent_id="a1",
+        name="Ann",
+        skills={"sales": 3},
+        queues=frozenset({"support"}),
+        profile="default",
+        since=0.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [(s, t) for s in ContactState for t in ContactState if t not in CONTACT_TRANSITIONS[s]],
+)
+def test_given_a_forbidden_contact_transition_then_it_raises_and_keeps_the_state(
+    source: ContactState, target: ContactState
+) -> None:
+    c = contact()
+    c.state = source
+    with pytest.raises(IllegalTransition) as raised:
+        c.transition(target)
+    assert raised.value.error_id == "illegal-transition"
+    assert c.state == source
+
+
+def test_given_the_happy_path_then_every_contact_transition_is_allowed() -> None:
+    c = contact()
+    for target in (
+        ContactState.QUEUED,
+        ContactState.OFFERED,
+        ContactState.CONNECTED,
+        ContactState.WRAP_UP,
+        ContactState.CLOSED,
+    ):
+        c.transition(target)
+    assert c.state == ContactState.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("source", "reason", "target", "new_reason"),
+    [
+        (AgentState.READY, None, AgentState.READY, None),
+        (AgentState.OFFLINE, None, AgentState.OFFLINE, None),
+        (AgentState.NOT_READY, "break", AgentState.NOT_READY, "break"),
+    ],
+)
+def test_given_the_same_agent_state_then_it_is_an_illegal_transition(
+    source: AgentState, reason: str | None, target: AgentState, new_reason: str | None
+) -> None:
+    a = agent()
+    a.state, a.reason = source, reason
+    with pytest.raises(IllegalTransition):
+        a.transition(target, new_reason)
+
+
+def test_given_not_ready_when_the_reason_changes_then_it_is_a_transition() -> None:
+    a = agent()
+    a.transition(AgentState.NOT_READY, "break")
+    assert a.transition(AgentState.NOT_READY, "lunch") == AgentState.NOT_READY
+    assert a.reason == "lunch"
+    a.transition(AgentState.READY, None)
+    assert a.reason is None
+
+
+def test_given_records_when_serialised_then_they_round_trip() -> None:
+    c = contact()
+    c.transition(ContactState.QUEUED)
+    c.declined_by.add("a9")
+    c.explanations.append({"agent_id": "a1"})
+    again = Contact.from_dict(c.to_dict())
+    assert again.to_dict() == c.to_dict()
+    a = agent()
+    a.active["c1"] = Channel.CHAT
+    a.load[Channel.CHAT] = 1
+    a.last_offer["support"] = 4
+    assert Agent.from_dict(a.to_dict()).to_dict() == a.to_dict()
+
+
+def test_given_overflow_steps_then_rings_accumulate_in_time_order() -> None:
+    queue = QueueConfig(
+        name="sales",
+        channels=frozenset({Channel.VOICE}),
+        skills=(SkillRequirement("sales", 4), SkillRequirement("english", 3)),
+        overflow=(
+            OverflowStep(60, drop_skills=("english",), add_queues=("support",)),
+            OverflowStep(30, lower_skills=(SkillRequirement("sales", 2),)),
+        ),
+    )
+    rings = queue.rings()
+    assert [r.starts_after for r in rings] == [0.0, 30, 60]
+    assert rings[1].skills == (SkillRequirement("english", 3), SkillRequirement("sales", 2))
+    assert rings[2].skills == (SkillRequirement("sales", 2),)
+    assert rings[2].extra_queues == ("support",)
+
+
+def test_given_profile_rules_then_exclusion_names_the_reason() -> None:
+    a = agent()
+    assert exclusion(a, DEFAULT_PROFILE, Channel.VOICE) == "offline"
+    a.state = AgentState.READY
+    assert exclusion(a, DEFAULT_PROFILE, Channel.VOICE) is None
+    a.active["v"] = Channel.VOICE
+    a.load[Channel.VOICE] = 1
+    assert exclusion(a, DEFAULT_PROFILE, Channel.VOICE) == "over-capacity"
+    assert exclusion(a, DEFAULT_PROFILE, Channel.CHAT) == "busy"
+    a.active, a.load[Channel.VOICE] = {"c": Channel.CHAT}, 0
+    a.load[Channel.CHAT] = 1
+    assert exclusion(a, DEFAULT_PROFILE, Channel.VOICE) == "busy"
+    a.awaiting[Channel.CHAT] = 1
+    assert exclusion(a, DEFAULT_PROFILE, Channel.VOICE) is None

@@ -1,0 +1,95 @@
+"""The [routing] settings section: valid configurations and clear errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from contact_center.settings import Settings
+from routing.errors import InvalidRoutingConfig
+from routing.model import Channel, MaxWaitAction, StrategyName
+from routing.ports import ListEventSink
+from routing.settings import build_config, parse_routing_settings
+from routing.wiring import build_routing
+from tests.routing.conftest import TEST_ROUTING
+
+
+def test_given_the_test_configuration_then_it_builds_every_queue_option() -> None:
+    config = build_config(parse_routing_settings(TEST_ROUTING))
+    sales = config.queues["sales"]
+    assert sales.channels == {Channel.VOICE, Channel.CHAT}
+    assert sales.offer_timeout_seconds[Channel.VOICE] == 20
+    assert sales.offer_timeout_seconds[Channel.EMAIL] == 120
+    assert [r.index for r in sales.rings()] == [0, 1, 2]
+    assert config.queues["support"].wrap_up_seconds is None
+    assert config.queues["vip"].strategy == StrategyName.HIGHEST_PROFICIENCY
+    spill = config.queues["spill"].max_wait
+    assert spill is not None and spill.action == MaxWaitAction.MOVE
+    assert "no-answer" in config.reasons
+    assert config.profiles["blended"].max_total == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"queues": {"q": {"channels": ["fax"]}}}, "routing.queues.q.channels.0"),
+        ({"queues": {"q": {"channels": []}}}, "routing.queues.q.channels"),
+        ({"queues": {"q": {"channels": ["voice"], "skills": {"x": 7}}}}, "level must be 1-5"),
+        ({"queues": {"q": {"channels": ["voice"], "colour": "red"}}}, "unknown setting"),
+        ({"queues": {"q": {"channels": ["voice"], "strategy": "random"}}}, "strategy"),
+        (
+            {
+                "queues": {
+                    "q": {
+                        "channels": ["voice"],
+                        "overflow": [{"after_seconds": 5, "add_queues": ["nope"]}],
+                    }
+                }
+            },
+            "not another configured queue",
+        ),
+        (
+            {
+                "queues": {
+                    "q": {"channels": ["voice"], "max_wait": {"seconds": 9, "action": "move"}}
+                }
+            },
+            "move action needs another configured queue",
+        ),
+        ({"profiles": {"p": {"capacity": {"voice": -1}}}}, "capacity"),
+        ({"agents": {"a": {"queues": ["ghost"]}}}, "no queue 'ghost'"),
+        ({"timezone": "Mars/Olympus"}, "unknown time zone"),
+        ({"default_profile": "missing"}, "no profile 'missing'"),
+        ({"queues": {"q": {"channels": ["voice"], "wrap_up_seconds": "later"}}}, "wrap_up_seconds"),
+    ],
+)
+def test_given_a_bad_setting_then_the_error_names_the_key(
+    change: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidRoutingConfig) as raised:
+        parse_routing_settings(change)
+    assert message in raised.value.message
+    assert raised.value.error_id == "invalid-routing-config"
+
+
+async def test_given_static_agents_when_the_service_starts_then_they_are_registered() -> None:
+    settings = Settings().with_overrides(
+        routing={
+            "queues": {"help": {"channels": ["chat"]}},
+            "agents": {"ann": {"name": "Ann", "queues": ["help"], "skills": {"en": 4}}},
+        }
+    )
+    service = build_routing(settings, sink=ListEventSink())
+    await service.start()
+    try:
+        agent = await service.describe_agent("ann")
+        assert (agent["name"], agent["skills"], agent["state"]) == ("Ann", {"en": 4}, "offline")
+    finally:
+        await service.close()
+
+
+def test_given_the_redis_backend_without_a_url_then_the_error_says_what_is_missing() -> None:
+    settings = Settings().with_overrides(routing={"backend": "redis"})
+    with pytest.raises(InvalidRoutingConfig, match=r"redis\.url"):
+        build_routing(settings, sink=ListEventSink())
