@@ -27,8 +27,9 @@ from agent_ui.schemas import (
 
 
 async def search_customers(request: web.Request) -> web.StreamResponse:
+    profiles = services_of(request).profiles
     query = query_of(request, CustomerSearchQuery)
-    page = await services_of(request).profiles.search(
+    page = await profiles.search(
         text=query.q,
         name=query.name,
         phone=query.phone,
@@ -37,6 +38,16 @@ async def search_customers(request: web.Request) -> web.StreamResponse:
         limit=query.limit,
         cursor=query.cursor,
     )
+    if page["items"]:
+        # Search results show names and identities: who saw which customers is audited too.
+        criteria = sorted(
+            k for k in ("q", "name", "phone", "email", "number") if getattr(query, k) is not None
+        )
+        await profiles.record_audit(
+            principal_of(request).actor,
+            "customers.searched",
+            details={"customer_ids": [c["id"] for c in page["items"]], "criteria": criteria},
+        )
     return json_response(page)
 
 

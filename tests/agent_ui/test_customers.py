@@ -70,6 +70,18 @@ async def test_given_customer_created_when_searched_by_each_key_then_found(
         assert [c["id"] for c in (await response.json())["items"]] == [created["id"]], query
 
 
+async def test_given_search_with_results_then_audited_with_customer_ids(
+    client: Client, agent: Caller, services: Services
+) -> None:
+    created = await create(client, agent)
+    await client.get("/api/v1/customers?name=ada", headers=agent.bearer)
+    await client.get("/api/v1/customers?name=nobody", headers=agent.bearer)
+    searched = [r for r in await audit_rows(services) if r["action"] == "customers.searched"]
+    assert len(searched) == 1
+    assert searched[0]["actor_id"] == agent.user_id
+    assert searched[0]["details"] == {"customer_ids": [created["id"]], "criteria": ["name"]}
+
+
 async def test_given_many_matches_when_searching_then_paginated_without_overlap(
     client: Client, agent: Caller
 ) -> None:
