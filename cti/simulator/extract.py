@@ -44,6 +44,8 @@ SOURCES: dict[str, Source] = {
     "abandon": Source("b-abandon", 17, 26),
     "transfer_redirect": Source("f1-transfer-by-redirect", 57, 96, _F),
     "blind_transfer": Source("f2-blind-transfer-action", 57, 100, _F),
+    "blind_answer": Source("f2-blind-transfer-action", 101, 115, (("1002", "agent"),)),
+    "blind_agent_hangup": Source("f2-blind-transfer-action", 116, 148, (("1002", "agent"),)),
     "atxfer_start": Source("f3-attended-transfer-atxfer", 57, 66, _F),
     "atxfer_consult_ring": Source("f3-attended-transfer-atxfer", 69, 114, _F),
     "atxfer_consult_answer": Source("f3-attended-transfer-atxfer", 115, 133, _F),
@@ -102,7 +104,7 @@ def _literals(messages: list[AmiMessage], source: Source) -> tuple[dict[str, str
         h = msg.headers
         for key, value in h.items():
             match = _CHANNEL_KEYS.match(key)
-            if match and value:
+            if match and value and (value.startswith("Local/") or "-" in value.partition("/")[2]):
                 prefix = match.group(1)
                 uid = h.get(f"{prefix}Uniqueid", "")
                 role = _role(value, roles, source.trunk_role)
@@ -209,7 +211,8 @@ def extract(directory: Path) -> dict[str, tuple[tuple[tuple[str, str], ...], ...
             segments[name] = tuple(tuple(_pairs(m)) for m in chosen)
             continue
         # Indices count the banner as message 0, as in the captures' listings.
-        window = messages[source.first - 1 : source.last]
+        # RTCP reports come from a media timer; the simulator has no media.
+        window = [m for m in messages[source.first - 1 : source.last] if m.event != "RTCPSent"]
         subs, exact = _literals(messages, source)
         stamps = [float(m.headers["Timestamp"]) for m in window if "Timestamp" in m.headers]
         t0 = stamps[0] if stamps else 0.0

@@ -95,6 +95,7 @@ class SimCall:
     local2: str = ""
     local_base: str = ""
     hangup_style: str = "dial"
+    dials: int = 0  # agent legs dialled: one CDR each at the end
     file: str = ""
     spies: dict[str, tuple[SimChannel, str]] = dataclasses.field(default_factory=dict)
     timers: list[asyncio.TimerHandle] = dataclasses.field(default_factory=list)
@@ -428,6 +429,8 @@ class SimulatedPbx:
                 if overrides and (key, value) in overrides:
                     value = overrides[(key, value)]
                 msg.append((key, value))
+            if msg[0] == ("Event", "RTCPSent"):
+                continue  # media reports: no media here
             if keep is None or keep(msg):
                 out.append(msg)
         return out
@@ -443,11 +446,17 @@ class SimulatedPbx:
         overrides: dict[tuple[str, str], str] | None = None,
         rename: dict[str, str] | None = None,
         extra_binding: dict[str, str] | None = None,
+        cdrs: int | None = None,
+        post: Callable[[list[list[tuple[str, str]]]], list[list[tuple[str, str]]]] | None = None,
     ) -> None:
         binding = self._binding(call, action_id)
         if extra_binding:
             binding.update(extra_binding)
         messages = self._render(segment, binding, keep=keep, overrides=overrides)
+        if cdrs is not None:
+            messages = _with_cdrs(messages, cdrs)
+        if post is not None:
+            messages = post(messages)
         if rename:
             for msg in messages:
                 if msg and msg[0][0] == "Event" and msg[0][1] in rename:
@@ -701,6 +710,7 @@ class SimulatedPbx:
             old_agent = call.agent
             call.target, call.target_ext = self._phone_channel(extension, call.call_id), extension
             call.caller.bridge = ""
+            call.dials += 1
             self._emit("transfer_redirect", call, client=client, action_id=action_id)
             self._drop(old_agent)
             call.agent, call.agent_ext = call.target, extension
@@ -719,9 +729,11 @@ class SimulatedPbx:
                     ("DialStatus", "BUSY"): "CHANUNAVAIL",
                     ("Value", "BUSY"): "CHANUNAVAIL",
                 }
+            call.dials += 1
             self._emit("offer_busy", call, client=client, action_id=action_id, overrides=overrides)
             self._back_to_hold(call)
             return
+        call.dials += 1
         self._emit("offer_ring", call, client=client, action_id=action_id)
         call.state = "ringing"
         self._ring(call, phone, False)
@@ -738,7 +750,8 @@ class SimulatedPbx:
         if call.agent is None:
             return
         call.bridge = str(uuid.uuid4())
-        self._emit("offer_answer", call)
+        # After a BlindTransfer Asterisk sets one more bridge variable (recorded in f2).
+        self._emit("blind_answer" if call.hangup_style == "blind" else "offer_answer", call)
         call.state = "connected"
         call.caller.bridge = call.bridge
         if call.agent is not None:
@@ -920,9 +933,14 @@ class SimulatedPbx:
         if call.state in ("connected", "onhold"):
             segment = "atxfer_target_hangup" if call.hangup_style == "atxfer" else "caller_hangup"
             if call.hangup_style == "atxfer":
-                self._emit(segment, call, rename={"HangupRequest": "SoftHangupRequest"})
+                self._emit(
+                    segment,
+                    call,
+                    rename={"HangupRequest": "SoftHangupRequest"},
+                    extra_binding=self._as_target(call),
+                )
             else:
-                self._emit(segment, call, rename=rename)
+                self._emit(segment, call, rename=rename, cdrs=call.dials)
         else:
             if call.state == "ringing" and call.agent is not None:
                 self._emit(
@@ -939,9 +957,20 @@ class SimulatedPbx:
     def _agent_gone(self, call: SimCall, *, soft: bool) -> None:
         _cancel(call)
         rename = {"HangupRequest": "SoftHangupRequest"} if soft else None
-        segment = "atxfer_target_hangup" if call.hangup_style == "atxfer" else "agent_hangup"
-        self._emit(segment, call, rename=rename)
+        segment = {"atxfer": "atxfer_target_hangup", "blind": "blind_agent_hangup"}.get(
+            call.hangup_style, "agent_hangup"
+        )
+        self._emit(
+            segment, call, rename=rename, cdrs=call.dials, extra_binding=self._as_target(call)
+        )
         self._finish(call)
+
+    def _as_target(self, call: SimCall) -> dict[str, str]:
+        """After an attended transfer the recorded templates call the new agent 'target'."""
+        if call.hangup_style != "atxfer" or call.agent is None:
+            return {}
+        binding = self._binding(call)
+        return {f"target.{k}": binding[f"agent.{k}"] for k in ("ext", "name", "channel", "uid")}
 
     def _finish(self, call: SimCall) -> None:
         _cancel(call)
@@ -966,6 +995,8 @@ class SimulatedPbx:
         busy = phone.mode in (PhoneMode.BUSY, PhoneMode.UNREACHABLE) or self.phone_in_use(extension)
         old = call.agent
         call.target, call.target_ext = self._phone_channel(extension, call.call_id), extension
+        call.dials += 1
+        call.hangup_style = "blind"
         self._emit("blind_transfer", call, client=client, action_id=action_id)
         self._drop(old)
         call.agent, call.agent_ext, call.target, call.target_ext = call.target, extension, None, ""
@@ -1091,7 +1122,13 @@ class SimulatedPbx:
             target_ext=exten,
         )
         self.calls[uid] = call
-        self._emit("c2d_ring", call, client=client, action_id=action_id)
+        self._emit(
+            "c2d_ring",
+            call,
+            client=client,
+            action_id=action_id,
+            post=_with_variables(msg.getall("Variable")),
+        )
         phone = self.phones.get(extension) or self.set_phone(extension, PhoneMode.UNREACHABLE)
         timeout = int(msg.get("Timeout", "30000") or 30000) / 1000
         if phone.mode is PhoneMode.ANSWER and not self.phone_in_use_except(extension, agent):
@@ -1254,3 +1291,33 @@ def _after_answer(msg: list[tuple[str, str]]) -> bool:
     return (h.get("Event") != "Newchannel" and h.get("Priority", "1") not in ("1", "2")) or (
         h.get("Context") == "cc-hold"
     )
+
+
+def _with_cdrs(messages: list[list[tuple[str, str]]], count: int) -> list[list[tuple[str, str]]]:
+    """Asterisk writes one CDR per dialled leg when the call ends."""
+    positions = [i for i, m in enumerate(messages) if dict(m).get("Event") == "Cdr"]
+    if not positions or count <= len(positions):
+        return messages
+    last = positions[-1]
+    extra = [list(messages[last]) for _ in range(count - len(positions))]
+    return [*messages[: last + 1], *extra, *messages[last + 1 :]]
+
+
+def _with_variables(
+    variables: list[str],
+) -> Callable[[list[list[tuple[str, str]]]], list[list[tuple[str, str]]]]:
+    """Replace the recorded Originate variable's VarSet by one per variable sent."""
+
+    def apply(messages: list[list[tuple[str, str]]]) -> list[list[tuple[str, str]]]:
+        out: list[list[tuple[str, str]]] = []
+        for msg in messages:
+            h = dict(msg)
+            if h.get("Event") == "VarSet" and h.get("Variable") == "CC_CAMPAIGN":
+                for item in variables:
+                    name, _, value = item.partition("=")
+                    out.append([(k, {"Variable": name, "Value": value}.get(k, v)) for k, v in msg])
+                continue
+            out.append(msg)
+        return out
+
+    return apply
