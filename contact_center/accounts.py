@@ -198,8 +198,11 @@ def check_password_strength(password: str, *, username: str | None = None) -> No
         raise WeakPassword(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
     if len(set(password)) < 4:
         raise WeakPassword("password must use at least 4 different characters")
-    if username is not None and username.casefold() in password.casefold():
-        raise WeakPassword("password must not contain the username")
+    if username is not None:
+        # The username padded with digits or symbols ("alice2026!") is the first guess.
+        rest = password.casefold().replace(username.casefold(), "")
+        if len(rest) < 6 or not any(c.isalpha() for c in rest):
+            raise WeakPassword("password must be more than the username with digits or symbols")
 
 
 def token_digest(secret: str) -> str:
