@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 from typing import Protocol
@@ -103,9 +104,21 @@ class CollectingEventSink:
 
     def __init__(self) -> None:
         self.events: list[DomainEvent] = []
+        self._changed = asyncio.Condition()
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
-        self.events.extend(events)
+        async with self._changed:
+            self.events.extend(events)
+            self._changed.notify_all()
+
+    async def wait_for(self, name: str, count: int = 1, timeout: float = 5.0) -> DomainEvent:
+        """Wait until ``count`` events named ``name`` arrived; returns the last of them."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: len(self.named(name)) >= count)
+        return self.named(name)[count - 1]
+
+    def named(self, name: str) -> list[DomainEvent]:
+        return [e for e in self.events if e.name == name]
 
     def names(self) -> list[str]:
         return [e.name for e in self.events]

@@ -20,11 +20,12 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 
 from contact_center.domain.events import DomainEvent
+from contact_center.errors import AppError
 from cti.connection import AmiLinkPort, LinkUp
-from cti.control import AmiCallControl, ControlSettings
+from cti.control import AmiCallControl, ControlSettings, check_number
 from cti.errors import (
     AsteriskRejected,
     AsteriskUnavailable,
@@ -218,7 +219,7 @@ class TelephonyService:
         for event in events:
             offers = await self._route(event)
             for offer in offers:
-                self._spawn(self.offer(offer.call_id, offer.agent_id))
+                self._spawn(self._offer_quietly(offer.call_id, offer.agent_id))
 
     async def _route(self, event: DomainEvent) -> Sequence[VoiceOffer]:
         routing, agent_of = self.routing, self.directory.agent_of
@@ -250,6 +251,10 @@ class TelephonyService:
         if isinstance(event, CallTransferred):
             if event.to_number:
                 return []
+            target = agent_of(event.to_extension) if event.to_extension else None
+            if target is not None:
+                # The router will offer the call to the target: it is ringing already.
+                self._offers[event.call_id] = (target, event.to_extension)
             return await routing.call_transferred(
                 call_id=event.call_id,
                 from_agent_id=agent_of(event.from_extension),
@@ -277,8 +282,8 @@ class TelephonyService:
             )
         return []
 
-    def _spawn(self, coro: asyncio.Future[None] | object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
@@ -346,22 +351,30 @@ class TelephonyService:
     # ------------------------------------------------------------------ routing
 
     async def offer(self, call_id: str, agent_id: str) -> ActionResult:
-        """Carry out a router decision: ring the agent's phone for a held caller."""
+        """Carry out a router decision: ring the agent's phone for a held caller.
+
+        Idempotent: the same offer arriving twice (returned by a router call and
+        again from the bus) is carried out once. A new decision for a call that is
+        ringing another agent (the router's own offer timer fired) redirects it.
+        """
         try:
             session, call = self._find(call_id)
         except NoSuchCall:
             await self._offer_failed(call_id, agent_id, "call-gone")
             raise
+        current = self._offers.get(call_id)
+        if current is not None and current[0] == agent_id:
+            return ActionResult(True, "offer already in progress", call_id=call_id)
         extension = self.directory.extension_of(agent_id)
         if not extension:
             await self._offer_failed(call_id, agent_id, "no-extension")
             raise UnknownExtension(f"agent {agent_id!r} has no phone extension")
+        if call.state not in (CallState.QUEUED, CallState.OFFERED):
+            raise IllegalCallState(f"call {call_id} is {call.state.value}, not waiting")
         if session.tracker.phone_busy(extension):
             state = session.tracker.phone_state(extension)
             await self._offer_failed(call_id, agent_id, f"phone-{state.value}")
             raise IllegalCallState(f"phone {extension} cannot take a call ({state.value})")
-        if call.state is not CallState.QUEUED:
-            raise IllegalCallState(f"call {call_id} is {call.state.value}, not queued")
         channel = self._channel(session, call.customer, "customer", call)
         self._offers[call_id] = (agent_id, extension)
         for hook in self._offer_hooks:
@@ -377,6 +390,18 @@ class TelephonyService:
             raise
         return ActionResult(True, reply.get("Message"), call_id=call_id)
 
+    async def _offer_quietly(self, call_id: str, agent_id: str) -> None:
+        try:
+            await self.offer(call_id, agent_id)
+        except AppError as exc:
+            log.warning(
+                "offer of call %s to %s not carried out: %s (%s)",
+                call_id,
+                agent_id,
+                exc.message,
+                exc.error_id,
+            )
+
     async def _offer_failed(self, call_id: str, agent_id: str, reason: str) -> None:
         offers = await self.routing.offer_not_answered(
             call_id=call_id, agent_id=agent_id, reason=reason, at=self.clock()
@@ -384,7 +409,7 @@ class TelephonyService:
         for offer in offers:
             if offer.call_id == call_id and offer.agent_id == agent_id:
                 continue  # never loop on the same refused pair
-            self._spawn(self.offer(offer.call_id, offer.agent_id))
+            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id))
 
     # ------------------------------------------------------------------ call control
 
@@ -488,6 +513,7 @@ class TelephonyService:
         extension = self._extension(agent_id)
         if session.tracker.phone_busy(extension):
             raise IllegalCallState(f"phone {extension} is busy")
+        number = check_number(number)
         channel_id = f"cc-c2d-{uuid.uuid4().hex[:16]}"
         session.tracker.expect_outbound(channel_id, extension, number)
         reply = await session.control.originate_click_to_dial(

@@ -22,6 +22,7 @@ steps are assembled from recorded messages of the same kinds.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import enum
@@ -149,6 +150,8 @@ class SimulatedPbx:
         self._chan_seq = itertools.count(1)
         self._epoch = int(clock())
         self._action_waiters: list[tuple[str, asyncio.Future[AmiMessage]]] = []
+        self.emitted: collections.Counter[str] = collections.Counter()
+        self._event_waiters: list[tuple[str, int, asyncio.Future[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ================================================================== server
@@ -315,6 +318,14 @@ class SimulatedPbx:
         self._action_waiters.append((name, future))
         return await asyncio.wait_for(future, timeout)
 
+    async def wait_for_event(self, name: str, count: int = 1, timeout: float = 5.0) -> None:
+        """Wait until ``count`` events ``name`` have been sent since start (tests)."""
+        if self.emitted[name] >= count:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._event_waiters.append((name, count, future))
+        await asyncio.wait_for(future, timeout)
+
     def live_call_ids(self) -> list[str]:
         return list(self.calls)
 
@@ -472,6 +483,15 @@ class SimulatedPbx:
                 self._broadcast([msg])
 
     def _broadcast(self, messages: Iterable[list[tuple[str, str]]]) -> None:
+        messages = list(messages)
+        for msg in messages:
+            if msg and msg[0][0] == "Event":
+                self.emitted[msg[0][1]] += 1
+        for waiter in list(self._event_waiters):
+            name, count, future = waiter
+            if self.emitted[name] >= count and not future.done():
+                future.set_result(None)
+                self._event_waiters.remove(waiter)
         data = b"".join(encode_message(m) for m in messages)
         for client in list(self._clients):
             if client.logged_in and client.events:

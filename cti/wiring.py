@@ -1,0 +1,98 @@
+"""Assembles the CTI from settings: one AMI link per Asterisk server, the service, the router.
+
+Connects nothing at import time. The application's composition root calls
+:func:`build_telephony`, owns the service's lifetime (``start`` / ``stop``),
+shows :meth:`TelephonyService.health` in ``/status`` and passes router events
+through :class:`RouterOffersToTelephony` so later routing decisions ring phones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from contact_center.domain.events import DomainEvent
+from contact_center.errors import AppError
+from contact_center.settings import Settings
+from cti.connection import AmiLink
+from cti.control import ControlSettings
+from cti.ports import AgentDirectory, EventSink, StaticAgentDirectory, VoiceRouting
+from cti.routing_adapter import voice_offers
+from cti.service import TelephonyService
+
+log = logging.getLogger(__name__)
+
+
+def build_telephony(
+    settings: Settings,
+    *,
+    routing: VoiceRouting,
+    directory: AgentDirectory,
+    sink: EventSink,
+    control: ControlSettings | None = None,
+) -> TelephonyService:
+    """The telephony service with one AMI link per ``[[asterisk.servers]]`` entry."""
+    service = TelephonyService(
+        routing=routing, directory=directory, sink=sink, control_settings=control
+    )
+    for server in settings.asterisk.servers:
+        service.add_server(
+            AmiLink(
+                server,
+                ping_interval=settings.asterisk.ping_interval_seconds,
+                reconnect_max=settings.asterisk.reconnect_max_seconds,
+            )
+        )
+    return service
+
+
+async def load_directory(
+    source: Callable[[], Awaitable[Mapping[int | str, str]]],
+) -> StaticAgentDirectory:
+    """Agent id -> extension from the user accounts (``AccountStore.extensions``)."""
+    mapping = await source()
+    return StaticAgentDirectory({str(agent): ext for agent, ext in mapping.items() if ext})
+
+
+class RouterOffersToTelephony:
+    """An event sink for router events: passes them on, and rings phones for voice offers.
+
+    Built before the telephony service (the router needs its sink first), then
+    :meth:`attach` -ed to it.
+    """
+
+    def __init__(self, inner: EventSink | None = None) -> None:
+        self.inner = inner
+        self.telephony: TelephonyService | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def attach(self, telephony: TelephonyService) -> None:
+        self.telephony = telephony
+
+    async def publish(self, events: Sequence[DomainEvent]) -> None:
+        if self.inner is not None:
+            await self.inner.publish(events)
+        if self.telephony is None:
+            return
+        for offer in voice_offers(events):
+            task = asyncio.create_task(self._offer(offer.call_id, offer.agent_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _offer(self, call_id: str, agent_id: str) -> None:
+        assert self.telephony is not None
+        try:
+            await self.telephony.offer(call_id, agent_id)
+        except AppError as exc:
+            log.warning(
+                "offer of call %s to %s not carried out: %s (%s)",
+                call_id,
+                agent_id,
+                exc.message,
+                exc.error_id,
+            )
+
+    async def wait_idle(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
