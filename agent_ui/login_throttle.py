@@ -49,8 +49,16 @@ class MemoryLoginThrottle:
 
     def __init__(self) -> None:
         self._attempts: dict[str, list[tuple[float, str]]] = {}
+        self._swept_at = float("-inf")
 
     async def acquire(self, key: str, *, limit: int, window: float, now: float) -> Attempt:
+        if now - self._swept_at > window:
+            # Forget keys whose attempts all left the window: guessing a million
+            # usernames must not grow this dict for ever.
+            self._swept_at = now
+            self._attempts = {
+                k: v for k, v in self._attempts.items() if v and max(a[0] for a in v) > now - window
+            }
         recent = [a for a in self._attempts.get(key, []) if a[0] > now - window]
         if len(recent) >= limit:
             self._attempts[key] = recent
@@ -62,9 +70,11 @@ class MemoryLoginThrottle:
         return Attempt(True, 0.0, ticket)
 
     async def forgive(self, key: str, ticket: str) -> None:
-        attempts = self._attempts.get(key)
-        if attempts is not None:
-            self._attempts[key] = [a for a in attempts if a[1] != ticket]
+        remaining = [a for a in self._attempts.get(key, []) if a[1] != ticket]
+        if remaining:
+            self._attempts[key] = remaining
+        else:
+            self._attempts.pop(key, None)
 
     async def clear(self, key: str) -> None:
         self._attempts.pop(key, None)

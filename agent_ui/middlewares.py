@@ -95,15 +95,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         response = error_response(_from_http_exception(exc))
     except Exception:
-        log.exception("unexpected error in %s %s (request %s)", request.method, request.path,
-                      request_id)  # fmt: skip
+        log.exception(
+            "unexpected error in %s %s (request %s)", request.method, request.path, request_id
+        )
         response = error_response(
             InternalError(
                 "the server failed to handle this request; quote the request id when reporting it",
                 details={"request_id": request_id},
             )
         )
-    response.headers[REQUEST_ID_HEADER] = request_id
     return response
 
 
@@ -281,6 +281,9 @@ _PAGE_CSP = (
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare hook: runs for every response, errors and 404s included."""
     headers = response.headers
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        headers[REQUEST_ID_HEADER] = request_id
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "no-referrer")

@@ -187,3 +187,11 @@ async def test_throttle_concurrent_attempts_never_exceed_limit(throttle: LoginTh
         *(throttle.acquire("user:race", limit=5, window=300, now=NOW) for _ in range(40))
     )
     assert sum(r.allowed for r in results) == 5
+
+
+async def test_memory_throttle_forgets_keys_once_their_window_passed() -> None:
+    throttle = MemoryLoginThrottle()
+    for index in range(100):
+        await throttle.acquire(f"user:guess{index}", limit=3, window=300, now=NOW)
+    await throttle.acquire("user:late", limit=3, window=300, now=NOW + 301)
+    assert list(throttle._attempts) == ["user:late"]
