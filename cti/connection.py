@@ -176,6 +176,7 @@ class AmiLink:
         self._stopping = asyncio.Event()
         self._up = asyncio.Event()
         self._generation = 0
+        self._closing: set[asyncio.StreamWriter] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -196,6 +197,7 @@ class AmiLink:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
+        await self._closed()
         self._health.state = LinkState.STOPPED
 
     async def wait_up(self, timeout: float) -> None:
@@ -295,6 +297,7 @@ class AmiLink:
                 self._record_error(f"{type(exc).__name__}: {exc}")
             finally:
                 self._close()
+            await self._closed()
             if self._stopping.is_set():
                 break
             attempt += 1
@@ -381,6 +384,7 @@ class AmiLink:
                     if dropped:
                         reason += f" ({dropped} bytes of a partial message dropped)"
                     _settle(lost, reason)
+                    self._fail_pending(reason)
                     return
                 for frame in framer.feed(data):
                     if isinstance(frame, AmiMessage):
@@ -397,6 +401,7 @@ class AmiLink:
                         )
         except (OSError, ConnectionError) as exc:
             _settle(lost, f"read failed: {exc}")
+            self._fail_pending(f"read failed: {exc}")
 
     def _dispatch(self, msg: AmiMessage, lost: asyncio.Future[str]) -> None:
         kind = msg.kind
@@ -450,6 +455,18 @@ class AmiLink:
             except AsteriskUnavailable:
                 return
 
+    def _fail_pending(self, reason: str) -> None:
+        """Every action waiting for a reply fails now: the reply cannot come any more."""
+        for action_id, pending in list(self._pending.items()):
+            if not pending.future.done():
+                pending.future.set_exception(
+                    AsteriskUnavailable(
+                        f"AMI link to {self.name!r} lost before the reply ({reason})",
+                        details={"server": self.name, "action_id": action_id},
+                    )
+                )
+        self._pending.clear()
+
     def _record_error(self, text: str) -> None:
         self._health.last_error = text
         self._health.last_error_at = self._clock()
@@ -461,15 +478,15 @@ class AmiLink:
         if writer is not None:
             with contextlib.suppress(Exception):
                 writer.close()
-        for action_id, pending in list(self._pending.items()):
-            if not pending.future.done():
-                pending.future.set_exception(
-                    AsteriskUnavailable(
-                        f"AMI link to {self.name!r} lost before the reply",
-                        details={"server": self.name, "action_id": action_id},
-                    )
-                )
-        self._pending.clear()
+            self._closing.add(writer)
+        self._fail_pending("link closed")
+
+    async def _closed(self) -> None:
+        """Let closed transports finish closing (no socket outlives the link)."""
+        writers, self._closing = self._closing, set()
+        for writer in writers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
 def _settle(future: asyncio.Future[str], reason: str) -> None:

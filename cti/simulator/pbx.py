@@ -303,6 +303,10 @@ class SimulatedPbx:
             raise ValueError(f"call {call_id} has no connected agent ({call.state})")
         self._agent_gone(call, soft=False)
 
+    async def offer_directly(self, call_id: str, extension: str) -> None:
+        """Asterisk sends a waiting caller to a phone on its own (another system's Redirect)."""
+        self._offer(self._call(call_id), extension, None, "")
+
     async def answer(self, extension: str) -> None:
         """A phone in MANUAL mode picks up."""
         for call in self.calls.values():
@@ -719,7 +723,7 @@ class SimulatedPbx:
                 Message=f"Context {context} is not part of the simulated dialplan",
             )
 
-    def _offer(self, call: SimCall, extension: str, client: _Client, action_id: str) -> None:
+    def _offer(self, call: SimCall, extension: str, client: _Client | None, action_id: str) -> None:
         phone = self.phones.get(extension) or self.set_phone(extension, PhoneMode.UNREACHABLE)
         busy = phone.mode in (PhoneMode.BUSY, PhoneMode.UNREACHABLE) or self.phone_in_use(extension)
         if call.state == "ringing":
