@@ -177,6 +177,7 @@ class AmiLink:
         self._up = asyncio.Event()
         self._generation = 0
         self._closing: set[asyncio.StreamWriter] = set()
+        self._changed = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -199,6 +200,7 @@ class AmiLink:
                 await self._runner
         await self._closed()
         self._health.state = LinkState.STOPPED
+        self._notify()
 
     async def wait_up(self, timeout: float) -> None:
         """Wait until logged in (tests and start-up checks)."""
@@ -305,9 +307,11 @@ class AmiLink:
             if rejected:
                 delay = self._backoff.after_login_rejected(self._rng)
                 self._health.state = LinkState.LOGIN_REJECTED
+                self._notify()
             else:
                 delay = self._backoff.delay(attempt - 1, self._rng)
                 self._health.state = LinkState.WAITING_TO_RETRY
+                self._notify()
             log.warning(
                 "ami[%s] link to %s:%s down (%s); reconnecting in %.1f s (attempt %d)",
                 self.name,
@@ -328,6 +332,7 @@ class AmiLink:
         self._writer = writer
         self._health.connected = True
         self._health.connections += 1
+        self._notify()
         log.info("ami[%s] connected to %s:%s", self.name, self.server.host, self.server.port)
         lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         read_task = asyncio.create_task(self._read(reader, lost), name=f"ami-{self.name}-read")
@@ -339,6 +344,7 @@ class AmiLink:
             now = self._clock()
             self._health.logged_in = True
             self._health.state = LinkState.UP
+            self._notify()
             self._health.connected_since = now
             self._health.reconnect_attempts = 0
             self._up.set()
@@ -393,6 +399,7 @@ class AmiLink:
                         self._health.asterisk_version = frame.text
                     elif isinstance(frame, ProtocolViolation):
                         self._health.protocol_violations += 1
+                        self._notify()
                         log.warning(
                             "ami[%s] bad input skipped: %s (%d bytes)",
                             self.name,
@@ -470,6 +477,23 @@ class AmiLink:
     def _record_error(self, text: str) -> None:
         self._health.last_error = text
         self._health.last_error_at = self._clock()
+        self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_health(
+        self, predicate: Callable[[LinkHealth], bool], timeout: float = 5.0
+    ) -> LinkHealth:
+        """Wait until the health satisfies ``predicate`` (tests, start-up checks, /status)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                changed = self._changed
+                health = self.health()
+                if predicate(health):
+                    return health
+                await changed.wait()
 
     def _close(self) -> None:
         writer, self._writer = self._writer, None

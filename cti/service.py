@@ -92,6 +92,7 @@ class TelephonyService:
         self._consults: dict[str, str] = {}  # call -> consultation target extension
         self._offers: dict[str, tuple[str, str]] = {}  # call -> (agent, extension)
         self._offer_hooks: list[Callable[[str, str, str], None]] = []
+        self._resynced = asyncio.Event()
 
     # ------------------------------------------------------------------ servers
 
@@ -140,6 +141,12 @@ class TelephonyService:
             data["resyncs"] = session.resyncs
             out.append(data)
         return out
+
+    async def wait_resyncs(self, server: str, count: int, timeout: float = 5.0) -> None:
+        """Wait until ``server`` has been resynchronised ``count`` times (tests, start-up)."""
+        async with asyncio.timeout(timeout):
+            while self.sessions[server].resyncs < count:
+                await self._resynced.wait()
 
     def on_offer_sent(self, hook: Callable[[str, str, str], None]) -> None:
         """Observe offers leaving as Redirects (call id, agent id, extension): benchmarks."""
@@ -202,6 +209,8 @@ class TelephonyService:
                     queues[snap.uniqueid] = value
         events = tracker.reconcile(snapshot, queues, at)
         session.resyncs += 1
+        self._resynced.set()
+        self._resynced = asyncio.Event()
         log.info(
             "cti[%s] resync: %d channels, %d bridges, %d calls live, %d changes",
             session.name,

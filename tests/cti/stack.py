@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import Any
 
 from contact_center.settings import AsteriskServer
-from cti.connection import AmiLink, LinkHealth, LinkState
+from cti.connection import AmiLink, LinkHealth
 from cti.ports import CollectingEventSink, StaticAgentDirectory
 from cti.routing_adapter import RouterVoiceRouting, contact_id
 from cti.service import ServerSession, TelephonyService
@@ -55,15 +54,10 @@ class Stack:
 
     async def wait_link(self, predicate: Any, timeout: float = 5.0) -> LinkHealth:
         """Wait on the link's health (what /status shows) instead of sleeping."""
+        return await self.link.wait_health(predicate, timeout)
 
-        async def poll() -> LinkHealth:
-            while True:
-                health = self.link.health()
-                if predicate(health):
-                    return health
-                await asyncio.sleep(0.01)
-
-        return await asyncio.wait_for(poll(), timeout)
+    async def wait_resyncs(self, count: int) -> None:
+        await self.telephony.wait_resyncs(self.session.name, count)
 
 
 async def build_stack(
@@ -100,7 +94,7 @@ async def build_stack(
     await telephony.start()
     await link.wait_up(5)
     stack = Stack(pbx, link, telephony, session, router, router_events, events, offers)
-    await stack.wait_link(lambda h: h.state is LinkState.UP and session.resyncs >= 1)
+    await stack.wait_resyncs(1)
     for agent in ready:
         await router.ready(agent)
     return stack

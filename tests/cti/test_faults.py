@@ -35,7 +35,7 @@ async def test_ami_drop_mid_call_then_caller_hangs_up_while_down_resync_ends_it(
     resyncs = stack.session.resyncs
     await stack.pbx.drop_connections()
     await stack.pbx.caller_hangs_up(call)  # nobody hears these events
-    await stack.wait_link(lambda h: h.connections >= 2 and stack.session.resyncs > resyncs)
+    await stack.wait_resyncs(resyncs + 1)
     end = await stack.events.wait_for("call.hung_up")
     assert isinstance(end, CallHungUp)
     assert (end.call_id, end.hung_up_by) == (call, HungUpBy.UNKNOWN)
@@ -208,22 +208,20 @@ async def test_garbage_truncated_and_1mb_lines_are_skipped_and_the_rest_is_read(
         assert "UserEvent" in seen
         health = link.health()
         assert health.protocol_violations == 1
-        await asyncio.wait_for(_until(lambda: "partial message" in link.health().last_error), 5)
+        await link.wait_health(lambda h: "partial message" in h.last_error)
     finally:
         await link.stop()
         await shut(server)
 
 
-async def _until(predicate: Callable[[], bool]) -> None:
-    while not predicate():
-        await asyncio.sleep(0.01)
-
-
 async def test_login_failure_is_reported_and_retried_slowly() -> None:
     connections: list[float] = []
+    second_connection = asyncio.Event()
 
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections.append(asyncio.get_running_loop().time())
+        if len(connections) >= 2:
+            second_connection.set()
         writer.write(b"Asterisk Call Manager/11.0.0\r\n")
         login = await read_action(reader, AmiFramer(expect_banner=False))
         # Asterisk's reply from capture l1, then it closes the socket.
@@ -238,7 +236,8 @@ async def test_login_failure_is_reported_and_retried_slowly() -> None:
     link = link_to(port, reconnect_max=0.3)
     link.start()
     try:
-        await asyncio.wait_for(_until(lambda: len(connections) >= 2), 5)
+        await link.wait_health(lambda h: h.reconnect_attempts >= 1)
+        await asyncio.wait_for(second_connection.wait(), 5)
         health = link.health()
         assert "Authentication failed" in health.last_error
         assert not health.logged_in
@@ -270,7 +269,7 @@ async def test_ping_watchdog_drops_a_link_that_stopped_answering() -> None:
     link = link_to(port, ping_interval=0.05, ping_timeout=0.1)
     link.start()
     try:
-        await asyncio.wait_for(_until(lambda: link.health().connections >= 2), 5)
+        await link.wait_health(lambda h: h.connections >= 2)
         assert "no Pong" in link.health().last_error
     finally:
         await link.stop()
@@ -328,7 +327,7 @@ async def test_actions_while_down_fail_with_asterisk_unavailable() -> None:
         await link.send_action("Ping")
     link.start()
     try:
-        await asyncio.wait_for(_until(lambda: link.health().reconnect_attempts >= 2), 5)
+        await link.wait_health(lambda h: h.reconnect_attempts >= 2)
         assert link.health().state in (LinkState.WAITING_TO_RETRY, LinkState.CONNECTING)
         assert link.health().last_error
     finally:
@@ -369,7 +368,7 @@ def _l2_responses() -> list[AmiMessage]:
 
 
 async def test_unknown_events_from_asterisk_are_ignored_by_the_service(stack: Stack) -> None:
-    stack.pbx._broadcast([[("Event", "BrandNewEvent"), ("Foo", "bar")]])  # noqa: SLF001
+    stack.pbx._broadcast([[("Event", "BrandNewEvent"), ("Foo", "bar")]])
     call = await stack.pbx.place_call("+442079460108")
     answered = await stack.events.wait_for("call.answered")
     assert answered.to_dict()["call_id"] == call
