@@ -142,6 +142,9 @@ class RedisKeys:
     def reply(self, node_id: str) -> str:
         return f"{self._tag}:reply:{node_id}"
 
+    def wake(self, node_id: str) -> str:
+        return f"{self._tag}:wake:{node_id}"
+
 
 class _Pending:
     """A command waiting to be applied by this node as leader."""
@@ -202,6 +205,8 @@ class RedisRouterBackend:
         self._release = client.register_script(_RELEASE)
         self._commit = client.register_script(_COMMIT)
         self._reply_key = self.keys.reply(self.node_id)
+        self._wake_key = self.keys.wake(self.node_id)
+        self._stop = asyncio.Event()
         self._waiting: dict[str, asyncio.Future[CommandResult]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._lead_tasks: list[asyncio.Task[None]] = []
@@ -225,12 +230,13 @@ class RedisRouterBackend:
 
     async def close(self) -> None:
         self._closing = True
+        self._stop.set()
         await self._step_down("closing")
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Blocking reads are woken, not cancelled: cancelling a blocking redis-py call
+        # can leave it hanging on its connection.
+        with contextlib.suppress(RedisError):
+            await self._redis.rpush(self._reply_key, _STOP)
+        await _finish(self._tasks, timeout=3.0)
         self._tasks.clear()
         for future in self._waiting.values():
             if not future.done():
@@ -270,25 +276,34 @@ class RedisRouterBackend:
 
     async def _read_replies(self) -> None:
         client = self._redis
-        while True:
+        while not self._closing:
             try:
                 item = await client.blpop([self._reply_key], timeout=1)
             except RedisError:
                 log.warning("reading routing replies failed; retrying", exc_info=True)
                 await asyncio.sleep(0.2)
                 continue
-            if item is None:
+            if item is None or item[1] == _STOP:
                 continue
-            reply = orjson.loads(item[1])
-            future = self._waiting.pop(reply["r"], None)
+            try:
+                reply = orjson.loads(item[1])
+                future = self._waiting.pop(reply["r"], None)
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                log.error("unreadable routing reply dropped: %r", item[1][:200])
+                continue
             if future is None or future.done():
                 continue
-            if reply.get("error"):
-                error = reply["error"]
-                future.set_exception(rebuild_error(error["id"], error["message"], error["details"]))
-            else:
-                events = tuple(decode_event(raw) for raw in reply["events"])
-                future.set_result(CommandResult(events, reply.get("value")))
+            try:
+                if reply.get("error"):
+                    error = reply["error"]
+                    future.set_exception(
+                        rebuild_error(error["id"], error["message"], error["details"])
+                    )
+                else:
+                    events = tuple(_decode_listed(reply["events"]))
+                    future.set_result(CommandResult(events, reply.get("value")))
+            except Exception as exc:
+                future.set_exception(RouterUnavailable(f"unreadable reply: {exc}"))
 
     # ------------------------------------------------------------------ leadership
 
@@ -316,7 +331,9 @@ class RedisRouterBackend:
             except Exception:
                 log.exception("routing leadership error")
                 await self._step_down("error")
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._stop.wait()
 
     async def _become_leader(self, token: str) -> None:
         engine = RoutingEngine(self.config)
@@ -334,6 +351,7 @@ class RedisRouterBackend:
         )
         applied = meta.get("applied", "0-0")
         self._published = meta.get("published", "0-0")
+        await self._redis.delete(self._wake_key)
         self._token = token
         self._engine = engine
         self._inbox = asyncio.Queue()
@@ -346,7 +364,7 @@ class RedisRouterBackend:
         )
         await self._republish()
         self._lead_tasks = [
-            asyncio.create_task(self._read_commands(applied), name="routing-commands"),
+            asyncio.create_task(self._read_commands(applied, token), name="routing-commands"),
             asyncio.create_task(self._apply_loop(token, engine), name="routing-apply"),
         ]
         if self._run_timers:
@@ -361,8 +379,7 @@ class RedisRouterBackend:
             self.keys.events, min=f"({self._published}", max="+"
         )
         for entry_id, fields in entries:
-            events = [decode_event(raw) for raw in orjson.loads(fields[b"e"])]
-            await self._sink.publish(events)
+            await self._sink.publish(decode_event_batch(fields[b"e"]))
             self._published = entry_id.decode()
 
     async def _step_down(self, why: str) -> None:
@@ -373,11 +390,14 @@ class RedisRouterBackend:
         self._engine = None
         self.leading.clear()
         tasks, self._lead_tasks = self._lead_tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        reader, others = tasks[:1], tasks[1:]
+        for task in others:
+            if task is not asyncio.current_task():
+                task.cancel()
+        with contextlib.suppress(RedisError):
+            await self._redis.xadd(self._wake_key, {"w": "1"}, maxlen=10)
+        await _finish(reader, timeout=3.0)
+        await _finish([t for t in others if t is not asyncio.current_task()], timeout=3.0)
         # Local commands not committed go to whoever leads next, through the stream.
         inbox, self._inbox = self._inbox, asyncio.Queue()
         while not inbox.empty():
@@ -405,19 +425,21 @@ class RedisRouterBackend:
         else:
             pending.future.set_result(result)
 
-    async def _read_commands(self, after: str) -> None:
+    async def _read_commands(self, after: str, token: str) -> None:
         client = self._redis
         last = after
-        while True:
+        while self._token == token:
             try:
                 response: Any = await client.xread(
-                    {self.keys.commands: last}, count=1000, block=1000
+                    {self.keys.commands: last, self._wake_key: "0-0"}, count=1000, block=1000
                 )
             except RedisError:
                 log.warning("reading routing commands failed; retrying", exc_info=True)
                 await asyncio.sleep(0.2)
                 continue
-            for _stream, entries in response or ():
+            for stream, entries in response or ():
+                if stream.decode() == self._wake_key:
+                    continue
                 for entry_id, fields in entries:
                     last = entry_id.decode()
                     reply_to = fields.get(b"n", b"").decode()
@@ -569,6 +591,30 @@ class RedisRouterBackend:
         task = asyncio.create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+_STOP = b"stop"
+
+
+async def _finish(tasks: list[asyncio.Task[None]], timeout: float) -> None:
+    """Wait for tasks that were told to stop; cancel any that do not within ``timeout``."""
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+def decode_event_batch(raw: bytes) -> list[DomainEvent]:
+    """Events of one outbox entry (a JSON array of encoded events)."""
+    return _decode_listed(orjson.loads(raw))
+
+
+def _decode_listed(items: list[Any]) -> list[DomainEvent]:
+    return [decode_event(orjson.dumps(item)) for item in items]
 
 
 def _reply(request_id: str | None, result: CommandResult | None, error: AppError | None) -> bytes:
