@@ -39,6 +39,10 @@ class RoleRequired(Forbidden):
     error_id = "forbidden"
 
 
+class WrongCurrentPassword(Forbidden):
+    error_id = "wrong-current-password"
+
+
 class LoginRateLimited(RateLimited):
     error_id = "login-rate-limited"
 

@@ -86,6 +86,13 @@ class UserUpdate(Strict):
     disabled: bool | None = None
 
 
+class PasswordChange(Strict):
+    current_password: Annotated[
+        str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    ]
+    new_password: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+
+
 class PasswordReset(Strict):
     password: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 

@@ -362,10 +362,13 @@ class AccountStore:
         """The user if ``password`` is right and the account enabled.
 
         Unknown usernames cost the same argon2 work as known ones, so response time
-        does not tell an attacker which usernames exist.
+        does not tell an attacker which usernames exist. Usernames are lower-case, so
+        "Alice" logs in as "alice".
         """
         if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
             raise InvalidCredentials("wrong username or password")
+        if isinstance(username, str):
+            username = username.strip().lower()
         row: Mapping[Any, Any] | None = None
         if isinstance(username, str) and USERNAME_PATTERN.match(username):
             async with self._engine.connect() as conn:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from agent_ui.app_keys import LOGIN_THROTTLE, SESSIONS
-from agent_ui.errors import LoginRateLimited
+from agent_ui.errors import LoginRateLimited, WrongCurrentPassword
 from agent_ui.middlewares import SESSION_COOKIE, json_response
 from agent_ui.request_state import body_of, path_id, principal_of, services_of
-from agent_ui.schemas import LoginRequest, TokenCreate
+from agent_ui.schemas import LoginRequest, PasswordChange, TokenCreate
 from agent_ui.sessions import new_session, session_key
+from contact_center.accounts import InvalidCredentials
 
 # One address may fail this many times the per-user limit: an office NAT hides many
 # agents behind one address, and a typo each must not lock the whole office out.
@@ -19,11 +20,10 @@ ADDRESS_LIMIT_FACTOR = 5
 async def login(request: web.Request) -> web.StreamResponse:
     services = services_of(request)
     throttle = request.app[LOGIN_THROTTLE]
-    sessions = request.app[SESSIONS]
     body = body_of(request, LoginRequest)
     security = services.settings.security
     now = services.clock()
-    user_key = f"user:{body.username.lower()}"
+    user_key = f"user:{body.username.strip().lower()}"
     address_key = f"addr:{request.remote or 'unknown'}"
     window = float(security.login_window_seconds)
 
@@ -52,19 +52,25 @@ async def login(request: web.Request) -> web.StreamResponse:
     await throttle.clear(user_key)
     await throttle.forgive(address_key, address_attempt.ticket)
 
+    return await start_session(request, user.to_dict(), user.id)
+
+
+async def start_session(
+    request: web.Request, user: dict[str, object], user_id: int
+) -> web.StreamResponse:
+    """A new browser session for ``user_id``: cookie set, CSRF token in the body."""
+    services = services_of(request)
+    sessions = request.app[SESSIONS]
+    security = services.settings.security
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:
         # A fresh session id at every login: a planted cookie cannot be upgraded.
         await sessions.delete(session_key(previous))
     idle = security.session_idle_minutes * 60
-    created = new_session(user.id, now=now)
+    created = new_session(user_id, now=services.clock())
     await sessions.save(created.session, idle_seconds=idle)
     response = json_response(
-        {
-            "user": user.to_dict(),
-            "csrf_token": created.session.csrf_token,
-            "idle_timeout_seconds": idle,
-        }
+        {"user": user, "csrf_token": created.session.csrf_token, "idle_timeout_seconds": idle}
     )
     response.set_cookie(
         SESSION_COOKIE,
@@ -124,3 +130,39 @@ async def revoke_token(request: web.Request) -> web.StreamResponse:
         path_id(request, "token_id"), user_id=principal.user.id
     )
     return json_response(token.to_dict())
+
+
+async def change_password(request: web.Request) -> web.StreamResponse:
+    """Change one's own password (the current one is required, and throttled like a login).
+
+    Every session of the user ends; a browser caller gets a fresh session at once.
+    """
+    services = services_of(request)
+    throttle = request.app[LOGIN_THROTTLE]
+    principal = principal_of(request)
+    body = body_of(request, PasswordChange)
+    security = services.settings.security
+    key = f"user:{principal.user.username}"
+    attempt = await throttle.acquire(
+        key,
+        limit=security.login_max_attempts,
+        window=float(security.login_window_seconds),
+        now=services.clock(),
+    )
+    if not attempt.allowed:
+        raise LoginRateLimited(
+            "too many wrong passwords for this user; try again later",
+            details={"retry_after": round(attempt.retry_after, 1), "scope": "user"},
+        )
+    try:
+        await services.accounts.verify_password(principal.user.username, body.current_password)
+    except InvalidCredentials:
+        # Not 401: the caller is still logged in, only this password was wrong.
+        raise WrongCurrentPassword("the current password is wrong") from None
+    await throttle.clear(key)
+    await services.accounts.set_password(principal.user.id, body.new_password)
+    await request.app[SESSIONS].delete_user(principal.user.id)
+    user = await services.accounts.get_user(principal.user.id)
+    if principal.via == "session":
+        return await start_session(request, user.to_dict(), user.id)
+    return json_response({"user": user.to_dict()})

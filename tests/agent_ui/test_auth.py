@@ -291,3 +291,70 @@ async def test_given_login_as_form_post_when_submitted_then_415(
     assert response.status == 415
     assert (await response.json())["error"] == "unsupported-media-type"
     assert session_cookie(client) is None
+
+
+async def test_given_session_when_changing_own_password_then_fresh_session_and_others_end(
+    client: Client, agent: Caller, login: Login, aiohttp_client: Any, app: Any
+) -> None:
+    other_browser = await aiohttp_client(app)
+    other = await other_browser.post(
+        "/api/v1/auth/login", json={"username": "agent1", "password": PASSWORD}
+    )
+    assert other.status == 200
+    csrf = await login("agent1")
+    response = await client.post(
+        "/api/v1/auth/password",
+        json={"current_password": PASSWORD, "new_password": "my new long secret"},
+        headers={CSRF_HEADER: csrf},
+    )
+    assert response.status == 200, await response.text()
+    fresh_csrf = (await response.json())["csrf_token"]
+    assert fresh_csrf != csrf
+    assert (await client.get("/api/v1/auth/me")).status == 200
+    assert (await other_browser.get("/api/v1/auth/me")).status == 401
+    relogin = await other_browser.post(
+        "/api/v1/auth/login", json={"username": "agent1", "password": "my new long secret"}
+    )
+    assert relogin.status == 200
+
+
+async def test_given_wrong_current_password_when_changing_then_403_and_throttled(
+    client: Client, agent: Caller, services: Services
+) -> None:
+    for _ in range(3):
+        response = await client.post(
+            "/api/v1/auth/password",
+            json={"current_password": "wrong password", "new_password": "my new long secret"},
+            headers=agent.bearer,
+        )
+        assert response.status == 403
+        assert (await response.json())["error"] == "wrong-current-password"
+    blocked = await client.post(
+        "/api/v1/auth/password",
+        json={"current_password": PASSWORD, "new_password": "my new long secret"},
+        headers=agent.bearer,
+    )
+    assert blocked.status == 429
+    assert (await services.accounts.verify_password("agent1", PASSWORD)).username == "agent1"
+
+
+async def test_given_weak_new_password_when_changing_then_refused_and_old_kept(
+    client: Client, agent: Caller, services: Services
+) -> None:
+    response = await client.post(
+        "/api/v1/auth/password",
+        json={"current_password": PASSWORD, "new_password": "short"},
+        headers=agent.bearer,
+    )
+    assert response.status == 422
+    assert (await response.json())["error"] == "weak-password"
+    assert (await services.accounts.verify_password("agent1", PASSWORD)).username == "agent1"
+
+
+async def test_given_mixed_case_username_when_logging_in_then_accepted(
+    client: Client, agent: Caller
+) -> None:
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": "Agent1", "password": PASSWORD}
+    )
+    assert response.status == 200

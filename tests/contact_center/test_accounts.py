@@ -171,6 +171,7 @@ async def test_given_right_password_when_verified_then_user_returned(
 ) -> None:
     added = await accounts.add_user("alice", password=PASSWORD)
     assert await accounts.verify_password("alice", PASSWORD) == added
+    assert await accounts.verify_password(" Alice", PASSWORD) == added
 
 
 @pytest.mark.parametrize(
