@@ -185,16 +185,23 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     required = set(schema.get("required", []))
     parameters = []
     for name, prop in schema.get("properties", {}).items():
-        prop = dict(prop)
-        description = prop.pop("title", None)
+        prop = {k: v for k, v in prop.items() if k != "title"}
+        # In a query string "null" is simply "absent": describe the value's own type.
+        branches = [b for b in prop.pop("anyOf", []) if b != {"type": "null"}]
+        if len(branches) == 1:
+            prop.update(branches[0])
+        elif branches:
+            prop["anyOf"] = branches
+        if prop.get("default", 0) is None:
+            del prop["default"]
         parameter: dict[str, Any] = {
             "name": name,
             "in": "query",
             "required": name in required,
             "schema": prop,
         }
-        if description:
-            parameter["description"] = description
+        if "description" in prop:
+            parameter["description"] = prop.pop("description")
         parameters.append(parameter)
     return parameters
 

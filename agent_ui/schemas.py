@@ -105,10 +105,10 @@ class AuditQuery(Strict):
     customer_id: Id | None = None
     actor_id: Id | None = None
     action: Text64 | None = None
-    since: Timestamp | None = None
-    until: Timestamp | None = None
+    since: Timestamp | None = Field(None, description="Unix time, inclusive")
+    until: Timestamp | None = Field(None, description="Unix time, exclusive")
     limit: Annotated[int, Field(ge=1, le=500)] = 100
-    cursor: Cursor | None = None
+    cursor: Cursor | None = Field(None, description="next_cursor of the previous page")
 
 
 # -- customers ---------------------------------------------------------------------
@@ -141,13 +141,15 @@ class CustomerUpdate(CustomerFields):
 
 
 class CustomerSearchQuery(Strict):
-    q: Text200 | None = None
-    name: Text200 | None = None
-    phone: Text40 | None = None
+    q: Text200 | None = Field(
+        None, description="free text: an email, a phone or account number, or a name prefix"
+    )
+    name: Text200 | None = Field(None, description="name prefix (any word of the name)")
+    phone: Text40 | None = Field(None, description="phone number, read with the default region")
     email: Text320 | None = None
-    number: Text128 | None = None
+    number: Text128 | None = Field(None, description="account / member number")
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Cursor | None = None
+    cursor: Cursor | None = Field(None, description="next_cursor of the previous page")
 
 
 class ProfileQuery(Strict):
