@@ -1,0 +1,357 @@
+"""Screen-pop latency on a large profile store, and bulk-load throughput.
+
+Loads N synthetic customers with M interactions each (plus their identities,
+messages, notes, orders and value buckets) into PostgreSQL and/or SQLite with
+``contact_center.bulk_load``, then times ``ProfileStore.screen_pop`` (three read
+round trips and one audit insert in one transaction) for random identities of
+every kind, one request at a time, after a warm-up.
+
+    python -m bench.screen_pop                      # 1,000,000 x 10 on PostgreSQL,
+                                                    # 100,000 x 10 on SQLite
+    python -m bench.screen_pop --quick              # small, under 30 s
+    python -m bench.screen_pop --backend postgres --customers 200000 --reload
+
+A database already holding exactly the requested scale is reused (``--reload``
+forces a fresh load). The PostgreSQL database (``cc_bench`` by default,
+``cc_bench_quick`` for ``--quick``) is created if missing and belongs to the
+benchmark: a reload empties every table in it. The last printed line is one JSON
+object: ``{"postgres": {"p50_ms": ..., "p99_ms": ..., ...}, "sqlite": {...}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import random
+import secrets
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contact_center.accounts import AccountStore
+from contact_center.bulk_load import bulk_load, bulk_load_generated
+from contact_center.domain.identity import Identity, IdentityKind
+from contact_center.seed import SeedShape, agent_roster, generate_customers
+from contact_center.services import Actor
+from contact_center.settings import ValueSettings
+from contact_center.store.engine import create_engine
+from contact_center.store.migrate import upgrade
+from contact_center.store.profiles import ProfileStore
+from contact_center.store.schema import audit_events, identities, metadata
+
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cc_bench"
+QUICK_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cc_bench_quick"
+DEFAULT_SQLITE_DIR = Path("var/bench")
+RNG_SEED = 20_240_601
+AGENTS = 12
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        raise ValueError("no values")
+    rank = max(1, min(len(sorted_values), math.ceil(fraction * len(sorted_values))))
+    return sorted_values[rank - 1]
+
+
+async def ensure_postgres_database(url: str) -> None:
+    """Create the benchmark's database if it does not exist yet."""
+    import asyncpg
+
+    parsed = make_url(url)
+    name = parsed.database
+    if not name:
+        raise SystemExit(f"--database-url {url!r} names no database")
+    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    conn = await asyncpg.connect(admin)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_postgres_database(url: str) -> None:
+    """Remove a benchmark database (used by the test that runs this benchmark)."""
+    import asyncpg
+
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def table_counts(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        return {
+            table: int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
+            for table in ("customers", "interactions")
+        }
+
+
+async def empty_tables(engine: AsyncEngine) -> None:
+    names = [t.name for t in metadata.sorted_tables]
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(names):
+                await conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608
+
+
+async def agent_ids(engine: AsyncEngine) -> list[int]:
+    """The roster's users, created on first use (password hashing makes this ~1 s)."""
+    # These accounts only own synthetic history; nobody logs in with their random
+    # passwords, so a cheap hash keeps the set-up short.
+    accounts = AccountStore(engine, hasher=PasswordHasher(time_cost=1, memory_cost=1024))
+    ids: list[int] = []
+    existing = {u.username: u.id for u in await accounts.list_users()}
+    for username, display_name in agent_roster(AGENTS):
+        if username in existing:
+            ids.append(existing[username])
+            continue
+        user = await accounts.add_user(
+            username, password=secrets.token_urlsafe(16), display_name=display_name
+        )
+        ids.append(user.id)
+    return ids
+
+
+async def last_load(engine: AsyncEngine) -> dict[str, Any] | None:
+    """The figures of the load that filled a reused database (kept in its audit log)."""
+    async with engine.connect() as conn:
+        details = (
+            await conn.execute(
+                select(audit_events.c.details)
+                .where(audit_events.c.action == "customers.bulk_loaded")
+                .order_by(audit_events.c.id.desc())
+                .limit(1)
+            )
+        ).scalar()
+    return dict(details) if details else None
+
+
+async def sample_identities(engine: AsyncEngine, count: int, rng: random.Random) -> list[Identity]:
+    """Random identities of every kind: identity rows picked by random id."""
+    async with engine.connect() as conn:
+        low, high = (await conn.execute(text("SELECT min(id), max(id) FROM identities"))).one()
+        if low is None:
+            raise SystemExit("no identities loaded")
+        wanted = sorted({rng.randint(low, high) for _ in range(count * 2)})
+        found: list[Identity] = []
+        for start in range(0, len(wanted), 1000):
+            chunk = wanted[start : start + 1000]
+            rows = await conn.execute(
+                select(identities.c.kind, identities.c.value).where(identities.c.id.in_(chunk))
+            )
+            found.extend(Identity(IdentityKind(k), v) for k, v in rows)
+    rng.shuffle(found)
+    return found[:count]
+
+
+async def measure(
+    store: ProfileStore, identities: Sequence[Identity], warmup: int
+) -> dict[str, Any]:
+    viewer = Actor(None, "bench", "agent")
+    for identity in identities[:warmup]:
+        await store.screen_pop(identity, viewer=viewer)
+    timings: list[float] = []
+    by_kind: dict[str, list[float]] = {}
+    shapes = set()
+    for identity in identities[warmup:]:
+        started = time.perf_counter()
+        pop = await store.screen_pop(identity, viewer=viewer)
+        elapsed = (time.perf_counter() - started) * 1000
+        timings.append(elapsed)
+        by_kind.setdefault(identity.kind.value, []).append(elapsed)
+        shapes.add(tuple(sorted(pop)))
+    timings.sort()
+    return {
+        "queries": len(timings),
+        "p50_ms": round(percentile(timings, 0.50), 3),
+        "p90_ms": round(percentile(timings, 0.90), 3),
+        "p99_ms": round(percentile(timings, 0.99), 3),
+        "max_ms": round(timings[-1], 3),
+        "mean_ms": round(statistics.fmean(timings), 3),
+        "p99_ms_by_kind": {
+            kind: round(percentile(sorted(values), 0.99), 3)
+            for kind, values in sorted(by_kind.items())
+        },
+        "queries_by_kind": {kind: len(values) for kind, values in sorted(by_kind.items())},
+    }
+
+
+async def run_backend(
+    backend: str,
+    url: str,
+    *,
+    customers: int,
+    interactions: int,
+    queries: int,
+    reload: bool,
+    progress: bool,
+    workers: int,
+) -> dict[str, Any]:
+    if backend == "postgresql":
+        await ensure_postgres_database(url)
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        counts = await table_counts(engine)
+        loaded = counts == {"customers": customers, "interactions": customers * interactions}
+        load: dict[str, Any] | None = None
+        if reload or not loaded:
+            _log(f"{backend}: loading {customers:,} customers x {interactions} interactions")
+            await empty_tables(engine)
+            agents = await agent_ids(engine)
+            now = time.time()
+            shape = SeedShape(interactions=(interactions, interactions), agents=AGENTS)
+            if workers:
+                load = await bulk_load_generated(
+                    engine,
+                    customers,
+                    rng_seed=RNG_SEED,
+                    now=now,
+                    value_settings=ValueSettings(),
+                    shape=shape,
+                    agent_ids=agents,
+                    workers=workers,
+                    rebuild_indexes=backend == "postgresql",
+                    progress=progress,
+                )
+            else:
+                load = await bulk_load(
+                    engine,
+                    generate_customers(customers, rng_seed=RNG_SEED, now=now, shape=shape),
+                    now=now,
+                    value_settings=ValueSettings(),
+                    agent_ids=agents,
+                    rebuild_indexes=backend == "postgresql",
+                    total=customers,
+                    progress=progress,
+                )
+            _log(f"{backend}: loaded {load['rows']:,} rows in {load['seconds']} s")
+        else:
+            _log(f"{backend}: reusing the loaded database ({customers:,} customers)")
+        store = ProfileStore(engine, default_region="US", value_settings=ValueSettings())
+        rng = random.Random(RNG_SEED)
+        warmup = max(20, queries // 10)
+        identities = await sample_identities(engine, queries + warmup, rng)
+        figures = await measure(store, identities, warmup)
+        result: dict[str, Any] = {
+            "customers": customers,
+            "interactions": customers * interactions,
+            **figures,
+        }
+        if load is None:
+            load = await last_load(engine)
+        if load is not None:
+            result["load_rows"] = load["rows"]
+            result["load_seconds"] = load["seconds"]
+            result["load_rows_per_s"] = load["rows_per_s"]
+            result["rows"] = {t: load[t] for t in ("identities", "messages", "notes", "orders")}
+            for key in ("copy_seconds", "index_rebuild_seconds", "analyze_seconds"):
+                if key in load:
+                    result[key] = load[key]
+        else:
+            result["load_rows_per_s"] = None
+        _log(f"{backend}: {json.dumps(result)}")
+        return result
+    finally:
+        await engine.dispose()
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.screen_pop", description=__doc__.splitlines()[0] if __doc__ else ""
+    )
+    parser.add_argument("--backend", choices=("postgres", "sqlite", "both"), default="both")
+    parser.add_argument("--customers", type=int, help="customers (default 1,000,000 on PostgreSQL)")
+    parser.add_argument(
+        "--sqlite-customers", type=int, help="customers on SQLite (default 100,000)"
+    )
+    parser.add_argument("--interactions-per-customer", type=int, default=None)
+    parser.add_argument("--queries", type=int, default=None, help="timed screen-pops (2,000)")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL URL (asyncpg)")
+    parser.add_argument("--sqlite-path", type=Path, default=None)
+    parser.add_argument("--reload", action="store_true", help="load again even if present")
+    parser.add_argument("--quick", action="store_true", help="small scale, under 30 s")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="generator processes during the load (2; 0 generates in this process)",
+    )
+    args = parser.parse_args(argv)
+    quick = args.quick
+
+    def given(value: int | None, default: int) -> int:
+        return default if value is None else value
+
+    args.pg_customers = given(args.customers, 2_000 if quick else 1_000_000)
+    args.sqlite_n = given(args.sqlite_customers, given(args.customers, 1_000 if quick else 100_000))
+    args.m = given(args.interactions_per_customer, 5 if quick else 10)
+    args.q = given(args.queries, 300 if quick else 2_000)
+    args.url = args.database_url or (QUICK_POSTGRES_URL if quick else DEFAULT_POSTGRES_URL)
+    if min(args.pg_customers, args.sqlite_n, args.q) < 1 or min(args.m, args.workers) < 0:
+        parser.error("customers, queries and workers must be positive, interactions not negative")
+    if not args.url.startswith("postgresql+asyncpg://"):
+        parser.error("--database-url must start with postgresql+asyncpg://")
+    return args
+
+
+async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    results: dict[str, Any] = {}
+    if args.backend in ("postgres", "both"):
+        results["postgres"] = await run_backend(
+            "postgresql",
+            args.url,
+            customers=args.pg_customers,
+            interactions=args.m,
+            queries=args.q,
+            reload=args.reload,
+            progress=not args.no_progress,
+            workers=args.workers,
+        )
+    if args.backend in ("sqlite", "both"):
+        path = args.sqlite_path or DEFAULT_SQLITE_DIR / (f"screen-pop-{args.sqlite_n}x{args.m}.db")
+        results["sqlite"] = await run_backend(
+            "sqlite",
+            f"sqlite+aiosqlite:///{path}",
+            customers=args.sqlite_n,
+            interactions=args.m,
+            queries=args.q,
+            reload=args.reload,
+            progress=not args.no_progress,
+            workers=args.workers,
+        )
+    print(json.dumps(results), flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
