@@ -224,11 +224,12 @@ class TelephonyService:
         return events
 
     async def _handle(self, session: ServerSession, events: Sequence[DomainEvent]) -> None:
-        await self.sink.publish(events)
+        # Routing first: a waiting caller's offer is the one thing here that is urgent.
         for event in events:
             offers = await self._route(event)
             for offer in offers:
                 self._spawn(self._offer_quietly(offer.call_id, offer.agent_id))
+        await self.sink.publish(events)
 
     async def _route(self, event: DomainEvent) -> Sequence[VoiceOffer]:
         routing, agent_of = self.routing, self.directory.agent_of

@@ -142,6 +142,10 @@ class SimulatedPbx:
         self.calls: dict[str, SimCall] = {}
         self.channels: dict[str, SimChannel] = {}
         self.actions: list[AmiMessage] = []
+        # perf_counter() when each action arrived (benchmarks time the CTI's reactions)
+        self.action_times: list[float] = []
+        # perf_counter() when each event type was last written to the sockets
+        self.written_at: dict[str, float] = {}
         self.connections = 0
         self.accepting = True
         self._clients: set[_Client] = set()
@@ -479,15 +483,22 @@ class SimulatedPbx:
         self._send(messages, client)
 
     def _send(self, messages: Iterable[list[tuple[str, str]]], client: _Client | None) -> None:
+        """Responses to the asking client, events to all, in order, batched per write."""
+        batch: list[list[tuple[str, str]]] = []
         for msg in messages:
             if msg and msg[0][0] == "Response":
+                self._broadcast(batch)
+                batch = []
                 if client is not None:
                     self._write(client, encode_message(msg))
             else:
-                self._broadcast([msg])
+                batch.append(msg)
+        self._broadcast(batch)
 
     def _broadcast(self, messages: Iterable[list[tuple[str, str]]]) -> None:
         messages = list(messages)
+        if not messages:
+            return
         for msg in messages:
             if msg and msg[0][0] == "Event":
                 self.emitted[msg[0][1]] += 1
@@ -497,6 +508,10 @@ class SimulatedPbx:
                 future.set_result(None)
                 self._event_waiters.remove(waiter)
         data = b"".join(encode_message(m) for m in messages)
+        now = time.perf_counter()
+        for msg in messages:
+            if msg and msg[0][0] == "Event":
+                self.written_at[msg[0][1]] = now
         for client in list(self._clients):
             if client.logged_in and client.events:
                 self._write(client, data)
@@ -526,6 +541,7 @@ class SimulatedPbx:
     # ================================================================== actions
 
     async def _on_action(self, client: _Client, msg: AmiMessage) -> None:
+        self.action_times.append(time.perf_counter())
         self.actions.append(msg)
         action = msg.get("Action")
         action_id = msg.get("ActionID")
