@@ -337,8 +337,11 @@ class AccountStore:
         display_name: str | None = None,
         extension: str | None = None,
         language: str | None = None,
+        role: str | None = None,
+        disabled: bool | None = None,
     ) -> User:
-        """Change profile fields; pass ``extension=None`` to leave it, ``""`` to clear it."""
+        """Change several fields in one transaction; ``None`` leaves a field as it is,
+        ``extension=""`` clears the extension."""
         values: dict[str, Any] = {}
         if display_name is not None:
             values["display_name"] = validate_display_name(display_name)
@@ -346,6 +349,10 @@ class AccountStore:
             values["language"] = validate_language(language).value
         if extension is not None:
             values["extension"] = validate_extension(extension) if extension else None
+        if role is not None:
+            values["role"] = validate_role(role).value
+        if disabled is not None:
+            values["disabled"] = bool(disabled)
         if not values:
             return await self.get_user(user)
         return await self._update(user, **values)

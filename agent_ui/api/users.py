@@ -52,20 +52,16 @@ async def update_user(request: web.Request) -> web.StreamResponse:
     demoted = body.role is not None and body.role != Role.ADMIN.value
     if user.role is Role.ADMIN and not user.disabled and (demoted or body.disabled is True):
         await _refuse_if_last_admin(accounts, user)
-    if body.display_name is not None or body.extension is not None or body.language is not None:
-        user = await accounts.update_user(
-            user.id,
-            display_name=body.display_name,
-            extension=body.extension,
-            language=body.language,
-        )
-    if body.role is not None:
-        user = await accounts.set_role(user.id, body.role)
+    user = await accounts.update_user(
+        user.id,
+        display_name=body.display_name,
+        extension=body.extension,
+        language=body.language,
+        role=body.role,
+        disabled=body.disabled,
+    )
     if body.disabled is True:
-        user = await accounts.disable_user(user.id)
         await request.app[SESSIONS].delete_user(user.id)
-    elif body.disabled is False:
-        user = await accounts.enable_user(user.id)
     return json_response(user.to_dict())
 
 

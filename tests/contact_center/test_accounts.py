@@ -284,6 +284,11 @@ async def test_given_profile_changes_when_updated_then_extension_uniqueness_hold
         await accounts.update_user(bob.id, extension="1001")
     assert (await accounts.update_user(bob.id, extension="1002")).extension == "1002"
     assert (await accounts.update_user(bob.id, extension="")).extension is None
+    both = await accounts.update_user(bob.id, role="supervisor", disabled=True)
+    assert (both.role, both.disabled) == (Role.SUPERVISOR, True)
+    with pytest.raises(InvalidAccount):
+        await accounts.update_user(bob.id, display_name="Changed", role="owner")
+    assert (await accounts.get_user(bob.id)).display_name == "Bob B"
 
 
 async def test_given_issued_token_when_authenticated_then_owner_returned_and_use_recorded(
