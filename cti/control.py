@@ -21,7 +21,8 @@ from cti.tracker import DialplanContexts
 
 _EXTENSION = re.compile(r"^[0-9A-Za-z*#+_.-]{1,40}$")
 _NUMBER = re.compile(r"^\+?[0-9*#]{1,32}$")
-_QUEUE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# [cc-queue] matches _[0-9a-zA-Z]. : at least two characters, starting with one of those.
+_QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
 
 
 def check_extension(value: str) -> str:

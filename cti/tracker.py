@@ -501,11 +501,6 @@ class CallTracker:
             call = self._call_of(msg)
             if call is not None:
                 call.recording_file = h.get("Value", "")
-        elif variable == "CC_NUMBER":
-            # Set by [cc-outbound] on the agent leg of click-to-dial.
-            ch = self.channels.get(h.get("Uniqueid", ""))
-            if ch is not None and ch.uniqueid == ch.linkedid and ch.linkedid not in self.calls:
-                self._start_outbound(ch, at, ch.endpoint, h.get("Value", ""), out)
 
     def _on_userevent(self, msg: AmiMessage, at: float, out: list[DomainEvent]) -> None:
         h = msg.headers
