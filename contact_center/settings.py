@@ -9,6 +9,7 @@ replacing the first). Invalid settings raise :class:`SettingsError` naming the k
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -151,6 +152,10 @@ class AsteriskSettings(_Section):
 
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def level_number(self) -> int:
+        return int(getattr(logging, self.level))
 
 
 class Settings(_Section):

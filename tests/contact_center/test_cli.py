@@ -121,3 +121,46 @@ def test_import_of_a_missing_file(cli_env: Path, capsys: pytest.CaptureFixture[s
     run(["db", "upgrade"], capsys)
     code, _, err = run(["import", "orders", "nope.csv"], capsys)
     assert code == 2 and "is not a file" in err
+
+
+async def test_demo_preparation_is_idempotent_and_gives_a_usable_screen_pop(
+    tmp_path: Path,
+) -> None:
+    from contact_center.app import build_services
+    from contact_center.cli import DEMO_USERS, prepare_demo
+    from contact_center.services import Actor
+    from contact_center.settings import Settings
+    from contact_center.store.migrate import upgrade
+
+    settings = Settings().with_overrides(
+        database={"url": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"}
+    )
+    services = build_services(settings)
+    try:
+        await upgrade(services.engine)
+        first = await prepare_demo(services, 12)
+        again = await prepare_demo(services, 12)
+        assert first["customers"] == 12 and again == {}
+        users = await services.accounts.list_users()
+        assert sorted(u.username for u in users) == sorted(u[0] for u in DEMO_USERS)
+        agent = await services.accounts.verify_password("agent1", "demo-agent-2026")
+        found = await services.profiles.search(name="a", limit=100)
+        phone = next(i for c in found["items"] for i in c["identities"] if i["kind"] == "phone")
+        pop = await services.profiles.screen_pop(
+            services.profiles.identity("phone", phone["value"]), viewer=Actor(agent.id, "agent1")
+        )
+        assert pop["customer"]["identities"]
+    finally:
+        await services.engine.dispose()
+
+
+def test_seed_command_writes_through_the_store_and_in_bulk(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(["db", "upgrade"], capsys)
+    code, out, _ = run(["seed", "--customers", "3"], capsys)
+    assert code == 0 and json.loads(out)["customers"] == 3
+    code, out, _ = run(["seed", "--customers", "5", "--bulk", "--first", "4"], capsys)
+    assert code == 0 and json.loads(out)["customers"] == 5
+    code, out, _ = run(["seed", "--customers", "3"], capsys)
+    assert json.loads(out)["skipped_existing"] == 3
