@@ -39,6 +39,7 @@ async def answered_call(stack: Stack, number: str = "+442079460001") -> tuple[st
 async def test_call_is_queued_offered_answered_and_wrapped_up(stack: Stack) -> None:
     call, answered = await answered_call(stack)
     assert answered.extension == "1001"  # longest idle ready agent with a phone
+    assert stack.redirects_to("1001") == 1  # the offer is carried out once
     assert (await stack.contact(call))["state"] == "connected"
     await stack.pbx.caller_hangs_up(call)
     end = await stack.events.wait_for("call.hung_up")
