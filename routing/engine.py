@@ -129,6 +129,8 @@ class RoutingEngine:
         }
         self._agent_reach: dict[str, tuple[Reach, ...]] = {}
         self._available: set[str] = set()
+        # READY agents able to take one more contact on each channel.
+        self._available_for: dict[Channel, set[str]] = {ch: set() for ch in CHANNELS}
         self._presence: dict[str, str] = {}
         self._timers: list[tuple[float, int, str, str]] = []
         self._stats: dict[tuple[str, Channel], QueueChannelStats] = {}
@@ -199,6 +201,13 @@ class RoutingEngine:
 
     def agents(self) -> Iterable[Agent]:
         return self._agents.values()
+
+    def discard_changes(self) -> None:
+        """Forget what changed (a backend that persists nothing calls this instead)."""
+        self._dirty_contacts.clear()
+        self._removed_contacts.clear()
+        self._dirty_agents.clear()
+        self._dirty_stats.clear()
 
     def take_changes(self) -> Changes:
         changes = Changes(
@@ -505,7 +514,7 @@ class RoutingEngine:
             self._offer(contact, agent, sticky, events)
             return True
         reach = self._reach[(contact.queue, contact.ring)]
-        pool_ids = reach & self._available
+        pool_ids = reach & self._available_for[contact.channel]
         if not pool_ids:
             return False
         queue = self.config.queues[contact.queue]
@@ -632,10 +641,17 @@ class RoutingEngine:
         """Recompute the agent's availability and wallboard presence after any change."""
         self._dirty_agents.add(agent.agent_id)
         profile = self.config.profiles[agent.profile]
-        if agent.state == AgentState.READY and takeable_channels(agent, profile):
-            self._available.add(agent.agent_id)
+        takeable = takeable_channels(agent, profile) if agent.state == AgentState.READY else ()
+        agent_id = agent.agent_id
+        if takeable:
+            self._available.add(agent_id)
         else:
-            self._available.discard(agent.agent_id)
+            self._available.discard(agent_id)
+        for channel, pool in self._available_for.items():
+            if channel in takeable:
+                pool.add(agent_id)
+            else:
+                pool.discard(agent_id)
         new = presence(agent.state, len(agent.active))
         old = self._presence.get(agent.agent_id)
         if new != old:
@@ -700,6 +716,8 @@ class RoutingEngine:
         for r in self._agent_reach.pop(agent.agent_id, ()):
             self._reach[(r.queue, r.ring)].discard(agent.agent_id)
         self._available.discard(agent.agent_id)
+        for pool in self._available_for.values():
+            pool.discard(agent.agent_id)
 
     def _index_agent(self, agent: Agent) -> None:
         for queue in agent.queues:

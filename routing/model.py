@@ -341,7 +341,14 @@ class Contact:
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__slots__}
-        data["customer"] = dataclasses.asdict(self.customer)
+        customer = self.customer
+        data["customer"] = {
+            "customer_id": customer.customer_id,
+            "tier": customer.tier,
+            "owner_agent_id": customer.owner_agent_id,
+            "last_agent_id": customer.last_agent_id,
+            "last_served_at": customer.last_served_at,
+        }
         data["declined_by"] = sorted(self.declined_by)
         return data
 

@@ -66,16 +66,17 @@ class MemoryRouterBackend:
     async def execute(self, command: Command) -> CommandResult:
         async with self._lock:
             outcome = self.engine.execute(command, self._clock())
-            changes = self.engine.take_changes()
-            await self._persist(changes)
+            if self._store is None:
+                self.engine.discard_changes()
+            else:
+                await self._persist(self.engine.take_changes())
             if outcome.events:
                 await self._sink.publish(outcome.events)
         self._wake.set()
         return CommandResult(tuple(outcome.events), outcome.value)
 
     async def _persist(self, changes: Changes) -> None:
-        if self._store is None:
-            return
+        assert self._store is not None
         pending = self._unsaved
         self._unsaved = {}
         for cid, record in changes.contacts.items():

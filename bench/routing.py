@@ -1,0 +1,330 @@
+"""Routing decisions per second and decision latency, in memory and on Redis.
+
+Scenario (full): 2,000 agents, 50 queues, 20 skills, 10,000 waiting contacts across
+voice, chat and email. Every agent starts busy with an offered contact; the measured
+step is "agent finishes a contact" (hang-up, wrap-up 0): the router closes it and
+decides which waiting contact the freed agent gets next. A new contact arrives for
+each one served, so about 10,000 keep waiting. Latency is per decision, measured
+around the command that triggers it (for Redis: submit to committed reply).
+
+    python -m bench.routing            # full scenario
+    python -m bench.routing --quick    # small smoke run (< 30 s)
+    python -m bench.routing --no-redis # memory only
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from contact_center.domain.events import DomainEvent
+from routing import commands as cmd
+from routing.backends.base import CommandResult, RouterBackend
+from routing.events import ContactOffered
+from routing.model import RoutingConfig
+from routing.settings import build_config, parse_routing_settings
+
+CHANNELS = ("voice", "chat", "email")
+STRATEGIES = (
+    "longest-idle",
+    "least-occupied",
+    "highest-proficiency",
+    "round-robin",
+    "fewest-today",
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    agents: int
+    queues: int
+    skills: int
+    waiting: int
+    decisions: int
+    queues_per_agent: int = 5
+
+
+FULL = Scenario(agents=2000, queues=50, skills=20, waiting=10_000, decisions=40_000)
+QUICK = Scenario(agents=200, queues=10, skills=20, waiting=1000, decisions=3000)
+
+
+class DiscardingSink:
+    async def publish(self, events: Sequence[DomainEvent]) -> None:
+        return None
+
+
+def build_scenario(s: Scenario, seed: int = 7) -> tuple[RoutingConfig, list[cmd.Command]]:
+    """Queues, and the agent definitions (each meets the skills of the queues it serves)."""
+    rng = random.Random(seed)
+    skills = [f"skill{n:02d}" for n in range(s.skills)]
+    queues: dict[str, Any] = {}
+    requirements: dict[str, dict[str, int]] = {}
+    for n in range(s.queues):
+        name = f"q{n:02d}"
+        required = {sk: rng.randint(1, 3) for sk in rng.sample(skills, rng.randint(1, 2))}
+        requirements[name] = required
+        queues[name] = {
+            "channels": [CHANNELS[n % 3]],
+            "skills": required,
+            "strategy": STRATEGIES[n % len(STRATEGIES)],
+            "tier_boost": {"gold": 20},
+            "ageing_points_per_minute": 1 + n % 3,
+            "overflow": [{"after_seconds": 120, "lower_skills": dict.fromkeys(required, 1)}],
+            "offer_timeout_seconds": {"voice": 3600, "chat": 3600, "email": 3600},
+        }
+    config = build_config(parse_routing_settings({"queues": queues}))
+    agents: list[cmd.Command] = []
+    names = sorted(queues)
+    for n in range(s.agents):
+        served = rng.sample(names, s.queues_per_agent)
+        levels: dict[str, int] = {sk: rng.randint(1, 5) for sk in rng.sample(skills, 4)}
+        for queue in served:
+            for skill, level in requirements[queue].items():
+                levels[skill] = max(levels.get(skill, 0), level + rng.randint(0, 2))
+        agents.append(
+            cmd.UpsertAgent(
+                agent_id=f"a{n:05d}",
+                skills=tuple(sorted((k, min(v, 5)) for k, v in levels.items())),
+                queues=tuple(served),
+            )
+        )
+    return config, agents
+
+
+class Load:
+    """Drives one backend through the scenario and collects decision latencies."""
+
+    def __init__(self, scenario: Scenario, config: RoutingConfig, agents: list[cmd.Command]):
+        self.s = scenario
+        self.config = config
+        self.agent_commands = agents
+        self.rng = random.Random(11)
+        self.next_contact = 0
+        self.queue_names = sorted(config.queues)
+        # Contacts offered to an agent (to accept) and connected with them (to finish).
+        self.offered: dict[str, list[str]] = {}
+        self.holding: dict[str, list[str]] = {}
+
+    def arrival(self) -> cmd.EnqueueContact:
+        self.next_contact += 1
+        queue = self.rng.choice(self.queue_names)
+        channel = next(iter(self.config.queues[queue].channels))
+        return cmd.EnqueueContact(
+            contact_id=f"c{self.next_contact:07d}",
+            channel=str(channel),
+            queue=queue,
+            customer_id=f"cust{self.rng.randint(1, 50_000)}",
+            tier="gold" if self.rng.random() < 0.1 else None,
+        )
+
+    def note_offers(self, events: Sequence[DomainEvent]) -> int:
+        offers = 0
+        for event in events:
+            if isinstance(event, ContactOffered):
+                self.offered.setdefault(event.agent_id, []).append(event.contact_id)
+                offers += 1
+        return offers
+
+    async def prepare(self, backends: Sequence[RouterBackend]) -> None:
+        """Agents registered, contacts waiting, then agents ready: everyone busy."""
+        first = backends[0]
+        await _many(first, self.agent_commands)
+        arrivals: list[cmd.Command] = [self.arrival() for _ in range(self.s.waiting)]
+        await _many(first, arrivals)
+        ready = [cmd.SetAgentState(agent_id=c.agent_id, state="ready") for c in self.agent_commands]  # type: ignore[attr-defined]
+        for result in await _many(first, ready):
+            self.note_offers(result.events)
+        # Top up so that about ``waiting`` contacts still wait once agents took theirs.
+        taken = sum(len(v) for v in self.offered.values())
+        await _many(first, [self.arrival() for _ in range(taken)])
+        # Accept every offer: the measured loop then frees agents one contact at a time.
+        await _many(first, self.accepts(list(self.offered)))
+
+    def accepts(self, agents: list[str]) -> list[cmd.Command]:
+        commands: list[cmd.Command] = []
+        for agent_id in agents:
+            for contact_id in self.offered.pop(agent_id, ()):
+                commands.append(cmd.AcceptOffer(contact_id=contact_id, agent_id=agent_id))
+                self.holding.setdefault(agent_id, []).append(contact_id)
+        return commands
+
+    async def worker(
+        self,
+        backend: RouterBackend,
+        agents: list[str],
+        budget: int,
+        latencies: list[float],
+    ) -> int:
+        decisions = 0
+        idle_streak = 0
+        index = 0
+        while decisions < budget and agents and idle_streak <= len(agents):
+            agent_id = agents[index % len(agents)]
+            index += 1
+            if self.offered.get(agent_id):
+                # Offers made while another worker's command ran: accept them first.
+                await _many(backend, self.accepts([agent_id]))
+            held = self.holding.get(agent_id)
+            if not held:
+                idle_streak += 1
+                continue
+            idle_streak = 0
+            contact_id = held.pop(0)
+            started = time.perf_counter()
+            result = await backend.execute(cmd.HangUp(contact_id=contact_id, reason="done"))
+            elapsed = time.perf_counter() - started
+            made = self.note_offers(result.events)
+            if made:
+                decisions += made
+                latencies.extend([elapsed / made] * made)
+            await _many(backend, [self.arrival(), *self.accepts([agent_id])])
+        return decisions
+
+
+async def _many(backend: RouterBackend, commands: Sequence[cmd.Command]) -> list[CommandResult]:
+    """Run commands concurrently in chunks (lets the Redis leader batch them)."""
+    results: list[CommandResult] = []
+    for start in range(0, len(commands), 256):
+        chunk = commands[start : start + 256]
+        results.extend(await asyncio.gather(*(backend.execute(c) for c in chunk)))
+    return results
+
+
+async def measure(
+    load: Load, backends: Sequence[RouterBackend], concurrency: int
+) -> dict[str, float]:
+    agents = sorted(load.holding)
+    budget = load.s.decisions // concurrency
+    latencies: list[float] = []
+    shards = [agents[k::concurrency] for k in range(concurrency)]
+    gc.collect()
+    started = time.perf_counter()
+    made = await asyncio.gather(
+        *(
+            load.worker(backends[k % len(backends)], shard, budget, latencies)
+            for k, shard in enumerate(shards)
+        )
+    )
+    elapsed = time.perf_counter() - started
+    return summarise(sum(made), elapsed, latencies, sequential=concurrency == 1)
+
+
+def summarise(
+    decisions: int, elapsed: float, latencies: list[float], *, sequential: bool
+) -> dict[str, float]:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
+    wall_rate = round(decisions / elapsed) if elapsed else 0
+    return {
+        "decisions": decisions,
+        "seconds": round(elapsed, 3),
+        # Sequential (memory): decisions per second of decision time; the wall-clock
+        # rate, which also pays for the arrival and accept around each decision, is
+        # "wall_per_s". Concurrent (Redis): decisions per wall-clock second.
+        "decisions_per_s": (
+            round(len(ordered) / sum(ordered)) if sequential and ordered else wall_rate
+        ),
+        "wall_per_s": wall_rate,
+        "p50_ms": round(statistics.median(ordered) * 1000, 4) if ordered else 0.0,
+        "p99_ms": round(p99 * 1000, 4),
+    }
+
+
+async def run_memory(s: Scenario) -> dict[str, float]:
+    from routing.backends.memory import MemoryRouterBackend
+
+    config, agents = build_scenario(s)
+    backend = MemoryRouterBackend(config, sink=DiscardingSink(), run_timers=False)
+    await backend.start()
+    load = Load(s, config, agents)
+    await load.prepare([backend])
+    figures = await measure(load, [backend], concurrency=1)
+    await backend.close()
+    return figures
+
+
+async def run_redis(s: Scenario, url: str, nodes: int, concurrency: int) -> dict[str, float]:
+    import redis.asyncio as aioredis
+
+    from routing.backends.redis import RedisRouterBackend
+
+    config, agents = build_scenario(s)
+    prefix = f"ccbench-{uuid.uuid4().hex[:8]}"
+    clients = [aioredis.from_url(url, max_connections=400) for _ in range(nodes)]
+    backends = [
+        RedisRouterBackend(
+            config,
+            client,
+            sink=DiscardingSink(),
+            key_prefix=prefix,
+            node_id=f"bench{n}",
+            can_lead=(n == 0),
+            run_timers=False,
+            command_timeout=60.0,
+        )
+        for n, client in enumerate(clients)
+    ]
+    try:
+        for backend in backends:
+            await backend.start()
+        async with asyncio.timeout(10):
+            await backends[0].leading.wait()
+        load = Load(s, config, agents)
+        await load.prepare(backends[:1])
+        return await measure(load, backends, concurrency)
+    finally:
+        for backend in backends:
+            await backend.close()
+        keys = [k async for k in clients[0].scan_iter(match=f"*{prefix}*", count=1000)]
+        if keys:
+            await clients[0].delete(*keys)
+        for client in clients:
+            await client.aclose()
+
+
+async def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument("--no-redis", action="store_true", help="skip the Redis runs")
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("CC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    parser.add_argument("--concurrency", type=int, default=64, help="Redis: concurrent agents")
+    args = parser.parse_args(argv)
+    scenario = QUICK if args.quick else FULL
+    figures: dict[str, Any] = {
+        "scenario": {
+            "agents": scenario.agents,
+            "queues": scenario.queues,
+            "skills": scenario.skills,
+            "waiting": scenario.waiting,
+            "decisions": scenario.decisions,
+        }
+    }
+    figures["memory"] = await run_memory(scenario)
+    print("memory", figures["memory"], file=sys.stderr)
+    if not args.no_redis:
+        figures["redis"] = await run_redis(scenario, args.redis_url, 1, args.concurrency)
+        print("redis", figures["redis"], file=sys.stderr)
+        figures["redis_3_nodes"] = await run_redis(scenario, args.redis_url, 3, args.concurrency)
+        print("redis_3_nodes", figures["redis_3_nodes"], file=sys.stderr)
+    print(orjson.dumps(figures).decode())
+    return figures
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
