@@ -33,7 +33,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from contact_center.settings import AsteriskServer
@@ -516,10 +516,3 @@ class AmiLink:
 def _settle(future: asyncio.Future[str], reason: str) -> None:
     if not future.done():
         future.set_result(reason)
-
-
-def build_links(
-    servers: Sequence[AsteriskServer], *, ping_interval: float, reconnect_max: float
-) -> list[AmiLink]:
-    """One link per configured server."""
-    return [AmiLink(s, ping_interval=ping_interval, reconnect_max=reconnect_max) for s in servers]

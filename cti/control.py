@@ -48,7 +48,6 @@ def check_queue(value: str) -> str:
 class ControlSettings:
     contexts: DialplanContexts = dataclasses.field(default_factory=DialplanContexts)
     endpoint_tech: str = "PJSIP"
-    agent_ring_seconds: int = 15
     originate_timeout_ms: int = 20_000
     recording_dir: str = "/var/spool/asterisk/monitor"
     recording_format: str = "wav"

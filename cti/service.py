@@ -574,14 +574,3 @@ class TelephonyService:
                 reply = await session.control.hangup(spyer)
                 return ActionResult(True, reply.get("Message"), call_id=call_id)
         raise IllegalCallState(f"supervisor {supervisor_id} is not monitoring call {call_id}")
-
-
-async def drain(service: TelephonyService, session: ServerSession, timeout: float = 5.0) -> None:
-    """Process everything queued on the link now (tests): no sleeping, a bounded wait."""
-
-    async def _run() -> None:
-        while not session.link.events.empty():
-            await service.process(session, session.link.events.get_nowait())
-        await service.wait_idle()
-
-    await asyncio.wait_for(_run(), timeout)

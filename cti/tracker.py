@@ -237,7 +237,6 @@ class CallTracker:
             "VarSet": self._on_varset,
             "UserEvent": self._on_userevent,
             "DialBegin": self._on_dialbegin,
-            "DialEnd": self._on_dialend,
             "BridgeEnter": self._on_bridge_enter,
             "BridgeLeave": self._on_bridge_leave,
             "BridgeDestroy": self._on_bridge_destroy,
@@ -264,6 +263,8 @@ class CallTracker:
                 "NewConnectedLine",
                 "NewCallerid",
                 "DialState",
+                # Answers are taken from the bridge, no-answers from CCAgentNoAnswer.
+                "DialEnd",
                 "BridgeCreate",
                 "BridgeMerge",
                 "Cdr",
@@ -610,10 +611,6 @@ class CallTracker:
             elif call.direction is CallDirection.OUTBOUND and not call.customer:
                 call.customer = dest_uid
                 call.dialled_number = number or call.dialled_number
-
-    def _on_dialend(self, msg: AmiMessage, at: float, out: list[DomainEvent]) -> None:
-        # Answer is taken from the bridge (BridgeEnter); no-answer from CCAgentNoAnswer.
-        return
 
     def _on_bridge_enter(self, msg: AmiMessage, at: float, out: list[DomainEvent]) -> None:
         h = msg.headers

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cti.errors import InvalidActionHeader
 from cti.protocol import (
@@ -142,3 +144,26 @@ def test_encode_action_refuses_header_injection(key: str, value: str) -> None:
     with pytest.raises(InvalidActionHeader) as err:
         encode_action("Redirect", "1", [(key, value)])
     assert err.value.error_id == "invalid-ami-header"
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    cuts=st.lists(st.integers(min_value=0, max_value=40196), max_size=30),
+    junk=st.binary(max_size=200),
+)
+def test_any_chunking_with_junk_in_front_never_raises_and_keeps_every_message(
+    cuts: list[int], junk: bytes
+) -> None:
+    data = capture_bytes("c-agent-answers-caller-hangs-up")
+    expected = [f.encode() for f in frame_all(data) if isinstance(f, AmiMessage)]
+    stream = data + junk.replace(b"\r\n\r\n", b"") + b"\r\n\r\n" + data.split(b"\r\n", 1)[1]
+    framer = AmiFramer(max_message_bytes=4096)
+    frames: list[object] = []
+    previous = 0
+    for cut in [*sorted(cuts), len(stream)]:
+        frames += framer.feed(stream[previous:cut])
+        previous = max(previous, cut)
+    got = [f.encode() for f in frames if isinstance(f, AmiMessage)]
+    # The first copy comes out whole and in order; the junk costs at most one message.
+    assert got[: len(expected)] == expected
+    assert len(got) >= 2 * len(expected) - 1
