@@ -202,6 +202,12 @@ class QueueStatistics(Command):
     read_only: ClassVar[bool] = True
 
 
+def fires_timers_first(command: Command) -> bool:
+    """Whether a backend fires due timers before applying ``command`` (all but queries
+    and FireTimers itself, whose own events the caller wants to see)."""
+    return not command.read_only and not isinstance(command, FireTimers)
+
+
 def command_to_json(command: Command) -> bytes:
     return orjson.dumps({"kind": command.kind, **_fields(command)})
 

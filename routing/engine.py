@@ -182,6 +182,11 @@ class RoutingEngine:
             self._fire_due(events)
         return Outcome(events, value)
 
+    def timers_due(self, now: float) -> bool:
+        """True if a timer fell due by ``now``: backends fire timers before the next command
+        so that it sees the state as of ``now`` (a timed-out offer is back in its queue)."""
+        return bool(self._timers) and self._timers[0][0] <= now
+
     def next_deadline(self) -> float | None:
         """When the earliest timer is due (it may turn out to be stale: that is harmless)."""
         return self._timers[0][0] if self._timers else None

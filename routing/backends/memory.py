@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 from routing.backends.base import CommandResult
 from routing.commands import Command, FireTimers
-from routing.engine import Changes, RoutingEngine
+from routing.commands import fires_timers_first as _fires_first
+from routing.engine import Changes, Outcome, RoutingEngine
 from routing.model import ContactState, RoutingConfig
 from routing.ports import WAITING_STATES, EventSink, WaitingContact, WaitingContactStore
 
@@ -65,15 +66,22 @@ class MemoryRouterBackend:
 
     async def execute(self, command: Command) -> CommandResult:
         async with self._lock:
-            outcome = self.engine.execute(command, self._clock())
-            if self._store is None:
-                self.engine.discard_changes()
-            else:
-                await self._persist(self.engine.take_changes())
-            if outcome.events:
-                await self._sink.publish(outcome.events)
+            now = self._clock()
+            if _fires_first(command) and self.engine.timers_due(now):
+                await self._apply(FireTimers(), now)
+            outcome = await self._apply(command, now)
         self._wake.set()
         return CommandResult(tuple(outcome.events), outcome.value)
+
+    async def _apply(self, command: Command, now: float) -> Outcome:
+        outcome = self.engine.execute(command, now)
+        if self._store is None:
+            self.engine.discard_changes()
+        else:
+            await self._persist(self.engine.take_changes())
+        if outcome.events:
+            await self._sink.publish(outcome.events)
+        return outcome
 
     async def _persist(self, changes: Changes) -> None:
         assert self._store is not None

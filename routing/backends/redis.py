@@ -36,7 +36,13 @@ from redis.exceptions import RedisError
 from contact_center.domain.events import DomainEvent, decode_event, encode_event
 from contact_center.errors import AppError
 from routing.backends.base import CommandResult
-from routing.commands import Command, FireTimers, command_from_json, command_to_json
+from routing.commands import (
+    Command,
+    FireTimers,
+    command_from_json,
+    command_to_json,
+)
+from routing.commands import fires_timers_first as _fires_first
 from routing.engine import RoutingEngine
 from routing.errors import RouterUnavailable, rebuild_error
 from routing.model import RoutingConfig
@@ -499,7 +505,10 @@ class RedisRouterBackend:
             try:
                 if pending.command is None:
                     raise pending.refused or RouterUnavailable("empty command")
-                outcome = engine.execute(pending.command, self._clock())
+                now = self._clock()
+                if _fires_first(pending.command) and engine.timers_due(now):
+                    events.extend(engine.execute(FireTimers(), now).events)
+                outcome = engine.execute(pending.command, now)
             except AppError as exc:
                 results.append((pending, None, exc))
             except Exception as exc:
