@@ -272,9 +272,9 @@ class AmiLink:
         attempt = 0
         while not self._stopping.is_set():
             rejected = False
+            generation = self._generation
             try:
                 await self._session()
-                attempt = 0
             except LoginFailed as exc:
                 rejected = True
                 self._record_error(f"login rejected: {exc.message}")
@@ -297,8 +297,14 @@ class AmiLink:
                 AsteriskRejected,
             ) as exc:
                 self._record_error(f"{type(exc).__name__}: {exc}")
+            except Exception as exc:
+                # A bug must not end the link for good: log it and reconnect.
+                log.exception("ami[%s] unexpected failure", self.name)
+                self._record_error(f"unexpected {type(exc).__name__}: {exc}")
             finally:
                 self._close()
+            if self._generation != generation:
+                attempt = 0  # it was up: start the backoff from the beginning
             await self._closed()
             if self._stopping.is_set():
                 break

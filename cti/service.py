@@ -526,9 +526,13 @@ class TelephonyService:
         number = check_number(number)
         channel_id = f"cc-c2d-{uuid.uuid4().hex[:16]}"
         session.tracker.expect_outbound(channel_id, extension, number)
-        reply = await session.control.originate_click_to_dial(
-            extension, number, channel_id, caller_name=caller_name
-        )
+        try:
+            reply = await session.control.originate_click_to_dial(
+                extension, number, channel_id, caller_name=caller_name
+            )
+        except AppError:
+            session.tracker.forget_outbound(channel_id)
+            raise
         return ActionResult(True, reply.get("Message"), call_id=channel_id)
 
     async def start_recording(self, call_id: str) -> ActionResult:

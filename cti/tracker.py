@@ -337,6 +337,10 @@ class CallTracker:
         """Note an Originate we sent (ChannelId = future uniqueid and linkedid)."""
         self._pending_originates[channel_id] = (extension, number)
 
+    def forget_outbound(self, channel_id: str) -> None:
+        """The Originate was refused: no channel will come."""
+        self._pending_originates.pop(channel_id, None)
+
     # ------------------------------------------------------------------ queries
 
     def call(self, call_id: str) -> Call | None:

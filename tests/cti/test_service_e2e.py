@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
@@ -237,10 +238,9 @@ async def test_click_to_dial_rings_the_agent_then_the_customer(stack: Stack) -> 
 
 async def test_click_to_dial_agent_not_answering_fails(stack: Stack) -> None:
     stack.pbx.set_phone("1002", PhoneMode.NO_ANSWER)
-    stack.telephony.control_settings = stack.telephony.control_settings.__class__(
-        originate_timeout_ms=50
+    stack.session.control.settings = dataclasses.replace(
+        stack.telephony.control_settings, originate_timeout_ms=50
     )
-    stack.session.control.settings = stack.telephony.control_settings
     await stack.telephony.click_to_dial("bob", "5559876")
     failed = await stack.events.wait_for("call.outbound_failed")
     assert failed.to_dict()["reason"] == "no-answer"
@@ -265,3 +265,14 @@ async def test_api_errors_carry_stable_ids_and_asterisk_messages(stack: Stack) -
         await stack.telephony.hold(call)  # still queued
     assert state.value.error_id == "illegal-call-state"
     assert state.value.status == 409
+
+
+async def test_refused_click_to_dial_reports_asterisks_message_and_leaves_nothing(
+    stack: Stack,
+) -> None:
+    settings = dataclasses.replace(stack.telephony.control_settings, endpoint_tech="SIP")
+    stack.session.control.settings = settings
+    with pytest.raises(AsteriskRejected) as err:
+        await stack.telephony.click_to_dial("bob", "5559876")
+    assert err.value.message == "Originate failed"
+    assert stack.session.tracker._pending_originates == {}
