@@ -213,6 +213,7 @@ class RedisRouterBackend:
         self._reply_key = self.keys.reply(self.node_id)
         self._wake_key = self.keys.wake(self.node_id)
         self._stop = asyncio.Event()
+        self._submissions: list[tuple[str, bytes]] = []
         self._waiting: dict[str, asyncio.Future[CommandResult]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._lead_tasks: list[asyncio.Task[None]] = []
@@ -264,14 +265,10 @@ class RedisRouterBackend:
         else:
             request_id = uuid.uuid4().hex
             self._waiting[request_id] = future
-            try:
-                await self._redis.xadd(
-                    self.keys.commands,
-                    {"c": command_to_json(command), "r": request_id, "n": self.node_id},
-                )
-            except RedisError as exc:
-                self._waiting.pop(request_id, None)
-                raise RouterUnavailable(f"cannot reach Redis: {exc}") from None
+            # Submissions are pipelined: concurrent callers share one round trip.
+            self._submissions.append((request_id, command_to_json(command)))
+            if len(self._submissions) == 1:
+                self._spawn(self._submit())
         try:
             async with asyncio.timeout(self._command_timeout):
                 return await asyncio.shield(future)
@@ -279,6 +276,20 @@ class RedisRouterBackend:
             raise RouterUnavailable(
                 f"no router node answered within {self._command_timeout} s"
             ) from None
+
+    async def _submit(self) -> None:
+        await asyncio.sleep(0)  # let callers of this loop iteration join the batch
+        batch, self._submissions = self._submissions, []
+        pipe = self._redis.pipeline(transaction=False)
+        for request_id, raw in batch:
+            pipe.xadd(self.keys.commands, {"c": raw, "r": request_id, "n": self.node_id})
+        try:
+            await pipe.execute()
+        except RedisError as exc:
+            for request_id, _raw in batch:
+                future = self._waiting.pop(request_id, None)
+                if future is not None and not future.done():
+                    future.set_exception(RouterUnavailable(f"cannot reach Redis: {exc}"))
 
     async def _read_replies(self) -> None:
         client = self._redis
@@ -289,27 +300,36 @@ class RedisRouterBackend:
                 log.warning("reading routing replies failed; retrying", exc_info=True)
                 await asyncio.sleep(0.2)
                 continue
-            if item is None or item[1] == _STOP:
+            if item is None:
                 continue
-            try:
-                reply = orjson.loads(item[1])
-                future = self._waiting.pop(reply["r"], None)
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                log.error("unreadable routing reply dropped: %r", item[1][:200])
-                continue
-            if future is None or future.done():
-                continue
-            try:
-                if reply.get("error"):
-                    error = reply["error"]
-                    future.set_exception(
-                        rebuild_error(error["id"], error["message"], error["details"])
-                    )
-                else:
-                    events = tuple(_decode_listed(reply["events"]))
-                    future.set_result(CommandResult(events, reply.get("value")))
-            except Exception as exc:
-                future.set_exception(RouterUnavailable(f"unreadable reply: {exc}"))
+            items: list[Any] = [item[1]]
+            with contextlib.suppress(RedisError):
+                # Drain what else is there in one call rather than one BLPOP per reply.
+                more: Any = await client.lpop(self._reply_key, 1000)
+                items.extend(more or ())
+            for raw in items:
+                self._handle_reply(raw)
+
+    def _handle_reply(self, raw: bytes) -> None:
+        if raw == _STOP:
+            return
+        try:
+            reply = orjson.loads(raw)
+            future = self._waiting.pop(reply["r"], None)
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.error("unreadable routing reply dropped: %r", raw[:200])
+            return
+        if future is None or future.done():
+            return
+        try:
+            if reply.get("error"):
+                error = reply["error"]
+                future.set_exception(rebuild_error(error["id"], error["message"], error["details"]))
+            else:
+                events = tuple(_decode_listed(reply["events"]))
+                future.set_result(CommandResult(events, reply.get("value")))
+        except Exception as exc:
+            future.set_exception(RouterUnavailable(f"unreadable reply: {exc}"))
 
     # ------------------------------------------------------------------ leadership
 
