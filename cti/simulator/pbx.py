@@ -156,6 +156,7 @@ class SimulatedPbx:
         self._action_waiters: list[tuple[str, asyncio.Future[AmiMessage]]] = []
         self.emitted: collections.Counter[str] = collections.Counter()
         self._event_waiters: list[tuple[str, int, asyncio.Future[None]]] = []
+        self._state_waiters: list[tuple[str, frozenset[str], asyncio.Future[str]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ================================================================== server
@@ -326,6 +327,29 @@ class SimulatedPbx:
         self._action_waiters.append((name, future))
         return await asyncio.wait_for(future, timeout)
 
+    async def wait_call_state(
+        self, call_id: str, states: Iterable[str], timeout: float = 5.0
+    ) -> str:
+        """Wait until the call is in one of ``states`` ("connected", "holding", ...) or gone.
+
+        Returns the state, or "gone" once the call has ended.
+        """
+        wanted = frozenset(states)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._state_waiters.append((call_id, wanted, future))
+        self._check_state_waiters()
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._state_waiters = [w for w in self._state_waiters if w[2] is not future]
+
+    def _check_state_waiters(self) -> None:
+        for call_id, wanted, future in list(self._state_waiters):
+            call = self.calls.get(call_id)
+            state = call.state if call is not None else "gone"
+            if (state in wanted or state == "gone") and not future.done():
+                future.set_result(state)
+
     async def wait_for_event(self, name: str, count: int = 1, timeout: float = 5.0) -> None:
         """Wait until ``count`` events ``name`` have been sent since start (tests)."""
         if self.emitted[name] >= count:
@@ -484,6 +508,9 @@ class SimulatedPbx:
 
     def _send(self, messages: Iterable[list[tuple[str, str]]], client: _Client | None) -> None:
         """Responses to the asking client, events to all, in order, batched per write."""
+        if self._state_waiters:
+            # Call states change right after their events are emitted: look next turn.
+            asyncio.get_running_loop().call_soon(self._check_state_waiters)
         batch: list[list[tuple[str, str]]] = []
         for msg in messages:
             if msg and msg[0][0] == "Response":
