@@ -103,6 +103,14 @@ class CallAnswered(CallEvent):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallAgentLeft(CallEvent):
+    """The agent hung up while the customer was on hold; the customer is still there."""
+
+    name: ClassVar[str] = "call.agent_left"
+    extension: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class CallHeld(CallEvent):
     name: ClassVar[str] = "call.held"
     extension: str

@@ -36,6 +36,7 @@ from cti.errors import (
 )
 from cti.events import (
     AgentPhoneStateChanged,
+    CallAgentLeft,
     CallAgentNoAnswer,
     CallAnswered,
     CallDirection,
@@ -226,6 +227,8 @@ class TelephonyService:
     async def _handle(self, session: ServerSession, events: Sequence[DomainEvent]) -> None:
         # Routing first: a waiting caller's offer is the one thing here that is urgent.
         for event in events:
+            if isinstance(event, CallAgentLeft):
+                self._spawn(self._requeue_orphan(session, event.call_id))
             offers = await self._route(event)
             for offer in offers:
                 self._spawn(self._offer_quietly(offer.call_id, offer.agent_id))
@@ -399,6 +402,25 @@ class TelephonyService:
             await self._offer_failed(call_id, agent_id, "redirect-failed")
             raise
         return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    async def _requeue_orphan(self, session: ServerSession, call_id: str) -> None:
+        """A held customer whose agent hung up goes back to its queue, not music forever."""
+        call = session.tracker.call(call_id)
+        if call is None or not call.queue:
+            return
+        try:
+            channel = self._channel(session, call.customer, "customer", call)
+            await session.control.send_to_queue(channel, call.queue)
+            log.info(
+                "cti[%s] call %s requeued to %s: its agent hung up while it was held",
+                session.name,
+                call_id,
+                call.queue,
+            )
+        except AppError as exc:
+            log.warning(
+                "cti[%s] could not requeue held call %s: %s", session.name, call_id, exc.message
+            )
 
     async def _offer_quietly(self, call_id: str, agent_id: str) -> None:
         try:

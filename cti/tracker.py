@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contact_center.domain.events import DomainEvent
 from cti.events import (
     AgentPhoneStateChanged,
+    CallAgentLeft,
     CallAgentNoAnswer,
     CallAgentRinging,
     CallAnswered,
@@ -744,8 +745,14 @@ class CallTracker:
         if uid == call.agent and uid != call.root:
             call.agent = ""
             if call.direction is CallDirection.INBOUND and call.state is CallState.HELD:
-                # The agent left a held call: nobody will resume it.
+                # The agent hung up on a held customer, who now hears music with nobody
+                # to come back: report it so the service can queue the call again.
                 call.state = CallState.CONNECTED
+                out.append(
+                    CallAgentLeft(
+                        at=at, server=self.server, call_id=call.call_id, extension=call.extension
+                    )
+                )
         if uid != call.root:
             return
         cause_text = h.get("Cause-txt", "")

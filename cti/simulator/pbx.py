@@ -304,6 +304,13 @@ class SimulatedPbx:
         if call.kind == "click_to_dial":
             self._end_c2d(call)
             return
+        if call.state == "onhold" and call.agent is not None:
+            # The agent's leg alone hangs up; the customer stays in [cc-onhold].
+            agent = call.agent
+            self._emit("agent_hangup", call, keep=lambda m: dict(m).get("Channel") == agent.name)
+            self._drop(agent)
+            call.agent, call.agent_ext = None, ""
+            return
         if call.state != "connected" or call.agent is None:
             raise ValueError(f"call {call_id} has no connected agent ({call.state})")
         self._agent_gone(call, soft=False)

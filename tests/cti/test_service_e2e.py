@@ -276,3 +276,19 @@ async def test_refused_click_to_dial_reports_asterisks_message_and_leaves_nothin
         await stack.telephony.click_to_dial("bob", "5559876")
     assert err.value.message == "Originate failed"
     assert stack.session.tracker._pending_originates == {}
+
+
+async def test_agent_hanging_up_on_a_held_customer_puts_the_call_back_in_its_queue(
+    stack: Stack,
+) -> None:
+    call, _ = await answered_call(stack)
+    await stack.telephony.hold(call)
+    await stack.events.wait_for("call.held")
+    await stack.pbx.agent_hangs_up(call)
+    left = await stack.events.wait_for("call.agent_left")
+    assert left.to_dict()["extension"] == "1001"
+    requeued = await stack.events.wait_for("call.queued", 2)
+    assert requeued.to_dict()["requeued"] is True
+    # The router gets it back and offers it again: the customer is not left in music.
+    answered = await stack.events.wait_for("call.answered", 2)
+    assert answered.to_dict()["call_id"] == call
