@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contact_center.store.waiting import SqlWaitingContactStore
-from routing.ports import WaitingContact
+from routing.ports import WaitingContact, WaitingContactStore
+from tests.routing.contracts import WaitingContactStoreContract
 
 
 def contact(contact_id: str, since: float, **extra: object) -> WaitingContact:
@@ -53,3 +55,11 @@ async def test_concurrent_saves_of_one_contact_keep_one_row(engine: AsyncEngine)
     store = SqlWaitingContactStore(engine)
     await asyncio.gather(*(store.save(contact("same", float(i))) for i in range(5)))
     assert [c.contact_id for c in await store.load_all()] == ["same"]
+
+
+class TestSqlWaitingContactStoreContract(WaitingContactStoreContract):
+    """The router's own contract, on SQLite and PostgreSQL."""
+
+    @pytest.fixture
+    def store(self, engine: AsyncEngine) -> WaitingContactStore:
+        return SqlWaitingContactStore(engine)
