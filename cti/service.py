@@ -191,6 +191,7 @@ class TelephonyService:
             for s in snapshot
         ]
         queues: dict[str, str] = {}
+        unknown: list[ChannelSnapshot] = []
         ctx = self.control_settings.contexts
         for snap in snapshot:
             if snap.uniqueid != snap.linkedid or snap.context not in (
@@ -204,10 +205,10 @@ class TelephonyService:
             if known is not None and known.queue:
                 queues[snap.uniqueid] = known.queue
                 continue
-            with contextlib.suppress(AsteriskRejected):
-                value = await session.control.get_variable(snap.name, "CC_QUEUE")
-                if value:
-                    queues[snap.uniqueid] = value
+            unknown.append(snap)
+        # After a restart of our process every waiting call is unknown: ask in parallel.
+        values = await asyncio.gather(*(self._queue_of(session, snap.name) for snap in unknown))
+        queues.update({snap.uniqueid: v for snap, v in zip(unknown, values, strict=True) if v})
         events = tracker.reconcile(snapshot, queues, at)
         session.resyncs += 1
         self._resynced.set()
@@ -223,6 +224,12 @@ class TelephonyService:
         if events:
             await self._handle(session, events)
         return events
+
+    async def _queue_of(self, session: ServerSession, channel: str) -> str:
+        try:
+            return await session.control.get_variable(channel, "CC_QUEUE")
+        except AsteriskRejected:
+            return ""  # the channel hung up meanwhile
 
     async def _handle(self, session: ServerSession, events: Sequence[DomainEvent]) -> None:
         # Routing first: a waiting caller's offer is the one thing here that is urgent.
