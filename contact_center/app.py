@@ -8,7 +8,6 @@ pre-built services through the keyword arguments.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -80,9 +79,6 @@ def build_app(
 
     if services is None:
         services = build_services(settings, bus=bus, clock=clock)
-    if not settings.server.secret_key:
-        # One node only: sessions do not survive a restart. Set server.secret_key to scale out.
-        services.extras.setdefault("session_secret", secrets.token_bytes(32))
     app = web.Application(client_max_size=2 * 1024 * 1024)
     app[SERVICES] = services
     app.cleanup_ctx.append(_lifetime(services, require_migrated=require_migrated))

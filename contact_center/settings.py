@@ -34,9 +34,6 @@ class _Section(BaseModel):
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    # Shared by every node: signs session cookies. Empty means "generate per process"
-    # (fine for one node; set it when scaling out).
-    secret_key: str = ""
     node_id: str = ""
 
 

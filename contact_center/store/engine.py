@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, StaticPool
 
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
@@ -21,8 +21,10 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         engine = create_async_engine(
             url,
             echo=echo,
-            # One shared connection for :memory: (each connection would be a new database).
-            poolclass=StaticPool if memory else NullPool,
+            # One shared connection for :memory: (each connection would be a new database);
+            # a small pool for files: aiosqlite starts a thread per connection, too dear
+            # to pay on every request.
+            poolclass=StaticPool if memory else AsyncAdaptedQueuePool,
             connect_args={"timeout": 30},
         )
 
