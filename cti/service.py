@@ -270,7 +270,13 @@ class TelephonyService:
             )
         if isinstance(event, CallTransferred):
             if event.to_number:
-                return []
+                # Handed to the outside world: for the contact center the contact is done.
+                return await routing.call_ended(
+                    call_id=event.call_id,
+                    agent_id=agent_of(event.from_extension),
+                    abandoned=False,
+                    at=event.at,
+                )
             target = agent_of(event.to_extension) if event.to_extension else None
             if target is not None:
                 # The router will offer the call to the target: it is ringing already.

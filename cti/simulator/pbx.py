@@ -301,7 +301,7 @@ class SimulatedPbx:
 
     async def agent_hangs_up(self, call_id: str) -> None:
         call = self._call(call_id)
-        if call.kind == "click_to_dial":
+        if call.kind in ("click_to_dial", "transfer_out"):
             self._end_c2d(call)
             return
         if call.state == "onhold" and call.agent is not None:
@@ -454,7 +454,7 @@ class SimulatedPbx:
             b[f"{role}.name"] = phone.name if phone else f"Agent {ext}"
             b[f"{role}.channel"] = channel.name if channel else ""
             b[f"{role}.uid"] = channel.uid if channel else ""
-        if call.kind == "click_to_dial":
+        if call.kind in ("click_to_dial", "transfer_out"):
             b["customer.channel"] = call.target.name if call.target else ""
             b["customer.uid"] = call.target.uid if call.target else ""
             b["customer.number"] = call.target_ext
@@ -909,6 +909,9 @@ class SimulatedPbx:
                 out.append(msg)
         self._send(out, None)
         call.state = "dialling_out"
+        outside = self.numbers.get(number) or self.set_number(number)
+        if outside.mode is PhoneMode.ANSWER:
+            self._later(call, outside.ring_seconds, lambda: self._c2d_connected(call))
 
     # ------------------------------------------------------------------ hold
 
@@ -988,7 +991,7 @@ class SimulatedPbx:
             self._cancel_atxfer(call, client, action_id)
             return
         self._respond(client, action_id, Message="Channel Hungup")
-        if call.kind == "click_to_dial":
+        if call.kind in ("click_to_dial", "transfer_out"):
             self._end_c2d(call, soft=True)
         elif channel is call.caller:
             self._caller_gone(call, soft=True)
@@ -1001,7 +1004,7 @@ class SimulatedPbx:
     def _caller_gone(self, call: SimCall, *, soft: bool) -> None:
         _cancel(call)
         rename = {"HangupRequest": "SoftHangupRequest"} if soft else None
-        if call.kind == "click_to_dial":
+        if call.kind in ("click_to_dial", "transfer_out"):
             self._end_c2d(call, customer=True)
             return
         if call.state in ("connected", "onhold"):

@@ -292,3 +292,17 @@ async def test_agent_hanging_up_on_a_held_customer_puts_the_call_back_in_its_que
     # The router gets it back and offers it again: the customer is not left in music.
     answered = await stack.events.wait_for("call.answered", 2)
     assert answered.to_dict()["call_id"] == call
+
+
+async def test_transfer_to_an_outside_number_closes_the_contact(stack: Stack) -> None:
+    stack.pbx.set_number("5550199", PhoneMode.ANSWER, ring_seconds=0.01)
+    call, _ = await answered_call(stack)
+    await stack.telephony.transfer_to_number(call, "555-0199")
+    transferred = await stack.events.wait_for("call.transferred")
+    assert transferred.to_dict()["to_number"] == "5550199"
+    assert (await stack.contact(call))["state"] in ("wrap_up", "closed")
+    await stack.pbx.caller_hangs_up(call)
+    end = await stack.events.wait_for("call.hung_up")
+    assert end.to_dict()["outcome"] == "transferred_out"
+    assert stack.session.tracker.live_calls() == []
+    assert stack.session.tracker.channels == {}
