@@ -370,7 +370,6 @@ async def _count(engine: AsyncEngine, table: Any) -> int:
 SHAPE = SeedShape(interactions=(1, 4), agents=3)
 
 
-@pytest.mark.slow
 async def test_given_a_store_when_seeding_then_every_customer_is_written_and_audited(
     engine: AsyncEngine,
 ) -> None:
@@ -408,7 +407,6 @@ async def test_given_a_store_when_seeding_then_every_customer_is_written_and_aud
         )
 
 
-@pytest.mark.slow
 async def test_given_a_seeded_store_when_seeding_the_same_numbers_again_then_nothing_is_added(
     engine: AsyncEngine,
 ) -> None:
@@ -465,7 +463,6 @@ async def _screen_pops(store: ProfileStore, people: list[SyntheticCustomer]) -> 
     return pops
 
 
-@pytest.mark.slow
 async def test_given_the_same_customers_when_bulk_loaded_then_screen_pop_matches_the_store(
     engine: AsyncEngine,
 ) -> None:
