@@ -257,6 +257,34 @@ async def run_memory(s: Scenario) -> dict[str, float]:
     return figures
 
 
+class BareEngine:
+    """The engine alone, no lock, store or sink: the cost of routing itself."""
+
+    def __init__(self, config: RoutingConfig) -> None:
+        from routing.engine import RoutingEngine
+
+        self.engine = RoutingEngine(config)
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def execute(self, command: cmd.Command) -> CommandResult:
+        outcome = self.engine.execute(command, time.time())
+        self.engine.discard_changes()
+        return CommandResult(tuple(outcome.events), outcome.value)
+
+
+async def run_engine(s: Scenario) -> dict[str, float]:
+    config, agents = build_scenario(s)
+    backend = BareEngine(config)
+    load = Load(s, config, agents)
+    await load.prepare([backend])
+    return await measure(load, [backend], concurrency=1)
+
+
 async def run_redis(s: Scenario, url: str, nodes: int, concurrency: int) -> dict[str, float]:
     import redis.asyncio as aioredis
 
@@ -317,6 +345,8 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     figures["memory"] = await run_memory(scenario)
     print("memory", figures["memory"], file=sys.stderr)
+    figures["memory_engine_only"] = await run_engine(scenario)
+    print("memory_engine_only", figures["memory_engine_only"], file=sys.stderr)
     if not args.no_redis:
         figures["redis"] = await run_redis(scenario, args.redis_url, 1, args.concurrency)
         print("redis", figures["redis"], file=sys.stderr)

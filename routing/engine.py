@@ -135,7 +135,8 @@ class RoutingEngine:
         self._timers: list[tuple[float, int, str, str]] = []
         self._stats: dict[tuple[str, Channel], QueueChannelStats] = {}
         self._agent_counts = {name: QueueAgentCounts() for name in config.queues}
-        self._ended: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # Ended contacts kept for explain/describe; records are serialised only when read.
+        self._ended: OrderedDict[str, Contact] = OrderedDict()
         self._day = DayClock(config.timezone)
         self._window_minutes = max(1, int(config.stats_window_seconds // 60))
         self._seq = 0
@@ -277,8 +278,8 @@ class RoutingEngine:
             ended = self._ended.get(contact_id)
             if ended is not None:
                 raise IllegalTransition(
-                    f"contact {contact_id} has ended ({ended['state']})",
-                    details={"contact_id": contact_id, "state": ended["state"]},
+                    f"contact {contact_id} has ended ({ended.state})",
+                    details={"contact_id": contact_id, "state": ended.state},
                 )
             raise NoSuchContact(
                 f"no live contact {contact_id!r}", details={"contact_id": contact_id}
@@ -1059,7 +1060,7 @@ class RoutingEngine:
         self._declined.pop(contact.contact_id, None)
         self._dirty_contacts.discard(contact.contact_id)
         self._removed_contacts.add(contact.contact_id)
-        self._ended[contact.contact_id] = contact.to_dict()
+        self._ended[contact.contact_id] = contact
         if len(self._ended) > _RECENTLY_ENDED:
             self._ended.popitem(last=False)
 
@@ -1338,7 +1339,7 @@ class RoutingEngine:
             raise NoSuchContact(
                 f"unknown contact {contact_id!r}", details={"contact_id": contact_id}
             )
-        return ended
+        return ended.to_dict()
 
     def _describe_contact(
         self, c: cmd.DescribeContact, _events: list[DomainEvent]
