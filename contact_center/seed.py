@@ -633,7 +633,10 @@ def generate_customers(
     first_number: int = 1,
     shape: SeedShape | None = None,
 ) -> Iterator[SyntheticCustomer]:
-    """Customers numbered ``first_number .. first_number + count - 1`` (lazily)."""
+    """Customers numbered ``first_number .. first_number + count - 1`` (lazily).
+
+    The arguments are checked now; customers are made as they are iterated.
+    """
     if count < 0:
         raise InvalidSeedRequest("count must not be negative")
     if first_number < 1 or first_number + count - 1 > MAX_CUSTOMERS:
@@ -641,8 +644,10 @@ def generate_customers(
     if not math.isfinite(now) or now <= HISTORY_DAYS * DAY:
         raise InvalidSeedRequest("now must be a Unix time after 1972")
     chosen = shape or SeedShape()
-    for number in range(first_number, first_number + count):
-        yield generate_customer(number, rng_seed=rng_seed, now=now, shape=chosen)
+    return (
+        generate_customer(number, rng_seed=rng_seed, now=now, shape=chosen)
+        for number in range(first_number, first_number + count)
+    )
 
 
 def generate_customer(

@@ -257,10 +257,10 @@ def test_given_exact_interaction_count_then_every_customer_has_it() -> None:
 @pytest.mark.parametrize(
     "call",
     [
-        lambda: list(generate_customers(-1, rng_seed=1, now=NOW)),
-        lambda: list(generate_customers(1, rng_seed=1, now=NOW, first_number=0)),
-        lambda: list(generate_customers(2, rng_seed=1, now=NOW, first_number=MAX_CUSTOMERS)),
-        lambda: list(generate_customers(1, rng_seed=1, now=float("nan"))),
+        lambda: generate_customers(-1, rng_seed=1, now=NOW),
+        lambda: generate_customers(1, rng_seed=1, now=NOW, first_number=0),
+        lambda: generate_customers(2, rng_seed=1, now=NOW, first_number=MAX_CUSTOMERS),
+        lambda: generate_customers(1, rng_seed=1, now=float("nan")),
         lambda: SeedShape(interactions=(5, 2)),
         lambda: SeedShape(chinese_share=0.8, british_share=0.5),
         lambda: SeedShape(agents=0),
@@ -515,10 +515,12 @@ async def test_given_bad_bulk_requests_then_they_are_rejected_before_writing(
         await bulk_load_generated(
             engine, 5, rng_seed=1, now=NOW, value_settings=ValueSettings(), workers=0
         )
-    with pytest.raises(InvalidSeedRequest):
-        await bulk_load_generated(
-            engine, 5, rng_seed=1, now=NOW, value_settings=ValueSettings(), first_number=0
-        )
+    for first_number in (0, MAX_CUSTOMERS):
+        with pytest.raises(InvalidSeedRequest):
+            await bulk_load_generated(
+                engine, 5, rng_seed=1, now=NOW, value_settings=ValueSettings(),
+                first_number=first_number,
+            )  # fmt: skip
     assert await _count(engine, customers) == 0
 
 
