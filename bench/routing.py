@@ -170,6 +170,7 @@ class Load:
         latencies: list[float],
     ) -> int:
         decisions = 0
+        mine = set(agents)
         idle_streak = 0
         index = 0
         while decisions < budget and agents and idle_streak <= len(agents):
@@ -184,14 +185,18 @@ class Load:
                 continue
             idle_streak = 0
             contact_id = held.pop(0)
-            started = time.perf_counter()
-            result = await backend.execute(cmd.HangUp(contact_id=contact_id, reason="done"))
-            elapsed = time.perf_counter() - started
-            made = self.note_offers(result.events)
-            if made:
-                decisions += made
-                latencies.extend([elapsed / made] * made)
-            await _many(backend, [self.arrival(), *self.accepts([agent_id])])
+            # Both the hang-up (the agent frees up) and the arrival (a free agent may
+            # exist for it) can trigger decisions: each is timed.
+            for command in (cmd.HangUp(contact_id=contact_id, reason="done"), self.arrival()):
+                started = time.perf_counter()
+                result = await backend.execute(command)
+                elapsed = time.perf_counter() - started
+                made = self.note_offers(result.events)
+                if made:
+                    decisions += made
+                    latencies.extend([elapsed / made] * made)
+            # Each worker accepts only for its own agents, so no two race on one contact.
+            await _many(backend, self.accepts([a for a in sorted(self.offered) if a in mine]))
         return decisions
 
 
