@@ -1,8 +1,9 @@
 """Domain events of telephony: what happened to calls and agent phones.
 
 Emitted by :mod:`cti.tracker` from the AMI event stream; nothing here knows AMI.
-``call_id`` is Asterisk's linkedid (one id for every leg of one call) and
-``server`` names the Asterisk server of :mod:`contact_center.settings`.
+``call_id`` is ``<server>:<linkedid>`` as the service emits them (the linkedid is one
+id for every leg of one call, unique within one Asterisk only) and ``server`` names the
+Asterisk server of :mod:`contact_center.settings`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The router (``routing.service.RoutingService``) behind the CTI's :class:`VoiceRouting` port.
 
-Call ids become contact ids ``call-<linkedid>``; the router's ``contact.offered``
+Call ids become contact ids ``call-<server>:<linkedid>``; the router's ``contact.offered``
 events for voice contacts become :class:`VoiceOffer` (ring this agent). Offers
 the router makes later (an agent becomes ready, a timer fires) reach the CTI
 through :func:`voice_offers` on the event bus, and

@@ -102,6 +102,7 @@ class TelephonyService:
             link.name,
             contexts=self.control_settings.contexts,
             is_agent_extension=lambda ext: self.directory.agent_of(ext) is not None,
+            id_prefix=f"{link.name}:",
         )
         session = ServerSession(
             link.name, link, tracker, AmiCallControl(link, self.control_settings)
@@ -326,10 +327,12 @@ class TelephonyService:
     # ------------------------------------------------------------------ lookups
 
     def _find(self, call_id: str) -> tuple[ServerSession, Call]:
+        """Call ids are ``<server>:<linkedid>``: the server part picks the link."""
         for session in self.sessions.values():
-            call = session.tracker.call(call_id)
-            if call is not None and call.state is not CallState.ENDED:
-                return session, call
+            if call_id.startswith(session.tracker.id_prefix):
+                call = session.tracker.call(call_id)
+                if call is not None and call.state is not CallState.ENDED:
+                    return session, call
         raise NoSuchCall(f"no live call {call_id!r}", details={"call_id": call_id})
 
     def _extension(self, agent_id: str) -> str:
@@ -540,7 +543,7 @@ class TelephonyService:
         legs = [
             ch
             for ch in tracker.channels.values()
-            if ch.linkedid == call_id
+            if ch.linkedid == call.linkedid
             and ch.uniqueid not in (call.customer, call.agent)
             and (ch.endpoint == target or ch.role is Role.LOCAL)
         ]
@@ -568,7 +571,9 @@ class TelephonyService:
         except AppError:
             session.tracker.forget_outbound(channel_id)
             raise
-        return ActionResult(True, reply.get("Message"), call_id=channel_id)
+        return ActionResult(
+            True, reply.get("Message"), call_id=session.tracker.id_prefix + channel_id
+        )
 
     async def start_recording(self, call_id: str) -> ActionResult:
         session, call = self._find(call_id)

@@ -135,7 +135,8 @@ class Channel:
 
 @dataclasses.dataclass(slots=True)
 class Call:
-    call_id: str
+    call_id: str  # the id events carry: id_prefix + linkedid
+    linkedid: str
     direction: CallDirection
     root: str  # uniqueid of the channel that created the call
     created_at: float
@@ -221,8 +222,12 @@ class CallTracker:
         *,
         contexts: DialplanContexts | None = None,
         is_agent_extension: Callable[[str], bool] | None = None,
+        id_prefix: str = "",
     ) -> None:
         self.server = server
+        # Linkedids are unique within one Asterisk only: with several servers the
+        # service prefixes them ("pbx1:1795392925.1") so call ids never collide.
+        self.id_prefix = id_prefix
         self.contexts = contexts or DialplanContexts()
         self._is_agent_ext = is_agent_extension
         self.calls: dict[str, Call] = {}
@@ -345,6 +350,9 @@ class CallTracker:
     # ------------------------------------------------------------------ queries
 
     def call(self, call_id: str) -> Call | None:
+        """A call by its event id (prefixed) or by its linkedid."""
+        if self.id_prefix and call_id.startswith(self.id_prefix):
+            call_id = call_id[len(self.id_prefix) :]
         return self.calls.get(call_id)
 
     def channel_by_name(self, name: str) -> Channel | None:
@@ -415,7 +423,8 @@ class CallTracker:
 
     def _new_inbound(self, ch: Channel, at: float, number: str, caller_name: str) -> Call:
         call = Call(
-            call_id=ch.linkedid,
+            call_id=self.id_prefix + ch.linkedid,
+            linkedid=ch.linkedid,
             direction=CallDirection.INBOUND,
             root=ch.uniqueid,
             created_at=at,
@@ -424,7 +433,7 @@ class CallTracker:
             customer=ch.uniqueid,
         )
         call.channels.add(ch.uniqueid)
-        self.calls[call.call_id] = call
+        self.calls[call.linkedid] = call
         return call
 
     def _set_phone_state(
@@ -472,7 +481,8 @@ class CallTracker:
         self, ch: Channel, at: float, extension: str, number: str, out: list[DomainEvent]
     ) -> Call:
         call = Call(
-            call_id=ch.linkedid,
+            call_id=self.id_prefix + ch.linkedid,
+            linkedid=ch.linkedid,
             direction=CallDirection.OUTBOUND,
             root=ch.uniqueid,
             created_at=at,
@@ -483,7 +493,7 @@ class CallTracker:
             agent=ch.uniqueid,
         )
         call.channels.add(ch.uniqueid)
-        self.calls[call.call_id] = call
+        self.calls[call.linkedid] = call
         out.append(
             OutboundCallStarted(
                 at=at, server=self.server, call_id=call.call_id, extension=extension, number=number
@@ -740,7 +750,7 @@ class CallTracker:
         call.channels.discard(uid)
         if call.state is CallState.ENDED:
             if not call.channels:
-                del self.calls[call.call_id]
+                del self.calls[call.linkedid]
             return
         if uid == call.agent and uid != call.root:
             call.agent = ""
@@ -762,7 +772,7 @@ class CallTracker:
             cause = 0
         self._end_call(call, at, cause, cause_text, out)
         if not call.channels:
-            del self.calls[call.call_id]
+            del self.calls[call.linkedid]
 
     def _end_call(
         self,
@@ -957,7 +967,7 @@ class CallTracker:
                 OutboundCallFailed(
                     at=at,
                     server=self.server,
-                    call_id=uid,
+                    call_id=self.id_prefix + uid,
                     extension=pending[0],
                     number=pending[1],
                     reason=reason,
@@ -1060,7 +1070,7 @@ class CallTracker:
                         _unknown(snap.caller_number),
                         _unknown(snap.caller_name),
                     )
-            call.channels = {s.uniqueid for s in snapshot if s.linkedid == call.call_id}
+            call.channels = {s.uniqueid for s in snapshot if s.linkedid == call.linkedid}
             queue = queues.get(snap.uniqueid, "") or call.queue
             if call.direction is CallDirection.INBOUND:
                 self._reconcile_inbound(call, snap, queue, at, out)
@@ -1068,7 +1078,7 @@ class CallTracker:
                 if call.customer and call.customer not in live:
                     call.customer = ""
                 for s in snapshot:
-                    if s.linkedid == call.call_id and s.uniqueid != call.root:
+                    if s.linkedid == call.linkedid and s.uniqueid != call.root:
                         call.customer = call.customer or s.uniqueid
                 if snap.bridge:
                     self._check_connected(snap.bridge, at, out)

@@ -39,8 +39,12 @@ class Stack:
     events: CollectingEventSink
     offers: RouterOffersToTelephony
 
-    async def contact(self, call_id: str) -> dict[str, Any]:
-        return await self.router.describe_contact(contact_id(call_id))
+    def cid(self, call: str) -> str:
+        """The contact center's call id of a simulator call (``<server>:<linkedid>``)."""
+        return f"{self.session.name}:{call}"
+
+    async def contact(self, call: str) -> dict[str, Any]:
+        return await self.router.describe_contact(contact_id(self.cid(call)))
 
     async def agent(self, agent_id: str) -> dict[str, Any]:
         return await self.router.describe_agent(agent_id)

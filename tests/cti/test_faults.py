@@ -38,7 +38,7 @@ async def test_ami_drop_mid_call_then_caller_hangs_up_while_down_resync_ends_it(
     await stack.wait_resyncs(resyncs + 1)
     end = await stack.events.wait_for("call.hung_up")
     assert isinstance(end, CallHungUp)
-    assert (end.call_id, end.hung_up_by) == (call, HungUpBy.UNKNOWN)
+    assert (end.call_id, end.hung_up_by) == (stack.cid(call), HungUpBy.UNKNOWN)
     assert (await stack.contact(call))["state"] in ("wrap_up", "closed")
     assert len(stack.events.named("call.hung_up")) == 1
 
@@ -70,7 +70,7 @@ async def test_our_process_restarting_finds_live_calls_again(stack: Stack) -> No
     fresh = await build_stack_on(stack)
     try:
         answered = await fresh.events.wait_for("call.answered")
-        assert answered.to_dict()["call_id"] == call
+        assert answered.to_dict()["call_id"] == fresh.cid(call)
         assert fresh.session.tracker.call(call) is not None
     finally:
         await close_stack(fresh)
@@ -118,9 +118,9 @@ async def test_asterisk_restart_ends_every_call_once(stack: Stack) -> None:
     await stack.pbx.restart()
     await stack.events.wait_for("call.hung_up", 2)
     ends = {e.to_dict()["call_id"]: e.to_dict() for e in stack.events.named("call.hung_up")}
-    assert set(ends) == {first, second}
-    assert ends[first]["outcome"] == "completed"
-    assert ends[second]["outcome"] == "abandoned"
+    assert set(ends) == {stack.cid(first), stack.cid(second)}
+    assert ends[stack.cid(first)]["outcome"] == "completed"
+    assert ends[stack.cid(second)]["outcome"] == "abandoned"
     assert stack.session.tracker.live_calls() == []
     assert stack.link.health().connections >= 2
 
@@ -316,7 +316,7 @@ async def test_md5_challenge_login_against_the_simulator() -> None:
         assert "Secret" not in stack.pbx.actions[1].headers
         call = await stack.pbx.place_call("+442079460107")
         answered = await stack.events.wait_for("call.answered")
-        assert answered.to_dict()["call_id"] == call
+        assert answered.to_dict()["call_id"] == stack.cid(call)
     finally:
         await close_stack(stack)
 
@@ -371,5 +371,5 @@ async def test_unknown_events_from_asterisk_are_ignored_by_the_service(stack: St
     stack.pbx._broadcast([[("Event", "BrandNewEvent"), ("Foo", "bar")]])
     call = await stack.pbx.place_call("+442079460108")
     answered = await stack.events.wait_for("call.answered")
-    assert answered.to_dict()["call_id"] == call
+    assert answered.to_dict()["call_id"] == stack.cid(call)
     assert stack.session.tracker.unknown_events >= 1

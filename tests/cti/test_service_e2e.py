@@ -33,7 +33,7 @@ async def answered_call(stack: Stack, number: str = "+442079460001") -> tuple[st
     call = await stack.pbx.place_call(number, queue="support")
     answered = await stack.events.wait_for("call.answered")
     assert isinstance(answered, CallAnswered)
-    assert answered.call_id == call
+    assert answered.call_id == stack.cid(call)
     return call, answered
 
 
@@ -118,12 +118,12 @@ async def test_phone_already_in_a_call_is_not_rung(stack: Stack) -> None:
     answered = await stack.events.wait_for("call.answered", 2)
     assert answered.to_dict()["extension"] == "1002"
     assert stack.redirects_to("1001") == 0
-    assert outbound.call_id.startswith("cc-c2d-")
+    assert outbound.call_id.startswith("pbx1:cc-c2d-")
 
 
 async def test_blind_transfer_to_another_agent(stack: Stack) -> None:
     call, _ = await answered_call(stack)
-    result = await stack.telephony.transfer_to_agent(call, "carol")
+    result = await stack.telephony.transfer_to_agent(stack.cid(call), "carol")
     assert result.message == "Redirect successful"
     transferred = await stack.events.wait_for("call.transferred")
     assert transferred.to_dict()["to_extension"] == "1003"
@@ -137,7 +137,7 @@ async def test_transfer_to_a_queue_requeues_the_contact(idle_stack: Stack) -> No
     s = idle_stack
     await s.router.ready("alice")
     call, _ = await answered_call(s)
-    await s.telephony.transfer_to_queue(call, "sales")
+    await s.telephony.transfer_to_queue(s.cid(call), "sales")
     transferred = await s.events.wait_for("call.transferred")
     assert transferred.to_dict()["to_queue"] == "sales"
     queued = await s.events.wait_for("call.queued", 2)
@@ -146,15 +146,15 @@ async def test_transfer_to_a_queue_requeues_the_contact(idle_stack: Stack) -> No
     assert (await s.contact(call))["queue"] == "sales"
     # The router offers it again (alice is free again): the caller is rung once more.
     answered = await s.events.wait_for("call.answered", 2)
-    assert answered.to_dict()["call_id"] == call
+    assert answered.to_dict()["call_id"] == s.cid(call)
 
 
 async def test_attended_transfer_complete(stack: Stack) -> None:
     call, _ = await answered_call(stack)
-    await stack.telephony.start_attended_transfer(call, "carol")
+    await stack.telephony.start_attended_transfer(stack.cid(call), "carol")
     await stack.events.wait_for("call.held")
     await _wait_consultation_up(stack, call)
-    await stack.telephony.complete_attended_transfer(call)
+    await stack.telephony.complete_attended_transfer(stack.cid(call))
     transferred = await stack.events.wait_for("call.transferred")
     assert transferred.to_dict()["kind"] == "attended"
     answered = await stack.events.wait_for("call.answered", 2)
@@ -171,38 +171,38 @@ async def _wait_consultation_up(stack: Stack, call: str) -> None:
 
 async def test_attended_transfer_cancel_gives_the_call_back(stack: Stack) -> None:
     call, _ = await answered_call(stack)
-    await stack.telephony.start_attended_transfer(call, "carol")
+    await stack.telephony.start_attended_transfer(stack.cid(call), "carol")
     await _wait_consultation_up(stack, call)
-    result = await stack.telephony.cancel_attended_transfer(call)
+    result = await stack.telephony.cancel_attended_transfer(stack.cid(call))
     assert result.message == "Channel Hungup"
     await stack.events.wait_for("call.resumed")
     assert stack.session.tracker.call(call) is not None
     assert stack.events.named("call.transferred") == []
     with pytest.raises(IllegalCallState):
-        await stack.telephony.complete_attended_transfer(call)
+        await stack.telephony.complete_attended_transfer(stack.cid(call))
 
 
 async def test_hold_and_resume(stack: Stack) -> None:
     call, _ = await answered_call(stack)
-    held = await stack.telephony.hold(call)
+    held = await stack.telephony.hold(stack.cid(call))
     assert held.message == "Dual Redirect successful"
     await stack.events.wait_for("call.held")
     with pytest.raises(IllegalCallState):
-        await stack.telephony.hold(call)
-    await stack.telephony.resume(call)
+        await stack.telephony.hold(stack.cid(call))
+    await stack.telephony.resume(stack.cid(call))
     await stack.events.wait_for("call.resumed")
     assert len(stack.events.named("call.answered")) == 1  # same agent: not a new answer
 
 
 async def test_recording_start_pause_stop_is_linked_to_the_call(stack: Stack) -> None:
     call, _ = await answered_call(stack)
-    started = await stack.telephony.start_recording(call)
+    started = await stack.telephony.start_recording(stack.cid(call))
     assert started.file.endswith(".wav") and call in started.file
     event = await stack.events.wait_for("call.recording_started")
     assert event.to_dict()["file"] == started.file
-    assert (await stack.telephony.pause_recording(call)).ok
-    assert (await stack.telephony.pause_recording(call, paused=False)).ok
-    await stack.telephony.stop_recording(call)
+    assert (await stack.telephony.pause_recording(stack.cid(call))).ok
+    assert (await stack.telephony.pause_recording(stack.cid(call), paused=False)).ok
+    await stack.telephony.stop_recording(stack.cid(call))
     stopped = await stack.events.wait_for("call.recording_stopped")
     assert stopped.to_dict()["file"] == started.file
 
@@ -210,11 +210,11 @@ async def test_recording_start_pause_stop_is_linked_to_the_call(stack: Stack) ->
 @pytest.mark.parametrize("mode", list(MonitorMode))
 async def test_supervisor_listen_whisper_barge(stack: Stack, mode: MonitorMode) -> None:
     call, _ = await answered_call(stack)
-    await stack.telephony.monitor("sam", call, mode)
+    await stack.telephony.monitor("sam", stack.cid(call), mode)
     started = await stack.events.wait_for("call.monitor_started")
     assert started.to_dict()["mode"] == mode.value
     assert started.to_dict()["agent_extension"] == "1001"
-    await stack.telephony.stop_monitor("sam", call)
+    await stack.telephony.stop_monitor("sam", stack.cid(call))
     await stack.events.wait_for("call.monitor_stopped")
 
 
@@ -262,7 +262,7 @@ async def test_api_errors_carry_stable_ids_and_asterisk_messages(stack: Stack) -
     call = await stack.pbx.place_call("+442079460009")
     await stack.events.wait_for("call.queued")
     with pytest.raises(IllegalCallState) as state:
-        await stack.telephony.hold(call)  # still queued
+        await stack.telephony.hold(stack.cid(call))  # still queued
     assert state.value.error_id == "illegal-call-state"
     assert state.value.status == 409
 
@@ -282,7 +282,7 @@ async def test_agent_hanging_up_on_a_held_customer_puts_the_call_back_in_its_que
     stack: Stack,
 ) -> None:
     call, _ = await answered_call(stack)
-    await stack.telephony.hold(call)
+    await stack.telephony.hold(stack.cid(call))
     await stack.events.wait_for("call.held")
     await stack.pbx.agent_hangs_up(call)
     left = await stack.events.wait_for("call.agent_left")
@@ -291,13 +291,13 @@ async def test_agent_hanging_up_on_a_held_customer_puts_the_call_back_in_its_que
     assert requeued.to_dict()["requeued"] is True
     # The router gets it back and offers it again: the customer is not left in music.
     answered = await stack.events.wait_for("call.answered", 2)
-    assert answered.to_dict()["call_id"] == call
+    assert answered.to_dict()["call_id"] == stack.cid(call)
 
 
 async def test_transfer_to_an_outside_number_closes_the_contact(stack: Stack) -> None:
     stack.pbx.set_number("5550199", PhoneMode.ANSWER, ring_seconds=0.01)
     call, _ = await answered_call(stack)
-    await stack.telephony.transfer_to_number(call, "555-0199")
+    await stack.telephony.transfer_to_number(stack.cid(call), "555-0199")
     transferred = await stack.events.wait_for("call.transferred")
     assert transferred.to_dict()["to_number"] == "5550199"
     assert (await stack.contact(call))["state"] in ("wrap_up", "closed")
