@@ -278,7 +278,7 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
             args.customers,
             rng_seed=args.seed,
             first_number=args.first,
-            agents=[u.actor() for u in users],
+            agents=[u.actor for u in users],
             actor=CLI_ACTOR,
             progress=True,
         )

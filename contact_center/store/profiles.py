@@ -811,10 +811,13 @@ class ProfileStore:
             )
             .select_from(notes.outerjoin(users, users.c.id == notes.c.author_id))
             .where(
+                # customer_id first: a note's customer is always its interaction's customer,
+                # and this keeps the search to one customer's notes.
+                notes.c.customer_id == customer_id,
                 or_(
                     notes.c.interaction_id.in_(interaction_ids or [-1]),
-                    and_(notes.c.customer_id == customer_id, notes.c.interaction_id.is_(None)),
-                )
+                    notes.c.interaction_id.is_(None),
+                ),
             )
             .order_by(notes.c.created_at.desc())
             .limit(100)
@@ -1636,6 +1639,16 @@ class ProfileStore:
                     )
                     count += result.rowcount
                 returned[table.name] = count
+            # Notes and messages added since the merge follow their interaction back.
+            back = moved.get(interactions.name, [])
+            for chunk_start in range(0, len(back), 500):
+                chunk = back[chunk_start : chunk_start + 500]
+                for table in (notes, messages):
+                    await conn.execute(
+                        update(table)
+                        .where(table.c.interaction_id.in_(chunk))
+                        .values(customer_id=merged_id)
+                    )
             fields = record["survivor_before"]
             restore = {
                 k: fields["before"][k]

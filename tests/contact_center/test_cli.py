@@ -155,9 +155,11 @@ async def test_demo_preparation_is_idempotent_and_gives_a_usable_screen_pop(
 
 
 def test_seed_command_writes_through_the_store_and_in_bulk(
-    cli_env: Path, capsys: pytest.CaptureFixture[str]
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run(["db", "upgrade"], capsys)
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    run(["users", "add", "agent7", "--password-stdin"], capsys)
     code, out, _ = run(["seed", "--customers", "3"], capsys)
     assert code == 0 and json.loads(out)["customers"] == 3
     code, out, _ = run(["seed", "--customers", "5", "--bulk", "--first", "4"], capsys)

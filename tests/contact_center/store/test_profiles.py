@@ -406,3 +406,21 @@ async def test_every_profile_read_writes_an_audit_row(
     await store.screen_pop(store.identity("email", "a@example.com"), viewer=AGENT)
     await store.history(cid, viewer=AGENT)
     assert await views() == 3
+
+
+async def test_notes_added_after_a_merge_follow_their_interaction_back(
+    store: ProfileStore,
+) -> None:
+    a = await _customer_with_history(store, "+442079460018", "Ann Lee")
+    b = await _customer_with_history(store, "+8613800138000", "李娜")
+    merge = await store.merge(a, b, actor=AGENT, reason="dup")
+    b_calls = [
+        i for i in (await store.history(a, viewer=AGENT))["items"] if i["contact_id"] == f"call-{b}"
+    ]
+    await store.add_note(a, "added while merged", actor=AGENT, interaction_id=b_calls[0]["id"])
+    await store.unmerge(merge["id"], actor=AGENT)
+    history = await store.history(b, viewer=AGENT)
+    call = next(i for i in history["items"] if i["contact_id"] == f"call-{b}")
+    assert "added while merged" in [n["body"] for n in call["note_items"]]
+    exported = await store.export_customer(b, actor=SYSTEM)
+    assert {n["customer_id"] for n in exported["notes"]} == {b}
