@@ -528,7 +528,7 @@ class RoutingEngine:
             contact,
             queue,
             self._rings[contact.queue][contact.ring],
-            (self._agents[a] for a in sorted(pool_ids)),
+            [self._agents[a] for a in pool_ids],
             self.config.profiles,
             len(reach) - len(pool_ids),
             len(self._members[contact.queue] - reach),

@@ -8,6 +8,7 @@ clock (``now`` is passed in). The engine applies the decisions they return.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -130,11 +131,13 @@ def choose_agent(
         counts[NO_SKILL] = no_skill
     if not scored:
         return None
-    scored.sort(key=lambda item: item[0])
+    # Keys are unique (they end with the agent id): the order of ``pool`` never matters.
+    best = heapq.nsmallest(listed, scored, key=_first)
     counts["eligible"] = len(scored)
-    winner = scored[0][1]
-    candidates = [(winner.agent_id, "winner", scored[0][0][0])]
-    candidates.extend((a.agent_id, "eligible", key[0]) for key, a in scored[1:listed])
+    winner = best[0][1]
+    candidates = [(winner.agent_id, "winner", best[0][0][0])]
+    candidates.extend((a.agent_id, "eligible", key[0]) for key, a in best[1:])
+    excluded.sort()
     candidates.extend(excluded[: max(0, listed - len(candidates))])
     return Decision(
         contact_id=contact.contact_id,
@@ -146,6 +149,10 @@ def choose_agent(
         candidates=tuple(candidates),
         counts=counts,
     )
+
+
+def _first(item: tuple[tuple[float, float, str], Agent]) -> tuple[float, float, str]:
+    return item[0]
 
 
 # A waiting contact's sort key inside one bucket: (-static priority, waiting since, seq, id).
