@@ -1,0 +1,1 @@
+"""The simulated Asterisk PBX (AMI over TCP or in-process) for the demo and the tests."""

@@ -1363,11 +1363,12 @@ def _names_channel(msg: list[tuple[str, str]], names: tuple[str, ...]) -> bool:
 
 
 def _after_answer(msg: list[tuple[str, str]]) -> bool:
-    # The part of the inbound template after Answer(): Set CC_QUEUE ... MusicOnHold.
+    """The part of the inbound template after Answer(): Set(CC_QUEUE) ... MusicOnHold."""
     h = dict(msg)
-    return (h.get("Event") != "Newchannel" and h.get("Priority", "1") not in ("1", "2")) or (
-        h.get("Context") == "cc-hold"
-    )
+    if h.get("Context") == "cc-hold":
+        return True
+    # Priorities 1 and 2 of [cc-inbound] are NoOp and Answer: the call is up already.
+    return h.get("Priority", "1") not in ("1", "2")
 
 
 def _with_cdrs(messages: list[list[tuple[str, str]]], count: int) -> list[list[tuple[str, str]]]:
