@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from contact_center.domain.events import DomainEvent
 from contact_center.errors import AppError
-from contact_center.settings import Settings
+from contact_center.settings import AsteriskServer, Settings
 from cti.connection import AmiLink
 from cti.control import ControlSettings
 from cti.ports import AgentDirectory, EventSink, StaticAgentDirectory, VoiceRouting
 from cti.routing_adapter import voice_offers
 from cti.service import TelephonyService
+from cti.simulator.pbx import PhoneMode, SimulatedPbx
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +97,26 @@ class RouterOffersToTelephony:
     async def wait_idle(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+async def start_simulated_asterisk(
+    extensions: Mapping[str, str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    name: str = "simulated",
+    ring_seconds: float = 3.0,
+) -> tuple[SimulatedPbx, AsteriskServer]:
+    """For the demo: a simulated PBX with a phone per agent, and the server entry for it.
+
+    ``extensions`` maps agent id -> extension (names shown as caller id). Put the
+    returned server in ``settings.asterisk.servers``; stop the PBX with ``await pbx.stop()``.
+    """
+    pbx = SimulatedPbx()
+    for agent, extension in extensions.items():
+        pbx.set_phone(extension, PhoneMode.ANSWER, ring_seconds=ring_seconds, name=agent)
+    bound = await pbx.start(host, port)
+    server = AsteriskServer(
+        name=name, host=host, port=bound, username=pbx.username, secret=pbx.secret
+    )
+    return pbx, server

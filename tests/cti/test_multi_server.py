@@ -7,7 +7,7 @@ import pytest
 from contact_center.settings import AsteriskServer, Settings
 from cti.ports import CollectingEventSink, FifoVoiceRouting, StaticAgentDirectory
 from cti.simulator.pbx import PhoneMode, SimulatedPbx
-from cti.wiring import build_telephony
+from cti.wiring import build_telephony, start_simulated_asterisk
 
 pytestmark = pytest.mark.integration
 
@@ -59,3 +59,23 @@ async def test_two_servers_from_settings_each_have_a_link_health_and_their_calls
         await telephony.stop()
         for pbx in pbxs:
             await pbx.stop()
+
+
+async def test_demo_helper_starts_a_simulated_asterisk_the_settings_can_point_at() -> None:
+    pbx, server = await start_simulated_asterisk({"alice": "1001"}, ring_seconds=0.01)
+    events = CollectingEventSink()
+    telephony = build_telephony(
+        Settings().with_overrides(asterisk={"servers": [server.model_dump()]}),
+        routing=FifoVoiceRouting({"alice": ["support"]}),
+        directory=StaticAgentDirectory({"alice": "1001"}),
+        sink=events,
+    )
+    await telephony.start()
+    try:
+        await telephony.wait_resyncs("simulated", 1)
+        call = await pbx.place_call("+442079460501")
+        answered = await events.wait_for("call.answered")
+        assert answered.to_dict()["call_id"] == f"simulated:{call}"
+    finally:
+        await telephony.stop()
+        await pbx.stop()
