@@ -28,6 +28,7 @@ from cti.connection import AmiLinkPort, LinkUp
 from cti.control import AmiCallControl, ControlSettings, check_number
 from cti.errors import (
     AsteriskRejected,
+    AsteriskTimeout,
     AsteriskUnavailable,
     IllegalCallState,
     NoSuchCall,
@@ -71,6 +72,8 @@ class ServerSession:
     control: AmiCallControl
     consumer: asyncio.Task[None] | None = None
     resyncs: int = 0
+    resync_attempts: int = 0
+    resync_error: str = ""
 
 
 class TelephonyService:
@@ -141,13 +144,18 @@ class TelephonyService:
             data = session.link.health().to_dict()
             data["live_calls"] = len(session.tracker.live_calls())
             data["resyncs"] = session.resyncs
+            data["resync_error"] = session.resync_error
             out.append(data)
         return out
 
-    async def wait_resyncs(self, server: str, count: int, timeout: float = 5.0) -> None:
-        """Wait until ``server`` has been resynchronised ``count`` times (tests, start-up)."""
+    async def wait_resyncs(
+        self, server: str, count: int, timeout: float = 5.0, *, attempts: bool = False
+    ) -> None:
+        """Wait until ``server`` has been resynchronised ``count`` times (tests, start-up);
+        with ``attempts``, count failed resyncs too."""
+        session = self.sessions[server]
         async with asyncio.timeout(timeout):
-            while self.sessions[server].resyncs < count:
+            while (session.resync_attempts if attempts else session.resyncs) < count:
                 await self._resynced.wait()
 
     def on_offer_sent(self, hook: Callable[[str, str, str], None]) -> None:
@@ -177,14 +185,33 @@ class TelephonyService:
 
     async def resync(self, session: ServerSession) -> list[DomainEvent]:
         """Reconcile the tracker with the channels Asterisk has right now."""
+        try:
+            return await self._resync(session)
+        finally:
+            session.resync_attempts += 1
+            self._resynced.set()
+            self._resynced = asyncio.Event()
+
+    async def _resync(self, session: ServerSession) -> list[DomainEvent]:
         link, tracker = session.link, session.tracker
         at = self.clock()
         try:
             _, items = await link.send_list_action("CoreShowChannels")
             _, bridge_items = await link.send_list_action("BridgeList")
-        except (AsteriskUnavailable, AsteriskRejected) as exc:
-            log.warning("cti[%s] resync failed: %s", session.name, exc)
+        except AsteriskUnavailable as exc:
+            # The link dropped again: its next login queues another resync.
+            log.warning("cti[%s] resync interrupted: %s", session.name, exc)
             return []
+        except (AsteriskRejected, AsteriskTimeout) as exc:
+            session.resync_error = exc.message
+            log.error(
+                "cti[%s] resync failed: %s (the AMI user needs write = system,call,originate,"
+                "reporting; see config/asterisk/manager_cc.conf)",
+                session.name,
+                exc.message,
+            )
+            return []
+        session.resync_error = ""
         snapshot = [ChannelSnapshot.from_message(m) for m in items if m.event == "CoreShowChannel"]
         bridges = {m.get("BridgeUniqueid") for m in bridge_items}
         snapshot = [
@@ -212,8 +239,6 @@ class TelephonyService:
         queues.update({snap.uniqueid: v for snap, v in zip(unknown, values, strict=True) if v})
         events = tracker.reconcile(snapshot, queues, at)
         session.resyncs += 1
-        self._resynced.set()
-        self._resynced = asyncio.Event()
         log.info(
             "cti[%s] resync: %d channels, %d bridges, %d calls live, %d changes",
             session.name,

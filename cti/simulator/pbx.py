@@ -148,6 +148,8 @@ class SimulatedPbx:
         self.written_at: dict[str, float] = {}
         self.connections = 0
         self.accepting = True
+        # Lower-case action names answered "Permission denied" (a manager.conf without them).
+        self.denied_actions: set[str] = set()
         self._clients: set[_Client] = set()
         self._server: asyncio.Server | None = None
         self._seq = itertools.count(1)
@@ -600,6 +602,10 @@ class SimulatedPbx:
             client.writer.close()
             return
         if not client.logged_in:
+            self._respond(client, action_id, "Error", Message="Permission denied")
+            return
+        if name in self.denied_actions:
+            # What Asterisk answers when the AMI user lacks the action's write class.
             self._respond(client, action_id, "Error", Message="Permission denied")
             return
         handler = getattr(self, f"_act_{name}", None)

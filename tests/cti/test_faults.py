@@ -373,3 +373,15 @@ async def test_unknown_events_from_asterisk_are_ignored_by_the_service(stack: St
     answered = await stack.events.wait_for("call.answered")
     assert answered.to_dict()["call_id"] == stack.cid(call)
     assert stack.session.tracker.unknown_events >= 1
+
+
+async def test_a_resync_refused_by_asterisk_is_shown_in_health(stack: Stack) -> None:
+    stack.pbx.denied_actions.add("coreshowchannels")
+    resyncs = stack.session.resyncs
+    attempts = stack.session.resync_attempts
+    await stack.pbx.drop_connections()
+    await stack.telephony.wait_resyncs("pbx1", attempts + 1, attempts=True)
+    health = stack.telephony.health()[0]
+    assert health["resync_error"] == "Permission denied"
+    assert health["logged_in"] is True
+    assert stack.session.resyncs == resyncs
