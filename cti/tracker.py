@@ -355,10 +355,6 @@ class CallTracker:
             call_id = call_id[len(self.id_prefix) :]
         return self.calls.get(call_id)
 
-    def channel_by_name(self, name: str) -> Channel | None:
-        uid = self._by_name.get(name)
-        return self.channels.get(uid) if uid else None
-
     def channel_name(self, uniqueid: str) -> str:
         ch = self.channels.get(uniqueid)
         return ch.name if ch else ""
@@ -383,15 +379,6 @@ class CallTracker:
 
     def live_calls(self) -> list[Call]:
         return [c for c in self.calls.values() if c.state is not CallState.ENDED]
-
-    def agent_channel_for(self, extension: str) -> Channel | None:
-        """The live channel of an agent's phone that is part of a customer call."""
-        for ch in self.channels.values():
-            if ch.role is Role.PHONE and ch.endpoint == extension:
-                return ch
-        return None
-
-    # ------------------------------------------------------------------ helpers
 
     def _add_channel(self, ch: Channel) -> None:
         self.channels[ch.uniqueid] = ch

@@ -367,11 +367,6 @@ class SimulatedPbx:
         self._event_waiters.append((name, count, future))
         await asyncio.wait_for(future, timeout)
 
-    def live_call_ids(self) -> list[str]:
-        return list(self.calls)
-
-    # ================================================================== channels
-
     def _new_uid(self) -> str:
         return f"{self._epoch}.{next(self._seq)}"
 

@@ -7,7 +7,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cti.errors import AsteriskRejected, IllegalCallState, NoSuchCall, UnknownExtension
+from cti.errors import (
+    AsteriskRejected,
+    IllegalCallState,
+    InvalidActionHeader,
+    NoSuchCall,
+    UnknownExtension,
+)
 from cti.events import CallAnswered, CallHungUp, CallOutcome, HungUpBy, MonitorMode
 from cti.simulator.pbx import PhoneMode
 from tests.cti.stack import Stack, build_stack, close_stack
@@ -306,3 +312,18 @@ async def test_transfer_to_an_outside_number_closes_the_contact(stack: Stack) ->
     assert end.to_dict()["outcome"] == "transferred_out"
     assert stack.session.tracker.live_calls() == []
     assert stack.session.tracker.channels == {}
+
+
+async def test_bad_numbers_and_queue_names_are_refused_before_reaching_asterisk(
+    stack: Stack,
+) -> None:
+    actions = len(stack.pbx.actions)
+    with pytest.raises(InvalidActionHeader) as err:
+        await stack.telephony.click_to_dial("bob", "5551234\r\nAction: Hangup")
+    assert (err.value.error_id, err.value.status) == ("invalid-ami-header", 422)
+    call, _ = await answered_call(stack)
+    with pytest.raises(InvalidActionHeader):
+        await stack.telephony.transfer_to_queue(stack.cid(call), "sales; drop")
+    with pytest.raises(InvalidActionHeader):
+        await stack.telephony.transfer_to_number(stack.cid(call), "call me")
+    assert [a.get("Action") for a in stack.pbx.actions[actions:]] == ["Redirect"]
