@@ -10,14 +10,14 @@ through :func:`voice_offers` on the event bus, and
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from contact_center.domain.events import DomainEvent
 from contact_center.errors import AppError
 from cti.ports import VoiceOffer
 from routing.backends.base import CommandResult
 from routing.events import ContactOffered
-from routing.model import Channel
+from routing.model import Channel, CustomerContext
 from routing.service import RoutingService
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,20 @@ def voice_offers(events: Iterable[DomainEvent]) -> list[VoiceOffer]:
     return offers
 
 
-class RouterVoiceRouting:
-    """Implements :class:`cti.ports.VoiceRouting` with the real router."""
+CustomerLookup = Callable[[str], Awaitable[CustomerContext | None]]
 
-    def __init__(self, routing: RoutingService) -> None:
+
+class RouterVoiceRouting:
+    """Implements :class:`cti.ports.VoiceRouting` with the real router.
+
+    ``customers`` resolves the caller number to what the profile store knows (tier,
+    owner agent, last agent) for priority and sticky routing; without it, or when it
+    fails, the call is routed as an unknown caller rather than not at all.
+    """
+
+    def __init__(self, routing: RoutingService, *, customers: CustomerLookup | None = None) -> None:
         self.routing = routing
+        self.customers = customers
         self._phone_down: set[str] = set()
 
     async def _run(
@@ -81,6 +90,12 @@ class RouterVoiceRouting:
         if requeued:
             # A transfer to a queue was already told to the router; nothing new to enqueue.
             return []
+        customer = None
+        if self.customers is not None and caller_number:
+            try:
+                customer = await self.customers(caller_number)
+            except Exception:
+                log.exception("customer lookup for %s failed; routing as unknown", call_id)
         return await self._run(
             "enqueue",
             call_id,
@@ -88,6 +103,7 @@ class RouterVoiceRouting:
                 contact_id(call_id),
                 Channel.VOICE,
                 queue,
+                customer,
                 attributes={"caller_number": caller_number, "caller_name": caller_name},
             ),
         )

@@ -9,6 +9,7 @@ import pytest
 from cti.ports import FifoVoiceRouting, VoiceOffer, VoiceRouting
 from cti.routing_adapter import RouterVoiceRouting
 from routing.backends.memory import MemoryRouterBackend
+from routing.model import CustomerContext
 from routing.ports import ListEventSink
 from routing.service import RoutingService
 from routing.settings import build_config, parse_routing_settings
@@ -95,3 +96,34 @@ async def test_abandoned_call_is_never_offered(kind: str) -> None:
     assert await routing.call_ended(call_id="c1", agent_id=None, abandoned=True, at=T0 + 3) == []
     if router:
         await router.close()
+
+
+async def test_router_adapter_passes_what_the_profile_store_knows_about_the_caller() -> None:
+    config = build_config(parse_routing_settings({"queues": {"support": {"channels": ["voice"]}}}))
+    router = RoutingService(MemoryRouterBackend(config, sink=ListEventSink(), run_timers=False))
+    await router.start()
+    await router.upsert_agent("alice", queues=("support",))
+    asked: list[str] = []
+
+    async def customers(number: str) -> CustomerContext | None:
+        asked.append(number)
+        if number == "+442079460301":
+            return CustomerContext(customer_id="cust-42", tier="gold")
+        raise ConnectionError("profile store down")
+
+    routing = RouterVoiceRouting(router, customers=customers)
+    await queued(routing, "pbx1:1.1")
+    view = await router.describe_contact("call-pbx1:1.1")
+    assert view["customer_id"] == "cust-42"
+    # A failing lookup still routes the call, as an unknown caller.
+    await routing.call_queued(
+        call_id="pbx1:1.2",
+        queue="support",
+        caller_number="+15550000000",
+        caller_name="",
+        at=T0,
+        requeued=False,
+    )
+    assert (await router.describe_contact("call-pbx1:1.2"))["customer_id"] is None
+    assert asked == ["+442079460301", "+15550000000"]
+    await router.close()
