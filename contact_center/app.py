@@ -1,25 +1,35 @@
-"""The composition root: builds every service from settings and wires the HTTP edge.
+"""The composition root: builds every service from settings and wires them together.
 
-``build_app`` connects nothing by itself: connections open in the aiohttp
-``cleanup_ctx`` when the app starts and close when it stops. Tests pass fakes or
-pre-built services through the keyword arguments.
+``build_services`` creates (never connects) the profile store, accounts, event bus,
+router, telephony and the history recorder; ``build_app`` adds the HTTP edge.
+Connections open in the aiohttp ``cleanup_ctx`` when the app starts and close when
+it stops. Tests pass pre-built services or fakes through the keyword arguments.
+
+Event flow: the router's events go to the history recorder, the bus and (voice
+offers) the telephony service, which rings the agent's phone; telephony's events go
+to the recorder and the bus. Router agent ids are user ids as text.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 from aiohttp import web
 
 from contact_center.accounts import AccountStore
 from contact_center.bus import EventBus, MemoryBus
+from contact_center.domain.events import DomainEvent
+from contact_center.domain.identity import IdentityKind, InvalidIdentity
+from contact_center.history import InteractionRecorder
 from contact_center.services import Services
 from contact_center.settings import Settings
 from contact_center.store.engine import create_engine
 from contact_center.store.migrate import current_head, database_revision
 from contact_center.store.profiles import ProfileStore
+from contact_center.store.waiting import SqlWaitingContactStore
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +40,30 @@ class DatabaseNotMigrated(RuntimeError):
     pass
 
 
+class FanOutSink:
+    """Publishes each batch of events to several sinks, in order."""
+
+    def __init__(self, *sinks: Any) -> None:
+        self.sinks = sinks
+
+    async def publish(self, events: Sequence[DomainEvent]) -> None:
+        for sink in self.sinks:
+            await sink.publish(events)
+
+
 def build_services(
     settings: Settings,
     *,
     bus: EventBus | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Services:
-    """Create (not connect) the core services described by ``settings``."""
+    """Create (not connect) every service described by ``settings``."""
+    from cti.ports import StaticAgentDirectory
+    from cti.routing_adapter import CONTACT_PREFIX, RouterVoiceRouting
+    from cti.wiring import RouterOffersToTelephony, build_telephony
+    from routing.model import CustomerContext
+    from routing.wiring import build_routing
+
     engine = create_engine(
         settings.database.url, pool_size=settings.database.pool_size, echo=settings.database.echo
     )
@@ -53,6 +80,47 @@ def build_services(
         value_settings=settings.value,
         clock=clock,
     )
+    recorder = InteractionRecorder(profiles, voice_prefix=CONTACT_PREFIX)
+    events = FanOutSink(recorder, bus)
+
+    # Agents are registered from the user accounts at start-up (ids = user ids), so the
+    # [routing.agents] entries, keyed by username, are applied there, not by the router.
+    agent_settings = dict(settings.routing.get("agents", {}))
+    routing_only = settings.model_copy(
+        update={"routing": {k: v for k, v in settings.routing.items() if k != "agents"}}
+    )
+    offers = RouterOffersToTelephony(inner=events)
+    routing = build_routing(
+        routing_only, sink=offers, store=SqlWaitingContactStore(engine, clock), clock=clock
+    )
+
+    async def customer_of(number: str) -> CustomerContext | None:
+        try:
+            identity = profiles.identity(IdentityKind.PHONE, number)
+        except InvalidIdentity:
+            return None  # anonymous or internal caller id: routed as an unknown caller
+        found = await profiles.routing_context(identity)
+
+        def text(value: object) -> str | None:
+            return None if value is None else str(value)
+
+        return CustomerContext(
+            customer_id=str(found["customer_id"]),
+            tier=found["tier"],
+            owner_agent_id=text(found["owner_agent_id"]),
+            last_agent_id=text(found["last_agent_id"]),
+            last_served_at=found["last_served_at"],
+        )
+
+    directory = StaticAgentDirectory()
+    telephony = build_telephony(
+        settings,
+        routing=RouterVoiceRouting(routing, customers=customer_of),
+        directory=directory,
+        sink=events,
+    )
+    offers.attach(telephony)
+
     services = Services(
         settings=settings,
         engine=engine,
@@ -60,10 +128,58 @@ def build_services(
         accounts=AccountStore(engine, clock),
         bus=bus,
         clock=clock,
+        routing=routing,
+        telephony=telephony,
+        directory=directory,
+        recorder=recorder,
+        agent_settings=agent_settings,
     )
     services.health["database"] = profiles.ping
     services.health["bus"] = bus.health
+
+    async def history_health() -> dict[str, Any]:
+        return recorder.health()
+
+    async def telephony_health() -> dict[str, Any]:
+        servers = telephony.health()
+        return {
+            "ok": all(bool(s.get("ok")) for s in servers),
+            "servers": servers,
+        }
+
+    services.health["history"] = history_health
+    if settings.asterisk.servers:
+        services.health["asterisk"] = telephony_health
     return services
+
+
+async def register_agents(services: Services) -> list[str]:
+    """Every enabled agent-role user becomes a router agent with its phone extension.
+
+    Skills, queues and routing profile come from ``[routing.agents.<username>]`` (or
+    ``<user id>``); an agent without an entry serves every configured queue.
+    """
+    assert services.routing is not None and services.directory is not None
+    queues = tuple(services.settings.routing.get("queues", {}))
+    registered = []
+    for user in await services.accounts.list_users():
+        if user.disabled or user.role != "agent":
+            continue
+        agent_id = str(user.id)
+        entry = services.agent_settings.get(user.username) or services.agent_settings.get(
+            agent_id, {}
+        )
+        await services.routing.upsert_agent(
+            agent_id,
+            name=user.display_name,
+            skills=entry.get("skills", {}),
+            queues=tuple(entry.get("queues", queues)),
+            profile=entry.get("profile"),
+        )
+        if user.extension:
+            services.directory.set(agent_id, user.extension)
+        registered.append(agent_id)
+    return registered
 
 
 def build_app(
@@ -99,10 +215,24 @@ def _lifetime(
                     f"{current_head()}: run `contact-center db upgrade`"
                 )
         await services.bus.start()
+        if services.recorder is not None:
+            await services.recorder.start()
+        if services.routing is not None:
+            await services.routing.start()
+            agents = await register_agents(services)
+            log.info("router started with %d agents", len(agents))
+        if services.telephony is not None:
+            await services.telephony.start()
         log.info("services started (database %s)", services.engine.dialect.name)
         try:
             yield
         finally:
+            if services.telephony is not None:
+                await services.telephony.stop()
+            if services.routing is not None:
+                await services.routing.close()
+            if services.recorder is not None:
+                await services.recorder.stop()
             await services.bus.close()
             await services.engine.dispose()
             log.info("services stopped")

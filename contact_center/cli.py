@@ -138,11 +138,23 @@ async def prepare_demo(services: Services, customer_count: int) -> dict[str, Any
     return seeded
 
 
+# Queues matching the shipped dialplan (100 = support, 200 = sales), every channel.
+DEMO_ROUTING: dict[str, Any] = {
+    "queues": {
+        "support": {"channels": ["voice", "chat", "email"], "wrap_up_seconds": 5},
+        "sales": {"channels": ["voice", "chat", "email"], "wrap_up_seconds": 5},
+    }
+}
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    from aiohttp import web
+
     if not args.keep_database_setting and settings.database.url == Settings().database.url:
         settings = settings.with_overrides(database={"url": DEMO_DATABASE})
     settings = _with_listen(args, settings)
-
+    if not settings.routing.get("queues"):
+        settings = settings.model_copy(update={"routing": {**settings.routing, **DEMO_ROUTING}})
     seeded = _run(_with_services(settings, lambda s: prepare_demo(s, args.customers), migrate=True))
     if seeded:
         print(f"seeded demo data: {seeded}")
@@ -150,7 +162,67 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     for username, role, _name, extension, password in DEMO_USERS:
         phone = f", phone {extension}" if extension else ""
         print(f"  {username:<11} {password:<16} {role}{phone}")
-    cmd_serve(args, settings)
+    web.run_app(
+        demo_app(settings, calls=args.calls),
+        host=settings.server.host,
+        port=settings.server.port,
+        print=lambda _msg: print(
+            f"contact-center {__version__} demo on http://{settings.server.host}:"
+            f"{settings.server.port}/ with a simulated PBX "
+            f"({'no calls' if not args.calls else 'placing calls'}; Ctrl+C to stop)",
+            flush=True,
+        ),
+    )
+
+
+async def demo_app(settings: Settings, *, calls: bool) -> Any:
+    """The server with a simulated Asterisk: agents 1001-1003 ready, callers phoning in."""
+    from aiohttp import web
+
+    from contact_center.app import SERVICES, build_app
+    from cti.simulator.traffic import CallTraffic, TrafficProfile
+    from cti.wiring import start_simulated_asterisk
+
+    extensions = {name: ext for name, role, _n, ext, _p in DEMO_USERS if ext and role == "agent"}
+    pbx, server = await start_simulated_asterisk(extensions, ring_seconds=2.0)
+    asterisk = settings.asterisk.model_copy(update={"servers": (server,)})
+    app = build_app(settings.model_copy(update={"asterisk": asterisk}))
+
+    async def demo_life(app: web.Application) -> Any:
+        services = app[SERVICES]
+        assert services.routing is not None
+        for user in await services.accounts.list_users():
+            if user.role == "agent" and user.username in extensions:
+                await services.routing.ready(str(user.id))
+        callers = await _demo_callers(services)
+        traffic = CallTraffic(pbx, TrafficProfile(callers=callers), seed=2026)
+
+        async def keep_calling() -> None:
+            while True:
+                await traffic.run(10)
+
+        task = asyncio.create_task(keep_calling()) if calls else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await pbx.stop()
+
+    app.cleanup_ctx.append(demo_life)
+    return app
+
+
+async def _demo_callers(services: Services) -> list[str]:
+    """Phones of known customers (so screen-pops have history) plus a few strangers."""
+    from contact_center.store.schema import identities
+
+    async with services.engine.connect() as conn:
+        rows = await conn.execute(
+            select(identities.c.value).where(identities.c.kind == "phone").limit(200)
+        )
+        known = [str(v) for v in rows.scalars()]
+    return known + [f"+44207946{n:04d}" for n in range(10)]
 
 
 # ------------------------------------------------------------------------------ db
@@ -339,6 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host")
     demo.add_argument("--port", type=int)
     demo.add_argument("--customers", type=int, default=300, help="customers to seed (first run)")
+    demo.add_argument(
+        "--no-calls",
+        dest="calls",
+        action="store_false",
+        help="do not place simulated calls (the PBX still answers actions)",
+    )
     demo.add_argument(
         "--keep-database-setting",
         action="store_true",

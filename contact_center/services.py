@@ -16,8 +16,12 @@ if TYPE_CHECKING:
 
     from contact_center.accounts import AccountStore
     from contact_center.bus import EventBus
+    from contact_center.history import InteractionRecorder
     from contact_center.settings import Settings
     from contact_center.store.profiles import ProfileStore
+    from cti.ports import StaticAgentDirectory
+    from cti.service import TelephonyService
+    from routing.service import RoutingService
 
 # A health probe returns a JSON-able dict with at least {"ok": bool}.
 HealthProbe = Callable[[], Awaitable[dict[str, Any]]]
@@ -45,5 +49,10 @@ class Services:
     clock: Callable[[], float] = time.time
     # Named health probes shown by /status (database, redis, each Asterisk server, ...).
     health: dict[str, HealthProbe] = dataclasses.field(default_factory=dict)
-    # Set by later stages (router, CTI); typed loosely so the core does not import them.
+    routing: RoutingService | None = None
+    telephony: TelephonyService | None = None
+    directory: StaticAgentDirectory | None = None
+    recorder: InteractionRecorder | None = None
+    # Per-agent routing settings by username or user id ([routing.agents.NAME]).
+    agent_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)

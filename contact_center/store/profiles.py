@@ -1112,6 +1112,82 @@ class ProfileStore:
         data["customer_id"] = row["customer_id"]
         return data
 
+    async def routing_context(self, identity: Identity) -> dict[str, Any]:
+        """What the router needs about the customer behind ``identity`` (resolved, created
+        if unknown): id, tier, owner agent, last agent who served them and when.
+
+        Not a profile view (nobody sees it), so not audit-logged.
+        """
+        resolution = await self.resolve(identity)
+        cid = resolution.customer_id
+        async with self.engine.connect() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        select(customers.c.tier, customers.c.owner_agent_id).where(
+                            customers.c.id == cid
+                        )
+                    )
+                )
+                .mappings()
+                .one()
+            )
+            last = (
+                (
+                    await conn.execute(
+                        select(
+                            interactions.c.agent_id,
+                            func.coalesce(
+                                interactions.c.ended_at,
+                                interactions.c.answered_at,
+                                interactions.c.started_at,
+                            ).label("served_at"),
+                        )
+                        .where(
+                            interactions.c.customer_id == cid, interactions.c.agent_id.is_not(None)
+                        )
+                        .order_by(interactions.c.started_at.desc())
+                        .limit(1)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return {
+            "customer_id": cid,
+            "created": resolution.created,
+            "tier": row["tier"],
+            "owner_agent_id": row["owner_agent_id"],
+            "last_agent_id": last["agent_id"] if last else None,
+            "last_served_at": last["served_at"] if last else None,
+        }
+
+    async def update_contact(
+        self, contact_id: str, changes: Mapping[str, Any], *, add_refs: Mapping[str, str] = {}
+    ) -> bool:
+        """Record progress of the interaction of a router contact (no-op, False, if none).
+
+        ``add_refs`` appends values to lists in ``external_ids`` (e.g. recording files).
+        """
+        found = await self.interaction_for_contact(contact_id)
+        if found is None:
+            return False
+        values = dict(changes)
+        if add_refs:
+            external = dict(found["external_ids"])
+            for key, value in add_refs.items():
+                listed = external.get(key)
+                external[key] = [*(listed if isinstance(listed, list) else []), value]
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    update(interactions)
+                    .where(interactions.c.id == found["id"])
+                    .values(external_ids=external)
+                )
+        if values:
+            await self.update_interaction(found["id"], values)
+        return True
+
     async def _refresh_repeat_flag(self, conn: AsyncConnection, customer_id: int) -> None:
         window = self.value_settings.repeat_contact_days * 86_400
         still = exists().where(

@@ -28,6 +28,8 @@ class TrafficProfile:
     talk_seconds: tuple[float, float] = (10.0, 40.0)
     patience_seconds: tuple[float, float] = (20.0, 90.0)
     agent_hangs_up_share: float = 0.3
+    # Caller numbers to pick from (e.g. known customers' phones); empty: random UK numbers.
+    callers: Sequence[str] = ()
 
 
 @dataclasses.dataclass(slots=True)
@@ -57,7 +59,7 @@ class CallTraffic:
 
     async def _one_call(self, n: int) -> None:
         p, rng = self.profile, self.rng
-        number = f"+44207946{rng.randrange(10_000):04d}"
+        number = rng.choice(p.callers) if p.callers else f"+44207946{rng.randrange(10_000):04d}"
         call_id = await self.pbx.place_call(number, queue=rng.choice(list(p.queues)))
         self.outcome.placed += 1
         patience = rng.uniform(*p.patience_seconds)

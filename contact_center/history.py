@@ -1,0 +1,162 @@
+"""Contact history: router and telephony events written to the profile store.
+
+Every contact the router handles becomes one interaction on the customer's
+timeline: queued, offered, answered (with the agent), transferred, ended,
+abandoned; telephony adds the Asterisk call id, who hung up, and recording files.
+
+The recorder is an event sink placed on the node that produced the events (not a
+bus subscriber, which on Redis would run on every node). ``publish`` only queues:
+the router's decisions never wait on the database. A background task writes in
+order and logs, rather than loses, anything it cannot apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from contact_center.domain.events import DomainEvent
+from contact_center.errors import AppError
+from contact_center.store.profiles import ProfileStore
+
+log = logging.getLogger(__name__)
+
+
+def agent_user_id(agent_id: object) -> int | None:
+    """Router agent ids are user ids as text; anything else has no user row."""
+    text = str(agent_id) if agent_id is not None else ""
+    return int(text) if text.isdigit() else None
+
+
+class InteractionRecorder:
+    def __init__(
+        self, profiles: ProfileStore, *, voice_prefix: str = "call-", max_pending: int = 100_000
+    ) -> None:
+        # Voice contact ids are the telephony call id behind this prefix (the assembly
+        # passes the CTI's), so call events find their interaction.
+        self.voice_prefix = voice_prefix
+        self.profiles = profiles
+        self._queue: asyncio.Queue[DomainEvent] = asyncio.Queue(max_pending)
+        self._task: asyncio.Task[None] | None = None
+        self.applied = 0
+        self.failed = 0
+        self.overflowed = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def publish(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            if not event.name.startswith(("contact.", "call.")):
+                continue
+            try:
+                self._queue.put_nowait(event)
+                self._idle.clear()
+            except asyncio.QueueFull:
+                self.overflowed += 1
+                log.error("history: backlog full, %s for %s not recorded", event.name, event)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="interaction-recorder")
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop."""
+        await self.wait_idle(timeout=10)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def wait_idle(self, timeout: float = 5.0) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def _run(self) -> None:
+        while True:
+            event = await self._queue.get()
+            try:
+                await self.apply(event)
+                self.applied += 1
+            except AppError as exc:
+                self.failed += 1
+                log.warning("history: %s not recorded: %s (%s)", event.name, exc.message,
+                            exc.error_id)  # fmt: skip
+            except Exception:
+                self.failed += 1
+                log.exception("history: %s not recorded", event.name)
+            finally:
+                if self._queue.empty():
+                    self._idle.set()
+
+    async def apply(self, event: DomainEvent) -> None:
+        data: dict[str, Any] = event.to_dict()
+        name = event.name
+        if name == "contact.queued":
+            await self._queued(data)
+        elif name == "contact.offered":
+            await self.profiles.update_contact(
+                data["contact_id"],
+                {"offered_at": data["at"], "agent_id": agent_user_id(data["agent_id"])},
+            )
+        elif name == "contact.connected":
+            await self.profiles.update_contact(
+                data["contact_id"],
+                {"answered_at": data["at"], "agent_id": agent_user_id(data["agent_id"])},
+            )
+        elif name == "contact.transferred":
+            await self.profiles.update_contact(data["contact_id"], {"queue": data["queue"]})
+        elif name == "contact.abandoned":
+            await self.profiles.update_contact(
+                data["contact_id"],
+                {"ended_at": data["at"], "status": "closed", "disposition": "abandoned"},
+            )
+        elif name == "contact.closed":
+            found = await self.profiles.interaction_for_contact(data["contact_id"])
+            if found is not None and found["status"] != "closed":
+                await self.profiles.update_interaction(
+                    found["id"], {"ended_at": found["ended_at"] or data["at"], "status": "closed"}
+                )
+        elif name in ("call.recording_started",):
+            await self.profiles.update_contact(
+                self.voice_prefix + data["call_id"], {}, add_refs={"recordings": data["file"]}
+            )
+        elif name == "call.hung_up":
+            await self.profiles.update_contact(
+                self.voice_prefix + data["call_id"],
+                {"ended_at": data["at"]},
+                add_refs={"hangup": f"{data['hung_up_by']}:{data['cause_text']}"},
+            )
+
+    async def _queued(self, data: dict[str, Any]) -> None:
+        contact_id = data["contact_id"]
+        if data.get("reason", "arrived") != "arrived" or not data.get("customer_id"):
+            # Re-queued (declined, transferred, recovered) contacts already have their row;
+            # a contact with no known customer has no timeline to go on.
+            return
+        if await self.profiles.interaction_for_contact(contact_id) is not None:
+            return
+        external: dict[str, str] = {"contact_id": contact_id}
+        if contact_id.startswith(self.voice_prefix):
+            external["asterisk_call"] = contact_id[len(self.voice_prefix) :]
+        interaction = await self.profiles.start_interaction(
+            int(data["customer_id"]),
+            channel=str(data["channel"]),
+            contact_id=contact_id,
+            queue=data["queue"],
+            external_ids=external,
+            started_at=data["at"],
+        )
+        await self.profiles.update_interaction(interaction["id"], {"queued_at": data["at"]})
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "ok": self.overflowed == 0,
+            "pending": self._queue.qsize(),
+            "applied": self.applied,
+            "failed": self.failed,
+            "overflowed": self.overflowed,
+        }
