@@ -131,6 +131,12 @@ class RoutingEngine:
         self._available: set[str] = set()
         # READY agents able to take one more contact on each channel.
         self._available_for: dict[Channel, set[str]] = {ch: set() for ch in CHANNELS}
+        # The same agents per channel sorted by (last work, id): longest-idle reads its
+        # best candidates off the head instead of scoring every free agent in reach.
+        self._idle_order: dict[Channel, SortedList] = {ch: SortedList() for ch in CHANNELS}
+        self._idle_keys: dict[Channel, dict[str, tuple[float, str]]] = {ch: {} for ch in CHANNELS}
+        # Per (queue, ring): how many of the queue's agents lack the ring's skills.
+        self._no_skill: dict[tuple[str, int], int] = {}
         self._presence: dict[str, str] = {}
         self._timers: list[tuple[float, int, str, str]] = []
         self._stats: dict[tuple[str, Channel], QueueChannelStats] = {}
@@ -524,17 +530,23 @@ class RoutingEngine:
         if not pool_ids:
             return False
         queue = self.config.queues[contact.queue]
+        ring_key = (contact.queue, contact.ring)
+        no_skill = self._no_skill.get(ring_key)
+        if no_skill is None:
+            no_skill = self._no_skill[ring_key] = len(self._members[contact.queue] - reach)
         decision = choose_agent(
             contact,
             queue,
             self._rings[contact.queue][contact.ring],
-            [self._agents[a] for a in pool_ids],
+            pool_ids,
+            self._agents,
             self.config.profiles,
             len(reach) - len(pool_ids),
-            len(self._members[contact.queue] - reach),
+            no_skill,
             self._day.day(self.now),
             self.now,
             self.config.candidates_per_explanation,
+            self._idle_order[contact.channel],
         )
         if decision is None:
             return False
@@ -653,11 +665,23 @@ class RoutingEngine:
             self._available.add(agent_id)
         else:
             self._available.discard(agent_id)
+        idle_key = (agent.last_work_at, agent_id)
         for channel, pool in self._available_for.items():
+            keys = self._idle_keys[channel]
+            old_key = keys.get(agent_id)
             if channel in takeable:
                 pool.add(agent_id)
+                if old_key != idle_key:
+                    order = self._idle_order[channel]
+                    if old_key is not None:
+                        order.remove(old_key)
+                    order.add(idle_key)
+                    keys[agent_id] = idle_key
             else:
                 pool.discard(agent_id)
+                if old_key is not None:
+                    self._idle_order[channel].remove(old_key)
+                    del keys[agent_id]
         new = presence(agent.state, len(agent.active))
         old = self._presence.get(agent.agent_id)
         if new != old:
@@ -724,8 +748,14 @@ class RoutingEngine:
         self._available.discard(agent.agent_id)
         for pool in self._available_for.values():
             pool.discard(agent.agent_id)
+        for channel, keys in self._idle_keys.items():
+            old_key = keys.pop(agent.agent_id, None)
+            if old_key is not None:
+                self._idle_order[channel].remove(old_key)
+        self._no_skill.clear()
 
     def _index_agent(self, agent: Agent) -> None:
+        self._no_skill.clear()
         for queue in agent.queues:
             self._members[queue].add(agent.agent_id)
         reach: list[Reach] = []

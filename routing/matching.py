@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from sortedcontainers import SortedList  # type: ignore[import-untyped]
@@ -22,8 +23,9 @@ from routing.model import (
     QueueConfig,
     Ring,
     RoutingProfile,
+    StrategyName,
 )
-from routing.strategies import strategy_key
+from routing.strategies import StrategyKey, strategy_key_function
 
 # Exclusion reasons shown to supervisors.
 OFFLINE = "offline"
@@ -82,7 +84,7 @@ class Decision:
             "agent_id": self.agent_id,
             "strategy": self.strategy,
             "ring": self.ring,
-            "candidates": [list(c) for c in self.candidates],
+            "candidates": list(map(list, self.candidates)),
             "counts": dict(self.counts),
         }
 
@@ -91,57 +93,60 @@ def choose_agent(
     contact: Contact,
     queue: QueueConfig,
     ring: Ring,
-    pool: Iterable[Agent],
+    pool: AbstractSet[str],
+    agents: Mapping[str, Agent],
     profiles: Mapping[str, RoutingProfile],
     unavailable: int,
     no_skill: int,
     today: int,
     now: float,
     listed: int,
+    idle_order: SortedList | None = None,
 ) -> Decision | None:
-    """Best agent in ``pool`` (ready agents in reach) for ``contact`` under the queue strategy.
+    """Best agent in ``pool`` for ``contact`` under the queue strategy.
 
-    ``unavailable`` counts agents in reach who are not ready or have no free slot and
-    ``no_skill`` the queue's agents lacking the ring's skills: both appear in the counts.
+    ``pool`` holds the ids of the agents in reach who are READY with a free slot on the
+    contact's channel (the engine's availability index guarantees that nothing else
+    excludes them), so the only exclusion left to check is a decline. ``unavailable``
+    counts agents in reach who are not ready or have no free slot and ``no_skill`` the
+    queue's agents lacking the ring's skills: both appear in the counts.
+
+    ``idle_order`` (optional) is every agent available on the channel sorted by
+    ``(last_work_at, agent_id)``: under ``longest-idle`` the best candidates are then
+    read off its head instead of scoring the whole pool.
     """
-    scored: list[tuple[tuple[float, float, str], Agent]] = []
-    excluded: list[tuple[str, str, float]] = []
+    declined = contact.declined_by & pool if contact.declined_by else _NONE
+    eligible = len(pool) - len(declined)
     counts: dict[str, int] = {}
-    channel = contact.channel
-    for agent in pool:
-        reason = exclusion(agent, profiles[agent.profile], channel)
-        if reason is None and agent.agent_id in contact.declined_by:
-            reason = DECLINED
-        if reason is not None:
-            counts[reason] = counts.get(reason, 0) + 1
-            excluded.append((agent.agent_id, reason, 0.0))
-            continue
-        key = strategy_key(
-            queue.strategy,
-            agent,
-            profiles[agent.profile],
-            ring.skills,
-            agent.last_offer.get(queue.name, -1),
-            today,
-        )
-        scored.append((key, agent))
+    if declined:
+        counts[DECLINED] = len(declined)
     if unavailable:
         counts[UNAVAILABLE] = unavailable
     if no_skill:
         counts[NO_SKILL] = no_skill
-    if not scored:
+    if eligible <= 0:
         return None
-    # Keys are unique (they end with the agent id): the order of ``pool`` never matters.
-    best = heapq.nsmallest(listed, scored, key=_first)
-    counts["eligible"] = len(scored)
-    winner = best[0][1]
-    candidates = [(winner.agent_id, "winner", best[0][0][0])]
-    candidates.extend((a.agent_id, "eligible", key[0]) for key, a in best[1:])
-    excluded.sort()
-    candidates.extend(excluded[: max(0, listed - len(candidates))])
+    wanted = min(listed, eligible)
+    best: list[StrategyKey] | None = None
+    if queue.strategy == StrategyName.LONGEST_IDLE and idle_order is not None:
+        best = _longest_idle_head(idle_order, pool, declined, wanted)
+    if best is None:
+        key = strategy_key_function(
+            queue.strategy, queue.name, ring.skills, today, agents, profiles
+        )
+        scored = (key(a) for a in pool if a not in declined) if declined else map(key, pool)
+        # Keys are unique (they end with the agent id): the order of ``pool`` never matters.
+        best = heapq.nsmallest(wanted, scored) if wanted > 1 else [min(scored)]
+    counts["eligible"] = eligible
+    winner = best[0][2]
+    candidates = [(winner, "winner", best[0][0])]
+    candidates.extend((k[2], "eligible", k[0]) for k in best[1:])
+    room = listed - len(candidates)
+    if declined and room > 0:
+        candidates.extend((a, DECLINED, 0.0) for a in sorted(declined)[:room])
     return Decision(
         contact_id=contact.contact_id,
-        agent_id=winner.agent_id,
+        agent_id=winner,
         at=now,
         decided_by="strategy",
         strategy=str(queue.strategy),
@@ -151,8 +156,28 @@ def choose_agent(
     )
 
 
-def _first(item: tuple[tuple[float, float, str], Agent]) -> tuple[float, float, str]:
-    return item[0]
+_NONE: frozenset[str] = frozenset()
+
+
+def _longest_idle_head(
+    idle_order: SortedList, pool: AbstractSet[str], declined: AbstractSet[str], wanted: int
+) -> list[StrategyKey] | None:
+    """The ``wanted`` longest-idle agents of ``pool`` read from the channel's idle order.
+
+    Gives up (None) after a bounded scan when the pool is a small part of the order, so
+    a narrow queue never walks every free agent of the channel.
+    """
+    # About three times the expected scan (the pool's share of the order), then give up.
+    limit = 3 * wanted * len(idle_order) // max(1, len(pool)) + 16
+    found: list[StrategyKey] = []
+    for scanned, (idle, agent_id) in enumerate(idle_order):
+        if agent_id in pool and agent_id not in declined:
+            found.append((idle, idle, agent_id))
+            if len(found) == wanted:
+                return found
+        if scanned > limit:
+            return None
+    return found if found else None
 
 
 # A waiting contact's sort key inside one bucket: (-static priority, waiting since, seq, id).

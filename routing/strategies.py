@@ -6,6 +6,8 @@ with the agent's last-work time and id, so ties break the same way on every node
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from routing.model import Agent, RoutingProfile, SkillRequirement, StrategyName, proficiency
 
 StrategyKey = tuple[float, float, str]
@@ -40,3 +42,50 @@ def strategy_key(
         return (float(last_offer_seq), idle, agent.agent_id)
     contacts_today = agent.contacts_today if agent.today == today else 0
     return (float(contacts_today), idle, agent.agent_id)
+
+
+def strategy_key_function(
+    strategy: StrategyName,
+    queue: str,
+    requirements: tuple[SkillRequirement, ...],
+    today: int,
+    agents: Mapping[str, Agent],
+    profiles: Mapping[str, RoutingProfile],
+) -> Callable[[str], StrategyKey]:
+    """``agent id -> strategy_key(...)`` for one decision, specialised per strategy so
+    that scoring a large pool costs one small function call per agent."""
+    if strategy == StrategyName.LONGEST_IDLE:
+
+        def longest_idle(agent_id: str) -> StrategyKey:
+            idle = agents[agent_id].last_work_at
+            return (idle, idle, agent_id)
+
+        return longest_idle
+    if strategy == StrategyName.ROUND_ROBIN:
+
+        def round_robin(agent_id: str) -> StrategyKey:
+            agent = agents[agent_id]
+            return (float(agent.last_offer.get(queue, -1)), agent.last_work_at, agent_id)
+
+        return round_robin
+    if strategy == StrategyName.HIGHEST_PROFICIENCY:
+
+        def highest_proficiency(agent_id: str) -> StrategyKey:
+            agent = agents[agent_id]
+            return (-float(proficiency(agent.skills, requirements)), agent.last_work_at, agent_id)
+
+        return highest_proficiency
+    if strategy == StrategyName.FEWEST_TODAY:
+
+        def fewest_today(agent_id: str) -> StrategyKey:
+            agent = agents[agent_id]
+            done = agent.contacts_today if agent.today == today else 0
+            return (float(done), agent.last_work_at, agent_id)
+
+        return fewest_today
+
+    def least_occupied(agent_id: str) -> StrategyKey:
+        agent = agents[agent_id]
+        return (occupancy(agent, profiles[agent.profile]), agent.last_work_at, agent_id)
+
+    return least_occupied
