@@ -18,6 +18,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from contact_center.domain.events import DomainEvent
 from contact_center.errors import AppError
 from contact_center.store.profiles import ProfileStore
@@ -83,8 +85,9 @@ class InteractionRecorder:
                 self.applied += 1
             except AppError as exc:
                 self.failed += 1
-                log.warning("history: %s not recorded: %s (%s)", event.name, exc.message,
-                            exc.error_id)  # fmt: skip
+                log.warning(
+                    "history: %s not recorded: %s (%s)", event.name, exc.message, exc.error_id
+                )
             except Exception:
                 self.failed += 1
                 log.exception("history: %s not recorded", event.name)
@@ -98,15 +101,9 @@ class InteractionRecorder:
         if name == "contact.queued":
             await self._queued(data)
         elif name == "contact.offered":
-            await self.profiles.update_contact(
-                data["contact_id"],
-                {"offered_at": data["at"], "agent_id": agent_user_id(data["agent_id"])},
-            )
+            await self._with_agent(data, {"offered_at": data["at"]})
         elif name == "contact.connected":
-            await self.profiles.update_contact(
-                data["contact_id"],
-                {"answered_at": data["at"], "agent_id": agent_user_id(data["agent_id"])},
-            )
+            await self._with_agent(data, {"answered_at": data["at"]})
         elif name == "contact.transferred":
             await self.profiles.update_contact(data["contact_id"], {"queue": data["queue"]})
         elif name == "contact.abandoned":
@@ -125,11 +122,35 @@ class InteractionRecorder:
                 self.voice_prefix + data["call_id"], {}, add_refs={"recordings": data["file"]}
             )
         elif name == "call.hung_up":
+            contact_id = self.voice_prefix + data["call_id"]
+            found = await self.profiles.interaction_for_contact(contact_id)
+            if found is None:
+                return
+            # Asterisk stamps this event with its own clock: never let it put the end
+            # before a moment our clock recorded.
+            earlier = [
+                found[k]
+                for k in ("started_at", "queued_at", "offered_at", "answered_at")
+                if found[k] is not None
+            ]
             await self.profiles.update_contact(
-                self.voice_prefix + data["call_id"],
-                {"ended_at": data["at"]},
+                contact_id,
+                {"ended_at": max([data["at"], *earlier])},
                 add_refs={"hangup": f"{data['hung_up_by']}:{data['cause_text']}"},
             )
+
+    async def _with_agent(self, data: dict[str, Any], changes: dict[str, Any]) -> None:
+        user_id = agent_user_id(data["agent_id"])
+        try:
+            await self.profiles.update_contact(data["contact_id"], {**changes, "agent_id": user_id})
+        except IntegrityError:
+            # An agent id that is no user (configured by hand): keep the times anyway.
+            log.warning(
+                "history: agent %s is not a user; %s kept without agent",
+                data["agent_id"],
+                data["contact_id"],
+            )
+            await self.profiles.update_contact(data["contact_id"], changes)
 
     async def _queued(self, data: dict[str, Any]) -> None:
         contact_id = data["contact_id"]
