@@ -1,0 +1,42 @@
+"""The Redis backend's one-pass event encoding gives exactly ``encode_event``'s bytes."""
+
+from __future__ import annotations
+
+from contact_center.domain.events import DomainEvent, decode_event, encode_event
+from routing import commands as cmd
+from routing.backends.redis import _encode_event
+from routing.engine import RoutingEngine
+from routing.settings import build_config, parse_routing_settings
+from tests.routing.conftest import T0, TEST_ROUTING
+
+
+def _events_of_many_kinds() -> list[DomainEvent]:
+    engine = RoutingEngine(build_config(parse_routing_settings(TEST_ROUTING)))
+    script: list[cmd.Command] = [
+        cmd.UpsertAgent(agent_id="ann", skills=(("sales", 4),), queues=("sales", "support")),
+        cmd.UpsertAgent(agent_id="bob", skills=(("sales", 3),), queues=("sales", "support")),
+        cmd.SetAgentState(agent_id="ann", state="ready"),
+        cmd.EnqueueContact(contact_id="c1", channel="voice", queue="sales", tier="gold"),
+        cmd.DeclineOffer(contact_id="c1", agent_id="ann"),
+        cmd.SetAgentState(agent_id="bob", state="ready"),
+        cmd.AcceptOffer(contact_id="c1", agent_id="bob"),
+        cmd.EnqueueContact(contact_id="c2", channel="chat", queue="support", customer_id="x"),
+        cmd.ChangePriority(contact_id="c2", priority=7),
+        cmd.TransferToQueue(contact_id="c1", queue="support"),
+        cmd.HangUp(contact_id="c2"),
+        cmd.SetAgentState(agent_id="ann", state="not_ready", reason="break"),
+        cmd.WithdrawContact(contact_id="c1"),
+    ]
+    events: list[DomainEvent] = []
+    for step, command in enumerate(script):
+        events.extend(engine.execute(command, T0 + step).events)
+    return events
+
+
+def test_given_routing_events_when_encoded_in_one_pass_then_bytes_match_encode_event() -> None:
+    events = _events_of_many_kinds()
+    assert len({e.name for e in events}) >= 6
+    for event in events:
+        raw = _encode_event(event)
+        assert raw == encode_event(event)
+        assert decode_event(raw) == event
