@@ -76,6 +76,7 @@ from routing.stats import (
     channel_key,
     presence,
 )
+from routing.strategies import occupancy
 
 _RECENTLY_ENDED = 10_000
 
@@ -135,8 +136,12 @@ class RoutingEngine:
         # best candidates off the head instead of scoring every free agent in reach.
         self._idle_order: dict[Channel, SortedList] = {ch: SortedList() for ch in CHANNELS}
         self._idle_keys: dict[Channel, dict[str, tuple[float, str]]] = {ch: {} for ch in CHANNELS}
-        # Per (queue, ring): how many of the queue's agents lack the ring's skills.
+        # Per (queue, ring): how many of the queue's agents lack the ring's skills, and
+        # each agent's -proficiency in the ring's skills (both dropped when agents change).
         self._no_skill: dict[tuple[str, int], int] = {}
+        self._proficiencies: dict[tuple[str, int], dict[str, float]] = {}
+        # Each agent's current occupancy (least-occupied), updated with availability.
+        self._occupancy: dict[str, float] = {}
         self._presence: dict[str, str] = {}
         self._timers: list[tuple[float, int, str, str]] = []
         self._stats: dict[tuple[str, Channel], QueueChannelStats] = {}
@@ -547,6 +552,8 @@ class RoutingEngine:
             self.now,
             self.config.candidates_per_explanation,
             self._idle_order[contact.channel],
+            self._proficiencies.setdefault(ring_key, {}),
+            self._occupancy,
         )
         if decision is None:
             return False
@@ -665,6 +672,7 @@ class RoutingEngine:
             self._available.add(agent_id)
         else:
             self._available.discard(agent_id)
+        self._occupancy[agent_id] = occupancy(agent, profile)
         idle_key = (agent.last_work_at, agent_id)
         for channel, pool in self._available_for.items():
             keys = self._idle_keys[channel]
@@ -753,9 +761,12 @@ class RoutingEngine:
             if old_key is not None:
                 self._idle_order[channel].remove(old_key)
         self._no_skill.clear()
+        self._proficiencies.clear()
+        self._occupancy.pop(agent.agent_id, None)
 
     def _index_agent(self, agent: Agent) -> None:
         self._no_skill.clear()
+        self._proficiencies.clear()
         for queue in agent.queues:
             self._members[queue].add(agent.agent_id)
         reach: list[Reach] = []

@@ -24,8 +24,9 @@ from routing.model import (
     Ring,
     RoutingProfile,
     StrategyName,
+    proficiency,
 )
-from routing.strategies import StrategyKey, strategy_key_function
+from routing.strategies import StrategyKey, score_pool
 
 # Exclusion reasons shown to supervisors.
 OFFLINE = "offline"
@@ -101,7 +102,9 @@ def choose_agent(
     today: int,
     now: float,
     listed: int,
-    idle_order: SortedList | None = None,
+    idle_order: SortedList,
+    proficiencies: dict[str, float],
+    occupancies: Mapping[str, float],
 ) -> Decision | None:
     """Best agent in ``pool`` for ``contact`` under the queue strategy.
 
@@ -111,9 +114,12 @@ def choose_agent(
     counts agents in reach who are not ready or have no free slot and ``no_skill`` the
     queue's agents lacking the ring's skills: both appear in the counts.
 
-    ``idle_order`` (optional) is every agent available on the channel sorted by
+    ``idle_order`` is every agent available on the channel sorted by
     ``(last_work_at, agent_id)``: under ``longest-idle`` the best candidates are then
-    read off its head instead of scoring the whole pool.
+    read off its head instead of scoring the whole pool. ``proficiencies`` caches
+    ``-proficiency`` in this ring's skills per agent (filled here when missing; the
+    engine clears it when agents change) and ``occupancies`` is each agent's current
+    occupancy.
     """
     declined = contact.declined_by & pool if contact.declined_by else _NONE
     eligible = len(pool) - len(declined)
@@ -128,13 +134,16 @@ def choose_agent(
         return None
     wanted = min(listed, eligible)
     best: list[StrategyKey] | None = None
-    if queue.strategy == StrategyName.LONGEST_IDLE and idle_order is not None:
+    strategy = queue.strategy
+    if strategy == StrategyName.LONGEST_IDLE:
         best = _longest_idle_head(idle_order, pool, declined, wanted)
     if best is None:
-        key = strategy_key_function(
-            queue.strategy, queue.name, ring.skills, today, agents, profiles
-        )
-        scored = (key(a) for a in pool if a not in declined) if declined else map(key, pool)
+        ids = [a for a in pool if a not in declined] if declined else pool
+        if strategy == StrategyName.HIGHEST_PROFICIENCY:
+            for a in ids:
+                if a not in proficiencies:
+                    proficiencies[a] = -float(proficiency(agents[a].skills, ring.skills))
+        scored = score_pool(strategy, queue.name, ids, agents, proficiencies, occupancies, today)
         # Keys are unique (they end with the agent id): the order of ``pool`` never matters.
         best = heapq.nsmallest(wanted, scored) if wanted > 1 else [min(scored)]
     counts["eligible"] = eligible

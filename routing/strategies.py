@@ -6,7 +6,7 @@ with the agent's last-work time and id, so ties break the same way on every node
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 
 from routing.model import Agent, RoutingProfile, SkillRequirement, StrategyName, proficiency
 
@@ -44,48 +44,40 @@ def strategy_key(
     return (float(contacts_today), idle, agent.agent_id)
 
 
-def strategy_key_function(
+def score_pool(
     strategy: StrategyName,
     queue: str,
-    requirements: tuple[SkillRequirement, ...],
-    today: int,
+    pool: Iterable[str],
     agents: Mapping[str, Agent],
-    profiles: Mapping[str, RoutingProfile],
-) -> Callable[[str], StrategyKey]:
-    """``agent id -> strategy_key(...)`` for one decision, specialised per strategy so
-    that scoring a large pool costs one small function call per agent."""
+    proficiencies: Mapping[str, float],
+    occupancies: Mapping[str, float],
+    today: int,
+) -> list[StrategyKey]:
+    """``strategy_key`` of every agent in ``pool``, as one comprehension per strategy.
+
+    ``proficiencies`` holds ``-proficiency`` in the ring's skills and ``occupancies``
+    each agent's current :func:`occupancy`; both are kept by the engine, so scoring a
+    large pool costs a few dictionary reads per agent (the keys are the same tuples
+    ``strategy_key`` returns).
+    """
     if strategy == StrategyName.LONGEST_IDLE:
-
-        def longest_idle(agent_id: str) -> StrategyKey:
-            idle = agents[agent_id].last_work_at
-            return (idle, idle, agent_id)
-
-        return longest_idle
+        return [(idle, idle, a) for a in pool for idle in (agents[a].last_work_at,)]
     if strategy == StrategyName.ROUND_ROBIN:
-
-        def round_robin(agent_id: str) -> StrategyKey:
-            agent = agents[agent_id]
-            return (float(agent.last_offer.get(queue, -1)), agent.last_work_at, agent_id)
-
-        return round_robin
+        return [
+            (float(agent.last_offer.get(queue, -1)), agent.last_work_at, a)
+            for a in pool
+            for agent in (agents[a],)
+        ]
     if strategy == StrategyName.HIGHEST_PROFICIENCY:
-
-        def highest_proficiency(agent_id: str) -> StrategyKey:
-            agent = agents[agent_id]
-            return (-float(proficiency(agent.skills, requirements)), agent.last_work_at, agent_id)
-
-        return highest_proficiency
+        return [(proficiencies[a], agents[a].last_work_at, a) for a in pool]
     if strategy == StrategyName.FEWEST_TODAY:
-
-        def fewest_today(agent_id: str) -> StrategyKey:
-            agent = agents[agent_id]
-            done = agent.contacts_today if agent.today == today else 0
-            return (float(done), agent.last_work_at, agent_id)
-
-        return fewest_today
-
-    def least_occupied(agent_id: str) -> StrategyKey:
-        agent = agents[agent_id]
-        return (occupancy(agent, profiles[agent.profile]), agent.last_work_at, agent_id)
-
-    return least_occupied
+        return [
+            (
+                float(agent.contacts_today if agent.today == today else 0),
+                agent.last_work_at,
+                a,
+            )
+            for a in pool
+            for agent in (agents[a],)
+        ]
+    return [(occupancies[a], agents[a].last_work_at, a) for a in pool]
