@@ -10,6 +10,11 @@ around the command that triggers it (for Redis: submit to committed reply).
     python -m bench.routing            # full scenario
     python -m bench.routing --quick    # small smoke run (< 30 s)
     python -m bench.routing --no-redis # memory only
+    python -m bench.routing --gc-threshold 20000   # tuned garbage collector
+
+Redis runs: one node and three nodes with the load generator in the leader's process
+(as before), then the leader alone in this process with the load generator and one or
+two submitting nodes in a child process (``*_load_apart``).
 
 The last line printed is one JSON object with the figures.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import os
 import random
@@ -329,6 +335,102 @@ async def run_redis(s: Scenario, url: str, nodes: int, concurrency: int) -> dict
             await client.aclose()
 
 
+async def run_redis_separate(
+    s: Scenario, url: str, submitters: int, concurrency: int, *, gc_threshold: int | None = None
+) -> dict[str, float]:
+    """The leader alone in this process; the load generator, with ``submitters``
+    non-leading nodes that submit through the command stream, in a child process.
+
+    This is how a deployment looks (consoles and channels on other nodes), and it keeps
+    the load generator's own Python work off the leader's core.
+    """
+    import redis.asyncio as aioredis
+
+    from routing.backends.redis import RedisRouterBackend
+
+    config, _agents = build_scenario(s)
+    prefix = f"ccbench-{uuid.uuid4().hex[:8]}"
+    client = aioredis.from_url(url, max_connections=400)
+    leader = RedisRouterBackend(
+        config,
+        client,
+        sink=DiscardingSink(),
+        key_prefix=prefix,
+        node_id="bench-leader",
+        run_timers=False,
+        command_timeout=60.0,
+    )
+    try:
+        await leader.start()
+        async with asyncio.timeout(10):
+            await leader.leading.wait()
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.routing",
+            "--load-process",
+            prefix,
+            "--submitters",
+            str(submitters),
+            "--concurrency",
+            str(concurrency),
+            "--redis-url",
+            url,
+            *(["--gc-threshold", str(gc_threshold)] if gc_threshold else []),
+            *(["--scenario", orjson.dumps(dataclasses.asdict(s)).decode()]),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await child.communicate()
+        if child.returncode != 0:
+            raise RuntimeError(f"load process failed with exit code {child.returncode}")
+        figures: dict[str, float] = orjson.loads(out.decode().strip().splitlines()[-1])
+        return figures
+    finally:
+        await leader.close()
+        keys = [k async for k in client.scan_iter(match=f"*{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def load_process(
+    s: Scenario, url: str, prefix: str, submitters: int, concurrency: int
+) -> None:
+    """Child side of :func:`run_redis_separate`: prepare and measure through
+    non-leading nodes, print the figures as one JSON line."""
+    import redis.asyncio as aioredis
+
+    from routing.backends.redis import RedisRouterBackend
+
+    config, agents = build_scenario(s)
+    clients = [aioredis.from_url(url, max_connections=400) for _ in range(submitters)]
+    backends = [
+        RedisRouterBackend(
+            config,
+            client,
+            sink=DiscardingSink(),
+            key_prefix=prefix,
+            node_id=f"bench-submitter{n}",
+            can_lead=False,
+            run_timers=False,
+            command_timeout=60.0,
+        )
+        for n, client in enumerate(clients)
+    ]
+    try:
+        for backend in backends:
+            await backend.start()
+        load = Load(s, config, agents)
+        await load.prepare(backends[:1])
+        figures = await measure(load, backends, concurrency)
+    finally:
+        for backend in backends:
+            await backend.close()
+        for client in clients:
+            await client.aclose()
+    print(orjson.dumps(figures).decode())
+
+
 async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
@@ -337,8 +439,28 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--redis-url", default=os.environ.get("CC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     parser.add_argument("--concurrency", type=int, default=64, help="Redis: concurrent agents")
+    # Internal: the child process of the separate-process Redis runs.
+    parser.add_argument("--load-process", metavar="PREFIX", help=argparse.SUPPRESS)
+    parser.add_argument("--submitters", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--scenario", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--gc-threshold",
+        type=int,
+        help="set Python's young-generation GC threshold (e.g. 20000) in every bench process",
+    )
     args = parser.parse_args(argv)
+    if args.gc_threshold:
+        # The router's state is a large, long-lived heap: with the default threshold (700)
+        # the collector walks it often. Figures with this flag show a tuned deployment.
+        gc.set_threshold(args.gc_threshold, 50, 100)
     scenario = QUICK if args.quick else FULL
+    if args.scenario:
+        scenario = Scenario(**orjson.loads(args.scenario))
+    if args.load_process:
+        await load_process(
+            scenario, args.redis_url, args.load_process, args.submitters, args.concurrency
+        )
+        return {}
     figures: dict[str, Any] = {
         "scenario": {
             "agents": scenario.agents,
@@ -346,7 +468,8 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
             "skills": scenario.skills,
             "waiting": scenario.waiting,
             "decisions": scenario.decisions,
-        }
+        },
+        "gc_threshold": args.gc_threshold or gc.get_threshold()[0],
     }
     figures["memory"] = await run_memory(scenario)
     print("memory", figures["memory"], file=sys.stderr)
@@ -357,6 +480,15 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
         print("redis", figures["redis"], file=sys.stderr)
         figures["redis_3_nodes"] = await run_redis(scenario, args.redis_url, 3, args.concurrency)
         print("redis_3_nodes", figures["redis_3_nodes"], file=sys.stderr)
+        for submitters, name in ((1, "redis_load_apart"), (2, "redis_3_nodes_load_apart")):
+            figures[name] = await run_redis_separate(
+                scenario,
+                args.redis_url,
+                submitters,
+                args.concurrency,
+                gc_threshold=args.gc_threshold,
+            )
+            print(name, figures[name], file=sys.stderr)
     print(orjson.dumps(figures).decode())
     return figures
 
