@@ -614,7 +614,7 @@ class RoutingEngine:
         contact.offered_at = now
         contact.offer_deadline = now + timeout
         contact.sticky_agent = contact.sticky_until = None
-        self._remember(contact, decision.record())
+        self._remember(contact, decision)
         self._push_timer(contact.offer_deadline, "offer", contact.contact_id)
         self._take_slot(agent, contact)
         self._seq += 1
@@ -640,7 +640,7 @@ class RoutingEngine:
             )
         )
 
-    def _remember(self, contact: Contact, record: dict[str, Any]) -> None:
+    def _remember(self, contact: Contact, record: Decision) -> None:
         contact.explanations.append(record)
         limit = self.config.explanations_per_contact
         if len(contact.explanations) > limit:

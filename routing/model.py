@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from routing.errors import IllegalTransition
 
@@ -259,6 +259,12 @@ class CustomerContext:
     last_served_at: float | None = None
 
 
+class ExplanationSource(Protocol):
+    """A decision kept as taken; its JSON record is built only when first read."""
+
+    def record(self) -> dict[str, Any]: ...
+
+
 class Contact:
     """One interaction on one channel, as the router tracks it."""
 
@@ -326,7 +332,9 @@ class Contact:
         self.callback_offered = False
         self.max_wait_done = False
         self.end_reason: str | None = None
-        self.explanations: list[dict[str, Any]] = []
+        # Decisions are appended as taken and turned into records on first serialisation,
+        # so a decision nobody reads never pays for its explanation record.
+        self.explanations: list[dict[str, Any] | ExplanationSource] = []
 
     def transition(self, target: ContactState) -> ContactState:
         """Move to ``target`` if the state machine allows it; return the previous state."""
@@ -350,7 +358,15 @@ class Contact:
             "last_served_at": customer.last_served_at,
         }
         data["declined_by"] = sorted(self.declined_by)
+        data["explanations"] = self.explanation_records()
         return data
+
+    def explanation_records(self) -> list[dict[str, Any]]:
+        explanations = self.explanations
+        for index, item in enumerate(explanations):
+            if not isinstance(item, dict):
+                explanations[index] = item.record()
+        return list(explanations)  # type: ignore[arg-type]  # all records now
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Contact:
