@@ -13,7 +13,9 @@ Indexes kept so a decision never scans all contacts or agents:
   inside a bucket never changes; heads of different queues compare at ``now``.
 * ``_sticky[agent]``: contacts waiting for that preferred agent.
 * ``_reach[(queue, ring)]``: agents able to serve that ring; ``_agent_reach`` the reverse.
-* ``_available``: READY agents with at least one free slot.
+* ``_available``: READY agents with at least one free slot; ``_available_for`` the same
+  per channel, and ``_idle_order`` those sorted by (last work, id), so a longest-idle
+  arrival decision reads its candidates off the head instead of scoring everyone.
 * ``_timers``: one heap of deadlines (offer timeout, overflow ring, sticky window,
   wrap-up, max wait), validated lazily when they fire.
 """
