@@ -666,18 +666,19 @@ class RoutingEngine:
 
     def _refresh_agent(self, agent: Agent) -> None:
         """Recompute the agent's availability and wallboard presence after any change."""
-        self._dirty_agents.add(agent.agent_id)
-        profile = self.config.profiles[agent.profile]
-        takeable = takeable_channels(agent, profile) if agent.state == AgentState.READY else ()
         agent_id = agent.agent_id
+        self._dirty_agents.add(agent_id)
+        profile = self.config.profiles[agent.profile]
+        takeable = takeable_channels(agent, profile)
         if takeable:
             self._available.add(agent_id)
         else:
             self._available.discard(agent_id)
         self._occupancy[agent_id] = occupancy(agent, profile)
         idle_key = (agent.last_work_at, agent_id)
+        idle_keys = self._idle_keys
         for channel, pool in self._available_for.items():
-            keys = self._idle_keys[channel]
+            keys = idle_keys[channel]
             old_key = keys.get(agent_id)
             if channel in takeable:
                 pool.add(agent_id)
@@ -693,9 +694,9 @@ class RoutingEngine:
                     self._idle_order[channel].remove(old_key)
                     del keys[agent_id]
         new = presence(agent.state, len(agent.active))
-        old = self._presence.get(agent.agent_id)
+        old = self._presence.get(agent_id)
         if new != old:
-            self._presence[agent.agent_id] = new
+            self._presence[agent_id] = new
             for queue in agent.queues:
                 counts = self._agent_counts.get(queue)
                 if counts is not None:

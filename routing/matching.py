@@ -61,7 +61,32 @@ def exclusion(agent: Agent, profile: RoutingProfile, channel: Channel) -> str | 
 
 
 def takeable_channels(agent: Agent, profile: RoutingProfile) -> tuple[Channel, ...]:
-    return tuple(ch for ch in profile.capacity if exclusion(agent, profile, ch) is None)
+    """Channels ``agent`` can take a new contact on now (``exclusion`` is None).
+
+    The same checks as ``exclusion``, in one pass: this runs on every agent change.
+    """
+    if agent.state != AgentState.READY:
+        return ()
+    load = agent.load
+    if profile.max_total is not None and len(agent.active) >= profile.max_total:
+        return ()
+    blocks = profile.blocks
+    takeable: list[Channel] = []
+    for channel, slots in profile.capacity.items():
+        if slots <= 0 or load[channel] >= slots:
+            continue
+        blocked = False
+        for rule in blocks:
+            if channel in rule.blocks:
+                holding = load[rule.when]
+                if rule.unless_awaiting_customer:
+                    holding -= agent.awaiting[rule.when]
+                if holding > 0:
+                    blocked = True
+                    break
+        if not blocked:
+            takeable.append(channel)
+    return tuple(takeable)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

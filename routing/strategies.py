@@ -15,9 +15,12 @@ StrategyKey = tuple[float, float, str]
 
 def occupancy(agent: Agent, profile: RoutingProfile) -> float:
     """Share of the agent's capacity in use, averaged over the channels they handle."""
-    shares = [
-        agent.load[channel] / slots for channel, slots in profile.capacity.items() if slots > 0
-    ]
+    # A plain loop rather than a comprehension (no function frame): runs on every change.
+    load = agent.load
+    shares: list[float] = []
+    for channel, slots in profile.capacity.items():
+        if slots > 0:
+            shares.append(load[channel] / slots)
     return sum(shares) / len(shares) if shares else 1.0
 
 
