@@ -144,6 +144,8 @@ class RoutingEngine:
         self._proficiencies: dict[tuple[str, int], dict[str, float]] = {}
         # Each agent's current occupancy (least-occupied), updated with availability.
         self._occupancy: dict[str, float] = {}
+        # Channels each agent can take a new contact on, as of its last refresh.
+        self._takeable: dict[str, tuple[Channel, ...]] = {}
         self._presence: dict[str, str] = {}
         self._timers: list[tuple[float, int, str, str]] = []
         self._stats: dict[tuple[str, Channel], QueueChannelStats] = {}
@@ -564,10 +566,10 @@ class RoutingEngine:
 
     def _fill_agent(self, agent: Agent, events: list[DomainEvent]) -> None:
         """Give a READY agent with free slots the best waiting contacts it may take."""
-        profile = self.config.profiles[agent.profile]
         sticky_ids = self._sticky.get(agent.agent_id)
         while agent.agent_id in self._available:
-            takeable = takeable_channels(agent, profile)
+            # Every change to the agent refreshes this (an offer below does too).
+            takeable = self._takeable[agent.agent_id]
             if not takeable:
                 return
             sticky: list[tuple[WaitingKey, float]] = []
@@ -669,7 +671,7 @@ class RoutingEngine:
         agent_id = agent.agent_id
         self._dirty_agents.add(agent_id)
         profile = self.config.profiles[agent.profile]
-        takeable = takeable_channels(agent, profile)
+        takeable = self._takeable[agent_id] = takeable_channels(agent, profile)
         if takeable:
             self._available.add(agent_id)
         else:
@@ -766,6 +768,7 @@ class RoutingEngine:
         self._no_skill.clear()
         self._proficiencies.clear()
         self._occupancy.pop(agent.agent_id, None)
+        self._takeable.pop(agent.agent_id, None)
 
     def _index_agent(self, agent: Agent) -> None:
         self._no_skill.clear()
@@ -1468,6 +1471,9 @@ class RoutingEngine:
                 assert held <= profile.slots(channel), ("over capacity", agent.agent_id, channel)
             if profile.max_total is not None:
                 assert len(agent.active) <= profile.max_total
+            takeable = takeable_channels(agent, profile)
+            assert self._takeable.get(agent.agent_id) == takeable, ("takeable", agent.agent_id)
+            assert (agent.agent_id in self._available) == bool(takeable), agent.agent_id
             for cid in agent.active:
                 contact = self._contacts[cid]
                 assert contact.agent_id == agent.agent_id

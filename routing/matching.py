@@ -160,7 +160,9 @@ def choose_agent(
     wanted = min(listed, eligible)
     best: list[StrategyKey] | None = None
     strategy = queue.strategy
-    if strategy == StrategyName.LONGEST_IDLE:
+    # The head scan reads about wanted * len(idle_order) / eligible entries; scoring reads
+    # every eligible agent. Both give the same keys in the same order, so take the cheaper.
+    if strategy == StrategyName.LONGEST_IDLE and eligible * eligible >= wanted * len(idle_order):
         best = _longest_idle_head(idle_order, pool, declined, wanted)
     if best is None:
         ids = [a for a in pool if a not in declined] if declined else pool
