@@ -172,7 +172,13 @@ def choose_agent(
                     proficiencies[a] = -float(proficiency(agents[a].skills, ring.skills))
         scored = score_pool(strategy, queue.name, ids, agents, proficiencies, occupancies, today)
         # Keys are unique (they end with the agent id): the order of ``pool`` never matters.
-        best = heapq.nsmallest(wanted, scored) if wanted > 1 else [min(scored)]
+        if wanted == 1:
+            best = [min(scored)]
+        elif len(scored) <= 10 * wanted:
+            # C sort beats nsmallest's Python loop and fixed cost on small pools.
+            best = sorted(scored)[:wanted]
+        else:
+            best = heapq.nsmallest(wanted, scored)
     counts["eligible"] = eligible
     winner = best[0][2]
     candidates = [(winner, "winner", best[0][0])]
