@@ -182,7 +182,7 @@ def choose_agent(
     counts["eligible"] = eligible
     winner = best[0][2]
     candidates = [(winner, "winner", best[0][0])]
-    candidates.extend((k[2], "eligible", k[0]) for k in best[1:])
+    candidates += [(k[2], "eligible", k[0]) for k in best[1:]]
     room = listed - len(candidates)
     if declined and room > 0:
         candidates.extend((a, DECLINED, 0.0) for a in sorted(declined)[:room])
