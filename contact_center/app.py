@@ -27,17 +27,13 @@ from contact_center.history import InteractionRecorder
 from contact_center.services import Services
 from contact_center.settings import Settings
 from contact_center.store.engine import create_engine
-from contact_center.store.migrate import current_head, database_revision
+from contact_center.store.migrate import ensure_migrated
 from contact_center.store.profiles import ProfileStore
 from contact_center.store.waiting import SqlWaitingContactStore
 
 log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", Services)
-
-
-class DatabaseNotMigrated(RuntimeError):
-    pass
 
 
 class FanOutSink:
@@ -207,13 +203,11 @@ def _lifetime(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         if require_migrated:
-            revision = await database_revision(services.engine)
-            if revision != current_head():
+            try:
+                await ensure_migrated(services.engine)
+            except Exception:
                 await services.engine.dispose()
-                raise DatabaseNotMigrated(
-                    f"database is at revision {revision or 'none'}, the code needs "
-                    f"{current_head()}: run `contact-center db upgrade`"
-                )
+                raise
         await services.bus.start()
         if services.recorder is not None:
             await services.recorder.start()

@@ -39,27 +39,17 @@ async def _with_services(
     settings: Settings, work: Callable[[Services], Awaitable[T]], *, migrate: bool = False
 ) -> T:
     from contact_center.app import build_services
-    from contact_center.store.migrate import current_head, database_revision, upgrade
+    from contact_center.store.migrate import ensure_migrated, upgrade
 
     services = build_services(settings)
     try:
         if migrate:
             await upgrade(services.engine)
         else:
-            revision = await database_revision(services.engine)
-            if revision != current_head():
-                raise AppError(
-                    f"database is at revision {revision or 'none'}; run `contact-center db upgrade`"
-                )
+            await ensure_migrated(services.engine)
         return await work(services)
     finally:
         await services.engine.dispose()
-
-
-def _progress(total: int | None, unit: str, description: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit=unit, desc=description, file=sys.stderr, leave=False)
 
 
 def _print_json(value: Any) -> None:
@@ -319,7 +309,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
         raise AppError(f"{path} is not a file")
 
     async def work(services: Services) -> dict[str, Any]:
-        bar = _progress(None, "rows", f"importing {args.kind}")
+        from tqdm import tqdm
+
+        # Rows are streamed, so the total is unknown: a counter, not a percentage.
+        bar = tqdm(unit="row", desc=f"importing {args.kind}", file=sys.stderr, leave=False)
         rows = read_rows(path, args.format)
         run = import_customers if args.kind == "customers" else import_orders
         try:

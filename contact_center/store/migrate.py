@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contact_center.errors import AppError
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -57,3 +59,18 @@ async def database_revision(engine: AsyncEngine) -> str | None:
 
     async with engine.connect() as connection:
         return await connection.run_sync(read)
+
+
+class DatabaseNotMigrated(AppError):
+    error_id = "database-not-migrated"
+    status = 503
+
+
+async def ensure_migrated(engine: AsyncEngine) -> None:
+    """Refuse to run on a database that is not at the code's revision."""
+    revision = await database_revision(engine)
+    if revision != current_head():
+        raise DatabaseNotMigrated(
+            f"database is at revision {revision or 'none'}, the code needs {current_head()}: "
+            "run `contact-center db upgrade`"
+        )
