@@ -8,11 +8,11 @@ Asterisk server of :mod:`contact_center.settings`.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from typing import ClassVar
 
 from contact_center.domain.events import DomainEvent
+from contact_center.domain.frozen import frozen
 
 
 class CallDirection(enum.StrEnum):
@@ -58,13 +58,13 @@ class PhoneState(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CallEvent(DomainEvent):
     server: str
     call_id: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CallQueued(CallEvent):
     """The caller is holding (music on hold) for ``queue``; identity is the caller number."""
 
@@ -76,13 +76,13 @@ class CallQueued(CallEvent):
     requeued: bool = False
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CallAgentRinging(CallEvent):
     name: ClassVar[str] = "call.agent_ringing"
     extension: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CallAgentNoAnswer(CallEvent):
     """The offered phone did not take the call; the caller is back on hold."""
 
@@ -92,7 +92,7 @@ class CallAgentNoAnswer(CallEvent):
     dial_status: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CallAnswered(CallEvent):
     """The customer is bridged with the agent's phone: the contact is connected."""
 
@@ -103,7 +103,7 @@ class CallAnswered(CallEvent):
     ring_seconds: float
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CallAgentLeft(CallEvent):
     """The agent hung up while the customer was on hold; the customer is still there."""
 
@@ -111,19 +111,19 @@ class CallAgentLeft(CallEvent):
     extension: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CallHeld(CallEvent):
     name: ClassVar[str] = "call.held"
     extension: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CallResumed(CallEvent):
     name: ClassVar[str] = "call.resumed"
     extension: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CallTransferred(CallEvent):
     """The connected agent handed the call on; exactly one target field is set."""
 
@@ -135,19 +135,19 @@ class CallTransferred(CallEvent):
     to_number: str = ""
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CallRecordingStarted(CallEvent):
     name: ClassVar[str] = "call.recording_started"
     file: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CallRecordingStopped(CallEvent):
     name: ClassVar[str] = "call.recording_stopped"
     file: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CallMonitorStarted(CallEvent):
     name: ClassVar[str] = "call.monitor_started"
     supervisor_extension: str
@@ -155,14 +155,14 @@ class CallMonitorStarted(CallEvent):
     mode: MonitorMode
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CallMonitorStopped(CallEvent):
     name: ClassVar[str] = "call.monitor_stopped"
     supervisor_extension: str
     agent_extension: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class OutboundCallStarted(CallEvent):
     """Click-to-dial: the agent's phone is being called first."""
 
@@ -171,7 +171,7 @@ class OutboundCallStarted(CallEvent):
     number: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class OutboundCallFailed(CallEvent):
     name: ClassVar[str] = "call.outbound_failed"
     extension: str
@@ -180,7 +180,7 @@ class OutboundCallFailed(CallEvent):
     reason: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CallHungUp(CallEvent):
     """The call is over (every leg): the contact goes to wrap-up or is abandoned."""
 
@@ -197,7 +197,7 @@ class CallHungUp(CallEvent):
     talk_seconds: float
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class AgentPhoneStateChanged(DomainEvent):
     name: ClassVar[str] = "agent_phone.state_changed"
     server: str

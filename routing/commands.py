@@ -13,12 +13,13 @@ from typing import Any, ClassVar
 
 import orjson
 
+from contact_center.domain.frozen import frozen
 from routing.errors import InvalidCommand
 
 COMMAND_TYPES: dict[str, type[Command]] = {}
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class Command:
     kind: ClassVar[str] = ""
     # Queries change nothing: backends may skip persistence for them.
@@ -26,12 +27,12 @@ class Command:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Explicit super(): slots=True rebuilds the class, so the zero-argument form breaks.
-        super(Command, cls).__init_subclass__(**kwargs)
+        super(Command, cls).__init_subclass__(**kwargs)  # noqa: UP008
         if cls.kind:
             COMMAND_TYPES[cls.kind] = cls
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class EnqueueContact(Command):
     kind: ClassVar[str] = "enqueue"
     contact_id: str
@@ -49,7 +50,7 @@ class EnqueueContact(Command):
     attributes: tuple[tuple[str, str], ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class UpsertAgent(Command):
     """Create or update an agent's definition (skills, queues, routing profile)."""
 
@@ -61,7 +62,7 @@ class UpsertAgent(Command):
     profile: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class SetAgentState(Command):
     kind: ClassVar[str] = "set_agent_state"
     agent_id: str
@@ -72,21 +73,21 @@ class SetAgentState(Command):
     by: str = "agent"
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class AcceptOffer(Command):
     kind: ClassVar[str] = "accept"
     contact_id: str
     agent_id: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class DeclineOffer(Command):
     kind: ClassVar[str] = "decline"
     contact_id: str
     agent_id: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class OfferNotAnswered(Command):
     """The channel reports ring-no-answer before the router's own offer timer fired."""
 
@@ -95,7 +96,7 @@ class OfferNotAnswered(Command):
     agent_id: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class HangUp(Command):
     """The remote side ended: abandons a waiting contact, starts wrap-up of a connected one."""
 
@@ -104,28 +105,28 @@ class HangUp(Command):
     reason: str = "customer-left"
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class EndWrapUp(Command):
     kind: ClassVar[str] = "end_wrap_up"
     contact_id: str
     agent_id: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class TransferToQueue(Command):
     kind: ClassVar[str] = "transfer_to_queue"
     contact_id: str
     queue: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class TransferToAgent(Command):
     kind: ClassVar[str] = "transfer_to_agent"
     contact_id: str
     agent_id: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class MoveContact(Command):
     """Supervisor: move a waiting contact to another queue (it keeps its waiting time)."""
 
@@ -134,7 +135,7 @@ class MoveContact(Command):
     queue: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class OfferToAgent(Command):
     """Supervisor: send a waiting contact straight to one agent."""
 
@@ -143,21 +144,21 @@ class OfferToAgent(Command):
     agent_id: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ChangePriority(Command):
     kind: ClassVar[str] = "change_priority"
     contact_id: str
     priority: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class WithdrawContact(Command):
     kind: ClassVar[str] = "withdraw"
     contact_id: str
     reason: str = "withdrawn"
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class SetAwaitingCustomer(Command):
     """A chat is now waiting on the customer (or no longer): affects cross-channel rules."""
 
@@ -166,21 +167,21 @@ class SetAwaitingCustomer(Command):
     awaiting: bool
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class FireTimers(Command):
     """Fire every timer due by now (offer timeout, overflow, sticky, wrap-up, max wait)."""
 
     kind: ClassVar[str] = "fire_timers"
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ExplainContact(Command):
     kind: ClassVar[str] = "explain"
     read_only: ClassVar[bool] = True
     contact_id: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class DescribeContact(Command):
     """State, agent, position in queue and estimated wait of one contact."""
 
@@ -189,14 +190,14 @@ class DescribeContact(Command):
     contact_id: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class DescribeAgent(Command):
     kind: ClassVar[str] = "describe_agent"
     read_only: ClassVar[bool] = True
     agent_id: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class QueueStatistics(Command):
     kind: ClassVar[str] = "queue_statistics"
     read_only: ClassVar[bool] = True

@@ -8,14 +8,17 @@ changes. Both state backends drive this same engine; the Redis backend persists 
 
 Indexes kept so a decision never scans all contacts or agents:
 
-* ``_buckets[(queue, ring, channel)]``: waiting contacts (not held by a sticky window),
-  sorted by static priority then arrival. Ageing is linear per queue, so the order
-  inside a bucket never changes; heads of different queues compare at ``now``.
+* ``_lanes[(queue, ring, channel)]`` (:class:`~routing.matching.Lane`): the contacts
+  waiting in that ring of the queue (not held by a sticky window), sorted by static
+  priority then arrival, and the agents in reach of the ring who could take one now,
+  in the queue strategy's order. A contact arriving reads the head of its lane's
+  agents; an agent freeing up compares the heads of the lanes it serves.
+* ``_agent_lanes[agent]``: the lanes an agent is in reach of. Whenever an agent works
+  (an offer, an answer, the end of a contact, going ready, chat activity) or its load
+  changes, it is placed again in every one of them: O(lanes of the agent).
 * ``_sticky[agent]``: contacts waiting for that preferred agent.
-* ``_reach[(queue, ring)]``: agents able to serve that ring; ``_agent_reach`` the reverse.
-* ``_available``: READY agents with at least one free slot; ``_available_for`` the same
-  per channel, and ``_idle_order`` those sorted by (last work, id), so a longest-idle
-  arrival decision reads its candidates off the head instead of scoring everyone.
+* ``_reach[(queue, ring)]``: agents able to serve that ring (whatever their state).
+* ``_available``: READY agents with at least one free slot.
 * ``_timers``: one heap of deadlines (offer timeout, overflow ring, sticky window,
   wrap-up, max wait), validated lazily when they fire.
 """
@@ -23,11 +26,10 @@ Indexes kept so a decision never scans all contacts or agents:
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left, insort
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-
-from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from contact_center.domain.events import DomainEvent
 from routing import commands as cmd
@@ -48,7 +50,7 @@ from routing.errors import (
 )
 from routing.matching import (
     Decision,
-    Reach,
+    Lane,
     WaitingKey,
     best_contact,
     choose_agent,
@@ -69,6 +71,9 @@ from routing.model import (
     QueueConfig,
     Ring,
     RoutingConfig,
+    RoutingProfile,
+    SkillRequirement,
+    StrategyName,
     meets,
 )
 from routing.stats import (
@@ -78,7 +83,7 @@ from routing.stats import (
     channel_key,
     presence,
 )
-from routing.strategies import occupancy
+from routing.strategies import occupancy, skill_level
 
 _RECENTLY_ENDED = 10_000
 
@@ -122,28 +127,37 @@ class RoutingEngine:
         self._rings: dict[str, tuple[Ring, ...]] = {n: q.rings() for n, q in config.queues.items()}
         self._contacts: dict[str, Contact] = {}
         self._agents: dict[str, Agent] = {}
-        self._buckets: dict[tuple[str, int, Channel], SortedList] = {}
-        self._positions: dict[tuple[str, Channel], SortedList] = {}
+        self._lanes: dict[tuple[str, int, Channel], Lane] = {}
+        # Per (queue, channel): its lanes, one per ring.
+        self._queue_lanes: dict[tuple[str, Channel], list[Lane]] = {}
+        for name, rings in self._rings.items():
+            queue = config.queues[name]
+            for channel in CHANNELS:
+                if channel not in queue.channels:
+                    continue
+                lanes = self._queue_lanes[(name, channel)] = []
+                for ring in rings:
+                    lane = Lane(name, ring.index, channel, queue.strategy, queue.ageing_per_second)
+                    self._lanes[(name, ring.index, channel)] = lane
+                    lanes.append(lane)
+        # The waiting key of every QUEUED contact (where it sits in its lane).
+        self._waiting_keys: dict[str, WaitingKey] = {}
         self._sticky: dict[str, dict[str, None]] = {}
+        # Sticky contacts per (queue, channel) with their keys, for positions in queue.
+        self._sticky_waiting: dict[tuple[str, Channel], dict[str, WaitingKey]] = {}
         self._declined: dict[str, set[str]] = {}
         self._members: dict[str, set[str]] = {name: set() for name in config.queues}
         self._reach: dict[tuple[str, int], set[str]] = {
             (name, ring.index): set() for name, rings in self._rings.items() for ring in rings
         }
-        self._agent_reach: dict[str, tuple[Reach, ...]] = {}
+        # The lanes each agent is in reach of.
+        self._agent_lanes: dict[str, tuple[Lane, ...]] = {}
+        # Whether any lane of the agent orders by contacts today (see _refresh_agent).
+        self._counts_today: set[str] = set()
         self._available: set[str] = set()
-        # READY agents able to take one more contact on each channel.
-        self._available_for: dict[Channel, set[str]] = {ch: set() for ch in CHANNELS}
-        # The same agents per channel sorted by (last work, id): longest-idle reads its
-        # best candidates off the head instead of scoring every free agent in reach.
-        self._idle_order: dict[Channel, SortedList] = {ch: SortedList() for ch in CHANNELS}
-        self._idle_keys: dict[Channel, dict[str, tuple[float, str]]] = {ch: {} for ch in CHANNELS}
-        # Per (queue, ring): how many of the queue's agents lack the ring's skills, and
-        # each agent's -proficiency in the ring's skills (both dropped when agents change).
+        # Per (queue, ring): how many of the queue's agents lack the ring's skills
+        # (dropped when agents change).
         self._no_skill: dict[tuple[str, int], int] = {}
-        self._proficiencies: dict[tuple[str, int], dict[str, float]] = {}
-        # Each agent's current occupancy (least-occupied), updated with availability.
-        self._occupancy: dict[str, float] = {}
         # Channels each agent can take a new contact on, as of its last refresh.
         self._takeable: dict[str, tuple[Channel, ...]] = {}
         self._presence: dict[str, str] = {}
@@ -153,6 +167,8 @@ class RoutingEngine:
         # Ended contacts kept for explain/describe; records are serialised only when read.
         self._ended: OrderedDict[str, Contact] = OrderedDict()
         self._day = DayClock(config.timezone)
+        # The local day the fewest-today levels were computed for.
+        self._today = -1
         self._window_minutes = max(1, int(config.stats_window_seconds // 60))
         self._seq = 0
         self.now = 0.0
@@ -189,6 +205,8 @@ class RoutingEngine:
         """Apply one command at ``now`` (never earlier than the last one applied)."""
         if now > self.now:
             self.now = now
+            if self._day.day(now) != self._today:
+                self._new_day()
         handler = self._handlers.get(type(command))
         if handler is None:
             raise InvalidCommand(f"unsupported command {type(command).__name__}")
@@ -260,10 +278,10 @@ class RoutingEngine:
             raise InvalidCommand("load() needs an empty engine")
         self._seq = int(meta.get("seq", 0))
         self.now = float(meta.get("now", 0.0))
+        self._today = self._day.day(self.now)
         for raw in agents:
             agent = Agent.from_dict(raw)
             self._agents[agent.agent_id] = agent
-            self._index_agent(agent)
         for raw in contacts:
             contact = Contact.from_dict(raw)
             self._contacts[contact.contact_id] = contact
@@ -280,7 +298,9 @@ class RoutingEngine:
             queue, _, channel = key.rpartition("/")
             if queue in self.config.queues and channel in set(CHANNELS):
                 self._qstats(queue, Channel(channel)).restore(dict(raw))
-        for agent in self._agents.values():
+        # In order of last work, so every lane gets its agents in order by appending.
+        for agent in sorted(self._agents.values(), key=lambda a: a.work_seq):
+            self._index_agent(agent)
             self._refresh_agent(agent)
         self._dirty_agents.clear()
         self._dirty_stats.clear()
@@ -465,34 +485,33 @@ class RoutingEngine:
 
     def _add_waiting(self, contact: Contact) -> None:
         key = self._key(contact)
+        contact_id = contact.contact_id
+        self._waiting_keys[contact_id] = key
         qc = (contact.queue, contact.channel)
-        positions = self._positions.get(qc)
-        if positions is None:
-            positions = self._positions[qc] = SortedList()
-        positions.add(key)
         self._qstats(*qc).waiting_added(contact.waiting_since, contact.seq)
         if contact.sticky_agent is not None:
-            self._sticky.setdefault(contact.sticky_agent, {})[contact.contact_id] = None
+            self._sticky.setdefault(contact.sticky_agent, {})[contact_id] = None
+            self._sticky_waiting.setdefault(qc, {})[contact_id] = key
         else:
-            bk = (contact.queue, contact.ring, contact.channel)
-            bucket = self._buckets.get(bk)
-            if bucket is None:
-                bucket = self._buckets[bk] = SortedList()
-            bucket.add(key)
+            # A plain sorted list: C-level bisect and insert beat a tree at these sizes,
+            # and arrivals of equal priority append.
+            insort(self._lanes[(contact.queue, contact.ring, contact.channel)].waiting, key)
 
     def _remove_waiting(self, contact: Contact) -> None:
-        key = self._key(contact)
+        contact_id = contact.contact_id
+        key = self._waiting_keys.pop(contact_id)
         qc = (contact.queue, contact.channel)
-        self._positions[qc].discard(key)
         self._qstats(*qc).waiting_removed(contact.waiting_since, contact.seq)
         if contact.sticky_agent is not None:
             held = self._sticky.get(contact.sticky_agent)
             if held is not None:
-                held.pop(contact.contact_id, None)
+                held.pop(contact_id, None)
                 if not held:
                     del self._sticky[contact.sticky_agent]
+            del self._sticky_waiting[qc][contact_id]
         else:
-            self._buckets[(contact.queue, contact.ring, contact.channel)].discard(key)
+            waiting = self._lanes[(contact.queue, contact.ring, contact.channel)].waiting
+            del waiting[bisect_left(waiting, key)]
 
     def _schedule_waiting_timers(self, contact: Contact) -> None:
         rings = self._rings[contact.queue]
@@ -534,30 +553,22 @@ class RoutingEngine:
             )
             self._offer(contact, agent, sticky, events)
             return True
-        reach = self._reach[(contact.queue, contact.ring)]
-        pool_ids = reach & self._available_for[contact.channel]
-        if not pool_ids:
+        lane = self._lanes[(contact.queue, contact.ring, contact.channel)]
+        if not lane.agents:
             return False
-        queue = self.config.queues[contact.queue]
         ring_key = (contact.queue, contact.ring)
+        reach = self._reach[ring_key]
         no_skill = self._no_skill.get(ring_key)
         if no_skill is None:
             no_skill = self._no_skill[ring_key] = len(self._members[contact.queue] - reach)
         decision = choose_agent(
             contact,
-            queue,
-            self._rings[contact.queue][contact.ring],
-            pool_ids,
-            self._agents,
-            self.config.profiles,
-            len(reach) - len(pool_ids),
+            lane,
+            len(reach),
             no_skill,
-            self._day.day(self.now),
+            self._agents,
             self.now,
             self.config.candidates_per_explanation,
-            self._idle_order[contact.channel],
-            self._proficiencies.setdefault(ring_key, {}),
-            self._occupancy,
         )
         if decision is None:
             return False
@@ -578,12 +589,11 @@ class RoutingEngine:
                     waiting = self._contacts[cid]
                     if waiting.channel in takeable and agent.agent_id not in waiting.declined_by:
                         rate = self.config.queues[waiting.queue].ageing_per_second
-                        sticky.append((self._key(waiting), rate))
+                        sticky.append((self._waiting_keys[cid], rate))
             choice = best_contact(
-                agent,
+                agent.agent_id,
                 takeable,
-                self._agent_reach.get(agent.agent_id, ()),
-                self._buckets,
+                self._agent_lanes.get(agent.agent_id, ()),
                 sticky,
                 self._declined,
                 self.now,
@@ -620,9 +630,9 @@ class RoutingEngine:
         contact.sticky_agent = contact.sticky_until = None
         self._remember(contact, decision)
         self._push_timer(contact.offer_deadline, "offer", contact.contact_id)
-        self._take_slot(agent, contact)
         self._seq += 1
         agent.last_offer[contact.queue] = self._seq
+        self._take_slot(agent, contact)
         stats = self._qstats(contact.queue, contact.channel)
         stats.offered(self._day.day(now))
         self._dirty_stats.add((contact.queue, contact.channel))
@@ -653,7 +663,7 @@ class RoutingEngine:
     def _take_slot(self, agent: Agent, contact: Contact) -> None:
         agent.active[contact.contact_id] = contact.channel
         agent.load[contact.channel] += 1
-        agent.last_work_at = self.now
+        self._worked(agent)
         self._refresh_agent(agent)
 
     def _release_slot(self, agent: Agent, contact: Contact) -> None:
@@ -663,38 +673,31 @@ class RoutingEngine:
         if contact.awaiting_customer:
             agent.awaiting[contact.channel] -= 1
         contact.awaiting_customer = False
-        agent.last_work_at = self.now
+        self._worked(agent)
         self._refresh_agent(agent)
 
+    def _worked(self, agent: Agent) -> None:
+        """The agent did something now: it becomes the most recent worker (last in line
+        among equals under every strategy, and for longest-idle)."""
+        agent.last_work_at = self.now
+        self._seq += 1
+        agent.work_seq = self._seq
+
     def _refresh_agent(self, agent: Agent) -> None:
-        """Recompute the agent's availability and wallboard presence after any change."""
+        """Recompute the agent's availability, its place in every lane it may serve and
+        its wallboard presence after any change."""
         agent_id = agent.agent_id
         self._dirty_agents.add(agent_id)
         profile = self.config.profiles[agent.profile]
-        takeable = self._takeable[agent_id] = takeable_channels(agent, profile)
+        takeable = takeable_channels(agent, profile)
+        before = self._takeable.get(agent_id, ())
+        self._takeable[agent_id] = takeable
         if takeable:
             self._available.add(agent_id)
-        else:
+            self._place(agent, profile, takeable)
+        elif before:
             self._available.discard(agent_id)
-        self._occupancy[agent_id] = occupancy(agent, profile)
-        idle_key = (agent.last_work_at, agent_id)
-        idle_keys = self._idle_keys
-        for channel, pool in self._available_for.items():
-            keys = idle_keys[channel]
-            old_key = keys.get(agent_id)
-            if channel in takeable:
-                pool.add(agent_id)
-                if old_key != idle_key:
-                    order = self._idle_order[channel]
-                    if old_key is not None:
-                        order.remove(old_key)
-                    order.add(idle_key)
-                    keys[agent_id] = idle_key
-            else:
-                pool.discard(agent_id)
-                if old_key is not None:
-                    self._idle_order[channel].remove(old_key)
-                    del keys[agent_id]
+            self._place(agent, profile, takeable)
         new = presence(agent.state, len(agent.active))
         old = self._presence.get(agent_id)
         if new != old:
@@ -703,6 +706,54 @@ class RoutingEngine:
                 counts = self._agent_counts.get(queue)
                 if counts is not None:
                     counts.move(old, new)
+
+    def _place(self, agent: Agent, profile: RoutingProfile, takeable: tuple[Channel, ...]) -> None:
+        """Put the agent where its strategy levels and last work say in each of its lanes
+        (out of those whose channel it cannot take now)."""
+        agent_id = agent.agent_id
+        work_seq = agent.work_seq
+        occupied: float | None = None
+        taken: float | None = None
+        for lane in self._agent_lanes.get(agent_id, ()):
+            pool = lane.agents
+            if lane.channel not in takeable:
+                pool.discard(agent_id)
+                continue
+            strategy = lane.strategy
+            if strategy is StrategyName.LONGEST_IDLE:
+                level = 0.0
+            elif strategy is StrategyName.LEAST_OCCUPIED:
+                if occupied is None:
+                    occupied = occupancy(agent, profile)
+                level = occupied
+            elif strategy is StrategyName.HIGHEST_PROFICIENCY:
+                level = lane.skill_levels[agent_id]
+            elif strategy is StrategyName.ROUND_ROBIN:
+                level = float(agent.last_offer.get(lane.queue, -1))
+            else:
+                if taken is None:
+                    taken = self._taken_today(agent)
+                level = taken
+            pool.place(agent_id, level, work_seq)
+
+    def _taken_today(self, agent: Agent) -> float:
+        """The fewest-today level: contacts answered today plus offers ringing now, so
+        the level changes only when the agent works (an answer turns one into the other)."""
+        count = agent.contacts_today if agent.today == self._today else 0
+        contacts = self._contacts
+        for contact_id in agent.active:
+            if contacts[contact_id].state is ContactState.OFFERED:
+                count += 1
+        return float(count)
+
+    def _new_day(self) -> None:
+        """Contacts-today levels start again from zero at local midnight."""
+        self._today = self._day.day(self.now)
+        agents = sorted((self._agents[a] for a in self._counts_today), key=lambda a: a.work_seq)
+        for agent in agents:
+            takeable = self._takeable.get(agent.agent_id, ())
+            if takeable:
+                self._place(agent, self.config.profiles[agent.profile], takeable)
 
     # ------------------------------------------------------------------ agents
 
@@ -751,45 +802,43 @@ class RoutingEngine:
         return {"agent_id": agent.agent_id}
 
     def _unindex_agent(self, agent: Agent) -> None:
-        old = self._presence.pop(agent.agent_id, None)
+        agent_id = agent.agent_id
+        old = self._presence.pop(agent_id, None)
         for queue in agent.queues:
-            self._members[queue].discard(agent.agent_id)
+            self._members[queue].discard(agent_id)
             if old is not None:
                 self._agent_counts[queue].move(old, None)
-        for r in self._agent_reach.pop(agent.agent_id, ()):
-            self._reach[(r.queue, r.ring)].discard(agent.agent_id)
-        self._available.discard(agent.agent_id)
-        for pool in self._available_for.values():
-            pool.discard(agent.agent_id)
-        for channel, keys in self._idle_keys.items():
-            old_key = keys.pop(agent.agent_id, None)
-            if old_key is not None:
-                self._idle_order[channel].remove(old_key)
+        for lane in self._agent_lanes.pop(agent_id, ()):
+            self._reach[(lane.queue, lane.ring)].discard(agent_id)
+            lane.agents.discard(agent_id)
+            lane.skill_levels.pop(agent_id, None)
+        self._counts_today.discard(agent_id)
+        self._available.discard(agent_id)
         self._no_skill.clear()
-        self._proficiencies.clear()
-        self._occupancy.pop(agent.agent_id, None)
-        self._takeable.pop(agent.agent_id, None)
+        self._takeable.pop(agent_id, None)
 
     def _index_agent(self, agent: Agent) -> None:
+        agent_id = agent.agent_id
         self._no_skill.clear()
-        self._proficiencies.clear()
         for queue in agent.queues:
-            self._members[queue].add(agent.agent_id)
-        reach: list[Reach] = []
+            self._members[queue].add(agent_id)
+        lanes: list[Lane] = []
         for name, rings in self._rings.items():
             config = self.config.queues[name]
             for ring in rings:
-                if self._in_reach(agent, name, ring):
-                    self._reach[(name, ring.index)].add(agent.agent_id)
-                    reach.append(
-                        Reach(
-                            name,
-                            ring.index,
-                            tuple(ch for ch in CHANNELS if ch in config.channels),
-                            config.ageing_per_second,
-                        )
-                    )
-        self._agent_reach[agent.agent_id] = tuple(reach)
+                if not self._in_reach(agent, name, ring):
+                    continue
+                self._reach[(name, ring.index)].add(agent_id)
+                for channel in CHANNELS:
+                    if channel not in config.channels:
+                        continue
+                    lane = self._lanes[(name, ring.index, channel)]
+                    lanes.append(lane)
+                    if config.strategy is StrategyName.HIGHEST_PROFICIENCY:
+                        lane.skill_levels[agent_id] = skill_level(agent, ring.skills)
+                    elif config.strategy is StrategyName.FEWEST_TODAY:
+                        self._counts_today.add(agent_id)
+        self._agent_lanes[agent_id] = tuple(lanes)
 
     def _in_reach(self, agent: Agent, queue: str, ring: Ring) -> bool:
         if queue in agent.queues and meets(agent.skills, ring.skills):
@@ -838,7 +887,7 @@ class RoutingEngine:
         previous_seconds = now - agent.state_since
         agent.state_since = now
         if target == AgentState.READY:
-            agent.last_work_at = now
+            self._worked(agent)
         self._refresh_agent(agent)
         events.append(
             ev.AgentStateChanged(
@@ -1262,6 +1311,8 @@ class RoutingEngine:
         contact.awaiting_customer = c.awaiting
         agent.awaiting[contact.channel] += 1 if c.awaiting else -1
         self._dirty_contacts.add(contact.contact_id)
+        # Chat activity is work: the agent just wrote, or has a reply to read.
+        self._worked(agent)
         self._refresh_agent(agent)
         self._fill_agent(agent, events)
 
@@ -1421,7 +1472,11 @@ class RoutingEngine:
     def _position(self, contact: Contact) -> tuple[int, float]:
         """1-based place among contacts waiting in its queue and channel, and estimated wait."""
         qc = (contact.queue, contact.channel)
-        position = self._positions[qc].bisect_left(self._key(contact)) + 1
+        key = self._waiting_keys[contact.contact_id]
+        # Contacts ahead in every ring of the queue, and in sticky windows.
+        ahead = sum(bisect_left(lane.waiting, key) for lane in self._queue_lanes[qc])
+        ahead += sum(1 for other in self._sticky_waiting.get(qc, {}).values() if other < key)
+        position = ahead + 1
         rate = self._qstats(*qc).answer_rate(self.now)
         if rate > 0:
             ewt = position / rate
@@ -1492,8 +1547,21 @@ class RoutingEngine:
             ):
                 assert contact.agent_id is not None
                 assert contact.contact_id in self._agents[contact.agent_id].active
-        waiting = sum(1 for c in self._contacts.values() if c.state == ContactState.QUEUED)
-        assert waiting == sum(len(p) for p in self._positions.values())
+        queued = {c.contact_id for c in self._contacts.values() if c.state == ContactState.QUEUED}
+        assert set(self._waiting_keys) == queued, "waiting keys"
+        expected: dict[tuple[str, int, Channel], list[WaitingKey]] = {k: [] for k in self._lanes}
+        for contact_id in queued:
+            contact = self._contacts[contact_id]
+            key = self._key(contact)
+            assert self._waiting_keys[contact_id] == key, ("stale waiting key", contact_id)
+            if contact.sticky_agent is None:
+                expected[(contact.queue, contact.ring, contact.channel)].append(key)
+            else:
+                qc = (contact.queue, contact.channel)
+                assert self._sticky_waiting[qc][contact_id] == key, ("sticky", contact_id)
+        for lane_key, lane in self._lanes.items():
+            assert lane.waiting == sorted(expected[lane_key]), ("lane order", lane_key)
+        self._check_pools()
         queued_unsticky = [
             c
             for c in self._contacts.values()
@@ -1512,6 +1580,41 @@ class RoutingEngine:
                     agent_id,
                     contact.contact_id,
                 )
+
+    def _check_pools(self) -> None:
+        """Each lane's free agents are exactly those in reach who can take its channel,
+        in the order the strategy defines, recomputed from scratch."""
+        for (queue, ring, channel), lane in self._lanes.items():
+            requirements = self._rings[queue][ring].skills
+            members = [
+                self._agents[a]
+                for a in self._reach[(queue, ring)]
+                if channel
+                in takeable_channels(self._agents[a], self.config.profiles[self._agents[a].profile])
+            ]
+            levels = {a.agent_id: self._reference_level(a, lane, requirements) for a in members}
+            order = sorted(members, key=lambda a: (levels[a.agent_id], a.work_seq))
+            assert list(lane.agents) == [a.agent_id for a in order], ("pool", queue, ring, channel)
+            for agent_id, level in levels.items():
+                assert lane.agents.level(agent_id) == level, ("level", agent_id, queue, ring)
+
+    def _reference_level(
+        self, agent: Agent, lane: Lane, requirements: tuple[SkillRequirement, ...]
+    ) -> float:
+        strategy = lane.strategy
+        if strategy is StrategyName.LONGEST_IDLE:
+            return 0.0
+        if strategy is StrategyName.LEAST_OCCUPIED:
+            return occupancy(agent, self.config.profiles[agent.profile])
+        if strategy is StrategyName.HIGHEST_PROFICIENCY:
+            return skill_level(agent, requirements)
+        if strategy is StrategyName.ROUND_ROBIN:
+            return float(agent.last_offer.get(lane.queue, -1))
+        answered = agent.contacts_today if agent.today == self._day.day(self.now) else 0
+        ringing = sum(
+            1 for cid in agent.active if self._contacts[cid].state == ContactState.OFFERED
+        )
+        return float(answered + ringing)
 
 
 __all__ = ["Changes", "Outcome", "RoutingEngine"]

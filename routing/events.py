@@ -7,14 +7,14 @@ how long the customer waited and why things happened.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
 from contact_center.domain.events import DomainEvent
+from contact_center.domain.frozen import frozen
 from routing.model import AgentState, Channel
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ContactEvent(DomainEvent):
     contact_id: str
     channel: Channel
@@ -22,7 +22,7 @@ class ContactEvent(DomainEvent):
     customer_id: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ContactQueued(ContactEvent):
     name: ClassVar[str] = "contact.queued"
     tier: str | None = None
@@ -33,7 +33,7 @@ class ContactQueued(ContactEvent):
     reason: str = "arrived"
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ContactOffered(ContactEvent):
     name: ClassVar[str] = "contact.offered"
     agent_id: str
@@ -48,27 +48,27 @@ class ContactOffered(ContactEvent):
     candidates: tuple[tuple[str, str, float], ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ContactOfferTimedOut(ContactEvent):
     name: ClassVar[str] = "contact.offer_timed_out"
     agent_id: str
     offered_seconds: float
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ContactOfferDeclined(ContactEvent):
     name: ClassVar[str] = "contact.offer_declined"
     agent_id: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ContactConnected(ContactEvent):
     name: ClassVar[str] = "contact.connected"
     agent_id: str
     waited_seconds: float
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ContactTransferred(ContactEvent):
     """Moved to another queue or agent (``queue`` is the new queue)."""
 
@@ -80,7 +80,7 @@ class ContactTransferred(ContactEvent):
     by: str = "agent"
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ContactOverflowed(ContactEvent):
     """An overflow ring fired: requirements widened after ``after_seconds`` in the queue."""
 
@@ -91,7 +91,7 @@ class ContactOverflowed(ContactEvent):
     extra_queues: tuple[str, ...]
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ContactStickyWidened(ContactEvent):
     """The preferred agent did not take it in time (or left): any eligible agent may now."""
 
@@ -100,14 +100,14 @@ class ContactStickyWidened(ContactEvent):
     reason: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ContactPriorityChanged(ContactEvent):
     name: ClassVar[str] = "contact.priority_changed"
     previous: int
     priority: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ContactCallbackOffered(ContactEvent):
     """Max wait reached with the callback action: the channel should offer a callback."""
 
@@ -115,7 +115,7 @@ class ContactCallbackOffered(ContactEvent):
     waited_seconds: float
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ContactAbandoned(ContactEvent):
     name: ClassVar[str] = "contact.abandoned"
     waited_seconds: float
@@ -123,7 +123,7 @@ class ContactAbandoned(ContactEvent):
     reason: str = "customer-left"
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class WrapUpStarted(ContactEvent):
     name: ClassVar[str] = "contact.wrap_up_started"
     agent_id: str
@@ -132,7 +132,7 @@ class WrapUpStarted(ContactEvent):
     deadline: float | None
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class WrapUpEnded(ContactEvent):
     name: ClassVar[str] = "contact.wrap_up_ended"
     agent_id: str
@@ -140,14 +140,14 @@ class WrapUpEnded(ContactEvent):
     ended_by: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ContactClosed(ContactEvent):
     name: ClassVar[str] = "contact.closed"
     agent_id: str | None
     reason: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class AgentStateChanged(DomainEvent):
     name: ClassVar[str] = "agent.state_changed"
     agent_id: str

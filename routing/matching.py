@@ -1,32 +1,27 @@
 """The pure decision core: who can take what, and which pair wins.
 
-Functions here read snapshots of agents and waiting contacts and return a decision
-with its explanation; they never mutate anything, never await and never read the
-clock (``now`` is passed in). The engine applies the decisions they return.
+Functions here read the engine's lanes (waiting contacts and free agents per queue,
+ring and channel) and return a decision with its explanation; they never mutate
+anything, never await and never read the clock (``now`` is passed in). The engine
+applies the decisions they return and keeps the lanes up to date.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import heapq
 from collections.abc import Iterable, Mapping
-from collections.abc import Set as AbstractSet
+from itertools import repeat
 from typing import Any
 
-from sortedcontainers import SortedList  # type: ignore[import-untyped]
-
+from contact_center.domain.frozen import frozen
 from routing.model import (
     Agent,
     AgentState,
     Channel,
     Contact,
-    QueueConfig,
-    Ring,
     RoutingProfile,
     StrategyName,
-    proficiency,
 )
-from routing.strategies import StrategyKey, score_pool
+from routing.strategies import AgentPool
 
 # Exclusion reasons shown to supervisors.
 OFFLINE = "offline"
@@ -89,7 +84,7 @@ def takeable_channels(agent: Agent, profile: RoutingProfile) -> tuple[Channel, .
     return tuple(takeable)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@frozen
 class Decision:
     """One routing decision and why it was taken."""
 
@@ -115,133 +110,111 @@ class Decision:
         }
 
 
+# A waiting contact's sort key inside one lane: (-static priority, waiting since, seq, id).
+# Effective priority at ``now`` is ``-key[0] + ageing_rate * now``.
+WaitingKey = tuple[float, float, int, str]
+
+
+class Lane:
+    """One (queue, ring, channel): the contacts waiting there and the agents free for them.
+
+    ``waiting`` holds the keys of the contacts in this ring of the queue (not held by a
+    sticky window), sorted: static priority, then arrival. Ageing is linear per queue,
+    so the order inside a lane never changes; heads of different lanes compare at
+    ``now``. ``agents`` holds the agents in reach of the ring who are READY with a free
+    slot on the channel, in the queue strategy's order (the engine keeps it).
+    """
+
+    __slots__ = (
+        "ageing_per_second",
+        "agents",
+        "channel",
+        "queue",
+        "ring",
+        "skill_levels",
+        "strategy",
+        "waiting",
+    )
+
+    def __init__(
+        self,
+        queue: str,
+        ring: int,
+        channel: Channel,
+        strategy: StrategyName,
+        ageing_per_second: float,
+    ) -> None:
+        self.queue = queue
+        self.ring = ring
+        self.channel = channel
+        self.strategy = strategy
+        self.ageing_per_second = ageing_per_second
+        self.waiting: list[WaitingKey] = []
+        self.agents = AgentPool(strategy)
+        # highest-proficiency: each agent in reach's level in this ring's skills.
+        self.skill_levels: dict[str, float] = {}
+
+
+_NONE: frozenset[str] = frozenset()
+
+
 def choose_agent(
     contact: Contact,
-    queue: QueueConfig,
-    ring: Ring,
-    pool: AbstractSet[str],
-    agents: Mapping[str, Agent],
-    profiles: Mapping[str, RoutingProfile],
-    unavailable: int,
+    lane: Lane,
+    in_reach: int,
     no_skill: int,
-    today: int,
+    agents: Mapping[str, Agent],
     now: float,
     listed: int,
-    idle_order: SortedList,
-    proficiencies: dict[str, float],
-    occupancies: Mapping[str, float],
 ) -> Decision | None:
-    """Best agent in ``pool`` for ``contact`` under the queue strategy.
+    """Best free agent of ``lane`` for ``contact`` under the queue strategy.
 
-    ``pool`` holds the ids of the agents in reach who are READY with a free slot on the
-    contact's channel (the engine's availability index guarantees that nothing else
-    excludes them), so the only exclusion left to check is a decline. ``unavailable``
-    counts agents in reach who are not ready or have no free slot and ``no_skill`` the
-    queue's agents lacking the ring's skills: both appear in the counts.
-
-    ``idle_order`` is every agent available on the channel sorted by
-    ``(last_work_at, agent_id)``: under ``longest-idle`` the best candidates are then
-    read off its head instead of scoring the whole pool. ``proficiencies`` caches
-    ``-proficiency`` in this ring's skills per agent (filled here when missing; the
-    engine clears it when agents change) and ``occupancies`` is each agent's current
-    occupancy.
+    The lane's pool holds only agents who are READY with a free slot on the channel (the
+    engine keeps it so), so the one exclusion left to check is a decline. ``in_reach``
+    counts every agent in reach of the ring and ``no_skill`` the queue's agents lacking
+    the ring's skills: both appear in the counts.
     """
-    declined = contact.declined_by & pool if contact.declined_by else _NONE
+    pool = lane.agents
+    declined = {a for a in contact.declined_by if a in pool} if contact.declined_by else _NONE
     eligible = len(pool) - len(declined)
     counts: dict[str, int] = {}
     if declined:
         counts[DECLINED] = len(declined)
+    unavailable = in_reach - len(pool)
     if unavailable:
         counts[UNAVAILABLE] = unavailable
     if no_skill:
         counts[NO_SKILL] = no_skill
     if eligible <= 0:
         return None
-    wanted = min(listed, eligible)
-    best: list[StrategyKey] | None = None
-    strategy = queue.strategy
-    # The head scan reads about wanted * len(idle_order) / eligible entries; scoring reads
-    # every eligible agent. Both give the same keys in the same order, so take the cheaper.
-    if strategy == StrategyName.LONGEST_IDLE and eligible * eligible >= wanted * len(idle_order):
-        best = _longest_idle_head(idle_order, pool, declined, wanted)
-    if best is None:
-        ids = [a for a in pool if a not in declined] if declined else pool
-        if strategy == StrategyName.HIGHEST_PROFICIENCY:
-            for a in ids:
-                if a not in proficiencies:
-                    proficiencies[a] = -float(proficiency(agents[a].skills, ring.skills))
-        scored = score_pool(strategy, queue.name, ids, agents, proficiencies, occupancies, today)
-        # Keys are unique (they end with the agent id): the order of ``pool`` never matters.
-        if wanted == 1:
-            best = [min(scored)]
-        elif len(scored) <= 10 * wanted:
-            # C sort beats nsmallest's Python loop and fixed cost on small pools.
-            best = sorted(scored)[:wanted]
-        else:
-            best = heapq.nsmallest(wanted, scored)
     counts["eligible"] = eligible
-    winner = best[0][2]
-    candidates = [(winner, "winner", best[0][0])]
-    candidates += [(k[2], "eligible", k[0]) for k in best[1:]]
+    best = pool.best(listed, declined)
+    if lane.strategy == StrategyName.LONGEST_IDLE:
+        # The score shown is when the agent last worked.
+        scores = [agents[a].last_work_at for a in best]
+    else:
+        scores = [pool.level(a) for a in best]
+    candidates = [(best[0], "winner", scores[0])]
+    candidates += zip(best[1:], repeat("eligible"), scores[1:])
     room = listed - len(candidates)
     if declined and room > 0:
         candidates.extend((a, DECLINED, 0.0) for a in sorted(declined)[:room])
     return Decision(
         contact_id=contact.contact_id,
-        agent_id=winner,
+        agent_id=best[0],
         at=now,
         decided_by="strategy",
-        strategy=str(queue.strategy),
-        ring=ring.index,
+        strategy=str(lane.strategy),
+        ring=lane.ring,
         candidates=tuple(candidates),
         counts=counts,
     )
 
 
-_NONE: frozenset[str] = frozenset()
-
-
-def _longest_idle_head(
-    idle_order: SortedList, pool: AbstractSet[str], declined: AbstractSet[str], wanted: int
-) -> list[StrategyKey] | None:
-    """The ``wanted`` longest-idle agents of ``pool`` read from the channel's idle order.
-
-    Gives up (None) after a bounded scan when the pool is a small part of the order, so
-    a narrow queue never walks every free agent of the channel.
-    """
-    # About three times the expected scan (the pool's share of the order), then give up.
-    limit = 3 * wanted * len(idle_order) // max(1, len(pool)) + 16
-    found: list[StrategyKey] = []
-    for scanned, (idle, agent_id) in enumerate(idle_order):
-        if agent_id in pool and agent_id not in declined:
-            found.append((idle, idle, agent_id))
-            if len(found) == wanted:
-                return found
-        if scanned > limit:
-            return None
-    return found if found else None
-
-
-# A waiting contact's sort key inside one bucket: (-static priority, waiting since, seq, id).
-# Effective priority at ``now`` is ``-key[0] + ageing_rate * now``.
-WaitingKey = tuple[float, float, int, str]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Reach:
-    """One (queue, ring) an agent can serve, with what comparing its contacts needs."""
-
-    queue: str
-    ring: int
-    channels: tuple[Channel, ...]
-    ageing_per_second: float
-
-
 def best_contact(
-    agent: Agent,
+    agent_id: str,
     takeable: tuple[Channel, ...],
-    reach: Iterable[Reach],
-    buckets: Mapping[tuple[str, int, Channel], SortedList],
+    lanes: Iterable[Lane],
     sticky: Iterable[tuple[WaitingKey, float]],
     declined: Mapping[str, set[str]],
     now: float,
@@ -249,29 +222,25 @@ def best_contact(
 ) -> tuple[str, tuple[tuple[str, str, float], ...], int] | None:
     """Highest effective priority, then longest waiting, contact this agent may take.
 
-    Returns (contact id, compared heads, number of queues compared) or None.
+    Returns (contact id, compared heads, number of lanes compared) or None.
     """
-    agent_id = agent.agent_id
     best: tuple[float, float, int, str] | None = None
     heads: list[tuple[str, str, float]] = []
     compared = 0
-    for r in reach:
-        rate_now = r.ageing_per_second * now
-        for channel in r.channels:
-            if channel not in takeable:
-                continue
-            bucket = buckets.get((r.queue, r.ring, channel))
-            if not bucket:
-                continue
-            key = _first_not_declined(bucket, agent_id, declined)
-            if key is None:
-                continue
-            compared += 1
-            candidate = (-(rate_now - key[0]), key[1], key[2], key[3])
-            if len(heads) < listed:
-                heads.append((key[3], "eligible", rate_now - key[0]))
-            if best is None or candidate < best:
-                best = candidate
+    for lane in lanes:
+        waiting = lane.waiting
+        if not waiting or lane.channel not in takeable:
+            continue
+        key = _first_not_declined(waiting, agent_id, declined)
+        if key is None:
+            continue
+        compared += 1
+        effective = lane.ageing_per_second * now - key[0]
+        candidate = (-effective, key[1], key[2], key[3])
+        if len(heads) < listed:
+            heads.append((key[3], "eligible", effective))
+        if best is None or candidate < best:
+            best = candidate
     for key, rate in sticky:
         compared += 1
         effective = rate * now - key[0]
@@ -294,14 +263,14 @@ _DECLINE_SCAN = 32
 
 
 def _first_not_declined(
-    bucket: SortedList, agent_id: str, declined: Mapping[str, set[str]]
+    waiting: list[WaitingKey], agent_id: str, declined: Mapping[str, set[str]]
 ) -> WaitingKey | None:
     # ``declined`` only holds contacts someone declined, so the common path is one miss.
-    key: WaitingKey = bucket[0]
+    key = waiting[0]
     by = declined.get(key[3])
     if by is None or agent_id not in by:
         return key
-    for key in bucket.islice(1, _DECLINE_SCAN):
+    for key in waiting[1:_DECLINE_SCAN]:
         by = declined.get(key[3])
         if by is None or agent_id not in by:
             return key

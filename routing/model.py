@@ -410,6 +410,7 @@ class Agent:
         "state",
         "state_since",
         "today",
+        "work_seq",
     )
 
     def __init__(
@@ -431,6 +432,8 @@ class Agent:
         self.reason: str | None = None
         self.state_since = since
         self.last_work_at = since
+        # Engine sequence number of the last work: orders agents who worked at the same time.
+        self.work_seq = 0
         self.contacts_today = 0
         self.today = -1
         self.load: dict[Channel, int] = dict.fromkeys(CHANNELS, 0)
@@ -478,6 +481,7 @@ class Agent:
         agent.state = AgentState(data["state"])
         agent.reason = data["reason"]
         agent.last_work_at = float(data["last_work_at"])
+        agent.work_seq = int(data.get("work_seq", 0))
         agent.contacts_today = int(data["contacts_today"])
         agent.today = int(data["today"])
         agent.load = {Channel(k): int(v) for k, v in data["load"].items()}

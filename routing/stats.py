@@ -1,4 +1,4 @@
-"""Live queue statistics, updated incrementally by the engine (O(log n) at worst per event).
+"""Live queue statistics, updated incrementally by the engine (O(log n) per event).
 
 Per queue and channel: contacts waiting, longest wait, offered / answered / abandoned
 today, average speed of answer, service level over a rolling window (minute buckets),
@@ -10,10 +10,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+from bisect import bisect_left, insort
 from typing import Any
 from zoneinfo import ZoneInfo
-
-from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from routing.model import AgentState, Channel
 
@@ -71,8 +70,10 @@ class QueueChannelStats:
         self.abandoned_today = 0
         self.answer_wait_sum = 0.0
         self.buckets = [MinuteBucket() for _ in range(max(1, window_minutes))]
-        # (waiting_since, seq) of every contact waiting here: its head is the longest wait.
-        self.waiting_since: SortedList = SortedList()
+        # (waiting_since, seq) of every contact waiting here, sorted: the head is the
+        # longest wait. A plain list with bisect: arrivals append, and C-level inserts
+        # and deletes beat a tree for the thousands a queue holds.
+        self.waiting_since: list[tuple[float, int]] = []
 
     def _roll_day(self, day: int) -> None:
         if day != self.day:
@@ -89,10 +90,14 @@ class QueueChannelStats:
         return bucket
 
     def waiting_added(self, waiting_since: float, seq: int) -> None:
-        self.waiting_since.add((waiting_since, seq))
+        insort(self.waiting_since, (waiting_since, seq))
 
     def waiting_removed(self, waiting_since: float, seq: int) -> None:
-        self.waiting_since.discard((waiting_since, seq))
+        waiting = self.waiting_since
+        key = (waiting_since, seq)
+        index = bisect_left(waiting, key)
+        if index < len(waiting) and waiting[index] == key:
+            del waiting[index]
 
     def offered(self, day: int) -> None:
         self._roll_day(day)

@@ -1,16 +1,30 @@
-"""Agent selection strategies: how a queue orders the agents who could take a contact.
+"""Agent selection strategies: the order in which a queue offers contacts to free agents.
 
-Each strategy turns an agent into a sort key; the smallest key wins. Every key ends
-with the agent's last-work time and id, so ties break the same way on every node.
+A strategy gives each agent a *level* (smaller is better):
+
+* ``longest-idle``: one level for everyone, so only the order of last work counts;
+* ``least-occupied``: the share of the agent's capacity in use (:func:`occupancy`);
+* ``highest-proficiency``: minus the sum of the agent's levels in the ring's skills;
+* ``round-robin``: when this queue last offered the agent a contact (-1: never);
+* ``fewest-today``: contacts answered today plus offers ringing now.
+
+On one level, the agent whose last work (offer, answer, end of a contact, going ready,
+chat activity) is oldest comes first. That is also every strategy's tie-break, so every
+node orders agents the same way.
+
+:class:`AgentPool` keeps that order for the agents who could take a contact of one
+(queue, ring, channel) right now, so a decision reads the best candidates off its head
+instead of scoring everyone in reach.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left, insort
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
+from itertools import chain, islice
 
 from routing.model import Agent, RoutingProfile, SkillRequirement, StrategyName, proficiency
-
-StrategyKey = tuple[float, float, str]
 
 
 def occupancy(agent: Agent, profile: RoutingProfile) -> float:
@@ -24,63 +38,89 @@ def occupancy(agent: Agent, profile: RoutingProfile) -> float:
     return sum(shares) / len(shares) if shares else 1.0
 
 
-def strategy_key(
-    strategy: StrategyName,
-    agent: Agent,
-    profile: RoutingProfile,
-    requirements: tuple[SkillRequirement, ...],
-    last_offer_seq: int,
-    today: int,
-) -> StrategyKey:
-    """Sort key of ``agent`` under ``strategy`` (smaller is better); key[0] is the score shown."""
-    idle = agent.last_work_at
-    if strategy == StrategyName.LONGEST_IDLE:
-        return (idle, idle, agent.agent_id)
-    if strategy == StrategyName.LEAST_OCCUPIED:
-        return (occupancy(agent, profile), idle, agent.agent_id)
-    if strategy == StrategyName.HIGHEST_PROFICIENCY:
-        return (-float(proficiency(agent.skills, requirements)), idle, agent.agent_id)
-    if strategy == StrategyName.ROUND_ROBIN:
-        # The agent this queue offered to longest ago goes next; never offered goes first.
-        return (float(last_offer_seq), idle, agent.agent_id)
-    contacts_today = agent.contacts_today if agent.today == today else 0
-    return (float(contacts_today), idle, agent.agent_id)
+def skill_level(agent: Agent, requirements: tuple[SkillRequirement, ...]) -> float:
+    """The ``highest-proficiency`` level of ``agent`` in a ring with ``requirements``."""
+    return -float(proficiency(agent.skills, requirements))
 
 
-def score_pool(
-    strategy: StrategyName,
-    queue: str,
-    pool: Iterable[str],
-    agents: Mapping[str, Agent],
-    proficiencies: Mapping[str, float],
-    occupancies: Mapping[str, float],
-    today: int,
-) -> list[StrategyKey]:
-    """``strategy_key`` of every agent in ``pool``, as one comprehension per strategy.
+class AgentPool:
+    """Agents able to take a new contact of one (queue, ring, channel), best first.
 
-    ``proficiencies`` holds ``-proficiency`` in the ring's skills and ``occupancies``
-    each agent's current :func:`occupancy`; both are kept by the engine, so scoring a
-    large pool costs a few dictionary reads per agent (the keys are the same tuples
-    ``strategy_key`` returns).
+    Agents are grouped by level; each group keeps its agents in the order of their last
+    work (``Agent.work_seq``), oldest first. The engine places an agent again every time
+    it works, which makes it the newest, so placing usually appends to its group without
+    a comparison; an agent placed out of turn (a definition change) is sorted in.
     """
-    if strategy == StrategyName.LONGEST_IDLE:
-        return [(idle, idle, a) for a in pool for idle in (agents[a].last_work_at,)]
-    # ``agents`` is keyed by agent id: mapping the pool through it (no nested loop per
-    # agent) is the cheaper way to read several fields of each agent.
-    if strategy == StrategyName.ROUND_ROBIN:
-        return [
-            (float(agent.last_offer.get(queue, -1)), agent.last_work_at, agent.agent_id)
-            for agent in map(agents.__getitem__, pool)
-        ]
-    if strategy == StrategyName.HIGHEST_PROFICIENCY:
-        return [(proficiencies[a], agents[a].last_work_at, a) for a in pool]
-    if strategy == StrategyName.FEWEST_TODAY:
-        return [
-            (
-                float(agent.contacts_today if agent.today == today else 0),
-                agent.last_work_at,
-                agent.agent_id,
-            )
-            for agent in map(agents.__getitem__, pool)
-        ]
-    return [(occupancies[a], agents[a].last_work_at, a) for a in pool]
+
+    __slots__ = ("_groups", "_levels", "_placed", "strategy")
+
+    def __init__(self, strategy: StrategyName) -> None:
+        self.strategy = strategy
+        # Levels present, ascending, and per level its agents in order of last work.
+        self._levels: list[float] = []
+        self._groups: dict[float, dict[str, None]] = {}
+        # Each member's (level, work_seq) as placed.
+        self._placed: dict[str, tuple[float, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._placed)
+
+    def __contains__(self, agent_id: object) -> bool:
+        return agent_id in self._placed
+
+    def level(self, agent_id: str) -> float:
+        return self._placed[agent_id][0]
+
+    def place(self, agent_id: str, level: float, work_seq: int) -> None:
+        """Add ``agent_id`` or move it to where ``level`` and ``work_seq`` put it."""
+        placed = self._placed
+        old = placed.get(agent_id)
+        if old is not None:
+            if old[0] == level and old[1] == work_seq:
+                return
+            group = self._groups[old[0]]
+            del group[agent_id]
+            if not group and old[0] != level:
+                self._drop_level(old[0])
+        placed[agent_id] = (level, work_seq)
+        target = self._groups.get(level)
+        if target is None:
+            self._groups[level] = {agent_id: None}
+            insort(self._levels, level)
+        elif not target or placed[next(reversed(target))][1] < work_seq:
+            target[agent_id] = None
+        else:
+            # Out of turn: not the newest worker on this level.
+            ordered = sorted([*target, agent_id], key=lambda a: placed[a][1])
+            target.clear()
+            target.update(dict.fromkeys(ordered))
+
+    def discard(self, agent_id: str) -> None:
+        old = self._placed.pop(agent_id, None)
+        if old is None:
+            return
+        group = self._groups[old[0]]
+        del group[agent_id]
+        if not group:
+            self._drop_level(old[0])
+
+    def _drop_level(self, level: float) -> None:
+        del self._groups[level]
+        levels = self._levels
+        del levels[bisect_left(levels, level)]
+
+    def __iter__(self) -> Iterator[str]:
+        """Every member, best first."""
+        return chain.from_iterable(map(self._groups.__getitem__, self._levels))
+
+    def best(self, count: int, skip: AbstractSet[str] = frozenset()) -> list[str]:
+        """The first ``count`` members not in ``skip``."""
+        if not skip:
+            return list(islice(self, count))
+        found: list[str] = []
+        for agent_id in self:
+            if agent_id not in skip:
+                found.append(agent_id)
+                if len(found) == count:
+                    break
+        return found

@@ -1,7 +1,7 @@
 """Base class and registry for domain events.
 
 Every package declares its own events (``routing/events.py``, ``cti/events.py``,
-``contact_center/domain/...``) as frozen dataclasses deriving from
+``contact_center/domain/...``) as ``@frozen`` dataclasses deriving from
 :class:`DomainEvent`, each with a dotted ``name`` such as ``contact.queued``.
 The registry lets a bus adapter (Redis) turn a name back into a class.
 """
@@ -13,12 +13,12 @@ from typing import Any, ClassVar
 
 import orjson
 
+from contact_center.domain.frozen import frozen
+
 EVENT_TYPES: dict[str, type[DomainEvent]] = {}
 
 
-# No slots on the base: dataclass(slots=True) rebuilds the class, which breaks the
-# zero-argument super() in __init_subclass__. Subclasses may use slots freely.
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@frozen
 class DomainEvent:
     """Something that happened. ``at`` is a Unix timestamp passed in by the caller."""
 
@@ -26,7 +26,8 @@ class DomainEvent:
     at: float
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
+        # Explicit super(): slots rebuild the class, so the zero-argument form breaks.
+        super(DomainEvent, cls).__init_subclass__(**kwargs)  # noqa: UP008
         if cls.name:
             existing = EVENT_TYPES.get(cls.name)
             if existing is not None and existing.__qualname__ != cls.__qualname__:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from typing import ClassVar
@@ -12,16 +11,17 @@ import pytest
 from contact_center.bus import EventBus, MemoryBus
 from contact_center.bus.redis import RedisBus
 from contact_center.domain.events import DomainEvent
+from contact_center.domain.frozen import frozen
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class SampleHappened(DomainEvent):
     name: ClassVar[str] = "sample.happened"
     contact_id: str
     tags: tuple[str, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class OtherHappened(DomainEvent):
     name: ClassVar[str] = "other.happened"
     value: int
