@@ -29,6 +29,7 @@ import heapq
 from bisect import bisect_left, insort
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from itertools import chain, repeat
 from typing import Any
 
 from contact_center.domain.events import DomainEvent
@@ -58,6 +59,7 @@ from routing.matching import (
     takeable_channels,
 )
 from routing.model import (
+    CHANNEL_BY_NAME,
     CHANNELS,
     ENDED_STATES,
     NO_ANSWER_REASON,
@@ -75,6 +77,7 @@ from routing.model import (
     SkillRequirement,
     StrategyName,
     meets,
+    to_milliseconds,
 )
 from routing.stats import (
     DayClock,
@@ -86,6 +89,10 @@ from routing.stats import (
 from routing.strategies import occupancy, skill_level
 
 _RECENTLY_ENDED = 10_000
+
+
+def _work_seq(agent: Agent) -> int:
+    return agent.work_seq
 
 
 class Outcome:
@@ -127,6 +134,8 @@ class RoutingEngine:
         self._rings: dict[str, tuple[Ring, ...]] = {n: q.rings() for n, q in config.queues.items()}
         self._contacts: dict[str, Contact] = {}
         self._agents: dict[str, Agent] = {}
+        self._stats: dict[tuple[str, Channel], QueueChannelStats] = {}
+        self._window_minutes = max(1, int(config.stats_window_seconds // 60))
         self._lanes: dict[tuple[str, int, Channel], Lane] = {}
         # Per (queue, channel): its lanes, one per ring.
         self._queue_lanes: dict[tuple[str, Channel], list[Lane]] = {}
@@ -137,7 +146,14 @@ class RoutingEngine:
                     continue
                 lanes = self._queue_lanes[(name, channel)] = []
                 for ring in rings:
-                    lane = Lane(name, ring.index, channel, queue.strategy, queue.ageing_per_second)
+                    lane = Lane(
+                        name,
+                        ring.index,
+                        channel,
+                        queue.strategy,
+                        queue.ageing_per_second,
+                        self._qstats(name, channel),
+                    )
                     self._lanes[(name, ring.index, channel)] = lane
                     lanes.append(lane)
         # The waiting key of every QUEUED contact (where it sits in its lane).
@@ -150,8 +166,10 @@ class RoutingEngine:
         self._reach: dict[tuple[str, int], set[str]] = {
             (name, ring.index): set() for name, rings in self._rings.items() for ring in rings
         }
-        # The lanes each agent is in reach of.
-        self._agent_lanes: dict[str, tuple[Lane, ...]] = {}
+        # The lanes each agent is in reach of, per channel, and the channels whose lanes
+        # it is placed in (as of its last placement).
+        self._agent_lanes: dict[str, dict[Channel, tuple[Lane, ...]]] = {}
+        self._placed_in: dict[str, tuple[Channel, ...]] = {}
         # Whether any lane of the agent orders by contacts today (see _refresh_agent).
         self._counts_today: set[str] = set()
         self._available: set[str] = set()
@@ -160,16 +178,18 @@ class RoutingEngine:
         self._no_skill: dict[tuple[str, int], int] = {}
         # Channels each agent can take a new contact on, as of its last refresh.
         self._takeable: dict[str, tuple[Channel, ...]] = {}
+        # Agents whose places in their lanes are out of date: placed before any lane's
+        # agents are read and at the end of every command, so an agent that frees up
+        # and takes its next contact in one command is placed once.
+        self._unplaced: set[str] = set()
         self._presence: dict[str, str] = {}
         self._timers: list[tuple[float, int, str, str]] = []
-        self._stats: dict[tuple[str, Channel], QueueChannelStats] = {}
         self._agent_counts = {name: QueueAgentCounts() for name in config.queues}
         # Ended contacts kept for explain/describe; records are serialised only when read.
         self._ended: OrderedDict[str, Contact] = OrderedDict()
         self._day = DayClock(config.timezone)
-        # The local day the fewest-today levels were computed for.
-        self._today = -1
-        self._window_minutes = max(1, int(config.stats_window_seconds // 60))
+        # The local day of ``now``: daily counters and fewest-today levels use it.
+        self._today = self._day.day(0.0)
         self._seq = 0
         self.now = 0.0
         self._dirty_contacts: set[str] = set()
@@ -214,6 +234,8 @@ class RoutingEngine:
         value = handler(command, events)
         if not command.read_only:
             self._fire_due(events)
+            if self._unplaced:
+                self._place_unplaced()
         return Outcome(events, value)
 
     def timers_due(self, now: float) -> bool:
@@ -298,10 +320,17 @@ class RoutingEngine:
             queue, _, channel = key.rpartition("/")
             if queue in self.config.queues and channel in set(CHANNELS):
                 self._qstats(queue, Channel(channel)).restore(dict(raw))
-        # In order of last work, so every lane gets its agents in order by appending.
-        for agent in sorted(self._agents.values(), key=lambda a: a.work_seq):
+        if any(agent.work_seq == 0 for agent in self._agents.values()):
+            # Records from before work_seq existed: their last work orders them (ties by
+            # id, as that version did), below every sequence number to come.
+            ordered = sorted(self._agents.values(), key=lambda a: (a.last_work_at, a.agent_id))
+            for n, agent in enumerate(ordered, 1):
+                agent.work_seq = n
+            self._seq = max(self._seq, len(ordered))
+        for agent in self._agents.values():
             self._index_agent(agent)
             self._refresh_agent(agent)
+        self._place_unplaced()
         self._dirty_agents.clear()
         self._dirty_stats.clear()
 
@@ -349,13 +378,12 @@ class RoutingEngine:
 
     def _enqueue(self, c: cmd.EnqueueContact, events: list[DomainEvent]) -> dict[str, Any]:
         queue = self._get_queue(c.queue)
-        try:
-            channel = Channel(c.channel)
-        except ValueError:
+        channel = CHANNEL_BY_NAME.get(c.channel)
+        if channel is None:
             raise InvalidCommand(
                 f"unknown channel {c.channel!r} (voice, chat or email)",
                 details={"channel": c.channel},
-            ) from None
+            )
         if channel not in queue.channels:
             raise ChannelNotServed(
                 f"queue {queue.name} does not take {channel} contacts",
@@ -458,18 +486,13 @@ class RoutingEngine:
                 ring = candidate.index
         return ring
 
-    def _static_priority(self, contact: Contact) -> float:
+    def _key(self, contact: Contact) -> WaitingKey:
+        """Where a waiting contact sorts in its lane: minus its static priority (priority
+        and tier boost, less the ageing it would have gained since time 0), then arrival."""
         queue = self.config.queues[contact.queue]
         boost = queue.tier_boost.get(contact.customer.tier or "", 0)
-        return contact.priority + boost - queue.ageing_per_second * contact.waiting_since
-
-    def _key(self, contact: Contact) -> WaitingKey:
-        return (
-            -self._static_priority(contact),
-            contact.waiting_since,
-            contact.seq,
-            contact.contact_id,
-        )
+        static = contact.priority + boost - queue.ageing_per_second * contact.waiting_since
+        return (-static, contact.waiting_since, contact.seq, contact.contact_id)
 
     def _qstats(self, queue: str, channel: Channel) -> QueueChannelStats:
         stats = self._stats.get((queue, channel))
@@ -487,30 +510,31 @@ class RoutingEngine:
         key = self._key(contact)
         contact_id = contact.contact_id
         self._waiting_keys[contact_id] = key
-        qc = (contact.queue, contact.channel)
-        self._qstats(*qc).waiting_added(contact.waiting_since, contact.seq)
+        lane = self._lanes[(contact.queue, contact.ring, contact.channel)]
+        lane.stats.waiting_added(contact.waiting_since, contact.seq)
         if contact.sticky_agent is not None:
             self._sticky.setdefault(contact.sticky_agent, {})[contact_id] = None
+            qc = (contact.queue, contact.channel)
             self._sticky_waiting.setdefault(qc, {})[contact_id] = key
         else:
             # A plain sorted list: C-level bisect and insert beat a tree at these sizes,
             # and arrivals of equal priority append.
-            insort(self._lanes[(contact.queue, contact.ring, contact.channel)].waiting, key)
+            insort(lane.waiting, key)
 
     def _remove_waiting(self, contact: Contact) -> None:
         contact_id = contact.contact_id
         key = self._waiting_keys.pop(contact_id)
-        qc = (contact.queue, contact.channel)
-        self._qstats(*qc).waiting_removed(contact.waiting_since, contact.seq)
+        lane = self._lanes[(contact.queue, contact.ring, contact.channel)]
+        lane.stats.waiting_removed(contact.waiting_since, contact.seq)
         if contact.sticky_agent is not None:
             held = self._sticky.get(contact.sticky_agent)
             if held is not None:
                 held.pop(contact_id, None)
                 if not held:
                     del self._sticky[contact.sticky_agent]
-            del self._sticky_waiting[qc][contact_id]
+            del self._sticky_waiting[(contact.queue, contact.channel)][contact_id]
         else:
-            waiting = self._lanes[(contact.queue, contact.ring, contact.channel)].waiting
+            waiting = lane.waiting
             del waiting[bisect_left(waiting, key)]
 
     def _schedule_waiting_timers(self, contact: Contact) -> None:
@@ -546,13 +570,16 @@ class RoutingEngine:
                 agent_id=agent.agent_id,
                 at=self.now,
                 decided_by="sticky",
-                strategy=str(self.config.queues[contact.queue].strategy),
+                strategy=self.config.queues[contact.queue].strategy.value,
                 ring=contact.ring,
-                candidates=((agent.agent_id, "winner", 0.0),),
+                ranked=(agent.agent_id,),
+                scores=(0.0,),
                 counts={"eligible": 1},
             )
             self._offer(contact, agent, sticky, events)
             return True
+        if self._unplaced:
+            self._place_unplaced()
         lane = self._lanes[(contact.queue, contact.ring, contact.channel)]
         if not lane.agents:
             return False
@@ -590,10 +617,10 @@ class RoutingEngine:
                     if waiting.channel in takeable and agent.agent_id not in waiting.declined_by:
                         rate = self.config.queues[waiting.queue].ageing_per_second
                         sticky.append((self._waiting_keys[cid], rate))
+            by_channel = self._agent_lanes.get(agent.agent_id, {})
             choice = best_contact(
                 agent.agent_id,
-                takeable,
-                self._agent_lanes.get(agent.agent_id, ()),
+                chain.from_iterable(map(by_channel.get, takeable, repeat(()))),
                 sticky,
                 self._declined,
                 self.now,
@@ -601,17 +628,19 @@ class RoutingEngine:
             )
             if choice is None:
                 return
-            contact_id, heads, compared = choice
+            contact_id, heads, scores, compared = choice
             contact = self._contacts[contact_id]
             decision = Decision(
                 contact_id=contact_id,
                 agent_id=agent.agent_id,
                 at=self.now,
                 decided_by="sticky" if contact.sticky_agent is not None else "agent-available",
-                strategy=str(self.config.queues[contact.queue].strategy),
+                strategy=self.config.queues[contact.queue].strategy.value,
                 ring=contact.ring,
-                candidates=heads,
+                ranked=heads,
+                scores=scores,
                 counts={"compared": compared},
+                ranks_contacts=True,
             )
             self._offer(contact, agent, decision, events)
 
@@ -633,8 +662,8 @@ class RoutingEngine:
         self._seq += 1
         agent.last_offer[contact.queue] = self._seq
         self._take_slot(agent, contact)
-        stats = self._qstats(contact.queue, contact.channel)
-        stats.offered(self._day.day(now))
+        stats = self._lanes[(contact.queue, contact.ring, contact.channel)].stats
+        stats.offered(self._today)
         self._dirty_stats.add((contact.queue, contact.channel))
         self._dirty_contacts.add(contact.contact_id)
         events.append(
@@ -645,12 +674,11 @@ class RoutingEngine:
                 queue=contact.queue,
                 customer_id=contact.customer.customer_id,
                 agent_id=agent.agent_id,
-                waited_seconds=round(now - contact.waiting_since, 3),
+                waited_seconds=to_milliseconds(now - contact.waiting_since),
                 offer_deadline=contact.offer_deadline,
                 decided_by=decision.decided_by,
                 strategy=decision.strategy,
                 ring=decision.ring,
-                candidates=decision.candidates,
             )
         )
 
@@ -694,10 +722,10 @@ class RoutingEngine:
         self._takeable[agent_id] = takeable
         if takeable:
             self._available.add(agent_id)
-            self._place(agent, profile, takeable)
+            self._unplaced.add(agent_id)
         elif before:
             self._available.discard(agent_id)
-            self._place(agent, profile, takeable)
+            self._unplaced.add(agent_id)
         new = presence(agent.state, len(agent.active))
         old = self._presence.get(agent_id)
         if new != old:
@@ -707,18 +735,33 @@ class RoutingEngine:
                 if counts is not None:
                     counts.move(old, new)
 
+    def _place_unplaced(self) -> None:
+        # In order of last work: each one placed is then the newest of its lanes, which
+        # appends (see AgentPool.place).
+        agents = self._agents
+        pending = sorted((agents[a] for a in self._unplaced), key=_work_seq)
+        self._unplaced.clear()
+        profiles = self.config.profiles
+        takeable = self._takeable
+        for agent in pending:
+            self._place(agent, profiles[agent.profile], takeable[agent.agent_id])
+
     def _place(self, agent: Agent, profile: RoutingProfile, takeable: tuple[Channel, ...]) -> None:
         """Put the agent where its strategy levels and last work say in each of its lanes
         (out of those whose channel it cannot take now)."""
         agent_id = agent.agent_id
+        by_channel = self._agent_lanes.get(agent_id)
+        if by_channel is None:
+            return
+        for channel in self._placed_in.get(agent_id, ()):
+            if channel not in takeable:
+                for lane in by_channel.get(channel, ()):
+                    lane.agents.discard(agent_id)
+        self._placed_in[agent_id] = takeable
         work_seq = agent.work_seq
         occupied: float | None = None
         taken: float | None = None
-        for lane in self._agent_lanes.get(agent_id, ()):
-            pool = lane.agents
-            if lane.channel not in takeable:
-                pool.discard(agent_id)
-                continue
+        for lane in chain.from_iterable(map(by_channel.get, takeable, repeat(()))):
             strategy = lane.strategy
             if strategy is StrategyName.LONGEST_IDLE:
                 level = 0.0
@@ -734,7 +777,7 @@ class RoutingEngine:
                 if taken is None:
                     taken = self._taken_today(agent)
                 level = taken
-            pool.place(agent_id, level, work_seq)
+            lane.agents.place(agent_id, level, work_seq)
 
     def _taken_today(self, agent: Agent) -> float:
         """The fewest-today level: contacts answered today plus offers ringing now, so
@@ -749,11 +792,8 @@ class RoutingEngine:
     def _new_day(self) -> None:
         """Contacts-today levels start again from zero at local midnight."""
         self._today = self._day.day(self.now)
-        agents = sorted((self._agents[a] for a in self._counts_today), key=lambda a: a.work_seq)
-        for agent in agents:
-            takeable = self._takeable.get(agent.agent_id, ())
-            if takeable:
-                self._place(agent, self.config.profiles[agent.profile], takeable)
+        self._unplaced.update(a for a in self._counts_today if self._takeable.get(a))
+        self._place_unplaced()
 
     # ------------------------------------------------------------------ agents
 
@@ -784,6 +824,8 @@ class RoutingEngine:
                 profile=profile,
                 since=self.now,
             )
+            # Every agent gets its own place in the order of last work from the start.
+            self._worked(agent)
             self._agents[agent.agent_id] = agent
         else:
             if profile != agent.profile and agent.active:
@@ -808,10 +850,11 @@ class RoutingEngine:
             self._members[queue].discard(agent_id)
             if old is not None:
                 self._agent_counts[queue].move(old, None)
-        for lane in self._agent_lanes.pop(agent_id, ()):
+        for lane in chain.from_iterable(self._agent_lanes.pop(agent_id, {}).values()):
             self._reach[(lane.queue, lane.ring)].discard(agent_id)
             lane.agents.discard(agent_id)
             lane.skill_levels.pop(agent_id, None)
+        self._placed_in.pop(agent_id, None)
         self._counts_today.discard(agent_id)
         self._available.discard(agent_id)
         self._no_skill.clear()
@@ -822,7 +865,7 @@ class RoutingEngine:
         self._no_skill.clear()
         for queue in agent.queues:
             self._members[queue].add(agent_id)
-        lanes: list[Lane] = []
+        lanes: dict[Channel, list[Lane]] = {}
         for name, rings in self._rings.items():
             config = self.config.queues[name]
             for ring in rings:
@@ -833,12 +876,12 @@ class RoutingEngine:
                     if channel not in config.channels:
                         continue
                     lane = self._lanes[(name, ring.index, channel)]
-                    lanes.append(lane)
+                    lanes.setdefault(channel, []).append(lane)
                     if config.strategy is StrategyName.HIGHEST_PROFICIENCY:
                         lane.skill_levels[agent_id] = skill_level(agent, ring.skills)
                     elif config.strategy is StrategyName.FEWEST_TODAY:
                         self._counts_today.add(agent_id)
-        self._agent_lanes[agent_id] = tuple(lanes)
+        self._agent_lanes[agent_id] = {ch: tuple(found) for ch, found in lanes.items()}
 
     def _in_reach(self, agent: Agent, queue: str, ring: Ring) -> bool:
         if queue in agent.queues and meets(agent.skills, ring.skills):
@@ -896,7 +939,7 @@ class RoutingEngine:
                 previous=previous,
                 state=target,
                 reason=agent.reason,
-                previous_seconds=round(previous_seconds, 3),
+                previous_seconds=to_milliseconds(previous_seconds),
                 by=by,
             )
         )
@@ -936,7 +979,7 @@ class RoutingEngine:
         contact.offer_deadline = None
         self._declined.pop(contact.contact_id, None)
         contact.declined_by.clear()
-        day = self._day.day(now)
+        day = self._today
         if agent.today != day:
             agent.today, agent.contacts_today = day, 0
         agent.contacts_today += 1
@@ -953,7 +996,7 @@ class RoutingEngine:
                 queue=contact.queue,
                 customer_id=contact.customer.customer_id,
                 agent_id=agent.agent_id,
-                waited_seconds=round(waited, 3),
+                waited_seconds=to_milliseconds(waited),
             )
         )
 
@@ -995,7 +1038,7 @@ class RoutingEngine:
                 queue=contact.queue,
                 customer_id=contact.customer.customer_id,
                 agent_id=agent_id,
-                offered_seconds=round(self.now - (contact.offered_at or self.now), 3),
+                offered_seconds=to_milliseconds(self.now - (contact.offered_at or self.now)),
             )
         )
         # Pause the agent first so the contact cannot be offered straight back to them.
@@ -1039,7 +1082,7 @@ class RoutingEngine:
         contact.transition(ContactState.ABANDONED)
         waited = now - contact.waiting_since
         self._qstats(contact.queue, contact.channel).abandoned(
-            self._day.day(now), now, waited, self.config.short_abandon_seconds
+            self._today, now, waited, self.config.short_abandon_seconds
         )
         self._dirty_stats.add((contact.queue, contact.channel))
         events.append(
@@ -1049,7 +1092,7 @@ class RoutingEngine:
                 channel=contact.channel,
                 queue=contact.queue,
                 customer_id=contact.customer.customer_id,
-                waited_seconds=round(waited, 3),
+                waited_seconds=to_milliseconds(waited),
                 agent_id=agent_id,
                 reason=c.reason,
             )
@@ -1079,7 +1122,7 @@ class RoutingEngine:
                 queue=contact.queue,
                 customer_id=contact.customer.customer_id,
                 agent_id=agent_id,
-                talk_seconds=round(now - (contact.connected_at or now), 3),
+                talk_seconds=to_milliseconds(now - (contact.connected_at or now)),
                 deadline=shown,
             )
         )
@@ -1245,9 +1288,10 @@ class RoutingEngine:
             agent_id=target.agent_id,
             at=self.now,
             decided_by="direct",
-            strategy=str(self.config.queues[contact.queue].strategy),
+            strategy=self.config.queues[contact.queue].strategy.value,
             ring=contact.ring,
-            candidates=((target.agent_id, "winner", 0.0),),
+            ranked=(target.agent_id,),
+            scores=(0.0,),
             counts={"eligible": 1},
         )
 
@@ -1408,7 +1452,7 @@ class RoutingEngine:
                     channel=contact.channel,
                     queue=contact.queue,
                     customer_id=contact.customer.customer_id,
-                    waited_seconds=round(self.now - contact.waiting_since, 3),
+                    waited_seconds=to_milliseconds(self.now - contact.waiting_since),
                 )
             )
         elif max_wait.action == MaxWaitAction.MOVE and max_wait.target_queue is not None:
@@ -1494,7 +1538,7 @@ class RoutingEngine:
         agent = self._get_agent(c.agent_id)
         data = agent.to_dict()
         data["available"] = agent.agent_id in self._available
-        data["state_seconds"] = round(self.now - agent.state_since, 3)
+        data["state_seconds"] = to_milliseconds(self.now - agent.state_since)
         return data
 
     def _queue_statistics(
@@ -1518,6 +1562,7 @@ class RoutingEngine:
 
     def check_invariants(self) -> None:
         """Raise AssertionError if any structural invariant is broken (used by tests)."""
+        assert not self._unplaced, "agents left unplaced after a command"
         for agent in self._agents.values():
             profile = self.config.profiles[agent.profile]
             for channel in CHANNELS:

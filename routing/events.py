@@ -44,8 +44,6 @@ class ContactOffered(ContactEvent):
     decided_by: str
     strategy: str
     ring: int
-    # (candidate id, verdict, score): verdict is "winner", "eligible" or an exclusion reason.
-    candidates: tuple[tuple[str, str, float], ...] = ()
 
 
 @frozen

@@ -8,8 +8,8 @@ applies the decisions they return and keeps the lanes up to date.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from itertools import repeat
+from collections.abc import Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any
 
 from contact_center.domain.frozen import frozen
@@ -21,6 +21,7 @@ from routing.model import (
     RoutingProfile,
     StrategyName,
 )
+from routing.stats import QueueChannelStats
 from routing.strategies import AgentPool
 
 # Exclusion reasons shown to supervisors.
@@ -86,7 +87,8 @@ def takeable_channels(agent: Agent, profile: RoutingProfile) -> tuple[Channel, .
 
 @frozen
 class Decision:
-    """One routing decision and why it was taken."""
+    """One routing decision and why it was taken, kept as taken: the explanation record
+    (candidates with verdicts and scores) is built only when somebody reads it."""
 
     contact_id: str
     agent_id: str
@@ -95,8 +97,27 @@ class Decision:
     decided_by: str
     strategy: str
     ring: int
-    candidates: tuple[tuple[str, str, float], ...]
+    # The candidates compared, best first, and their scores: agents (the winner is
+    # ``agent_id``) or, when an agent freed up, contacts (the winner is ``contact_id``).
+    ranked: Sequence[str]
+    scores: Sequence[float]
     counts: Mapping[str, int]
+    # Agents excluded because they declined this contact (listed if there is room).
+    declined: Sequence[str] = ()
+    listed: int = 20
+    # True when ``ranked`` holds contacts (an agent freed up and chose among them).
+    ranks_contacts: bool = False
+
+    def candidates(self) -> list[tuple[str, str, float]]:
+        winner = self.contact_id if self.ranks_contacts else self.agent_id
+        found = [
+            (cid, "winner" if cid == winner else "eligible", score)
+            for cid, score in zip(self.ranked, self.scores, strict=True)
+        ]
+        room = self.listed - len(found)
+        if room > 0:
+            found.extend((a, DECLINED, 0.0) for a in self.declined[:room])
+        return found
 
     def record(self) -> dict[str, Any]:
         return {
@@ -105,7 +126,7 @@ class Decision:
             "agent_id": self.agent_id,
             "strategy": self.strategy,
             "ring": self.ring,
-            "candidates": list(map(list, self.candidates)),
+            "candidates": [list(c) for c in self.candidates()],
             "counts": dict(self.counts),
         }
 
@@ -132,6 +153,7 @@ class Lane:
         "queue",
         "ring",
         "skill_levels",
+        "stats",
         "strategy",
         "waiting",
     )
@@ -143,6 +165,7 @@ class Lane:
         channel: Channel,
         strategy: StrategyName,
         ageing_per_second: float,
+        stats: QueueChannelStats,
     ) -> None:
         self.queue = queue
         self.ring = ring
@@ -153,6 +176,8 @@ class Lane:
         self.agents = AgentPool(strategy)
         # highest-proficiency: each agent in reach's level in this ring's skills.
         self.skill_levels: dict[str, float] = {}
+        # The (queue, channel)'s statistics, shared by the queue's lanes of every ring.
+        self.stats = stats
 
 
 _NONE: frozenset[str] = frozenset()
@@ -189,47 +214,50 @@ def choose_agent(
         return None
     counts["eligible"] = eligible
     best = pool.best(listed, declined)
-    if lane.strategy == StrategyName.LONGEST_IDLE:
+    if lane.strategy is StrategyName.LONGEST_IDLE:
         # The score shown is when the agent last worked.
-        scores = [agents[a].last_work_at for a in best]
+        scores = list(map(_last_work_at, map(agents.__getitem__, best)))
     else:
-        scores = [pool.level(a) for a in best]
-    candidates = [(best[0], "winner", scores[0])]
-    candidates += zip(best[1:], repeat("eligible"), scores[1:])
-    room = listed - len(candidates)
-    if declined and room > 0:
-        candidates.extend((a, DECLINED, 0.0) for a in sorted(declined)[:room])
+        scores = pool.levels(best)
     return Decision(
         contact_id=contact.contact_id,
         agent_id=best[0],
         at=now,
         decided_by="strategy",
-        strategy=str(lane.strategy),
+        strategy=lane.strategy.value,
         ring=lane.ring,
-        candidates=tuple(candidates),
+        ranked=best,
+        scores=scores,
         counts=counts,
+        declined=sorted(declined) if declined else (),
+        listed=listed,
     )
+
+
+_last_work_at = attrgetter("last_work_at")
 
 
 def best_contact(
     agent_id: str,
-    takeable: tuple[Channel, ...],
     lanes: Iterable[Lane],
     sticky: Iterable[tuple[WaitingKey, float]],
     declined: Mapping[str, set[str]],
     now: float,
     listed: int,
-) -> tuple[str, tuple[tuple[str, str, float], ...], int] | None:
-    """Highest effective priority, then longest waiting, contact this agent may take.
+) -> tuple[str, list[str], list[float], int] | None:
+    """Highest effective priority, then longest waiting, contact this agent may take
+    from ``lanes`` (those of the channels it can take now) and its ``sticky`` contacts.
 
-    Returns (contact id, compared heads, number of lanes compared) or None.
+    Returns (contact id, the first ``listed`` heads compared and their effective
+    priorities with the winner first, number of heads compared) or None.
     """
     best: tuple[float, float, int, str] | None = None
-    heads: list[tuple[str, str, float]] = []
+    heads: list[str] = []
+    scores: list[float] = []
     compared = 0
     for lane in lanes:
         waiting = lane.waiting
-        if not waiting or lane.channel not in takeable:
+        if not waiting:
             continue
         key = _first_not_declined(waiting, agent_id, declined)
         if key is None:
@@ -237,25 +265,32 @@ def best_contact(
         compared += 1
         effective = lane.ageing_per_second * now - key[0]
         candidate = (-effective, key[1], key[2], key[3])
-        if len(heads) < listed:
-            heads.append((key[3], "eligible", effective))
         if best is None or candidate < best:
             best = candidate
+        if compared <= listed:
+            heads.append(key[3])
+            scores.append(effective)
     for key, rate in sticky:
         compared += 1
         effective = rate * now - key[0]
         candidate = (-effective, key[1], key[2], key[3])
-        if len(heads) < listed:
-            heads.append((key[3], "eligible", effective))
         if best is None or candidate < best:
             best = candidate
+        if compared <= listed:
+            heads.append(key[3])
+            scores.append(effective)
     if best is None:
         return None
     winner = best[3]
-    ordered = [(cid, "winner" if cid == winner else v, s) for cid, v, s in heads]
-    if all(cid != winner for cid, _, _ in ordered):
-        ordered.insert(0, (winner, "winner", -best[0]))
-    return winner, tuple(ordered), compared
+    if heads[0] != winner:
+        if winner in heads:
+            index = heads.index(winner)
+            del heads[index], scores[index]
+        else:
+            del heads[-1:], scores[-1:]
+        heads.insert(0, winner)
+        scores.insert(0, -best[0])
+    return winner, heads, scores, compared
 
 
 # Declines are rare; looking a few entries past the head keeps the scan bounded.

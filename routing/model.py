@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Protocol
 
+from contact_center.domain.frozen import frozen
 from routing.errors import IllegalTransition
 
 
@@ -22,6 +23,7 @@ class Channel(StrEnum):
 
 
 CHANNELS: tuple[Channel, ...] = (Channel.VOICE, Channel.CHAT, Channel.EMAIL)
+CHANNEL_BY_NAME: Mapping[str, Channel] = {channel.value: channel for channel in CHANNELS}
 
 
 class ContactState(StrEnum):
@@ -248,7 +250,7 @@ class RoutingConfig:
         return self.not_ready_reasons | {NO_ANSWER_REASON}
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@frozen
 class CustomerContext:
     """What the profile store knows about the customer, passed in at enqueue time."""
 
@@ -489,6 +491,14 @@ class Agent:
         agent.active = {k: Channel(v) for k, v in data["active"].items()}
         agent.last_offer = {k: int(v) for k, v in data.get("last_offer", {}).items()}
         return agent
+
+
+def to_milliseconds(seconds: float) -> float:
+    """``seconds`` rounded to the millisecond, as events carry durations.
+
+    ``round(x, 3)`` goes through decimal conversion (a few µs); this does not.
+    """
+    return round(seconds * 1000.0) / 1000.0
 
 
 def proficiency(agent_skills: Mapping[str, int], requirements: tuple[SkillRequirement, ...]) -> int:

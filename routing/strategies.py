@@ -71,6 +71,10 @@ class AgentPool:
     def level(self, agent_id: str) -> float:
         return self._placed[agent_id][0]
 
+    def levels(self, agent_ids: list[str]) -> list[float]:
+        placed = self._placed
+        return [placed[a][0] for a in agent_ids]
+
     def place(self, agent_id: str, level: float, work_seq: int) -> None:
         """Add ``agent_id`` or move it to where ``level`` and ``work_seq`` put it."""
         placed = self._placed

@@ -60,7 +60,9 @@ async def test_given_a_ready_agent_when_a_contact_arrives_then_it_is_offered_at_
     router: Router,
 ) -> None:
     await add_agent(router, "a1")
-    result = await router.service.enqueue("c1", "voice", "support", CustomerContext("cust-1"))
+    result = await router.service.enqueue(
+        "c1", "voice", "support", CustomerContext(customer_id="cust-1")
+    )
     assert names(result) == ["contact.queued", "contact.offered"]
     offered = result.events[-1]
     assert isinstance(offered, ContactOffered)
@@ -121,7 +123,9 @@ async def test_given_a_gold_customer_when_waiting_then_tier_boost_puts_them_firs
 ) -> None:
     await router.service.enqueue("plain", "voice", "sales")
     router.clock.now += 5
-    await router.service.enqueue("gold", "voice", "sales", CustomerContext("g", tier="gold"))
+    await router.service.enqueue(
+        "gold", "voice", "sales", CustomerContext(customer_id="g", tier="gold")
+    )
     assert (await router.service.describe_contact("gold"))["position"] == 1
     await add_agent(router, "a1", queues=("sales",), skills={"sales": 5})
     assert (await router.service.describe_agent("a1"))["active"] == {"gold": "voice"}
@@ -303,7 +307,7 @@ async def test_given_an_owner_when_the_customer_calls_then_the_owner_is_preferre
         await router.service.end_wrap_up("first", "other")
     else:
         await router.service.accept("first", "owner")
-    customer = CustomerContext("vip-1", owner_agent_id="owner")
+    customer = CustomerContext(customer_id="vip-1", owner_agent_id="owner")
     queued = await router.service.enqueue("c1", "voice", "sales", customer)
     assert queued.events[0].sticky_agent_id == "owner"  # type: ignore[attr-defined]
     free_other = (await router.service.describe_agent("other"))["available"]
@@ -320,7 +324,7 @@ async def test_given_an_owner_when_they_are_free_then_they_get_the_contact_direc
 ) -> None:
     await add_agent(router, "other", queues=("sales",), skills={"sales": 3})
     await add_agent(router, "owner", queues=("sales",), skills={"sales": 3})
-    customer = CustomerContext("vip-1", owner_agent_id="owner")
+    customer = CustomerContext(customer_id="vip-1", owner_agent_id="owner")
     result = await router.service.enqueue("c1", "voice", "sales", customer)
     assert offers(result) == [("c1", "owner")]
     assert result.events[-1].decided_by == "sticky"  # type: ignore[attr-defined]
@@ -331,11 +335,13 @@ async def test_given_a_last_agent_when_no_owner_then_the_last_agent_is_preferred
 ) -> None:
     await add_agent(router, "a1", queues=("sales",), skills={"sales": 3})
     await add_agent(router, "last", queues=("sales",), skills={"sales": 3})
-    recent = CustomerContext("c", last_agent_id="last", last_served_at=router.clock.now - 3600)
+    recent = CustomerContext(
+        customer_id="c", last_agent_id="last", last_served_at=router.clock.now - 3600
+    )
     result = await router.service.enqueue("c1", "voice", "sales", recent)
     assert offers(result) == [("c1", "last")]
     stale = CustomerContext(
-        "d", last_agent_id="last", last_served_at=router.clock.now - 30 * 86_400
+        customer_id="d", last_agent_id="last", last_served_at=router.clock.now - 30 * 86_400
     )
     result = await router.service.enqueue("c2", "voice", "sales", stale)
     assert offers(result) == [("c2", "a1")]
@@ -348,7 +354,7 @@ async def test_given_a_sticky_wait_when_the_owner_logs_out_then_it_widens_at_onc
     await router.service.not_ready("owner", "lunch")
     await add_agent(router, "other", queues=("sales",), skills={"sales": 3}, ready=False)
     queued = await router.service.enqueue(
-        "c1", "voice", "sales", CustomerContext("x", owner_agent_id="owner")
+        "c1", "voice", "sales", CustomerContext(customer_id="x", owner_agent_id="owner")
     )
     assert queued.events[0].sticky_agent_id == "owner"  # type: ignore[attr-defined]
     await router.service.ready("other")

@@ -26,7 +26,7 @@ def contact() -> Contact:
         contact_id="c1",
         channel=Channel.CHAT,
         queue="support",
-        customer=CustomerContext("cust", tier="gold", owner_agent_id="a1"),
+        customer=CustomerContext(customer_id="cust", tier="gold", owner_agent_id="a1"),
         priority=3,
         created_at=100.0,
         seq=7,
