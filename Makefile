@@ -1,20 +1,34 @@
 # One command each: `make demo`, `make test`, `make check`, `make serve`.
 # Everything runs from a project-local virtualenv (.venv) created on first use.
+# Installing compiles the router core with mypyc (setup.py); it is redone when the
+# distribution or a routing module changes, and `make build` redoes just the compile.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+INSTALL_INPUTS := pyproject.toml setup.py $(wildcard routing/*.py)
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-.PHONY: install install-test demo serve test test-fast check format bench-quick
-
-install: $(BIN)/activate
+$(VENV)/.installed: $(BIN)/activate $(INSTALL_INPUTS)
 	$(BIN)/pip install --quiet -e .
+	touch $@
 
-install-test: $(BIN)/activate
+$(VENV)/.installed-test: $(BIN)/activate $(INSTALL_INPUTS)
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+.PHONY: install install-test build demo serve test test-fast check format
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+build:
+	test -x $(BIN)/mypyc || $(MAKE) install-test
+	$(BIN)/python setup.py --quiet build_ext --inplace
+	touch $(VENV)/.installed-test $(VENV)/.installed
 
 demo: install
 	$(BIN)/contact-center demo

@@ -267,36 +267,40 @@ class ExplanationSource(Protocol):
     def record(self) -> dict[str, Any]: ...
 
 
+# Every attribute, as serialised.
+_CONTACT_FIELDS = (
+    "agent_id",
+    "attributes",
+    "awaiting_customer",
+    "callback_offered",
+    "channel",
+    "connected_at",
+    "contact_id",
+    "created_at",
+    "customer",
+    "declined_by",
+    "end_reason",
+    "explanations",
+    "max_wait_done",
+    "offer_deadline",
+    "offered_at",
+    "priority",
+    "queue",
+    "queue_entered_at",
+    "ring",
+    "seq",
+    "state",
+    "sticky_agent",
+    "sticky_until",
+    "waiting_since",
+    "wrap_up_deadline",
+)
+
+
 class Contact:
     """One interaction on one channel, as the router tracks it."""
 
-    __slots__ = (
-        "agent_id",
-        "attributes",
-        "awaiting_customer",
-        "callback_offered",
-        "channel",
-        "connected_at",
-        "contact_id",
-        "created_at",
-        "customer",
-        "declined_by",
-        "end_reason",
-        "explanations",
-        "max_wait_done",
-        "offer_deadline",
-        "offered_at",
-        "priority",
-        "queue",
-        "queue_entered_at",
-        "ring",
-        "seq",
-        "state",
-        "sticky_agent",
-        "sticky_until",
-        "waiting_since",
-        "wrap_up_deadline",
-    )
+    __slots__ = _CONTACT_FIELDS
 
     def __init__(
         self,
@@ -350,7 +354,7 @@ class Contact:
         return previous
 
     def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.__slots__}
+        data = {name: getattr(self, name) for name in _CONTACT_FIELDS}
         customer = self.customer
         data["customer"] = {
             "customer_id": customer.customer_id,
@@ -382,38 +386,51 @@ class Contact:
             seq=int(data["seq"]),
             attributes=data.get("attributes"),
         )
-        skip = {"contact_id", "channel", "queue", "customer", "priority", "created_at", "seq"}
-        for name in cls.__slots__:
-            if name in skip or name not in data:
-                continue
-            setattr(contact, name, data[name])
         contact.state = ContactState(data["state"])
+        contact.waiting_since = float(data.get("waiting_since", contact.created_at))
+        contact.queue_entered_at = float(data.get("queue_entered_at", contact.waiting_since))
+        contact.ring = int(data.get("ring", 0))
+        contact.sticky_agent = data.get("sticky_agent")
+        contact.sticky_until = _optional_float(data.get("sticky_until"))
+        contact.agent_id = data.get("agent_id")
+        contact.offered_at = _optional_float(data.get("offered_at"))
+        contact.offer_deadline = _optional_float(data.get("offer_deadline"))
+        contact.connected_at = _optional_float(data.get("connected_at"))
+        contact.wrap_up_deadline = _optional_float(data.get("wrap_up_deadline"))
         contact.declined_by = set(data.get("declined_by", ()))
+        contact.awaiting_customer = bool(data.get("awaiting_customer", False))
+        contact.callback_offered = bool(data.get("callback_offered", False))
+        contact.max_wait_done = bool(data.get("max_wait_done", False))
+        contact.end_reason = data.get("end_reason")
         contact.explanations = list(data.get("explanations", ()))
         return contact
+
+
+# Every attribute, as serialised.
+_AGENT_FIELDS = (
+    "active",
+    "agent_id",
+    "awaiting",
+    "contacts_today",
+    "last_offer",
+    "last_work_at",
+    "load",
+    "name",
+    "profile",
+    "queues",
+    "reason",
+    "skills",
+    "state",
+    "state_since",
+    "today",
+    "work_seq",
+)
 
 
 class Agent:
     """An agent as the router sees them: state, skills, queues, load per channel."""
 
-    __slots__ = (
-        "active",
-        "agent_id",
-        "awaiting",
-        "contacts_today",
-        "last_offer",
-        "last_work_at",
-        "load",
-        "name",
-        "profile",
-        "queues",
-        "reason",
-        "skills",
-        "state",
-        "state_since",
-        "today",
-        "work_seq",
-    )
+    __slots__ = _AGENT_FIELDS
 
     def __init__(
         self,
@@ -463,7 +480,7 @@ class Agent:
         return len(self.active)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.__slots__}
+        data = {name: getattr(self, name) for name in _AGENT_FIELDS}
         data["queues"] = sorted(self.queues)
         data["load"] = {str(k): v for k, v in self.load.items()}
         data["awaiting"] = {str(k): v for k, v in self.awaiting.items()}
@@ -491,6 +508,10 @@ class Agent:
         agent.active = {k: Channel(v) for k, v in data["active"].items()}
         agent.last_offer = {k: int(v) for k, v in data.get("last_offer", {}).items()}
         return agent
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def to_milliseconds(seconds: float) -> float:
