@@ -29,7 +29,7 @@ import heapq
 from bisect import bisect_left, insort
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from itertools import chain, repeat
+from itertools import chain
 from typing import Any
 
 from contact_center.domain.events import DomainEvent
@@ -50,6 +50,7 @@ from routing.errors import (
     UnknownNotReadyReason,
 )
 from routing.matching import (
+    ChannelRules,
     Decision,
     Lane,
     WaitingKey,
@@ -73,7 +74,6 @@ from routing.model import (
     QueueConfig,
     Ring,
     RoutingConfig,
-    RoutingProfile,
     SkillRequirement,
     StrategyName,
     meets,
@@ -89,6 +89,9 @@ from routing.stats import (
 from routing.strategies import occupancy, skill_level
 
 _RECENTLY_ENDED = 10_000
+
+
+_NO_LANES: dict[Channel, tuple[Lane, ...]] = {}
 
 
 def _work_seq(agent: Agent) -> int:
@@ -131,6 +134,11 @@ class Changes:
 class RoutingEngine:
     def __init__(self, config: RoutingConfig) -> None:
         self.config = config
+        # Plain dicts of the configuration, read on every decision.
+        self._queues: dict[str, QueueConfig] = dict(config.queues)
+        self._rules: dict[str, ChannelRules] = {
+            name: ChannelRules(profile) for name, profile in config.profiles.items()
+        }
         self._rings: dict[str, tuple[Ring, ...]] = {n: q.rings() for n, q in config.queues.items()}
         self._contacts: dict[str, Contact] = {}
         self._agents: dict[str, Agent] = {}
@@ -146,14 +154,7 @@ class RoutingEngine:
                     continue
                 lanes = self._queue_lanes[(name, channel)] = []
                 for ring in rings:
-                    lane = Lane(
-                        name,
-                        ring.index,
-                        channel,
-                        queue.strategy,
-                        queue.ageing_per_second,
-                        self._qstats(name, channel),
-                    )
+                    lane = Lane(name, ring.index, channel, queue, self._qstats(name, channel))
                     self._lanes[(name, ring.index, channel)] = lane
                     lanes.append(lane)
         # The waiting key of every QUEUED contact (where it sits in its lane).
@@ -185,6 +186,8 @@ class RoutingEngine:
         self._presence: dict[str, str] = {}
         self._timers: list[tuple[float, int, str, str]] = []
         self._agent_counts = {name: QueueAgentCounts() for name in config.queues}
+        # Each agent's queues' counts (moved when its presence changes).
+        self._counts_of: dict[str, tuple[QueueAgentCounts, ...]] = {}
         # Ended contacts kept for explain/describe; records are serialised only when read.
         self._ended: OrderedDict[str, Contact] = OrderedDict()
         self._day = DayClock(config.timezone)
@@ -235,7 +238,7 @@ class RoutingEngine:
         if not command.read_only:
             self._fire_due(events)
             if self._unplaced:
-                self._place_unplaced()
+                self._mark_unplaced()
         return Outcome(events, value)
 
     def timers_due(self, now: float) -> bool:
@@ -318,7 +321,7 @@ class RoutingEngine:
                 self._push_timer(contact.wrap_up_deadline, "wrap", contact.contact_id)
         for key, raw in stats.items():
             queue, _, channel = key.rpartition("/")
-            if queue in self.config.queues and channel in set(CHANNELS):
+            if queue in self._queues and channel in set(CHANNELS):
                 self._qstats(queue, Channel(channel)).restore(dict(raw))
         if any(agent.work_seq == 0 for agent in self._agents.values()):
             # Records from before work_seq existed: their last work orders them (ties by
@@ -330,7 +333,7 @@ class RoutingEngine:
         for agent in self._agents.values():
             self._index_agent(agent)
             self._refresh_agent(agent)
-        self._place_unplaced()
+        self._mark_unplaced()
         self._dirty_agents.clear()
         self._dirty_stats.clear()
 
@@ -357,7 +360,7 @@ class RoutingEngine:
         return agent
 
     def _get_queue(self, name: str) -> QueueConfig:
-        queue = self.config.queues.get(name)
+        queue = self._queues.get(name)
         if queue is None:
             raise NoSuchQueue(f"no queue {name!r}", details={"queue": name})
         return queue
@@ -451,11 +454,11 @@ class RoutingEngine:
         agent = self._agents.get(agent_id)
         if agent is None or agent.state == AgentState.OFFLINE:
             return False
-        return self.config.profiles[agent.profile].slots(contact.channel) > 0
+        return self._rules[agent.profile].slots.get(contact.channel, 0) > 0
 
     def _enter_queue(self, contact: Contact, events: list[DomainEvent], reason: str) -> None:
         """Contact is QUEUED: index it, arm its timers, announce it, try to place it."""
-        queue = self.config.queues[contact.queue]
+        queue = self._queues[contact.queue]
         contact.agent_id = None
         contact.offered_at = contact.offer_deadline = None
         contact.ring = self._ring_at(contact)
@@ -486,18 +489,17 @@ class RoutingEngine:
                 ring = candidate.index
         return ring
 
-    def _key(self, contact: Contact) -> WaitingKey:
+    def _key(self, contact: Contact, lane: Lane) -> WaitingKey:
         """Where a waiting contact sorts in its lane: minus its static priority (priority
         and tier boost, less the ageing it would have gained since time 0), then arrival."""
-        queue = self.config.queues[contact.queue]
-        boost = queue.tier_boost.get(contact.customer.tier or "", 0)
-        static = contact.priority + boost - queue.ageing_per_second * contact.waiting_since
+        boost = lane.tier_boost.get(contact.customer.tier or "", 0)
+        static = contact.priority + boost - lane.ageing_per_second * contact.waiting_since
         return (-static, contact.waiting_since, contact.seq, contact.contact_id)
 
     def _qstats(self, queue: str, channel: Channel) -> QueueChannelStats:
         stats = self._stats.get((queue, channel))
         if stats is None:
-            config = self.config.queues[queue]
+            config = self._queues[queue]
             stats = QueueChannelStats(
                 sl_seconds=config.service_level_seconds,
                 sl_percent=config.service_level_percent,
@@ -507,10 +509,10 @@ class RoutingEngine:
         return stats
 
     def _add_waiting(self, contact: Contact) -> None:
-        key = self._key(contact)
+        lane = self._lanes[(contact.queue, contact.ring, contact.channel)]
+        key = self._key(contact, lane)
         contact_id = contact.contact_id
         self._waiting_keys[contact_id] = key
-        lane = self._lanes[(contact.queue, contact.ring, contact.channel)]
         lane.stats.waiting_added(contact.waiting_since, contact.seq)
         if contact.sticky_agent is not None:
             self._sticky.setdefault(contact.sticky_agent, {})[contact_id] = None
@@ -544,7 +546,7 @@ class RoutingEngine:
             self._push_timer(due, "ring", contact.contact_id)
         if contact.sticky_until is not None:
             self._push_timer(contact.sticky_until, "sticky", contact.contact_id)
-        max_wait = self.config.queues[contact.queue].max_wait
+        max_wait = self._queues[contact.queue].max_wait
         if max_wait is not None and not contact.max_wait_done:
             self._push_timer(
                 contact.queue_entered_at + max_wait.seconds, "max_wait", contact.contact_id
@@ -562,7 +564,7 @@ class RoutingEngine:
             agent = self._agents.get(contact.sticky_agent)
             if agent is None:
                 return False
-            reason = exclusion(agent, self.config.profiles[agent.profile], contact.channel)
+            reason = exclusion(agent, self._rules[agent.profile], contact.channel)
             if reason is not None or agent.agent_id in contact.declined_by:
                 return False
             sticky = Decision(
@@ -570,7 +572,7 @@ class RoutingEngine:
                 agent_id=agent.agent_id,
                 at=self.now,
                 decided_by="sticky",
-                strategy=self.config.queues[contact.queue].strategy.value,
+                strategy=self._queues[contact.queue].strategy.value,
                 ring=contact.ring,
                 ranked=(agent.agent_id,),
                 scores=(0.0,),
@@ -578,9 +580,11 @@ class RoutingEngine:
             )
             self._offer(contact, agent, sticky, events)
             return True
-        if self._unplaced:
-            self._place_unplaced()
         lane = self._lanes[(contact.queue, contact.ring, contact.channel)]
+        if self._unplaced:
+            self._mark_unplaced()
+        if lane.unsettled:
+            self._settle(lane)
         if not lane.agents:
             return False
         ring_key = (contact.queue, contact.ring)
@@ -615,12 +619,12 @@ class RoutingEngine:
                 for cid in sticky_ids:
                     waiting = self._contacts[cid]
                     if waiting.channel in takeable and agent.agent_id not in waiting.declined_by:
-                        rate = self.config.queues[waiting.queue].ageing_per_second
+                        rate = self._queues[waiting.queue].ageing_per_second
                         sticky.append((self._waiting_keys[cid], rate))
-            by_channel = self._agent_lanes.get(agent.agent_id, {})
             choice = best_contact(
                 agent.agent_id,
-                chain.from_iterable(map(by_channel.get, takeable, repeat(()))),
+                self._agent_lanes.get(agent.agent_id, _NO_LANES),
+                takeable,
                 sticky,
                 self._declined,
                 self.now,
@@ -635,7 +639,7 @@ class RoutingEngine:
                 agent_id=agent.agent_id,
                 at=self.now,
                 decided_by="sticky" if contact.sticky_agent is not None else "agent-available",
-                strategy=self.config.queues[contact.queue].strategy.value,
+                strategy=self._queues[contact.queue].strategy.value,
                 ring=contact.ring,
                 ranked=heads,
                 scores=scores,
@@ -651,19 +655,17 @@ class RoutingEngine:
             self._remove_waiting(contact)
         contact.transition(ContactState.OFFERED)
         now = self.now
-        queue = self.config.queues[contact.queue]
-        timeout = queue.offer_timeout_seconds.get(contact.channel, 30.0)
+        lane = self._lanes[(contact.queue, contact.ring, contact.channel)]
         contact.agent_id = agent.agent_id
         contact.offered_at = now
-        contact.offer_deadline = now + timeout
+        contact.offer_deadline = now + lane.offer_timeout
         contact.sticky_agent = contact.sticky_until = None
         self._remember(contact, decision)
         self._push_timer(contact.offer_deadline, "offer", contact.contact_id)
         self._seq += 1
         agent.last_offer[contact.queue] = self._seq
         self._take_slot(agent, contact)
-        stats = self._lanes[(contact.queue, contact.ring, contact.channel)].stats
-        stats.offered(self._today)
+        lane.stats.offered(self._today)
         self._dirty_stats.add((contact.queue, contact.channel))
         self._dirty_contacts.add(contact.contact_id)
         events.append(
@@ -716,8 +718,7 @@ class RoutingEngine:
         its wallboard presence after any change."""
         agent_id = agent.agent_id
         self._dirty_agents.add(agent_id)
-        profile = self.config.profiles[agent.profile]
-        takeable = takeable_channels(agent, profile)
+        takeable = takeable_channels(agent, self._rules[agent.profile])
         before = self._takeable.get(agent_id, ())
         self._takeable[agent_id] = takeable
         if takeable:
@@ -730,54 +731,59 @@ class RoutingEngine:
         old = self._presence.get(agent_id)
         if new != old:
             self._presence[agent_id] = new
-            for queue in agent.queues:
-                counts = self._agent_counts.get(queue)
-                if counts is not None:
-                    counts.move(old, new)
+            for counts in self._counts_of[agent_id]:
+                counts.move(old, new)
 
-    def _place_unplaced(self) -> None:
-        # In order of last work: each one placed is then the newest of its lanes, which
-        # appends (see AgentPool.place).
-        agents = self._agents
-        pending = sorted((agents[a] for a in self._unplaced), key=_work_seq)
-        self._unplaced.clear()
-        profiles = self.config.profiles
+    def _mark_unplaced(self) -> None:
+        """Mark the agents changed by this command in the lanes of every channel they
+        could take before or can take now; :meth:`_settle` places them when the lane is
+        read. Lanes nobody reads (a quiet queue, an overflow ring no contact reached)
+        cost an agent that works one set insertion, not a placement."""
+        lanes_of = self._agent_lanes
+        placed_in = self._placed_in
         takeable = self._takeable
-        for agent in pending:
-            self._place(agent, profiles[agent.profile], takeable[agent.agent_id])
+        for agent_id in self._unplaced:
+            by_channel = lanes_of.get(agent_id)
+            if by_channel is None:
+                continue
+            now = takeable[agent_id]
+            before = placed_in.get(agent_id, ())
+            for channel, lanes in by_channel.items():
+                if channel in now or channel in before:
+                    for lane in lanes:
+                        lane.unsettled.add(agent_id)
+            placed_in[agent_id] = now
+        self._unplaced.clear()
 
-    def _place(self, agent: Agent, profile: RoutingProfile, takeable: tuple[Channel, ...]) -> None:
-        """Put the agent where its strategy levels and last work say in each of its lanes
-        (out of those whose channel it cannot take now)."""
-        agent_id = agent.agent_id
-        by_channel = self._agent_lanes.get(agent_id)
-        if by_channel is None:
-            return
-        for channel in self._placed_in.get(agent_id, ()):
-            if channel not in takeable:
-                for lane in by_channel.get(channel, ()):
-                    lane.agents.discard(agent_id)
-        self._placed_in[agent_id] = takeable
-        work_seq = agent.work_seq
-        occupied: float | None = None
-        taken: float | None = None
-        for lane in chain.from_iterable(map(by_channel.get, takeable, repeat(()))):
-            strategy = lane.strategy
-            if strategy is StrategyName.LONGEST_IDLE:
-                level = 0.0
-            elif strategy is StrategyName.LEAST_OCCUPIED:
-                if occupied is None:
-                    occupied = occupancy(agent, profile)
-                level = occupied
-            elif strategy is StrategyName.HIGHEST_PROFICIENCY:
-                level = lane.skill_levels[agent_id]
-            elif strategy is StrategyName.ROUND_ROBIN:
-                level = float(agent.last_offer.get(lane.queue, -1))
+    def _settle(self, lane: Lane) -> None:
+        """Place the lane's marked agents where their level and last work put them (out
+        of the lane if they cannot take its channel now)."""
+        agents = self._agents
+        # In order of last work: each one placed is then the newest of its level, which
+        # appends (see AgentPool.place).
+        pending = sorted((agents[a] for a in lane.unsettled), key=_work_seq)
+        lane.unsettled.clear()
+        pool = lane.agents
+        channel = lane.channel
+        for agent in pending:
+            agent_id = agent.agent_id
+            if channel in self._takeable[agent_id]:
+                pool.place(agent_id, self._level(agent, lane), agent.work_seq)
             else:
-                if taken is None:
-                    taken = self._taken_today(agent)
-                level = taken
-            lane.agents.place(agent_id, level, work_seq)
+                pool.discard(agent_id)
+
+    def _level(self, agent: Agent, lane: Lane) -> float:
+        """The agent's level under the lane's strategy (see routing.strategies)."""
+        strategy = lane.strategy
+        if strategy is StrategyName.LONGEST_IDLE:
+            return 0.0
+        if strategy is StrategyName.LEAST_OCCUPIED:
+            return occupancy(agent, self._rules[agent.profile].slots)
+        if strategy is StrategyName.HIGHEST_PROFICIENCY:
+            return lane.skill_levels[agent.agent_id]
+        if strategy is StrategyName.ROUND_ROBIN:
+            return float(agent.last_offer.get(lane.queue, -1))
+        return self._taken_today(agent)
 
     def _taken_today(self, agent: Agent) -> float:
         """The fewest-today level: contacts answered today plus offers ringing now, so
@@ -792,8 +798,11 @@ class RoutingEngine:
     def _new_day(self) -> None:
         """Contacts-today levels start again from zero at local midnight."""
         self._today = self._day.day(self.now)
-        self._unplaced.update(a for a in self._counts_today if self._takeable.get(a))
-        self._place_unplaced()
+        for agent_id in self._counts_today:
+            for lanes in self._agent_lanes[agent_id].values():
+                for lane in lanes:
+                    if lane.strategy is StrategyName.FEWEST_TODAY:
+                        lane.unsettled.add(agent_id)
 
     # ------------------------------------------------------------------ agents
 
@@ -803,7 +812,7 @@ class RoutingEngine:
         profile = c.profile or self.config.default_profile
         if profile not in self.config.profiles:
             raise NoSuchProfile(f"no routing profile {profile!r}", details={"profile": profile})
-        unknown = sorted(set(c.queues) - set(self.config.queues))
+        unknown = sorted(set(c.queues) - set(self._queues))
         if unknown:
             raise NoSuchQueue(f"unknown queues {unknown}", details={"queues": unknown})
         skills: dict[str, int] = {}
@@ -853,8 +862,10 @@ class RoutingEngine:
         for lane in chain.from_iterable(self._agent_lanes.pop(agent_id, {}).values()):
             self._reach[(lane.queue, lane.ring)].discard(agent_id)
             lane.agents.discard(agent_id)
+            lane.unsettled.discard(agent_id)
             lane.skill_levels.pop(agent_id, None)
         self._placed_in.pop(agent_id, None)
+        self._counts_of.pop(agent_id, None)
         self._counts_today.discard(agent_id)
         self._available.discard(agent_id)
         self._no_skill.clear()
@@ -865,9 +876,10 @@ class RoutingEngine:
         self._no_skill.clear()
         for queue in agent.queues:
             self._members[queue].add(agent_id)
+        self._counts_of[agent_id] = tuple(self._agent_counts[q] for q in sorted(agent.queues))
         lanes: dict[Channel, list[Lane]] = {}
         for name, rings in self._rings.items():
-            config = self.config.queues[name]
+            config = self._queues[name]
             for ring in rings:
                 if not self._in_reach(agent, name, ring):
                     continue
@@ -1102,7 +1114,7 @@ class RoutingEngine:
             self._fill_agent(self._agents[agent_id], events)
 
     def _start_wrap_up(self, contact: Contact, events: list[DomainEvent]) -> None:
-        queue = self.config.queues[contact.queue]
+        queue = self._queues[contact.queue]
         agent_id = contact.agent_id
         assert agent_id is not None
         contact.transition(ContactState.WRAP_UP)
@@ -1275,7 +1287,7 @@ class RoutingEngine:
         self._offer(contact, target, self._direct(contact, target), events)
 
     def _check_direct(self, contact: Contact, target: Agent) -> None:
-        reason = exclusion(target, self.config.profiles[target.profile], contact.channel)
+        reason = exclusion(target, self._rules[target.profile], contact.channel)
         if reason is not None:
             raise AgentUnavailable(
                 f"agent {target.agent_id} cannot take a {contact.channel} contact now: {reason}",
@@ -1288,7 +1300,7 @@ class RoutingEngine:
             agent_id=target.agent_id,
             at=self.now,
             decided_by="direct",
-            strategy=self.config.queues[contact.queue].strategy.value,
+            strategy=self._queues[contact.queue].strategy.value,
             ring=contact.ring,
             ranked=(target.agent_id,),
             scores=(0.0,),
@@ -1384,7 +1396,7 @@ class RoutingEngine:
                     agent = self._agents[contact.agent_id or ""]
                     self._finish_wrap_up(contact, agent, events, "timer")
             elif kind == "max_wait" and contact.state == ContactState.QUEUED:
-                max_wait = self.config.queues[contact.queue].max_wait
+                max_wait = self._queues[contact.queue].max_wait
                 if (
                     max_wait is not None
                     and not contact.max_wait_done
@@ -1439,7 +1451,7 @@ class RoutingEngine:
         self._match_contact(contact, events)
 
     def _max_wait(self, contact: Contact, events: list[DomainEvent]) -> None:
-        max_wait = self.config.queues[contact.queue].max_wait
+        max_wait = self._queues[contact.queue].max_wait
         assert max_wait is not None
         contact.max_wait_done = True
         self._dirty_contacts.add(contact.contact_id)
@@ -1456,7 +1468,7 @@ class RoutingEngine:
                 )
             )
         elif max_wait.action == MaxWaitAction.MOVE and max_wait.target_queue is not None:
-            target = self.config.queues[max_wait.target_queue]
+            target = self._queues[max_wait.target_queue]
             self._move_to_queue(contact, target, events, "max-wait")
         else:
             self._close_unserved(contact, events, "max-wait-voicemail")
@@ -1528,9 +1540,7 @@ class RoutingEngine:
             # No answers in the window yet: assume one contact per logged-in agent per
             # offer timeout, a deliberately pessimistic guess.
             agents = max(1, self._agent_counts[contact.queue].logged_in)
-            timeout = self.config.queues[contact.queue].offer_timeout_seconds.get(
-                contact.channel, 30.0
-            )
+            timeout = self._queues[contact.queue].offer_timeout_seconds.get(contact.channel, 30.0)
             ewt = position * timeout / agents
         return position, round(ewt, 1)
 
@@ -1546,7 +1556,7 @@ class RoutingEngine:
     ) -> dict[str, Any]:
         day = self._day.day(self.now)
         queues: dict[str, Any] = {}
-        for name, queue in self.config.queues.items():
+        for name, queue in self._queues.items():
             channels = {
                 str(ch): self._qstats(name, ch).view(self.now, day)
                 for ch in CHANNELS
@@ -1562,13 +1572,15 @@ class RoutingEngine:
 
     def check_invariants(self) -> None:
         """Raise AssertionError if any structural invariant is broken (used by tests)."""
-        assert not self._unplaced, "agents left unplaced after a command"
+        assert not self._unplaced, "agents left unmarked after a command"
+        for lane in self._lanes.values():
+            self._settle(lane)
         for agent in self._agents.values():
-            profile = self.config.profiles[agent.profile]
+            profile = self._rules[agent.profile]
             for channel in CHANNELS:
                 held = sum(1 for ch in agent.active.values() if ch == channel)
                 assert held == agent.load[channel], (agent.agent_id, channel)
-                assert held <= profile.slots(channel), ("over capacity", agent.agent_id, channel)
+                assert held <= profile.slots.get(channel, 0), ("over", agent.agent_id, channel)
             if profile.max_total is not None:
                 assert len(agent.active) <= profile.max_total
             takeable = takeable_channels(agent, profile)
@@ -1597,7 +1609,7 @@ class RoutingEngine:
         expected: dict[tuple[str, int, Channel], list[WaitingKey]] = {k: [] for k in self._lanes}
         for contact_id in queued:
             contact = self._contacts[contact_id]
-            key = self._key(contact)
+            key = self._key(contact, self._lanes[(contact.queue, contact.ring, contact.channel)])
             assert self._waiting_keys[contact_id] == key, ("stale waiting key", contact_id)
             if contact.sticky_agent is None:
                 expected[(contact.queue, contact.ring, contact.channel)].append(key)
@@ -1619,7 +1631,7 @@ class RoutingEngine:
                 agent = self._agents[agent_id]
                 if agent_id in contact.declined_by:
                     continue
-                reason = exclusion(agent, self.config.profiles[agent.profile], contact.channel)
+                reason = exclusion(agent, self._rules[agent.profile], contact.channel)
                 assert reason is not None, (
                     "idle agent next to waiting contact",
                     agent_id,
@@ -1635,7 +1647,7 @@ class RoutingEngine:
                 self._agents[a]
                 for a in self._reach[(queue, ring)]
                 if channel
-                in takeable_channels(self._agents[a], self.config.profiles[self._agents[a].profile])
+                in takeable_channels(self._agents[a], self._rules[self._agents[a].profile])
             ]
             levels = {a.agent_id: self._reference_level(a, lane, requirements) for a in members}
             order = sorted(members, key=lambda a: (levels[a.agent_id], a.work_seq))
@@ -1650,7 +1662,7 @@ class RoutingEngine:
         if strategy is StrategyName.LONGEST_IDLE:
             return 0.0
         if strategy is StrategyName.LEAST_OCCUPIED:
-            return occupancy(agent, self.config.profiles[agent.profile])
+            return occupancy(agent, self._rules[agent.profile].slots)
         if strategy is StrategyName.HIGHEST_PROFICIENCY:
             return skill_level(agent, requirements)
         if strategy is StrategyName.ROUND_ROBIN:

@@ -14,10 +14,12 @@ from typing import Any
 
 from contact_center.domain.frozen import frozen
 from routing.model import (
+    CHANNELS,
     Agent,
     AgentState,
     Channel,
     Contact,
+    QueueConfig,
     RoutingProfile,
     StrategyName,
 )
@@ -35,51 +37,73 @@ NO_SKILL = "no-skill"
 UNAVAILABLE = "unavailable"
 
 
-def exclusion(agent: Agent, profile: RoutingProfile, channel: Channel) -> str | None:
+class ChannelRules:
+    """A routing profile laid out for the availability checks, which run on every agent
+    change: the channels with capacity, their slots, and what blocks each of them."""
+
+    __slots__ = ("blocked_by", "channels", "max_total", "name", "slots")
+
+    def __init__(self, profile: RoutingProfile) -> None:
+        self.name = profile.name
+        self.channels: tuple[Channel, ...] = tuple(
+            channel for channel in CHANNELS if profile.capacity.get(channel, 0) > 0
+        )
+        self.slots: dict[Channel, int] = {ch: profile.capacity[ch] for ch in self.channels}
+        # Per channel: (channel whose contacts block it, whether those awaiting the
+        # customer are let off).
+        self.blocked_by: dict[Channel, tuple[tuple[Channel, bool], ...]] = {
+            channel: tuple(
+                (rule.when, rule.unless_awaiting_customer)
+                for rule in profile.blocks
+                if channel in rule.blocks
+            )
+            for channel in self.channels
+        }
+        self.max_total = profile.max_total
+
+
+def exclusion(agent: Agent, rules: ChannelRules, channel: Channel) -> str | None:
     """Why ``agent`` cannot take a new ``channel`` contact now, or None if they can."""
     if agent.state != AgentState.READY:
         return OFFLINE if agent.state == AgentState.OFFLINE else NOT_READY
-    slots = profile.capacity.get(channel, 0)
+    slots = rules.slots.get(channel, 0)
     if slots <= 0:
         return NO_CHANNEL
     if agent.load[channel] >= slots:
         return OVER_CAPACITY
-    if profile.max_total is not None and len(agent.active) >= profile.max_total:
+    if rules.max_total is not None and len(agent.active) >= rules.max_total:
         return OVER_CAPACITY
-    for rule in profile.blocks:
-        if channel in rule.blocks:
-            holding = agent.load[rule.when]
-            if rule.unless_awaiting_customer:
-                holding -= agent.awaiting[rule.when]
-            if holding > 0:
-                return BUSY
+    for when, unless_awaiting in rules.blocked_by[channel]:
+        holding = agent.load[when]
+        if unless_awaiting:
+            holding -= agent.awaiting[when]
+        if holding > 0:
+            return BUSY
     return None
 
 
-def takeable_channels(agent: Agent, profile: RoutingProfile) -> tuple[Channel, ...]:
+def takeable_channels(agent: Agent, rules: ChannelRules) -> tuple[Channel, ...]:
     """Channels ``agent`` can take a new contact on now (``exclusion`` is None).
 
     The same checks as ``exclusion``, in one pass: this runs on every agent change.
     """
     if agent.state != AgentState.READY:
         return ()
-    load = agent.load
-    if profile.max_total is not None and len(agent.active) >= profile.max_total:
+    if rules.max_total is not None and len(agent.active) >= rules.max_total:
         return ()
-    blocks = profile.blocks
+    load = agent.load
     takeable: list[Channel] = []
-    for channel, slots in profile.capacity.items():
-        if slots <= 0 or load[channel] >= slots:
+    for channel in rules.channels:
+        if load[channel] >= rules.slots[channel]:
             continue
         blocked = False
-        for rule in blocks:
-            if channel in rule.blocks:
-                holding = load[rule.when]
-                if rule.unless_awaiting_customer:
-                    holding -= agent.awaiting[rule.when]
-                if holding > 0:
-                    blocked = True
-                    break
+        for when, unless_awaiting in rules.blocked_by[channel]:
+            holding = load[when]
+            if unless_awaiting:
+                holding -= agent.awaiting[when]
+            if holding > 0:
+                blocked = True
+                break
         if not blocked:
             takeable.append(channel)
     return tuple(takeable)
@@ -150,30 +174,33 @@ class Lane:
         "ageing_per_second",
         "agents",
         "channel",
+        "offer_timeout",
         "queue",
         "ring",
         "skill_levels",
         "stats",
         "strategy",
+        "tier_boost",
+        "unsettled",
         "waiting",
     )
 
     def __init__(
-        self,
-        queue: str,
-        ring: int,
-        channel: Channel,
-        strategy: StrategyName,
-        ageing_per_second: float,
-        stats: QueueChannelStats,
+        self, queue: str, ring: int, channel: Channel, config: QueueConfig, stats: QueueChannelStats
     ) -> None:
         self.queue = queue
         self.ring = ring
         self.channel = channel
-        self.strategy = strategy
-        self.ageing_per_second = ageing_per_second
+        # The queue's settings that every decision reads, as plain values.
+        self.strategy = config.strategy
+        self.ageing_per_second = config.ageing_per_second
+        self.tier_boost: dict[str, int] = dict(config.tier_boost)
+        self.offer_timeout = config.offer_timeout_seconds.get(channel, 30.0)
         self.waiting: list[WaitingKey] = []
-        self.agents = AgentPool(strategy)
+        self.agents = AgentPool(config.strategy)
+        # Agents whose place in ``agents`` may be out of date: the engine places them
+        # before the lane is read.
+        self.unsettled: set[str] = set()
         # highest-proficiency: each agent in reach's level in this ring's skills.
         self.skill_levels: dict[str, float] = {}
         # The (queue, channel)'s statistics, shared by the queue's lanes of every ring.
@@ -239,14 +266,15 @@ _last_work_at = attrgetter("last_work_at")
 
 def best_contact(
     agent_id: str,
-    lanes: Iterable[Lane],
+    lanes: Mapping[Channel, tuple[Lane, ...]],
+    takeable: tuple[Channel, ...],
     sticky: Iterable[tuple[WaitingKey, float]],
     declined: Mapping[str, set[str]],
     now: float,
     listed: int,
 ) -> tuple[str, list[str], list[float], int] | None:
     """Highest effective priority, then longest waiting, contact this agent may take
-    from ``lanes`` (those of the channels it can take now) and its ``sticky`` contacts.
+    from its ``lanes`` on the channels it can take now and its ``sticky`` contacts.
 
     Returns (contact id, the first ``listed`` heads compared and their effective
     priorities with the winner first, number of heads compared) or None.
@@ -255,21 +283,22 @@ def best_contact(
     heads: list[str] = []
     scores: list[float] = []
     compared = 0
-    for lane in lanes:
-        waiting = lane.waiting
-        if not waiting:
-            continue
-        key = _first_not_declined(waiting, agent_id, declined)
-        if key is None:
-            continue
-        compared += 1
-        effective = lane.ageing_per_second * now - key[0]
-        candidate = (-effective, key[1], key[2], key[3])
-        if best is None or candidate < best:
-            best = candidate
-        if compared <= listed:
-            heads.append(key[3])
-            scores.append(effective)
+    for channel in takeable:
+        for lane in lanes.get(channel, ()):
+            waiting = lane.waiting
+            if not waiting:
+                continue
+            key = _first_not_declined(waiting, agent_id, declined)
+            if key is None:
+                continue
+            compared += 1
+            effective = lane.ageing_per_second * now - key[0]
+            candidate = (-effective, key[1], key[2], key[3])
+            if best is None or candidate < best:
+                best = candidate
+            if compared <= listed:
+                heads.append(key[3])
+                scores.append(effective)
     for key, rate in sticky:
         compared += 1
         effective = rate * now - key[0]

@@ -20,22 +20,20 @@ instead of scoring everyone in reach.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
-from itertools import chain, islice
 
-from routing.model import Agent, RoutingProfile, SkillRequirement, StrategyName, proficiency
+from routing.model import Agent, Channel, SkillRequirement, StrategyName, proficiency
 
 
-def occupancy(agent: Agent, profile: RoutingProfile) -> float:
-    """Share of the agent's capacity in use, averaged over the channels they handle."""
-    # A plain loop rather than a comprehension (no function frame): runs on every change.
+def occupancy(agent: Agent, slots: Mapping[Channel, int]) -> float:
+    """Share of the agent's capacity in use, averaged over the channels they handle
+    (``slots``: the capacity of each channel of the agent's routing profile)."""
     load = agent.load
-    shares: list[float] = []
-    for channel, slots in profile.capacity.items():
-        if slots > 0:
-            shares.append(load[channel] / slots)
-    return sum(shares) / len(shares) if shares else 1.0
+    total = 0.0
+    for channel, capacity in slots.items():
+        total += load[channel] / capacity
+    return total / len(slots) if slots else 1.0
 
 
 def skill_level(agent: Agent, requirements: tuple[SkillRequirement, ...]) -> float:
@@ -52,61 +50,65 @@ class AgentPool:
     a comparison; an agent placed out of turn (a definition change) is sorted in.
     """
 
-    __slots__ = ("_groups", "_levels", "_placed", "strategy")
+    __slots__ = ("_groups", "_level_of", "_levels", "_seq_of", "strategy")
 
     def __init__(self, strategy: StrategyName) -> None:
         self.strategy = strategy
         # Levels present, ascending, and per level its agents in order of last work.
         self._levels: list[float] = []
         self._groups: dict[float, dict[str, None]] = {}
-        # Each member's (level, work_seq) as placed.
-        self._placed: dict[str, tuple[float, int]] = {}
+        # Each member's level and work_seq as placed.
+        self._level_of: dict[str, float] = {}
+        self._seq_of: dict[str, int] = {}
 
     def __len__(self) -> int:
-        return len(self._placed)
+        return len(self._level_of)
 
     def __contains__(self, agent_id: object) -> bool:
-        return agent_id in self._placed
+        return agent_id in self._level_of
 
     def level(self, agent_id: str) -> float:
-        return self._placed[agent_id][0]
+        return self._level_of[agent_id]
 
     def levels(self, agent_ids: list[str]) -> list[float]:
-        placed = self._placed
-        return [placed[a][0] for a in agent_ids]
+        level_of = self._level_of
+        return [level_of[a] for a in agent_ids]
 
     def place(self, agent_id: str, level: float, work_seq: int) -> None:
         """Add ``agent_id`` or move it to where ``level`` and ``work_seq`` put it."""
-        placed = self._placed
-        old = placed.get(agent_id)
+        seq_of = self._seq_of
+        old = self._level_of.get(agent_id)
         if old is not None:
-            if old[0] == level and old[1] == work_seq:
+            if old == level and seq_of[agent_id] == work_seq:
                 return
-            group = self._groups[old[0]]
+            group = self._groups[old]
             del group[agent_id]
-            if not group and old[0] != level:
-                self._drop_level(old[0])
-        placed[agent_id] = (level, work_seq)
+            if not group and old != level:
+                self._drop_level(old)
+        self._level_of[agent_id] = level
+        seq_of[agent_id] = work_seq
         target = self._groups.get(level)
         if target is None:
             self._groups[level] = {agent_id: None}
             insort(self._levels, level)
-        elif not target or placed[next(reversed(target))][1] < work_seq:
+        elif not target or seq_of[next(reversed(target))] < work_seq:
             target[agent_id] = None
         else:
             # Out of turn: not the newest worker on this level.
-            ordered = sorted([*target, agent_id], key=lambda a: placed[a][1])
+            ordered = sorted([*target, agent_id], key=seq_of.__getitem__)
             target.clear()
-            target.update(dict.fromkeys(ordered))
+            for member in ordered:
+                target[member] = None
 
     def discard(self, agent_id: str) -> None:
-        old = self._placed.pop(agent_id, None)
+        old = self._level_of.pop(agent_id, None)
         if old is None:
             return
-        group = self._groups[old[0]]
+        del self._seq_of[agent_id]
+        group = self._groups[old]
         del group[agent_id]
         if not group:
-            self._drop_level(old[0])
+            self._drop_level(old)
 
     def _drop_level(self, level: float) -> None:
         del self._groups[level]
@@ -115,16 +117,16 @@ class AgentPool:
 
     def __iter__(self) -> Iterator[str]:
         """Every member, best first."""
-        return chain.from_iterable(map(self._groups.__getitem__, self._levels))
+        for level in self._levels:
+            yield from self._groups[level]
 
     def best(self, count: int, skip: AbstractSet[str] = frozenset()) -> list[str]:
         """The first ``count`` members not in ``skip``."""
-        if not skip:
-            return list(islice(self, count))
         found: list[str] = []
-        for agent_id in self:
-            if agent_id not in skip:
-                found.append(agent_id)
-                if len(found) == count:
-                    break
+        for level in self._levels:
+            for agent_id in self._groups[level]:
+                if agent_id not in skip:
+                    found.append(agent_id)
+                    if len(found) == count:
+                        return found
         return found

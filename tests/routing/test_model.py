@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from routing.errors import IllegalTransition
-from routing.matching import exclusion
+from routing.matching import ChannelRules, exclusion
 from routing.model import (
     CONTACT_TRANSITIONS,
     DEFAULT_PROFILE,
@@ -132,15 +132,15 @@ def test_given_overflow_steps_then_rings_accumulate_in_time_order() -> None:
 
 def test_given_profile_rules_then_exclusion_names_the_reason() -> None:
     a = agent()
-    assert exclusion(a, DEFAULT_PROFILE, Channel.VOICE) == "offline"
+    assert exclusion(a, ChannelRules(DEFAULT_PROFILE), Channel.VOICE) == "offline"
     a.state = AgentState.READY
-    assert exclusion(a, DEFAULT_PROFILE, Channel.VOICE) is None
+    assert exclusion(a, ChannelRules(DEFAULT_PROFILE), Channel.VOICE) is None
     a.active["v"] = Channel.VOICE
     a.load[Channel.VOICE] = 1
-    assert exclusion(a, DEFAULT_PROFILE, Channel.VOICE) == "over-capacity"
-    assert exclusion(a, DEFAULT_PROFILE, Channel.CHAT) == "busy"
+    assert exclusion(a, ChannelRules(DEFAULT_PROFILE), Channel.VOICE) == "over-capacity"
+    assert exclusion(a, ChannelRules(DEFAULT_PROFILE), Channel.CHAT) == "busy"
     a.active, a.load[Channel.VOICE] = {"c": Channel.CHAT}, 0
     a.load[Channel.CHAT] = 1
-    assert exclusion(a, DEFAULT_PROFILE, Channel.VOICE) == "busy"
+    assert exclusion(a, ChannelRules(DEFAULT_PROFILE), Channel.VOICE) == "busy"
     a.awaiting[Channel.CHAT] = 1
-    assert exclusion(a, DEFAULT_PROFILE, Channel.VOICE) is None
+    assert exclusion(a, ChannelRules(DEFAULT_PROFILE), Channel.VOICE) is None
