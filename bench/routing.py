@@ -37,6 +37,8 @@ from typing import Any
 
 import orjson
 
+import routing.compiled
+from contact_center.cli import tune_gc
 from contact_center.domain.events import DomainEvent
 from routing import commands as cmd
 from routing.backends.base import CommandResult, RouterBackend
@@ -124,6 +126,9 @@ class Load:
         # Contacts offered to an agent (to accept) and connected with them (to finish).
         self.offered: dict[str, list[str]] = {}
         self.holding: dict[str, list[str]] = {}
+        # Per worker, its agents with offers to accept (see ``worker``); agent -> worker.
+        self.to_accept: list[set[str]] = []
+        self.owner: dict[str, int] = {}
 
     def arrival(self) -> cmd.EnqueueContact:
         self.next_contact += 1
@@ -142,6 +147,9 @@ class Load:
         for event in events:
             if isinstance(event, ContactOffered):
                 self.offered.setdefault(event.agent_id, []).append(event.contact_id)
+                owner = self.owner.get(event.agent_id)
+                if owner is not None:
+                    self.to_accept[owner].add(event.agent_id)
                 offers += 1
         return offers
 
@@ -176,7 +184,7 @@ class Load:
         latencies: list[float],
     ) -> int:
         decisions = 0
-        mine = set(agents)
+        mine = self.to_accept[self.owner[agents[0]]] if agents else set()
         idle_streak = 0
         index = 0
         while decisions < budget and agents and idle_streak <= len(agents):
@@ -202,12 +210,17 @@ class Load:
                     decisions += made
                     latencies.extend([elapsed / made] * made)
             # Each worker accepts only for its own agents, so no two race on one contact.
-            await _many(backend, self.accepts([a for a in sorted(self.offered) if a in mine]))
+            if mine:
+                ready = sorted(mine)
+                mine.clear()
+                await _many(backend, self.accepts(ready))
         return decisions
 
 
 async def _many(backend: RouterBackend, commands: Sequence[cmd.Command]) -> list[CommandResult]:
     """Run commands concurrently in chunks (lets the Redis leader batch them)."""
+    if len(commands) == 1:
+        return [await backend.execute(commands[0])]
     results: list[CommandResult] = []
     for start in range(0, len(commands), 256):
         chunk = commands[start : start + 256]
@@ -222,6 +235,11 @@ async def measure(
     budget = load.s.decisions // concurrency
     latencies: list[float] = []
     shards = [agents[k::concurrency] for k in range(concurrency)]
+    # Each worker accepts the offers made to its own agents, whoever's command made them.
+    load.to_accept = [set() for _ in shards]
+    load.owner = {agent_id: k for k, shard in enumerate(shards) for agent_id in shard}
+    for agent_id in load.offered:
+        load.to_accept[load.owner[agent_id]].add(agent_id)
     gc.collect()
     started = time.perf_counter()
     made = await asyncio.gather(
@@ -285,7 +303,7 @@ class BareEngine:
     async def execute(self, command: cmd.Command) -> CommandResult:
         outcome = self.engine.execute(command, time.time())
         self.engine.discard_changes()
-        return CommandResult(tuple(outcome.events), outcome.value)
+        return CommandResult(events=tuple(outcome.events), value=outcome.value)
 
 
 async def run_engine(s: Scenario) -> dict[str, float]:
@@ -446,13 +464,14 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--gc-threshold",
         type=int,
-        help="set Python's young-generation GC threshold (e.g. 20000) in every bench process",
+        help="Python's young-generation GC threshold in every bench process (default: what "
+        "`contact-center serve` sets; 700 is Python's own default)",
     )
     args = parser.parse_args(argv)
+    # Measure the router as the server runs it: same collector thresholds.
+    tune_gc()
     if args.gc_threshold:
-        # The router's state is a large, long-lived heap: with the default threshold (700)
-        # the collector walks it often. Figures with this flag show a tuned deployment.
-        gc.set_threshold(args.gc_threshold, 50, 100)
+        gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     scenario = QUICK if args.quick else FULL
     if args.scenario:
         scenario = Scenario(**orjson.loads(args.scenario))
@@ -469,7 +488,9 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
             "waiting": scenario.waiting,
             "decisions": scenario.decisions,
         },
-        "gc_threshold": args.gc_threshold or gc.get_threshold()[0],
+        "gc_threshold": gc.get_threshold()[0],
+        # "compiled" when the router core runs as built by mypyc (routing.compiled).
+        "router_core": routing.compiled.mode,
     }
     figures["memory"] = await run_memory(scenario)
     print("memory", figures["memory"], file=sys.stderr)

@@ -51,7 +51,6 @@ from routing.errors import (
 )
 from routing.matching import (
     ChannelRules,
-    Decision,
     Lane,
     WaitingKey,
     best_contact,
@@ -70,6 +69,7 @@ from routing.model import (
     Contact,
     ContactState,
     CustomerContext,
+    Decision,
     MaxWaitAction,
     QueueConfig,
     Ring,
@@ -1476,24 +1476,24 @@ class RoutingEngine:
     # ------------------------------------------------------------------ queries
 
     def _explain(self, c: cmd.ExplainContact, _events: list[DomainEvent]) -> dict[str, Any]:
-        data = self._contact_view(c.contact_id)
+        contact = self._live_or_ended(c.contact_id)
         return {
             "contact_id": c.contact_id,
-            "state": data["state"],
-            "queue": data["queue"],
-            "decisions": data["explanations"],
+            "state": contact.state,
+            "queue": contact.queue,
+            "decisions": contact.explanation_records(),
         }
 
-    def _contact_view(self, contact_id: str) -> dict[str, Any]:
-        contact = self._contacts.get(contact_id)
-        if contact is not None:
-            return contact.to_dict()
-        ended = self._ended.get(contact_id)
-        if ended is None:
+    def _live_or_ended(self, contact_id: str) -> Contact:
+        contact = self._contacts.get(contact_id) or self._ended.get(contact_id)
+        if contact is None:
             raise NoSuchContact(
                 f"unknown contact {contact_id!r}", details={"contact_id": contact_id}
             )
-        return ended.to_dict()
+        return contact
+
+    def _contact_view(self, contact_id: str) -> dict[str, Any]:
+        return self._live_or_ended(contact_id).to_dict()
 
     def _describe_contact(
         self, c: cmd.DescribeContact, _events: list[DomainEvent]

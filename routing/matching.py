@@ -8,17 +8,16 @@ applies the decisions they return and keeps the lanes up to date.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from operator import attrgetter
-from typing import Any
 
-from contact_center.domain.frozen import frozen
 from routing.model import (
     CHANNELS,
     Agent,
     AgentState,
     Channel,
     Contact,
+    Decision,
     QueueConfig,
     RoutingProfile,
     StrategyName,
@@ -107,52 +106,6 @@ def takeable_channels(agent: Agent, rules: ChannelRules) -> tuple[Channel, ...]:
         if not blocked:
             takeable.append(channel)
     return tuple(takeable)
-
-
-@frozen
-class Decision:
-    """One routing decision and why it was taken, kept as taken: the explanation record
-    (candidates with verdicts and scores) is built only when somebody reads it."""
-
-    contact_id: str
-    agent_id: str
-    at: float
-    # "sticky", "strategy", "agent-available" or "direct"
-    decided_by: str
-    strategy: str
-    ring: int
-    # The candidates compared, best first, and their scores: agents (the winner is
-    # ``agent_id``) or, when an agent freed up, contacts (the winner is ``contact_id``).
-    ranked: Sequence[str]
-    scores: Sequence[float]
-    counts: Mapping[str, int]
-    # Agents excluded because they declined this contact (listed if there is room).
-    declined: Sequence[str] = ()
-    listed: int = 20
-    # True when ``ranked`` holds contacts (an agent freed up and chose among them).
-    ranks_contacts: bool = False
-
-    def candidates(self) -> list[tuple[str, str, float]]:
-        winner = self.contact_id if self.ranks_contacts else self.agent_id
-        found = [
-            (cid, "winner" if cid == winner else "eligible", score)
-            for cid, score in zip(self.ranked, self.scores, strict=True)
-        ]
-        room = self.listed - len(found)
-        if room > 0:
-            found.extend((a, DECLINED, 0.0) for a in self.declined[:room])
-        return found
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "at": self.at,
-            "decided_by": self.decided_by,
-            "agent_id": self.agent_id,
-            "strategy": self.strategy,
-            "ring": self.ring,
-            "candidates": [list(c) for c in self.candidates()],
-            "counts": dict(self.counts),
-        }
 
 
 # A waiting contact's sort key inside one lane: (-static priority, waiting since, seq, id).

@@ -8,9 +8,9 @@ by the routing engine; they serialise to plain dicts so a state backend can pers
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from contact_center.domain.frozen import frozen
 from routing.errors import IllegalTransition
@@ -261,46 +261,117 @@ class CustomerContext:
     last_served_at: float | None = None
 
 
-class ExplanationSource(Protocol):
-    """A decision kept as taken; its JSON record is built only when first read."""
+@frozen
+class Decision:
+    """One routing decision and why it was taken, kept as taken: the explanation record
+    (candidates with verdicts and scores) is built only when somebody reads it."""
 
-    def record(self) -> dict[str, Any]: ...
+    contact_id: str
+    agent_id: str
+    at: float
+    # "sticky", "strategy", "agent-available" or "direct"
+    decided_by: str
+    strategy: str
+    ring: int
+    # The candidates compared, best first, and their scores: agents (the winner is
+    # ``agent_id``) or, when an agent freed up, contacts (the winner is ``contact_id``).
+    ranked: Sequence[str]
+    scores: Sequence[float]
+    counts: Mapping[str, int]
+    # Agents excluded because they declined this contact (listed if there is room).
+    declined: Sequence[str] = ()
+    listed: int = 20
+    # True when ``ranked`` holds contacts (an agent freed up and chose among them).
+    ranks_contacts: bool = False
 
+    def candidates(self) -> list[tuple[str, str, float]]:
+        winner = self.contact_id if self.ranks_contacts else self.agent_id
+        found = [
+            (cid, "winner" if cid == winner else "eligible", score)
+            for cid, score in zip(self.ranked, self.scores, strict=True)
+        ]
+        room = self.listed - len(found)
+        if room > 0:
+            found.extend((a, "declined", 0.0) for a in self.declined[:room])
+        return found
 
-# Every attribute, as serialised.
-_CONTACT_FIELDS = (
-    "agent_id",
-    "attributes",
-    "awaiting_customer",
-    "callback_offered",
-    "channel",
-    "connected_at",
-    "contact_id",
-    "created_at",
-    "customer",
-    "declined_by",
-    "end_reason",
-    "explanations",
-    "max_wait_done",
-    "offer_deadline",
-    "offered_at",
-    "priority",
-    "queue",
-    "queue_entered_at",
-    "ring",
-    "seq",
-    "state",
-    "sticky_agent",
-    "sticky_until",
-    "waiting_since",
-    "wrap_up_deadline",
-)
+    def record(self) -> dict[str, Any]:
+        """The explanation shown to supervisors: candidates with verdicts and scores."""
+        return {
+            "at": self.at,
+            "decided_by": self.decided_by,
+            "agent_id": self.agent_id,
+            "strategy": self.strategy,
+            "ring": self.ring,
+            "candidates": [list(c) for c in self.candidates()],
+            "counts": dict(self.counts),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision as persisted (Redis state): as taken, cheap to write."""
+        return {
+            "contact_id": self.contact_id,
+            "agent_id": self.agent_id,
+            "at": self.at,
+            "decided_by": self.decided_by,
+            "strategy": self.strategy,
+            "ring": self.ring,
+            "ranked": list(self.ranked),
+            "scores": list(self.scores),
+            "counts": dict(self.counts),
+            "declined": list(self.declined),
+            "listed": self.listed,
+            "ranks_contacts": self.ranks_contacts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Decision:
+        return cls(
+            contact_id=data["contact_id"],
+            agent_id=data["agent_id"],
+            at=float(data["at"]),
+            decided_by=data["decided_by"],
+            strategy=data["strategy"],
+            ring=int(data["ring"]),
+            ranked=list(data["ranked"]),
+            scores=[float(s) for s in data["scores"]],
+            counts=dict(data["counts"]),
+            declined=list(data["declined"]),
+            listed=int(data["listed"]),
+            ranks_contacts=bool(data["ranks_contacts"]),
+        )
 
 
 class Contact:
     """One interaction on one channel, as the router tracks it."""
 
-    __slots__ = _CONTACT_FIELDS
+    __slots__ = (
+        "agent_id",
+        "attributes",
+        "awaiting_customer",
+        "callback_offered",
+        "channel",
+        "connected_at",
+        "contact_id",
+        "created_at",
+        "customer",
+        "declined_by",
+        "end_reason",
+        "explanations",
+        "max_wait_done",
+        "offer_deadline",
+        "offered_at",
+        "priority",
+        "queue",
+        "queue_entered_at",
+        "ring",
+        "seq",
+        "state",
+        "sticky_agent",
+        "sticky_until",
+        "waiting_since",
+        "wrap_up_deadline",
+    )
 
     def __init__(
         self,
@@ -338,9 +409,9 @@ class Contact:
         self.callback_offered = False
         self.max_wait_done = False
         self.end_reason: str | None = None
-        # Decisions are appended as taken and turned into records on first serialisation,
-        # so a decision nobody reads never pays for its explanation record.
-        self.explanations: list[dict[str, Any] | ExplanationSource] = []
+        # Decisions as taken (explanation records are built when read); a plain dict is
+        # a record kept by an earlier version.
+        self.explanations: list[Decision | dict[str, Any]] = []
 
     def transition(self, target: ContactState) -> ContactState:
         """Move to ``target`` if the state machine allows it; return the previous state."""
@@ -354,25 +425,46 @@ class Contact:
         return previous
 
     def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in _CONTACT_FIELDS}
+        """Every attribute as JSON-able values (Redis state; the engine persists it)."""
         customer = self.customer
-        data["customer"] = {
-            "customer_id": customer.customer_id,
-            "tier": customer.tier,
-            "owner_agent_id": customer.owner_agent_id,
-            "last_agent_id": customer.last_agent_id,
-            "last_served_at": customer.last_served_at,
+        return {
+            "agent_id": self.agent_id,
+            "attributes": self.attributes,
+            "awaiting_customer": self.awaiting_customer,
+            "callback_offered": self.callback_offered,
+            "channel": self.channel,
+            "connected_at": self.connected_at,
+            "contact_id": self.contact_id,
+            "created_at": self.created_at,
+            "customer": {
+                "customer_id": customer.customer_id,
+                "tier": customer.tier,
+                "owner_agent_id": customer.owner_agent_id,
+                "last_agent_id": customer.last_agent_id,
+                "last_served_at": customer.last_served_at,
+            },
+            "declined_by": sorted(self.declined_by),
+            "end_reason": self.end_reason,
+            "explanations": [
+                item.to_dict() if isinstance(item, Decision) else item for item in self.explanations
+            ],
+            "max_wait_done": self.max_wait_done,
+            "offer_deadline": self.offer_deadline,
+            "offered_at": self.offered_at,
+            "priority": self.priority,
+            "queue": self.queue,
+            "queue_entered_at": self.queue_entered_at,
+            "ring": self.ring,
+            "seq": self.seq,
+            "state": self.state,
+            "sticky_agent": self.sticky_agent,
+            "sticky_until": self.sticky_until,
+            "waiting_since": self.waiting_since,
+            "wrap_up_deadline": self.wrap_up_deadline,
         }
-        data["declined_by"] = sorted(self.declined_by)
-        data["explanations"] = self.explanation_records()
-        return data
 
     def explanation_records(self) -> list[dict[str, Any]]:
-        explanations = self.explanations
-        for index, item in enumerate(explanations):
-            if not isinstance(item, dict):
-                explanations[index] = item.record()
-        return list(explanations)  # type: ignore[arg-type]  # all records now
+        return [item.record() if isinstance(item, Decision) else item for item in self.explanations]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Contact:
@@ -402,35 +494,34 @@ class Contact:
         contact.callback_offered = bool(data.get("callback_offered", False))
         contact.max_wait_done = bool(data.get("max_wait_done", False))
         contact.end_reason = data.get("end_reason")
-        contact.explanations = list(data.get("explanations", ()))
+        contact.explanations = [
+            Decision.from_dict(item) if "ranked" in item else dict(item)
+            for item in data.get("explanations", ())
+        ]
         return contact
-
-
-# Every attribute, as serialised.
-_AGENT_FIELDS = (
-    "active",
-    "agent_id",
-    "awaiting",
-    "contacts_today",
-    "last_offer",
-    "last_work_at",
-    "load",
-    "name",
-    "profile",
-    "queues",
-    "reason",
-    "skills",
-    "state",
-    "state_since",
-    "today",
-    "work_seq",
-)
 
 
 class Agent:
     """An agent as the router sees them: state, skills, queues, load per channel."""
 
-    __slots__ = _AGENT_FIELDS
+    __slots__ = (
+        "active",
+        "agent_id",
+        "awaiting",
+        "contacts_today",
+        "last_offer",
+        "last_work_at",
+        "load",
+        "name",
+        "profile",
+        "queues",
+        "reason",
+        "skills",
+        "state",
+        "state_since",
+        "today",
+        "work_seq",
+    )
 
     def __init__(
         self,
@@ -480,12 +571,25 @@ class Agent:
         return len(self.active)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in _AGENT_FIELDS}
-        data["queues"] = sorted(self.queues)
-        data["load"] = {str(k): v for k, v in self.load.items()}
-        data["awaiting"] = {str(k): v for k, v in self.awaiting.items()}
-        data["active"] = {k: str(v) for k, v in self.active.items()}
-        return data
+        """Every attribute as JSON-able values (Redis state; the engine persists it)."""
+        return {
+            "active": {contact: channel.value for contact, channel in self.active.items()},
+            "agent_id": self.agent_id,
+            "awaiting": {channel.value: count for channel, count in self.awaiting.items()},
+            "contacts_today": self.contacts_today,
+            "last_offer": dict(self.last_offer),
+            "last_work_at": self.last_work_at,
+            "load": {channel.value: count for channel, count in self.load.items()},
+            "name": self.name,
+            "profile": self.profile,
+            "queues": sorted(self.queues),
+            "reason": self.reason,
+            "skills": dict(self.skills),
+            "state": self.state,
+            "state_since": self.state_since,
+            "today": self.today,
+            "work_seq": self.work_seq,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Agent:

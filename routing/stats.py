@@ -7,7 +7,6 @@ and per queue the agents by state. Nothing here scans the contacts.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import math
 from bisect import bisect_left, insort
@@ -38,12 +37,10 @@ class DayClock:
         return self._day
 
 
-@dataclasses.dataclass(slots=True)
-class MinuteBucket:
-    minute: int = -1
-    answered: int = 0
-    within: int = 0
-    abandoned: int = 0
+# Each minute of the rolling window is four ints in QueueChannelStats.buckets:
+# (minute number, answered, answered within the target, abandons counted).
+_MINUTE, _ANSWERED, _WITHIN, _ABANDONED = range(4)
+_BUCKET = 4
 
 
 class QueueChannelStats:
@@ -69,7 +66,9 @@ class QueueChannelStats:
         self.answered_today = 0
         self.abandoned_today = 0
         self.answer_wait_sum = 0.0
-        self.buckets = [MinuteBucket() for _ in range(max(1, window_minutes))]
+        # One flat list (four ints per minute of the window, minute -1 = unused): it is
+        # persisted after every change, and copying a list of ints is the cheap way.
+        self.buckets: list[int] = [-1, 0, 0, 0] * max(1, window_minutes)
         # (waiting_since, seq) of every contact waiting here, sorted: the head is the
         # longest wait. A plain list with bisect: arrivals append, and C-level inserts
         # and deletes beat a tree for the thousands a queue holds.
@@ -81,13 +80,16 @@ class QueueChannelStats:
             self.offered_today = self.answered_today = self.abandoned_today = 0
             self.answer_wait_sum = 0.0
 
-    def _bucket(self, at: float) -> MinuteBucket:
+    def _bucket(self, at: float) -> int:
+        """Index in ``buckets`` of the minute of ``at``, cleared if it held an older one."""
         minute = int(at // 60)
-        bucket = self.buckets[minute % len(self.buckets)]
-        if bucket.minute != minute:
-            bucket.minute = minute
-            bucket.answered = bucket.within = bucket.abandoned = 0
-        return bucket
+        buckets = self.buckets
+        index = (minute % (len(buckets) // _BUCKET)) * _BUCKET
+        if buckets[index + _MINUTE] != minute:
+            buckets[index + _MINUTE] = minute
+            buckets[index + _ANSWERED] = buckets[index + _WITHIN] = 0
+            buckets[index + _ABANDONED] = 0
+        return index
 
     def waiting_added(self, waiting_since: float, seq: int) -> None:
         insort(self.waiting_since, (waiting_since, seq))
@@ -107,27 +109,28 @@ class QueueChannelStats:
         self._roll_day(day)
         self.answered_today += 1
         self.answer_wait_sum += waited
-        bucket = self._bucket(at)
-        bucket.answered += 1
+        index = self._bucket(at)
+        self.buckets[index + _ANSWERED] += 1
         if waited <= self.sl_seconds:
-            bucket.within += 1
+            self.buckets[index + _WITHIN] += 1
 
     def abandoned(self, day: int, at: float, waited: float, short_abandon: float) -> None:
         self._roll_day(day)
         self.abandoned_today += 1
         if waited >= short_abandon:
-            self._bucket(at).abandoned += 1
+            self.buckets[self._bucket(at) + _ABANDONED] += 1
 
     def window(self, at: float) -> tuple[int, int, int]:
         """(answered, answered within target, counted abandons) over the rolling window."""
+        buckets = self.buckets
         newest = int(at // 60)
-        oldest = newest - len(self.buckets) + 1
+        oldest = newest - len(buckets) // _BUCKET + 1
         answered = within = abandoned = 0
-        for bucket in self.buckets:
-            if oldest <= bucket.minute <= newest:
-                answered += bucket.answered
-                within += bucket.within
-                abandoned += bucket.abandoned
+        for index in range(0, len(buckets), _BUCKET):
+            if oldest <= buckets[index + _MINUTE] <= newest:
+                answered += buckets[index + _ANSWERED]
+                within += buckets[index + _WITHIN]
+                abandoned += buckets[index + _ABANDONED]
         return answered, within, abandoned
 
     def view(self, at: float, day: int) -> dict[str, Any]:
@@ -156,7 +159,7 @@ class QueueChannelStats:
     def answer_rate(self, at: float) -> float:
         """Contacts answered per second over the rolling window."""
         answered, _, _ = self.window(at)
-        return answered / (len(self.buckets) * 60.0)
+        return answered / (len(self.buckets) // _BUCKET * 60.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -165,7 +168,7 @@ class QueueChannelStats:
             "answered_today": self.answered_today,
             "abandoned_today": self.abandoned_today,
             "answer_wait_sum": self.answer_wait_sum,
-            "buckets": [[b.minute, b.answered, b.within, b.abandoned] for b in self.buckets],
+            "buckets": self.buckets.copy(),
         }
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -174,8 +177,12 @@ class QueueChannelStats:
         self.answered_today = int(data["answered_today"])
         self.abandoned_today = int(data["abandoned_today"])
         self.answer_wait_sum = float(data["answer_wait_sum"])
-        for bucket, raw in zip(self.buckets, data["buckets"], strict=False):
-            bucket.minute, bucket.answered, bucket.within, bucket.abandoned = raw
+        saved = data["buckets"]
+        if saved and isinstance(saved[0], list):
+            # Written by an earlier version: one [minute, answered, within, abandoned] each.
+            saved = [int(value) for bucket in saved for value in bucket]
+        size = len(self.buckets)
+        self.buckets[: min(size, len(saved))] = [int(v) for v in saved[:size]]
 
 
 PRESENCES = ("available", "busy", "not_ready", "offline")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Protocol
 
 from contact_center.domain.events import DomainEvent
+from contact_center.domain.frozen import frozen
 from routing.commands import Command
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@frozen
 class CommandResult:
     """Events a command produced (already published by the backend) and its value."""
 

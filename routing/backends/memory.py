@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -41,6 +42,9 @@ class MemoryRouterBackend:
         self._run_timers = run_timers
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        # The deadline the timer task sleeps until: commands wake it only when they
+        # arm an earlier one (waking it on every command costs an event-loop round).
+        self._sleeping_until = math.inf
         self._timer_task: asyncio.Task[None] | None = None
         self._saved: set[str] = set()
         # Store writes that failed: retried after the next command.
@@ -70,8 +74,10 @@ class MemoryRouterBackend:
             if _fires_first(command) and self.engine.timers_due(now):
                 await self._apply(FireTimers(), now)
             outcome = await self._apply(command, now)
-        self._wake.set()
-        return CommandResult(tuple(outcome.events), outcome.value)
+        deadline = self.engine.next_deadline()
+        if deadline is not None and deadline < self._sleeping_until:
+            self._wake.set()
+        return CommandResult(events=tuple(outcome.events), value=outcome.value)
 
     async def _apply(self, command: Command, now: float) -> Outcome:
         outcome = self.engine.execute(command, now)
@@ -113,6 +119,7 @@ class MemoryRouterBackend:
             deadline = self.engine.next_deadline()
             delay = None if deadline is None else max(0.0, deadline - self._clock())
             self._wake.clear()
+            self._sleeping_until = math.inf if deadline is None else deadline
             if delay is None or delay > 0:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):

@@ -261,7 +261,11 @@ class RedisRouterBackend:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[CommandResult] = loop.create_future()
         if self._engine is not None:
+            # Applied here: the apply loop settles every future it takes (or, on losing
+            # the lease, forwards it to the next leader with a timeout of its own), so
+            # no timer is needed.
             self._inbox.put_nowait(_Pending(command, future))
+            return await future
         else:
             request_id = uuid.uuid4().hex
             self._waiting[request_id] = future
@@ -271,7 +275,7 @@ class RedisRouterBackend:
                 self._spawn(self._submit())
         try:
             async with asyncio.timeout(self._command_timeout):
-                return await asyncio.shield(future)
+                return await future
         except TimeoutError:
             raise RouterUnavailable(
                 f"no router node answered within {self._command_timeout} s"
@@ -327,7 +331,7 @@ class RedisRouterBackend:
                 future.set_exception(rebuild_error(error["id"], error["message"], error["details"]))
             else:
                 events = tuple(_decode_listed(reply["events"]))
-                future.set_result(CommandResult(events, reply.get("value")))
+                future.set_result(CommandResult(events=events, value=reply.get("value")))
         except Exception as exc:
             future.set_exception(RouterUnavailable(f"unreadable reply: {exc}"))
 
@@ -542,7 +546,13 @@ class RedisRouterBackend:
                 raise _LostLease from exc
             else:
                 events.extend(outcome.events)
-                results.append((pending, CommandResult(tuple(outcome.events), outcome.value), None))
+                results.append(
+                    (
+                        pending,
+                        CommandResult(events=tuple(outcome.events), value=outcome.value),
+                        None,
+                    )
+                )
             if pending.stream_id is not None:
                 applied = pending.stream_id
         changes = engine.take_changes()
