@@ -33,6 +33,7 @@ from itertools import chain
 from typing import Any
 
 from contact_center.domain.events import DomainEvent
+from contact_center.domain.frozen import constructor
 from routing import commands as cmd
 from routing import events as ev
 from routing.errors import (
@@ -90,6 +91,25 @@ from routing.strategies import occupancy, skill_level
 
 _RECENTLY_ENDED = 10_000
 
+# Built on every decision: through constructor(), which skips type.__call__'s keyword
+# dict (see contact_center.domain.frozen). Same arguments, checked the same way.
+_AgentStateChanged = constructor(ev.AgentStateChanged)
+_ContactAbandoned = constructor(ev.ContactAbandoned)
+_ContactCallbackOffered = constructor(ev.ContactCallbackOffered)
+_ContactClosed = constructor(ev.ContactClosed)
+_ContactConnected = constructor(ev.ContactConnected)
+_ContactOfferDeclined = constructor(ev.ContactOfferDeclined)
+_ContactOfferTimedOut = constructor(ev.ContactOfferTimedOut)
+_ContactOffered = constructor(ev.ContactOffered)
+_ContactOverflowed = constructor(ev.ContactOverflowed)
+_ContactPriorityChanged = constructor(ev.ContactPriorityChanged)
+_ContactQueued = constructor(ev.ContactQueued)
+_ContactStickyWidened = constructor(ev.ContactStickyWidened)
+_ContactTransferred = constructor(ev.ContactTransferred)
+_WrapUpEnded = constructor(ev.WrapUpEnded)
+_WrapUpStarted = constructor(ev.WrapUpStarted)
+_CustomerContext = constructor(CustomerContext)
+
 
 _NO_LANES: dict[Channel, tuple[Lane, ...]] = {}
 
@@ -136,6 +156,7 @@ class RoutingEngine:
         self.config = config
         # Plain dicts of the configuration, read on every decision.
         self._queues: dict[str, QueueConfig] = dict(config.queues)
+        self._strategy_names = {name: queue.strategy.value for name, queue in config.queues.items()}
         self._rules: dict[str, ChannelRules] = {
             name: ChannelRules(profile) for name, profile in config.profiles.items()
         }
@@ -405,7 +426,7 @@ class RoutingEngine:
             contact_id=c.contact_id,
             channel=channel,
             queue=queue.name,
-            customer=CustomerContext(
+            customer=_CustomerContext(
                 customer_id=c.customer_id,
                 tier=c.tier,
                 owner_agent_id=c.owner_agent_id,
@@ -466,7 +487,7 @@ class RoutingEngine:
         self._schedule_waiting_timers(contact)
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            ev.ContactQueued(
+            _ContactQueued(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -572,7 +593,7 @@ class RoutingEngine:
                 agent_id=agent.agent_id,
                 at=self.now,
                 decided_by="sticky",
-                strategy=self._queues[contact.queue].strategy.value,
+                strategy=self._strategy_names[contact.queue],
                 ring=contact.ring,
                 ranked=(agent.agent_id,),
                 scores=(0.0,),
@@ -639,7 +660,7 @@ class RoutingEngine:
                 agent_id=agent.agent_id,
                 at=self.now,
                 decided_by="sticky" if contact.sticky_agent is not None else "agent-available",
-                strategy=self._queues[contact.queue].strategy.value,
+                strategy=self._strategy_names[contact.queue],
                 ring=contact.ring,
                 ranked=heads,
                 scores=scores,
@@ -669,7 +690,7 @@ class RoutingEngine:
         self._dirty_stats.add((contact.queue, contact.channel))
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            ev.ContactOffered(
+            _ContactOffered(
                 at=now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -945,7 +966,7 @@ class RoutingEngine:
             self._worked(agent)
         self._refresh_agent(agent)
         events.append(
-            ev.AgentStateChanged(
+            _AgentStateChanged(
                 at=now,
                 agent_id=agent.agent_id,
                 previous=previous,
@@ -1001,7 +1022,7 @@ class RoutingEngine:
         self._dirty_stats.add((contact.queue, contact.channel))
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            ev.ContactConnected(
+            _ContactConnected(
                 at=now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1018,7 +1039,7 @@ class RoutingEngine:
         self._require_holder(contact, c.agent_id)
         agent = self._agents[c.agent_id]
         events.append(
-            ev.ContactOfferDeclined(
+            _ContactOfferDeclined(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1043,7 +1064,7 @@ class RoutingEngine:
         assert agent_id is not None
         agent = self._agents[agent_id]
         events.append(
-            ev.ContactOfferTimedOut(
+            _ContactOfferTimedOut(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1098,7 +1119,7 @@ class RoutingEngine:
         )
         self._dirty_stats.add((contact.queue, contact.channel))
         events.append(
-            ev.ContactAbandoned(
+            _ContactAbandoned(
                 at=now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1127,7 +1148,7 @@ class RoutingEngine:
         contact.wrap_up_deadline = deadline
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            ev.WrapUpStarted(
+            _WrapUpStarted(
                 at=now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1155,7 +1176,7 @@ class RoutingEngine:
         contact.transition(ContactState.CLOSED)
         self._release_slot(agent, contact)
         for event in (
-            ev.WrapUpEnded(
+            _WrapUpEnded(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1164,7 +1185,7 @@ class RoutingEngine:
                 agent_id=agent.agent_id,
                 ended_by=ended_by,
             ),
-            ev.ContactClosed(
+            _ContactClosed(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1191,7 +1212,7 @@ class RoutingEngine:
             self._release_slot(self._agents[agent_id], contact)
         contact.transition(ContactState.CLOSED)
         events.append(
-            ev.ContactClosed(
+            _ContactClosed(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1300,7 +1321,7 @@ class RoutingEngine:
             agent_id=target.agent_id,
             at=self.now,
             decided_by="direct",
-            strategy=self._queues[contact.queue].strategy.value,
+            strategy=self._strategy_names[contact.queue],
             ring=contact.ring,
             ranked=(target.agent_id,),
             scores=(0.0,),
@@ -1322,7 +1343,7 @@ class RoutingEngine:
         to_agent: str | None,
         by: str,
     ) -> ev.ContactTransferred:
-        return ev.ContactTransferred(
+        return _ContactTransferred(
             at=self.now,
             contact_id=contact.contact_id,
             channel=contact.channel,
@@ -1347,7 +1368,7 @@ class RoutingEngine:
             self._add_waiting(contact)
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            ev.ContactPriorityChanged(
+            _ContactPriorityChanged(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1415,7 +1436,7 @@ class RoutingEngine:
         self._dirty_contacts.add(contact.contact_id)
         current = self._rings[contact.queue][ring]
         events.append(
-            ev.ContactOverflowed(
+            _ContactOverflowed(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1438,7 +1459,7 @@ class RoutingEngine:
         self._add_waiting(contact)
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            ev.ContactStickyWidened(
+            _ContactStickyWidened(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1458,7 +1479,7 @@ class RoutingEngine:
         if max_wait.action == MaxWaitAction.CALLBACK:
             contact.callback_offered = True
             events.append(
-                ev.ContactCallbackOffered(
+                _ContactCallbackOffered(
                     at=self.now,
                     contact_id=contact.contact_id,
                     channel=contact.channel,

@@ -133,6 +133,7 @@ class Lane:
         "skill_levels",
         "stats",
         "strategy",
+        "strategy_name",
         "tier_boost",
         "unsettled",
         "waiting",
@@ -146,6 +147,7 @@ class Lane:
         self.channel = channel
         # The queue's settings that every decision reads, as plain values.
         self.strategy = config.strategy
+        self.strategy_name = config.strategy.value
         self.ageing_per_second = config.ageing_per_second
         self.tier_boost: dict[str, int] = dict(config.tier_boost)
         self.offer_timeout = config.offer_timeout_seconds.get(channel, 30.0)
@@ -204,7 +206,7 @@ def choose_agent(
         agent_id=best[0],
         at=now,
         decided_by="strategy",
-        strategy=lane.strategy.value,
+        strategy=lane.strategy_name,
         ring=lane.ring,
         ranked=best,
         scores=scores,
