@@ -63,7 +63,9 @@ from routing.model import (
     CHANNEL_BY_NAME,
     CHANNELS,
     ENDED_STATES,
+    HOLDING_STATES,
     NO_ANSWER_REASON,
+    NO_DECLINES,
     Agent,
     AgentState,
     Channel,
@@ -78,6 +80,7 @@ from routing.model import (
     SkillRequirement,
     StrategyName,
     meets,
+    name_problem,
     to_milliseconds,
 )
 from routing.stats import (
@@ -183,7 +186,7 @@ class RoutingEngine:
         self._sticky: dict[str, dict[str, None]] = {}
         # Sticky contacts per (queue, channel) with their keys, for positions in queue.
         self._sticky_waiting: dict[tuple[str, Channel], dict[str, WaitingKey]] = {}
-        self._declined: dict[str, set[str]] = {}
+        self._declined: dict[str, frozenset[str]] = {}
         self._members: dict[str, set[str]] = {name: set() for name in config.queues}
         self._reach: dict[tuple[str, int], set[str]] = {
             (name, ring.index): set() for name, rings in self._rings.items() for ring in rings
@@ -302,7 +305,7 @@ class RoutingEngine:
                 if cid in self._contacts
             },
             removed_contacts=sorted(self._removed_contacts),
-            agents={aid: self._agents[aid].to_dict() for aid in self._dirty_agents},
+            agents={aid: self._agents[aid].to_record() for aid in self._dirty_agents},
             stats={channel_key(*key): self._stats[key].to_dict() for key in self._dirty_stats},
             meta={"seq": self._seq, "now": self.now},
         )
@@ -340,6 +343,18 @@ class RoutingEngine:
                 self._push_timer(contact.offer_deadline, "offer", contact.contact_id)
             elif contact.state == ContactState.WRAP_UP and contact.wrap_up_deadline is not None:
                 self._push_timer(contact.wrap_up_deadline, "wrap", contact.contact_id)
+        # An agent's load is what the contacts it holds say (records leave it out).
+        for agent in self._agents.values():
+            agent.active = {}
+            agent.load = dict.fromkeys(CHANNELS, 0)
+            agent.awaiting = dict.fromkeys(CHANNELS, 0)
+        for contact in self._contacts.values():
+            holder = self._agents.get(contact.agent_id or "")
+            if holder is not None and contact.state in HOLDING_STATES:
+                holder.active[contact.contact_id] = contact.channel
+                holder.load[contact.channel] += 1
+                if contact.awaiting_customer:
+                    holder.awaiting[contact.channel] += 1
         for key, raw in stats.items():
             queue, _, channel = key.rpartition("/")
             if queue in self._queues and channel in set(CHANNELS):
@@ -413,8 +428,9 @@ class RoutingEngine:
                 f"queue {queue.name} does not take {channel} contacts",
                 details={"queue": queue.name, "channel": channel},
             )
-        if not c.contact_id:
-            raise InvalidCommand("contact_id must not be empty")
+        problem = name_problem(c.contact_id)
+        if problem:
+            raise InvalidCommand(f"contact_id {problem}", details={"contact_id": c.contact_id})
         if c.contact_id in self._contacts:
             raise DuplicateContact(
                 f"contact {c.contact_id} is already being routed",
@@ -558,7 +574,11 @@ class RoutingEngine:
             del self._sticky_waiting[(contact.queue, contact.channel)][contact_id]
         else:
             waiting = lane.waiting
-            del waiting[bisect_left(waiting, key)]
+            # Usually the head: the contact an agent just took.
+            if waiting[0] is key:
+                del waiting[0]
+            else:
+                del waiting[bisect_left(waiting, key)]
 
     def _schedule_waiting_timers(self, contact: Contact) -> None:
         rings = self._rings[contact.queue]
@@ -828,8 +848,9 @@ class RoutingEngine:
     # ------------------------------------------------------------------ agents
 
     def _upsert_agent(self, c: cmd.UpsertAgent, events: list[DomainEvent]) -> dict[str, Any]:
-        if not c.agent_id:
-            raise InvalidCommand("agent_id must not be empty")
+        problem = name_problem(c.agent_id)
+        if problem:
+            raise InvalidCommand(f"agent_id {problem}", details={"agent_id": c.agent_id})
         profile = c.profile or self.config.default_profile
         if profile not in self.config.profiles:
             raise NoSuchProfile(f"no routing profile {profile!r}", details={"profile": profile})
@@ -1011,7 +1032,7 @@ class RoutingEngine:
         contact.connected_at = now
         contact.offer_deadline = None
         self._declined.pop(contact.contact_id, None)
-        contact.declined_by.clear()
+        contact.declined_by = NO_DECLINES
         day = self._today
         if agent.today != day:
             agent.today, agent.contacts_today = day, 0
@@ -1048,7 +1069,7 @@ class RoutingEngine:
                 agent_id=agent.agent_id,
             )
         )
-        contact.declined_by.add(agent.agent_id)
+        contact.declined_by = contact.declined_by | {agent.agent_id}
         self._declined[contact.contact_id] = contact.declined_by
         self._requeue_offer(contact, agent, events, "declined")
         self._fill_agent(agent, events)
@@ -1252,7 +1273,7 @@ class RoutingEngine:
         contact.queue = queue.name
         contact.waiting_since = contact.queue_entered_at = self.now
         contact.max_wait_done = False
-        contact.declined_by.clear()
+        contact.declined_by = NO_DECLINES
         contact.connected_at = None
         events.append(self._transferred(contact, from_queue, agent_id, None, "agent"))
         self._choose_sticky(contact, queue)
@@ -1276,7 +1297,7 @@ class RoutingEngine:
         # The transferred part of the conversation is a new wait for the customer.
         contact.waiting_since = contact.queue_entered_at = self.now
         contact.connected_at = None
-        contact.declined_by.clear()
+        contact.declined_by = NO_DECLINES
         events.append(self._transferred(contact, contact.queue, agent_id, target.agent_id, "agent"))
         self._offer(contact, target, self._direct(contact, target), events)
         self._fill_agent(agent, events)

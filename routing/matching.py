@@ -224,7 +224,7 @@ def best_contact(
     lanes: Mapping[Channel, tuple[Lane, ...]],
     takeable: tuple[Channel, ...],
     sticky: Iterable[tuple[WaitingKey, float]],
-    declined: Mapping[str, set[str]],
+    declined: Mapping[str, frozenset[str]],
     now: float,
     listed: int,
 ) -> tuple[str, list[str], list[float], int] | None:
@@ -235,6 +235,10 @@ def best_contact(
     priorities with the winner first, number of heads compared) or None.
     """
     best: tuple[float, float, int, str] | None = None
+    # The best lane head so far: the highest effective priority, then the earliest
+    # arrival (seq breaks ties), compared field by field without building tuples.
+    head: WaitingKey | None = None
+    head_effective = 0.0
     heads: list[str] = []
     scores: list[float] = []
     compared = 0
@@ -243,17 +247,28 @@ def best_contact(
             waiting = lane.waiting
             if not waiting:
                 continue
-            key = _first_not_declined(waiting, agent_id, declined)
-            if key is None:
-                continue
+            key: WaitingKey | None = waiting[0]
+            if declined:
+                key = _first_not_declined(waiting, agent_id, declined)
+                if key is None:
+                    continue
+            assert key is not None
             compared += 1
             effective = lane.ageing_per_second * now - key[0]
-            candidate = (-effective, key[1], key[2], key[3])
-            if best is None or candidate < best:
-                best = candidate
+            if (
+                head is None
+                or effective > head_effective
+                or (
+                    effective == head_effective
+                    and (key[1] < head[1] or (key[1] == head[1] and key[2] < head[2]))
+                )
+            ):
+                head, head_effective = key, effective
             if compared <= listed:
                 heads.append(key[3])
                 scores.append(effective)
+    if head is not None:
+        best = (-head_effective, head[1], head[2], head[3])
     for key, rate in sticky:
         compared += 1
         effective = rate * now - key[0]
@@ -282,7 +297,7 @@ _DECLINE_SCAN = 32
 
 
 def _first_not_declined(
-    waiting: list[WaitingKey], agent_id: str, declined: Mapping[str, set[str]]
+    waiting: list[WaitingKey], agent_id: str, declined: Mapping[str, frozenset[str]]
 ) -> WaitingKey | None:
     # ``declined`` only holds contacts someone declined, so the common path is one miss.
     key = waiting[0]

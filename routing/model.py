@@ -423,7 +423,8 @@ class Contact:
         self.offer_deadline: float | None = None
         self.connected_at: float | None = None
         self.wrap_up_deadline: float | None = None
-        self.declined_by: set[str] = set()
+        # Agents who declined it (replaced, never mutated: most contacts share the empty one).
+        self.declined_by: frozenset[str] = NO_DECLINES
         self.awaiting_customer = False
         self.callback_offered = False
         self.max_wait_done = False
@@ -508,7 +509,7 @@ class Contact:
         contact.offer_deadline = _optional_float(data.get("offer_deadline"))
         contact.connected_at = _optional_float(data.get("connected_at"))
         contact.wrap_up_deadline = _optional_float(data.get("wrap_up_deadline"))
-        contact.declined_by = set(data.get("declined_by", ()))
+        contact.declined_by = frozenset(data.get("declined_by", ())) or NO_DECLINES
         contact.awaiting_customer = bool(data.get("awaiting_customer", False))
         contact.callback_offered = bool(data.get("callback_offered", False))
         contact.max_wait_done = bool(data.get("max_wait_done", False))
@@ -590,15 +591,21 @@ class Agent:
         return len(self.active)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every attribute as JSON-able values (Redis state; the engine persists it)."""
+        """Every attribute as JSON-able values (what describe_agent shows)."""
+        data = self.to_record()
+        data["active"] = {contact: str(channel) for contact, channel in self.active.items()}
+        data["load"] = {str(channel): count for channel, count in self.load.items()}
+        data["awaiting"] = {str(channel): count for channel, count in self.awaiting.items()}
+        return data
+
+    def to_record(self) -> dict[str, Any]:
+        """What a state backend persists: everything but the load, which the engine
+        derives again from the contacts the agent holds (RoutingEngine.load)."""
         return {
-            "active": {contact: channel.value for contact, channel in self.active.items()},
             "agent_id": self.agent_id,
-            "awaiting": {channel.value: count for channel, count in self.awaiting.items()},
             "contacts_today": self.contacts_today,
             "last_offer": dict(self.last_offer),
             "last_work_at": self.last_work_at,
-            "load": {channel.value: count for channel, count in self.load.items()},
             "name": self.name,
             "profile": self.profile,
             "queues": sorted(self.queues),
@@ -626,11 +633,26 @@ class Agent:
         agent.work_seq = int(data.get("work_seq", 0))
         agent.contacts_today = int(data["contacts_today"])
         agent.today = int(data["today"])
-        agent.load = {Channel(k): int(v) for k, v in data["load"].items()}
-        agent.awaiting = {Channel(k): int(v) for k, v in data["awaiting"].items()}
-        agent.active = {k: Channel(v) for k, v in data["active"].items()}
+        # Records written by this version leave the load out (derived from the contacts).
+        agent.load.update({Channel(k): int(v) for k, v in data.get("load", {}).items()})
+        agent.awaiting.update({Channel(k): int(v) for k, v in data.get("awaiting", {}).items()})
+        agent.active = {k: Channel(v) for k, v in data.get("active", {}).items()}
         agent.last_offer = {k: int(v) for k, v in data.get("last_offer", {}).items()}
         return agent
+
+
+NO_DECLINES: frozenset[str] = frozenset()
+
+
+def name_problem(name: str) -> str | None:
+    """What is wrong with a queue, profile, agent or contact id, if anything: ids are
+    non-empty and free of control characters (state backends use them as keys and
+    separate them with NUL)."""
+    if not name:
+        return "must not be empty"
+    if not name.isprintable():
+        return f"{name!r} has control characters"
+    return None
 
 
 def _optional_float(value: Any) -> float | None:

@@ -29,6 +29,7 @@ from routing.model import (
     SkillRequirement,
     StickyRule,
     StrategyName,
+    name_problem,
 )
 
 
@@ -151,6 +152,15 @@ class RoutingSettings(_Model):
     profiles: dict[str, ProfileSettings] = Field(default_factory=dict)
     queues: dict[str, QueueSettings] = Field(default_factory=dict)
     agents: dict[str, AgentSettings] = Field(default_factory=dict)
+
+    @field_validator("queues", "profiles", "agents")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            problem = name_problem(name)
+            if problem:
+                raise ValueError(problem)
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -96,6 +96,9 @@ class QueueChannelStats:
 
     def waiting_removed(self, waiting_since: float, seq: int) -> None:
         waiting = self.waiting_since
+        if waiting and waiting[0][1] == seq:
+            del waiting[0]
+            return
         key = (waiting_since, seq)
         index = bisect_left(waiting, key)
         if index < len(waiting) and waiting[index] == key:

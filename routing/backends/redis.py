@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -77,39 +78,42 @@ return 0
 _COMMIT = """
 -- KEYS: leader, contacts, agents, stats, meta, events, commands, reply keys...
 -- ARGV: token, applied id ('' = none), seq, now, published ('' = same),
---       n contacts, id, json..., n removed, id..., n agents, id, json...,
---       n stats, key, json..., events json ('' = none), n replies, key index, json...
+--       contacts, removed contact ids, agents, stats, events json ('' = none),
+--       n replies, key index, json...
+-- Records travel as one argument per kind, "id NUL json NUL id NUL json ..." (ids
+-- never hold control characters, JSON escapes them): packing a few large arguments
+-- costs the leader far less than hundreds of small ones.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-local i = 6
-local function hset(key, n)
-  local k = 0
-  while k < n do
-    local args = {}
-    local upto = math.min(n, k + 500)
-    for _ = k + 1, upto do
-      args[#args + 1] = ARGV[i]
-      args[#args + 1] = ARGV[i + 1]
-      i = i + 2
+local function split(blob)
+  local parts = {}
+  local pos = 1
+  local size = #blob
+  while pos <= size do
+    local stop = string.find(blob, '\0', pos, true)
+    if not stop then
+      parts[#parts + 1] = string.sub(blob, pos)
+      break
     end
-    redis.call('HSET', key, unpack(args))
-    k = upto
+    parts[#parts + 1] = string.sub(blob, pos, stop - 1)
+    pos = stop + 1
+  end
+  return parts
+end
+local function apply(command, key, blob, step)
+  if blob == '' then return end
+  local parts = split(blob)
+  local k = 1
+  while k <= #parts do
+    local upto = math.min(#parts, k + 999)
+    if step == 2 and (upto - k) % 2 == 0 then upto = upto - 1 end
+    redis.call(command, key, unpack(parts, k, upto))
+    k = upto + 1
   end
 end
-local n = tonumber(ARGV[i]); i = i + 1
-hset(KEYS[2], n)
-n = tonumber(ARGV[i]); i = i + 1
-local k = 0
-while k < n do
-  local args = {}
-  local upto = math.min(n, k + 500)
-  for _ = k + 1, upto do args[#args + 1] = ARGV[i]; i = i + 1 end
-  redis.call('HDEL', KEYS[2], unpack(args))
-  k = upto
-end
-n = tonumber(ARGV[i]); i = i + 1
-hset(KEYS[3], n)
-n = tonumber(ARGV[i]); i = i + 1
-hset(KEYS[4], n)
+apply('HSET', KEYS[2], ARGV[6], 2)
+apply('HDEL', KEYS[2], ARGV[7], 1)
+apply('HSET', KEYS[3], ARGV[8], 2)
+apply('HSET', KEYS[4], ARGV[9], 2)
 redis.call('HSET', KEYS[5], 'seq', ARGV[3], 'now', ARGV[4])
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[5], 'applied', ARGV[2])
@@ -117,12 +121,11 @@ if ARGV[2] ~= '' then
 end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], 'published', ARGV[5]) end
 local event_id = false
-if ARGV[i] ~= '' then
-  event_id = redis.call('XADD', KEYS[6], 'MAXLEN', '~', '100000', '*', 'e', ARGV[i])
+if ARGV[10] ~= '' then
+  event_id = redis.call('XADD', KEYS[6], 'MAXLEN', '~', '100000', '*', 'e', ARGV[10])
 end
-i = i + 1
-n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
+local i = 12
+for _ = 1, tonumber(ARGV[11]) do
   local key = KEYS[7 + tonumber(ARGV[i])]
   redis.call('RPUSH', key, ARGV[i + 1])
   redis.call('PEXPIRE', key, 600000)
@@ -221,6 +224,9 @@ class RedisRouterBackend:
         self._engine: RoutingEngine | None = None
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
         self._wake = asyncio.Event()
+        # The deadline the timer task sleeps until: a batch wakes it only when it arms
+        # an earlier one (see the memory backend).
+        self._sleeping_until = math.inf
         self._published = ""
         self._closing = False
         self._background: set[asyncio.Task[None]] = set()
@@ -488,6 +494,7 @@ class RedisRouterBackend:
             deadline = engine.next_deadline()
             delay = None if deadline is None else max(0.0, deadline - self._clock())
             self._wake.clear()
+            self._sleeping_until = math.inf if deadline is None else deadline
             if delay is None or delay > 0:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
@@ -577,17 +584,10 @@ class RedisRouterBackend:
                 changes.meta["now"],
                 self._published,
             ]
-            args.append(len(changes.contacts))
-            for cid, record in changes.contacts.items():
-                args.extend((cid, orjson.dumps(record)))
-            args.append(len(changes.removed_contacts))
-            args.extend(changes.removed_contacts)
-            args.append(len(changes.agents))
-            for aid, record in changes.agents.items():
-                args.extend((aid, orjson.dumps(record)))
-            args.append(len(changes.stats))
-            for key, record in changes.stats.items():
-                args.extend((key, orjson.dumps(record)))
+            args.append(_records(changes.contacts))
+            args.append("\0".join(changes.removed_contacts))
+            args.append(_records(changes.agents))
+            args.append(_records(changes.stats))
             args.append(b"[" + b",".join(encoded_events) + b"]" if encoded_events else "")
             args.append(len(replies) // 2)
             args.extend(replies)
@@ -627,7 +627,9 @@ class RedisRouterBackend:
             else:
                 assert result is not None
                 pending.future.set_result(result)
-        self._wake.set()
+        deadline = engine.next_deadline()
+        if deadline is not None and deadline < self._sleeping_until:
+            self._wake.set()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -662,7 +664,23 @@ def _decode_listed(items: list[Any]) -> list[DomainEvent]:
 def _encode_event(event: DomainEvent) -> bytes:
     """Same bytes as ``encode_event`` (``{"event": name, ...fields}``) in one orjson pass
     instead of three: the dataclass serialises directly and the name goes in front."""
-    return b'{"event":' + orjson.dumps(event.name) + b"," + orjson.dumps(event)[1:]
+    kind = type(event)
+    prefix = _EVENT_PREFIX.get(kind)
+    if prefix is None:
+        prefix = _EVENT_PREFIX[kind] = b'{"event":' + orjson.dumps(event.name) + b","
+    return prefix + orjson.dumps(event)[1:]
+
+
+_EVENT_PREFIX: dict[type[DomainEvent], bytes] = {}
+
+
+def _records(records: dict[str, dict[str, Any]]) -> bytes:
+    """``id NUL json NUL ...`` for the commit script (see _COMMIT)."""
+    parts: list[bytes] = []
+    for record_id, record in records.items():
+        parts.append(record_id.encode())
+        parts.append(orjson.dumps(record))
+    return b"\0".join(parts)
 
 
 def _reply(

@@ -102,7 +102,7 @@ def test_given_not_ready_when_the_reason_changes_then_it_is_a_transition() -> No
 def test_given_records_when_serialised_then_they_round_trip() -> None:
     c = contact()
     c.transition(ContactState.QUEUED)
-    c.declined_by.add("a9")
+    c.declined_by = frozenset({"a9"})
     c.explanations.append({"agent_id": "a1"})
     again = Contact.from_dict(c.to_dict())
     assert again.to_dict() == c.to_dict()
