@@ -210,11 +210,14 @@ def fires_timers_first(command: Command) -> bool:
 
 
 def command_to_json(command: Command) -> bytes:
-    return orjson.dumps({"kind": command.kind, **_fields(command)})
+    """``{"kind": kind, ...fields}``: the dataclass serialises directly, the kind in front."""
+    fields = orjson.dumps(command)
+    kind = b'{"kind":' + orjson.dumps(command.kind)
+    return kind + b"}" if fields == b"{}" else kind + b"," + fields[1:]
 
 
-def _fields(command: Command) -> dict[str, Any]:
-    return {f.name: getattr(command, f.name) for f in dataclasses.fields(command)}
+# Field names per command class (dataclasses.fields builds a tuple on every call).
+_FIELD_NAMES: dict[type[Command], frozenset[str]] = {}
 
 
 def command_from_json(raw: bytes | str) -> Command:
@@ -234,8 +237,10 @@ def command_from_dict(data: Mapping[str, Any]) -> Command:
     cls = COMMAND_TYPES.get(str(kind))
     if cls is None:
         raise InvalidCommand(f"unknown command kind {kind!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(fields) - names
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    unknown = fields.keys() - names
     if unknown:
         raise InvalidCommand(f"unknown fields for {kind}: {sorted(unknown)}")
     try:

@@ -46,10 +46,20 @@ def encode_event(event: DomainEvent) -> bytes:
 
 def decode_event(raw: bytes | str) -> DomainEvent:
     """Rebuild an event from :func:`encode_event` output (unknown names raise KeyError)."""
-    data = orjson.loads(raw)
-    cls = EVENT_TYPES[data.pop("event")]
-    field_types = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: _frozen(v) for k, v in data.items() if k in field_types})
+    return event_from_dict(orjson.loads(raw))
+
+
+def event_from_dict(data: dict[str, Any]) -> DomainEvent:
+    """Rebuild an event from its decoded JSON (``{"event": name, ...fields}``)."""
+    cls = EVENT_TYPES[data["event"]]
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    return cls(**{k: _frozen(v) for k, v in data.items() if k in names})
+
+
+# Field names per event class (dataclasses.fields builds a tuple on every call).
+_FIELD_NAMES: dict[type[DomainEvent], frozenset[str]] = {}
 
 
 def _frozen(value: Any) -> Any:

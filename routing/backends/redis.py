@@ -34,18 +34,19 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from contact_center.domain.events import DomainEvent, decode_event
+from contact_center.domain.events import DomainEvent, event_from_dict
 from contact_center.errors import AppError
 from routing.backends.base import CommandResult
 from routing.commands import (
     Command,
     FireTimers,
+    command_from_dict,
     command_from_json,
     command_to_json,
 )
 from routing.commands import fires_timers_first as _fires_first
 from routing.engine import RoutingEngine
-from routing.errors import RouterUnavailable, rebuild_error
+from routing.errors import InvalidCommand, RouterUnavailable, rebuild_error
 from routing.model import RoutingConfig
 from routing.ports import EventSink
 
@@ -216,8 +217,12 @@ class RedisRouterBackend:
         self._reply_key = self.keys.reply(self.node_id)
         self._wake_key = self.keys.wake(self.node_id)
         self._stop = asyncio.Event()
-        self._submissions: list[tuple[str, bytes]] = []
-        self._waiting: dict[str, asyncio.Future[CommandResult]] = {}
+        self._submissions: list[bytes] = []
+        # Commands submitted to the leader: request id -> (future, when it gives up).
+        self._waiting: dict[str, tuple[asyncio.Future[CommandResult], float]] = {}
+        # Request ids: unique per process (the prefix) and per request (the counter).
+        self._request_prefix = uuid.uuid4().hex[:8] + "-"
+        self._requests = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._lead_tasks: list[asyncio.Task[None]] = []
         self._token: str | None = None
@@ -238,6 +243,7 @@ class RedisRouterBackend:
     async def start(self) -> None:
         await self._redis.ping()
         self._tasks.append(asyncio.create_task(self._read_replies(), name="routing-replies"))
+        self._tasks.append(asyncio.create_task(self._expire_waiting(), name="routing-timeouts"))
         if self._can_lead:
             self._tasks.append(asyncio.create_task(self._campaign(), name="routing-lease"))
 
@@ -251,7 +257,7 @@ class RedisRouterBackend:
             await self._redis.rpush(self._reply_key, _STOP)
         await _finish(self._tasks, timeout=3.0)
         self._tasks.clear()
-        for future in self._waiting.values():
+        for future, _deadline in self._waiting.values():
             if not future.done():
                 future.set_exception(RouterUnavailable("router node closed"))
         self._waiting.clear()
@@ -272,34 +278,49 @@ class RedisRouterBackend:
             # no timer is needed.
             self._inbox.put_nowait(_Pending(command, future))
             return await future
-        else:
-            request_id = uuid.uuid4().hex
-            self._waiting[request_id] = future
-            # Submissions are pipelined: concurrent callers share one round trip.
-            self._submissions.append((request_id, command_to_json(command)))
-            if len(self._submissions) == 1:
-                self._spawn(self._submit())
-        try:
-            async with asyncio.timeout(self._command_timeout):
-                return await future
-        except TimeoutError:
-            raise RouterUnavailable(
-                f"no router node answered within {self._command_timeout} s"
-            ) from None
+        self._requests += 1
+        request_id = f"{self._request_prefix}{self._requests}"
+        # Timed out by _expire_waiting: one sweeper, not a timer per command.
+        self._waiting[request_id] = (future, loop.time() + self._command_timeout)
+        # Concurrent callers share one stream entry: ["id", command] items in an array.
+        self._submissions.append(
+            b'["' + request_id.encode() + b'",' + command_to_json(command) + b"]"
+        )
+        if len(self._submissions) == 1:
+            self._spawn(self._submit())
+        return await future
 
     async def _submit(self) -> None:
         await asyncio.sleep(0)  # let callers of this loop iteration join the batch
         batch, self._submissions = self._submissions, []
-        pipe = self._redis.pipeline(transaction=False)
-        for request_id, raw in batch:
-            pipe.xadd(self.keys.commands, {"c": raw, "r": request_id, "n": self.node_id})
+        entry = b"[" + b",".join(batch) + b"]"
         try:
-            await pipe.execute()
+            await self._redis.xadd(self.keys.commands, {"b": entry, "n": self.node_id})
         except RedisError as exc:
-            for request_id, _raw in batch:
-                future = self._waiting.pop(request_id, None)
-                if future is not None and not future.done():
-                    future.set_exception(RouterUnavailable(f"cannot reach Redis: {exc}"))
+            for item in batch:
+                # item starts with ["<request id>",
+                request_id = item[2 : item.index(b'"', 2)].decode()
+                waiting = self._waiting.pop(request_id, None)
+                if waiting is not None and not waiting[0].done():
+                    waiting[0].set_exception(RouterUnavailable(f"cannot reach Redis: {exc}"))
+
+    async def _expire_waiting(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = min(1.0, self._command_timeout / 4)
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._stop.wait()
+            now = loop.time()
+            expired = [rid for rid, (_f, deadline) in self._waiting.items() if deadline <= now]
+            for request_id in expired:
+                future, _deadline = self._waiting.pop(request_id)
+                if not future.done():
+                    future.set_exception(
+                        RouterUnavailable(
+                            f"no router node answered within {self._command_timeout} s"
+                        )
+                    )
 
     async def _read_replies(self) -> None:
         client = self._redis
@@ -324,13 +345,23 @@ class RedisRouterBackend:
         if raw == _STOP:
             return
         try:
-            reply = orjson.loads(raw)
-            future = self._waiting.pop(reply["r"], None)
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+            replies = orjson.loads(raw)
+        except orjson.JSONDecodeError:
             log.error("unreadable routing reply dropped: %r", raw[:200])
             return
-        if future is None or future.done():
+        # One list element holds every reply of a commit to this node.
+        for reply in replies if isinstance(replies, list) else (replies,):
+            self._settle_reply(reply)
+
+    def _settle_reply(self, reply: Any) -> None:
+        try:
+            waiting = self._waiting.pop(reply["r"], None)
+        except (KeyError, TypeError):
+            log.error("unreadable routing reply dropped: %r", str(reply)[:200])
             return
+        if waiting is None or waiting[0].done():
+            return
+        future = waiting[0]
         try:
             if reply.get("error"):
                 error = reply["error"]
@@ -478,16 +509,8 @@ class RedisRouterBackend:
                     continue
                 for entry_id, fields in entries:
                     last = entry_id.decode()
-                    reply_to = fields.get(b"n", b"").decode()
-                    request_id = fields.get(b"r", b"").decode()
-                    try:
-                        command: Command | None = command_from_json(fields.get(b"c", b""))
-                        refused = None
-                    except AppError as exc:
-                        command, refused = None, exc
-                    self._inbox.put_nowait(
-                        _Pending(command, None, last, reply_to, request_id, refused)
-                    )
+                    for pending in _entry_commands(last, fields):
+                        self._inbox.put_nowait(pending)
 
     async def _timer_loop(self, engine: RoutingEngine) -> None:
         while True:
@@ -509,7 +532,12 @@ class RedisRouterBackend:
         try:
             while True:
                 batch = [await self._inbox.get()]
-                while len(batch) < self._max_batch and not self._inbox.empty():
+                while not self._inbox.empty() and (
+                    len(batch) < self._max_batch
+                    # Never split a stream entry: only its last command carries the id
+                    # the commit records as applied.
+                    or (batch[-1].reply_to is not None and batch[-1].stream_id is None)
+                ):
                     batch.append(self._inbox.get_nowait())
                 self._in_flight = batch
                 try:
@@ -565,17 +593,18 @@ class RedisRouterBackend:
         changes = engine.take_changes()
         encoded_events = [_encode_event(e) for e in events]
         encoded = {id(e): raw for e, raw in zip(events, encoded_events, strict=True)}
+        # One list element per node, holding the replies to all its commands.
+        by_node: dict[str, list[bytes]] = {}
+        for pending, result, error in results:
+            if pending.reply_to:
+                by_node.setdefault(pending.reply_to, []).append(
+                    _reply(pending.request_id, result, error, encoded)
+                )
         reply_keys: list[str] = []
         replies: list[Any] = []
-        for pending, result, error in results:
-            if not pending.reply_to:
-                continue
-            key = self.keys.reply(pending.reply_to)
-            if key not in reply_keys:
-                reply_keys.append(key)
-            replies.extend(
-                [reply_keys.index(key) + 1, _reply(pending.request_id, result, error, encoded)]
-            )
+        for node, items in by_node.items():
+            reply_keys.append(self.keys.reply(node))
+            replies.extend([len(reply_keys), b"[" + b",".join(items) + b"]"])
         if changes or applied or encoded_events or replies:
             args: list[Any] = [
                 token,
@@ -652,13 +681,45 @@ async def _finish(tasks: list[asyncio.Task[None]], timeout: float) -> None:
             await task
 
 
+def _entry_commands(entry_id: str, fields: dict[bytes, bytes]) -> list[_Pending]:
+    """The commands of one stream entry, in order; only the last carries the entry id
+    (what the commit records as applied). A malformed command is refused, not lost."""
+    reply_to = fields.get(b"n", b"").decode()
+    items: list[tuple[str, Any]] = []
+    if b"b" in fields:
+        try:
+            decoded = orjson.loads(fields[b"b"])
+            items = [(str(request_id), data) for request_id, data in decoded]
+        except (orjson.JSONDecodeError, TypeError, ValueError):
+            log.error("unreadable routing command entry %s dropped", entry_id)
+            return [_Pending(None, None, entry_id, None, None, InvalidCommand("unreadable"))]
+    else:
+        # One command per entry, as written by an earlier version.
+        items = [(fields.get(b"r", b"").decode(), fields.get(b"c", b""))]
+    pendings: list[_Pending] = []
+    for request_id, data in items:
+        try:
+            if isinstance(data, dict):
+                command: Command | None = command_from_dict(data)
+            else:
+                command = command_from_json(data)
+            refused = None
+        except AppError as exc:
+            command, refused = None, exc
+        pendings.append(_Pending(command, None, None, reply_to, request_id, refused))
+    if not pendings:
+        return [_Pending(None, None, entry_id, None, None, InvalidCommand("empty entry"))]
+    pendings[-1].stream_id = entry_id
+    return pendings
+
+
 def decode_event_batch(raw: bytes) -> list[DomainEvent]:
     """Events of one outbox entry (a JSON array of encoded events)."""
     return _decode_listed(orjson.loads(raw))
 
 
 def _decode_listed(items: list[Any]) -> list[DomainEvent]:
-    return [decode_event(orjson.dumps(item)) for item in items]
+    return [event_from_dict(item) for item in items]
 
 
 def _encode_event(event: DomainEvent) -> bytes:
