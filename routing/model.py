@@ -646,8 +646,7 @@ NO_DECLINES: frozenset[str] = frozenset()
 
 def name_problem(name: str) -> str | None:
     """What is wrong with a queue, profile, agent or contact id, if anything: ids are
-    non-empty and free of control characters (state backends use them as keys and
-    separate them with NUL)."""
+    non-empty and free of control characters (they end up in keys, logs and consoles)."""
     if not name:
         return "must not be empty"
     if not name.isprintable():
