@@ -11,12 +11,16 @@ falls back to the sources (the extensions are optional).
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-from routing.compiled import COMPILED_MODULES, MANIFEST, source_digests
+# pip runs this in an isolated environment: the project's own modules come from here.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from routing.compiled import COMPILED_MODULES, MANIFEST, source_digests  # noqa: E402
 
 
 class BuildWithManifest(build_ext):

@@ -106,7 +106,11 @@ if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[5], 'applied', ARGV[2])
   redis.call('XTRIM', KEYS[7], 'MINID', '~', ARGV[2])
 end
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], 'published', ARGV[5]) end
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[5], 'published', ARGV[5])
+  -- Entries up to the published one are needed by no one.
+  redis.call('XTRIM', KEYS[6], 'MINID', ARGV[5])
+end
 local event_id = false
 if ARGV[10] ~= '' then
   event_id = redis.call('XADD', KEYS[6], 'MAXLEN', '~', '100000', '*', 'e', ARGV[10])
