@@ -20,7 +20,7 @@ from setuptools.command.build_ext import build_ext
 # pip runs this in an isolated environment: the project's own modules come from here.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from routing.compiled import COMPILED_MODULES, MANIFEST, source_digests  # noqa: E402
+from routing.compiled import COMPILED_MODULES, MANIFEST, source_digests
 
 
 class BuildWithManifest(build_ext):
