@@ -82,15 +82,14 @@ def source_digests(package_dir: Path) -> dict[str, str]:
     }
 
 
-def choose_sources_or_build(package_dir: Path) -> str:
-    """Decide, before any core module is imported, whether the build or the sources run."""
-    global mode
+def decide(package_dir: Path, *, forced: bool) -> tuple[str, list[str]]:
+    """(mode, stale modules) for the package at ``package_dir``: "compiled" when every
+    module is built from the sources as they are, "sources" when nothing is built or
+    ``forced``, else "sources (stale build)" with the modules that changed."""
     sources = _sources(package_dir)
     builds = {name: _built(path) for name, path in sources.items()}
     if all(build is None for build in builds.values()):
-        mode = "sources"
-        return mode
-    forced = os.environ.get("CC_ROUTING_PURE") == "1"
+        return "sources", []
     try:
         recorded = json.loads((package_dir / MANIFEST).read_text())
     except (OSError, ValueError):
@@ -101,15 +100,23 @@ def choose_sources_or_build(package_dir: Path) -> str:
         for name, build in builds.items()
         if build is None or recorded.get(name) != current[name]
     ]
-    if not forced and not stale:
-        mode = "compiled"
-        return mode
-    if not any(isinstance(f, _SourceFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _SourceFinder(sources))
     if forced:
-        mode = "sources"
-    else:
-        mode = "sources (stale build)"
+        return "sources", stale
+    return ("sources (stale build)", stale) if stale else ("compiled", [])
+
+
+def choose_sources_or_build(package_dir: Path) -> str:
+    """Decide, before any core module is imported, whether the build or the sources run."""
+    global mode
+    mode, stale = decide(package_dir, forced=os.environ.get("CC_ROUTING_PURE") == "1")
+    built = any(_built(p) for p in _sources(package_dir).values())
+    if (
+        mode != "compiled"
+        and built
+        and not any(isinstance(f, _SourceFinder) for f in sys.meta_path)
+    ):
+        sys.meta_path.insert(0, _SourceFinder(_sources(package_dir)))
+    if stale and mode == "sources (stale build)":
         log.warning(
             "routing: %s changed since the router core was compiled; running the sources "
             "(slower). Rebuild with `make build` (or pip install -e .).",
