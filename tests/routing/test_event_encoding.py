@@ -1,10 +1,10 @@
-"""The Redis backend's one-pass event encoding gives exactly ``encode_event``'s bytes."""
+"""The Redis backend's batch encoding of events round-trips every kind of routing event."""
 
 from __future__ import annotations
 
 from contact_center.domain.events import DomainEvent, decode_event, encode_event
 from routing import commands as cmd
-from routing.backends.redis import _encode_event
+from routing.backends.redis import _encode_events, decode_event_batch
 from routing.engine import RoutingEngine
 from routing.settings import build_config, parse_routing_settings
 from tests.routing.conftest import T0, TEST_ROUTING
@@ -33,10 +33,14 @@ def _events_of_many_kinds() -> list[DomainEvent]:
     return events
 
 
-def test_given_routing_events_when_encoded_in_one_pass_then_bytes_match_encode_event() -> None:
+def test_given_routing_events_when_encoded_as_a_batch_then_they_decode_equal() -> None:
     events = _events_of_many_kinds()
     assert len({e.name for e in events}) >= 6
-    for event in events:
-        raw = _encode_event(event)
-        assert raw == encode_event(event)
-        assert decode_event(raw) == event
+    assert decode_event_batch(_encode_events(events)) == events
+
+
+def test_given_an_outbox_entry_of_the_earlier_format_then_it_still_decodes() -> None:
+    events = _events_of_many_kinds()
+    earlier = b"[" + b",".join(encode_event(e) for e in events) + b"]"
+    assert decode_event_batch(earlier) == events
+    assert [decode_event(encode_event(e)) for e in events] == events
