@@ -557,8 +557,12 @@ class RoutingEngine:
             self._sticky_waiting.setdefault(qc, {})[contact_id] = key
         else:
             # A plain sorted list: C-level bisect and insert beat a tree at these sizes,
-            # and arrivals of equal priority append.
-            insort(lane.waiting, key)
+            # and arrivals of equal priority append without a search.
+            waiting = lane.waiting
+            if not waiting or waiting[-1] < key:
+                waiting.append(key)
+            else:
+                insort(waiting, key)
 
     def _remove_waiting(self, contact: Contact) -> None:
         contact_id = contact.contact_id

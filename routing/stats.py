@@ -92,7 +92,13 @@ class QueueChannelStats:
         return index
 
     def waiting_added(self, waiting_since: float, seq: int) -> None:
-        insort(self.waiting_since, (waiting_since, seq))
+        waiting = self.waiting_since
+        key = (waiting_since, seq)
+        # Arrivals are the newest: append without a search.
+        if not waiting or waiting[-1] < key:
+            waiting.append(key)
+        else:
+            insort(waiting, key)
 
     def waiting_removed(self, waiting_since: float, seq: int) -> None:
         waiting = self.waiting_since
