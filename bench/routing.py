@@ -449,6 +449,18 @@ async def load_process(
     print(orjson.dumps(figures).decode())
 
 
+def calibration_ms() -> float:
+    """Best of three runs of a fixed loop of dict stores, in milliseconds."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        table: dict[int, int] = {}
+        for n in range(1_000_000):
+            table[n & 1023] = n
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
@@ -491,6 +503,9 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
         "gc_threshold": gc.get_threshold()[0],
         # "compiled" when the router core runs as built by mypyc (routing.compiled).
         "router_core": routing.compiled.mode,
+        # How fast this machine runs Python right now (a fixed dict loop): shared machines
+        # vary by half between minutes, so compare figures taken at similar speeds.
+        "calibration_ms": calibration_ms(),
     }
     figures["memory"] = await run_memory(scenario)
     print("memory", figures["memory"], file=sys.stderr)
