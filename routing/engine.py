@@ -578,8 +578,11 @@ class RoutingEngine:
             del self._sticky_waiting[(contact.queue, contact.channel)][contact_id]
         else:
             waiting = lane.waiting
-            # Usually the head: the contact an agent just took.
-            if waiting[0] is key:
+            # Usually the head (an agent freed up and took it) or the tail (it arrived and
+            # went straight to a free agent).
+            if waiting[-1] is key:
+                waiting.pop()
+            elif waiting[0] is key:
                 del waiting[0]
             else:
                 del waiting[bisect_left(waiting, key)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from operator import attrgetter
+from typing import Any
 
 from routing.model import (
     CHANNELS,
@@ -109,8 +110,11 @@ def takeable_channels(agent: Agent, rules: ChannelRules) -> tuple[Channel, ...]:
 
 
 # A waiting contact's sort key inside one lane: (-static priority, waiting since, seq, id).
-# Effective priority at ``now`` is ``-key[0] + ageing_rate * now``.
-WaitingKey = tuple[float, float, int, str]
+# Effective priority at ``now`` is ``-key[0] + ageing_rate * now``. Typed as a tuple of
+# any length on purpose: the compiled engine would unpack a fixed-length tuple into a C
+# struct and build a new tuple each time it goes back into a list or dict (an allocation
+# per move, and identity checks that never match).
+WaitingKey = tuple[Any, ...]
 
 
 class Lane:

@@ -72,7 +72,8 @@ class QueueChannelStats:
         # (waiting_since, seq) of every contact waiting here, sorted: the head is the
         # longest wait. A plain list with bisect: arrivals append, and C-level inserts
         # and deletes beat a tree for the thousands a queue holds.
-        self.waiting_since: list[tuple[float, int]] = []
+        # (Tuples of any length: see matching.WaitingKey.)
+        self.waiting_since: list[tuple[Any, ...]] = []
 
     def _roll_day(self, day: int) -> None:
         if day != self.day:
@@ -102,6 +103,10 @@ class QueueChannelStats:
 
     def waiting_removed(self, waiting_since: float, seq: int) -> None:
         waiting = self.waiting_since
+        # Usually the newest (offered on arrival) or the oldest.
+        if waiting and waiting[-1][1] == seq:
+            waiting.pop()
+            return
         if waiting and waiting[0][1] == seq:
             del waiting[0]
             return
