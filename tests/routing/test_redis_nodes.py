@@ -274,3 +274,67 @@ async def test_given_three_nodes_when_the_leader_is_killed_mid_run_then_nothing_
     assert all(e.reason == "completed" for e in closed)
     check_history(desk.events)
     check_capacity(desk.events, {"voice": 1, "chat": 2, "email": 2})
+
+
+async def test_given_a_leader_whose_lease_was_taken_when_it_commits_then_nothing_is_written_and_the_new_leader_applies(
+    redis_url: str, redis_namespace: str
+) -> None:
+    """Fencing: a leader that has not noticed it lost its lease (a long pause, say)
+    writes nothing; its command goes to the node that leads now, and is applied once."""
+    clock = ManualClock()
+    config = make_config()
+    # A long lease: the stale leader does not check it again during the test.
+    stale, stale_client = await start_redis_backend(
+        redis_url,
+        redis_namespace,
+        config,
+        ListEventSink(),
+        clock,
+        run_timers=False,
+        lease_seconds=60.0,
+    )
+    new_sink = ListEventSink()
+    new = new_client = None
+    try:
+        async with asyncio.timeout(5):
+            await stale.leading.wait()
+        service = RoutingService(stale)
+        await service.upsert_agent("a1", queues=("support",))
+        await service.ready("a1")
+        new, new_client = await start_redis_backend(
+            redis_url,
+            redis_namespace,
+            config,
+            new_sink,
+            clock,
+            run_timers=False,
+            lease_seconds=0.3,
+        )
+        keys = RedisKeys(redis_namespace, "default")
+        # The lease runs out under the stale leader (as if it had been frozen).
+        await stale_client.delete(keys.leader)
+        async with asyncio.timeout(5):
+            await new.leading.wait()
+        assert stale.leading.is_set()
+        result = await service.enqueue("c1", "voice", "support")
+        assert [e.name for e in result.events] == ["contact.queued", "contact.offered"]
+        # Applied once, by the new leader (whose sink also has what it republished on
+        # taking over, at least once: the stale leader's last entries).
+        assert [e.name for e in new_sink.events if getattr(e, "contact_id", None) == "c1"] == [
+            "contact.queued",
+            "contact.offered",
+        ]
+        async with asyncio.timeout(5):
+            while stale.leading.is_set():
+                await asyncio.sleep(0.01)
+        assert new.engine is not None
+        contact = new.engine.contact("c1")
+        assert contact is not None and contact.agent_id == "a1"
+        assert await leader_of(new_client, keys.leader) == new.node_id
+    finally:
+        if new is not None:
+            await new.close()
+        await stale.close()
+        await stale_client.aclose()
+        if new_client is not None:
+            await new_client.aclose()
