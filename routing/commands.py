@@ -8,7 +8,10 @@ node holding the lease applies in order).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import math
+import types
+import typing
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import orjson
@@ -216,10 +219,6 @@ def command_to_json(command: Command) -> bytes:
     return kind + b"}" if fields == b"{}" else kind + b"," + fields[1:]
 
 
-# Field names per command class (dataclasses.fields builds a tuple on every call).
-_FIELD_NAMES: dict[type[Command], frozenset[str]] = {}
-
-
 def command_from_json(raw: bytes | str) -> Command:
     """Rebuild a command; anything malformed raises :class:`InvalidCommand`."""
     try:
@@ -232,21 +231,133 @@ def command_from_json(raw: bytes | str) -> Command:
 
 
 def command_from_dict(data: Mapping[str, Any]) -> Command:
+    """Rebuild a command from decoded JSON, checking every field against its declared
+    type: a command from the wire must never reach the router with a wrong type (the
+    compiled engine would fail on it, and a leader would retry it from the stream)."""
     fields = dict(data)
     kind = fields.pop("kind", None)
     cls = COMMAND_TYPES.get(str(kind))
     if cls is None:
         raise InvalidCommand(f"unknown command kind {kind!r}")
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
-    unknown = fields.keys() - names
+    checks = _FIELD_CHECKS.get(cls)
+    if checks is None:
+        checks = _FIELD_CHECKS[cls] = _field_checks(cls)
+    unknown = fields.keys() - checks.keys()
     if unknown:
         raise InvalidCommand(f"unknown fields for {kind}: {sorted(unknown)}")
+    values: dict[str, Any] = {}
+    for name, value in fields.items():
+        check, expected = checks[name]
+        try:
+            values[name] = check(_tuples(value))
+        except _WrongType:
+            raise InvalidCommand(
+                f"bad {kind} command: {name} must be {expected}", details={"field": name}
+            ) from None
     try:
-        return cls(**{k: _tuples(v) for k, v in fields.items()})
+        return cls(**values)
     except TypeError as exc:
         raise InvalidCommand(f"bad {kind} command: {exc}") from None
+
+
+class _WrongType(Exception):
+    pass
+
+
+# Per command class: field name -> (check returning the value to use, what it expects).
+_FIELD_CHECKS: dict[type[Command], dict[str, tuple[Callable[[Any], Any], str]]] = {}
+
+
+def _field_checks(cls: type[Command]) -> dict[str, tuple[Callable[[Any], Any], str]]:
+    hints = typing.get_type_hints(cls)
+    return {
+        field.name: (_checker(hints[field.name]), _describe(hints[field.name]))
+        for field in dataclasses.fields(cls)
+    }
+
+
+def _checker(hint: Any) -> Callable[[Any], Any]:
+    """A function that returns ``value`` as ``hint`` (ints widen to float) or raises
+    _WrongType. Covers the shapes commands use: str, int, float, bool, optional
+    values and tuples."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is type(None):
+        return _exactly_none
+    if hint is str:
+        return _plain(str)
+    if hint is bool:
+        return _plain(bool)
+    if hint is int:
+        return _integer
+    if hint is float:
+        return _number
+    if origin in (types.UnionType, typing.Union):
+        options = [_checker(arg) for arg in args]
+        return lambda value: _first_fitting(options, value)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            item = _checker(args[0])
+            return lambda value: tuple(item(v) for v in _tuple(value))
+        items = [_checker(arg) for arg in args]
+        return lambda value: _fixed_tuple(items, value)
+    raise TypeError(f"no wire check for command field type {hint!r}")
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is None and hasattr(hint, "__name__"):
+        return str(hint.__name__)
+    return str(hint).replace("typing.", "").replace("NoneType", "None")
+
+
+def _exactly_none(value: Any) -> None:
+    if value is not None:
+        raise _WrongType
+    return None
+
+
+def _plain(kind: type) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if type(value) is not kind:
+            raise _WrongType
+        return value
+
+    return check
+
+
+def _integer(value: Any) -> int:
+    if type(value) is not int:  # bool is an int subclass: refused
+        raise _WrongType
+    return value
+
+
+def _number(value: Any) -> float:
+    if type(value) is int or type(value) is float:
+        number = float(value)
+        if math.isfinite(number):
+            return number
+    raise _WrongType
+
+
+def _tuple(value: Any) -> tuple[Any, ...]:
+    if not isinstance(value, tuple):
+        raise _WrongType
+    return value
+
+
+def _fixed_tuple(items: list[Callable[[Any], Any]], value: Any) -> tuple[Any, ...]:
+    if len(_tuple(value)) != len(items):
+        raise _WrongType
+    return tuple(check(v) for check, v in zip(items, value, strict=True))
+
+
+def _first_fitting(options: list[Callable[[Any], Any]], value: Any) -> Any:
+    for option in options:
+        try:
+            return option(value)
+        except _WrongType:
+            continue
+    raise _WrongType
 
 
 def _tuples(value: Any) -> Any:

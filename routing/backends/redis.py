@@ -699,26 +699,36 @@ async def _finish(tasks: list[asyncio.Task[None]], timeout: float) -> None:
 
 def _entry_commands(entry_id: str, fields: dict[bytes, bytes]) -> list[_Pending]:
     """The commands of one stream entry, in order; only the last carries the entry id
-    (what the commit records as applied). A malformed command is refused, not lost."""
-    reply_to = fields.get(b"n", b"").decode()
-    items: list[tuple[str, Any]] = []
+    (what the commit records as applied). A malformed command is refused with an error
+    reply, not lost, and does not take the entry's other commands down with it."""
+    reply_to = fields.get(b"n", b"").decode(errors="replace")
+    items: list[Any] = []
     if b"b" in fields:
         try:
             decoded = orjson.loads(fields[b"b"])
-            items = [(str(request_id), data) for request_id, data in decoded]
-        except (orjson.JSONDecodeError, TypeError, ValueError):
+        except orjson.JSONDecodeError:
+            decoded = None
+        if not isinstance(decoded, list):
+            # No request ids to answer: the submitters' own timeouts tell them.
             log.error("unreadable routing command entry %s dropped", entry_id)
             return [_Pending(None, None, entry_id, None, None, InvalidCommand("unreadable"))]
+        items = decoded
     else:
         # One command per entry, as written by an earlier version.
-        items = [(fields.get(b"r", b"").decode(), fields.get(b"c", b""))]
+        items = [[fields.get(b"r", b"").decode(errors="replace"), fields.get(b"c", b"")]]
     pendings: list[_Pending] = []
-    for request_id, data in items:
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+            log.error("unreadable command in routing entry %s dropped: %r", entry_id, item)
+            continue
+        request_id, data = item
         try:
             if isinstance(data, dict):
                 command: Command | None = command_from_dict(data)
-            else:
+            elif isinstance(data, str | bytes):
                 command = command_from_json(data)
+            else:
+                raise InvalidCommand("command must be a JSON object")
             refused = None
         except AppError as exc:
             command, refused = None, exc

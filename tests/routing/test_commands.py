@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+
 import pytest
 
 from routing import commands as cmd
@@ -42,3 +45,63 @@ def test_given_a_command_when_encoded_then_it_decodes_to_the_same(command: cmd.C
 def test_given_malformed_json_then_a_clear_error(raw: bytes, message: str) -> None:
     with pytest.raises(InvalidCommand, match=message):
         cmd.command_from_json(raw)
+
+
+ENQUEUE = {"kind": "enqueue", "contact_id": "c1", "channel": "voice", "queue": "q"}
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "expected"),
+    [
+        ({**ENQUEUE, "contact_id": 5}, "contact_id", "str"),
+        ({**ENQUEUE, "priority": "high"}, "priority", "int | None"),
+        # JSON true is not a priority, although Python's bool is an int.
+        ({**ENQUEUE, "priority": True}, "priority", "int | None"),
+        ({**ENQUEUE, "waiting_since": "yesterday"}, "waiting_since", "float | None"),
+        ({**ENQUEUE, "attributes": [["topic", 1]]}, "attributes", "tuple[tuple[str, str], ...]"),
+        ({**ENQUEUE, "attributes": "topic=refund"}, "attributes", "tuple[tuple[str, str], ...]"),
+        (
+            {"kind": "upsert_agent", "agent_id": "a", "skills": [["en", 3, 4]]},
+            "skills",
+            "tuple[tuple[str, int], ...]",
+        ),
+        (
+            {"kind": "set_agent_state", "agent_id": "a", "state": "ready", "forced": "yes"},
+            "forced",
+            "bool",
+        ),
+    ],
+)
+def test_given_a_field_of_the_wrong_type_then_the_command_is_refused_naming_it(
+    data: dict[str, object], field: str, expected: str
+) -> None:
+    # A wrong type must stop at the wire: the compiled engine would fail on it.
+    with pytest.raises(InvalidCommand) as raised:
+        cmd.command_from_dict(data)
+    assert raised.value.details == {"field": field}
+    assert raised.value.message.endswith(f"{field} must be {expected}")
+
+
+def test_given_json_numbers_then_whole_ones_are_accepted_as_times_and_non_finite_ones_not() -> None:
+    command = cmd.command_from_dict({**ENQUEUE, "waiting_since": 5})
+    assert isinstance(command, cmd.EnqueueContact)
+    assert command.waiting_since == 5.0 and isinstance(command.waiting_since, float)
+    with pytest.raises(InvalidCommand, match="waiting_since"):
+        cmd.command_from_dict({**ENQUEUE, "waiting_since": float("inf")})
+
+
+def test_given_every_command_kind_then_its_fields_have_a_wire_check() -> None:
+    # A new field type without a check would fail here, not on the first remote command.
+    for cls in cmd.COMMAND_TYPES.values():
+        cmd.command_from_dict({"kind": cls.kind, **_sample_fields(cls)})
+
+
+def _sample_fields(cls: type[cmd.Command]) -> dict[str, object]:
+    """A value of the declared type for every required field."""
+    hints = typing.get_type_hints(cls)
+    by_type: dict[object, object] = {str: "x", int: 1, float: 1.0, bool: True}
+    return {
+        field.name: by_type[hints[field.name]]
+        for field in dataclasses.fields(cls)
+        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+    }
