@@ -30,6 +30,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import orjson
@@ -138,6 +139,8 @@ class RedisKeys:
         self.meta = f"{tag}:meta"
         self.events = f"{tag}:events"
         self.commands = f"{tag}:commands"
+        # Commands that made an engine fail (node|request id): refused if read again.
+        self.set_aside = f"{tag}:set-aside"
         self._tag = tag
 
     def reply(self, node_id: str) -> str:
@@ -206,6 +209,10 @@ class _LostLease(Exception):
     pass
 
 
+class _EngineFailed(Exception):
+    """The engine raised something other than a refusal: its state cannot be trusted."""
+
+
 class RedisRouterBackend:
     def __init__(
         self,
@@ -222,6 +229,7 @@ class RedisRouterBackend:
         can_lead: bool = True,
         run_timers: bool = True,
         max_batch: int = 512,
+        engine_factory: Callable[[RoutingConfig], RoutingEngine] = RoutingEngine,
     ) -> None:
         self.config = config
         self.node_id = node_id or uuid.uuid4().hex[:12]
@@ -234,6 +242,8 @@ class RedisRouterBackend:
         self._can_lead = can_lead
         self._run_timers = run_timers
         self._max_batch = max_batch
+        self._engine_factory = engine_factory
+        self._set_aside: set[str] = set()
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
@@ -427,12 +437,14 @@ class RedisRouterBackend:
                     await self._stop.wait()
 
     async def _become_leader(self, token: str) -> None:
-        engine = RoutingEngine(self.config)
+        engine = self._engine_factory(self.config)
         # redis-py's return types are unions of every reply shape; these are bytes maps.
         raw_contacts: Any = await self._redis.hgetall(self.keys.contacts)
         raw_agents: Any = await self._redis.hgetall(self.keys.agents)
         raw_stats: Any = await self._redis.hgetall(self.keys.stats)
         raw_meta: Any = await self._redis.hgetall(self.keys.meta)
+        set_aside: Any = await self._redis.smembers(self.keys.set_aside)
+        self._set_aside = {member.decode() for member in set_aside}
         meta = {k.decode(): v.decode() for k, v in raw_meta.items()}
         engine.load(
             (orjson.loads(v) for v in raw_contacts.values()),
@@ -473,7 +485,7 @@ class RedisRouterBackend:
             await self._sink.publish(decode_event_batch(fields[b"e"]))
             self._published = entry_id.decode()
 
-    async def _step_down(self, why: str) -> None:
+    async def _step_down(self, why: str, *, release: bool = False) -> None:
         if self._token is None:
             return
         token = self._token
@@ -502,7 +514,7 @@ class RedisRouterBackend:
                     RouterUnavailable("router node lost its lease; outcome unknown")
                 )
         log.warning("router node %s stopped leading: %s", self.node_id, why)
-        if why == "closing":
+        if why == "closing" or release:
             with contextlib.suppress(RedisError):
                 await self._release(keys=[self.keys.leader], args=[token])
 
@@ -532,7 +544,7 @@ class RedisRouterBackend:
                     continue
                 for entry_id, fields in entries:
                     last = entry_id.decode()
-                    for pending in _entry_commands(last, fields):
+                    for pending in _entry_commands(last, fields, self._set_aside):
                         self._inbox.put(pending)
 
     async def _timer_loop(self, engine: RoutingEngine) -> None:
@@ -558,7 +570,7 @@ class RedisRouterBackend:
                 self._in_flight = batch
                 try:
                     await self._apply_batch(token, engine, batch)
-                except _LostLease:
+                except (_LostLease, _EngineFailed):
                     raise
                 except Exception as exc:
                     # Never leave callers hanging on a dead loop: fail the batch, reload.
@@ -567,10 +579,14 @@ class RedisRouterBackend:
                     for pending in batch:
                         if pending.future is not None and not pending.future.done():
                             pending.future.set_exception(failure)
-                    raise _LostLease from exc
+                    raise _EngineFailed from exc
                 self._in_flight = []
         except _LostLease:
             self._spawn(self._step_down("lease lost at commit"))
+        except _EngineFailed:
+            # Let go of the lease at once: any node (this one too) reloads the last
+            # commit and carries on without waiting for the lease to run out.
+            self._spawn(self._step_down("engine error", release=True))
 
     async def _apply_batch(self, token: str, engine: RoutingEngine, batch: list[_Pending]) -> None:
         results: list[tuple[_Pending, CommandResult | None, AppError | None]] = []
@@ -590,11 +606,8 @@ class RedisRouterBackend:
                 # A bug, not a refusal: this engine may be half-updated, so drop it and
                 # let a fresh load from Redis take over (no partial state was committed).
                 log.exception("routing engine failed on %r", pending.command)
-                failure = RouterUnavailable(f"router error: {exc}")
-                for later in batch:
-                    if later.future is not None and not later.future.done():
-                        later.future.set_exception(failure)
-                raise _LostLease from exc
+                await self._put_aside(pending, batch, exc)
+                raise _EngineFailed from exc
             else:
                 events.extend(outcome.events)
                 results.append(
@@ -676,6 +689,31 @@ class RedisRouterBackend:
         if deadline is not None and deadline < self._sleeping_until:
             self._wake.set()
 
+    async def _put_aside(self, culprit: _Pending, batch: list[_Pending], exc: Exception) -> None:
+        """After an engine failure on ``culprit``: its caller hears of it, and it is set
+        aside for good (a leader reading it again from the stream refuses it, so one bad
+        command cannot stop the shard). The batch's other commands were not committed:
+        the next leader applies them (from the stream, or forwarded from here)."""
+        failure = RouterUnavailable(f"router error: {exc}")
+        for pending in batch:
+            if pending.future is None or pending.future.done():
+                continue
+            if pending is culprit:
+                pending.future.set_exception(failure)
+            else:
+                self._spawn(self._forward(pending))
+        if culprit.reply_to and culprit.request_id is not None:
+            reply_key = self.keys.reply(culprit.reply_to)
+            try:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.sadd(self.keys.set_aside, f"{culprit.reply_to}|{culprit.request_id}")
+                    pipe.pexpire(self.keys.set_aside, _SET_ASIDE_MS)
+                    pipe.rpush(reply_key, b"[" + _reply(culprit.request_id, None, failure) + b"]")
+                    pipe.pexpire(reply_key, 600_000)
+                    await pipe.execute()
+            except RedisError:
+                log.warning("could not set aside the failing routing command", exc_info=True)
+
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
         self._background.add(task)
@@ -683,6 +721,8 @@ class RedisRouterBackend:
 
 
 _STOP = b"stop"
+# How long set-aside command ids are kept: far longer than a command stays unapplied.
+_SET_ASIDE_MS = 24 * 3600 * 1000
 
 
 async def _finish(tasks: list[asyncio.Task[None]], timeout: float) -> None:
@@ -697,10 +737,13 @@ async def _finish(tasks: list[asyncio.Task[None]], timeout: float) -> None:
             await task
 
 
-def _entry_commands(entry_id: str, fields: dict[bytes, bytes]) -> list[_Pending]:
+def _entry_commands(
+    entry_id: str, fields: dict[bytes, bytes], set_aside: AbstractSet[str] = frozenset()
+) -> list[_Pending]:
     """The commands of one stream entry, in order; only the last carries the entry id
     (what the commit records as applied). A malformed command is refused with an error
-    reply, not lost, and does not take the entry's other commands down with it."""
+    reply, not lost, and does not take the entry's other commands down with it; so is
+    one in ``set_aside`` (it made an engine fail before)."""
     reply_to = fields.get(b"n", b"").decode(errors="replace")
     items: list[Any] = []
     if b"b" in fields:
@@ -732,6 +775,9 @@ def _entry_commands(entry_id: str, fields: dict[bytes, bytes]) -> list[_Pending]
             refused = None
         except AppError as exc:
             command, refused = None, exc
+        if f"{reply_to}|{request_id}" in set_aside:
+            command = None
+            refused = RouterUnavailable("this command made the router fail before: set aside")
         pendings.append(_Pending(command, None, None, reply_to, request_id, refused))
     if not pendings:
         return [_Pending(None, None, entry_id, None, None, InvalidCommand("empty entry"))]

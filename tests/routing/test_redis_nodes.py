@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -24,9 +24,12 @@ import redis.asyncio as aioredis
 
 from contact_center.domain.events import DomainEvent
 from contact_center.errors import AppError
+from routing import commands as cmd
 from routing import errors
 from routing import events as ev
 from routing.backends.redis import RedisKeys, RedisRouterBackend, decode_event_batch
+from routing.engine import RoutingEngine
+from routing.model import RoutingConfig
 from routing.ports import ListEventSink
 from routing.service import RoutingService
 from tests.routing.conftest import ManualClock, make_config, start_redis_backend
@@ -417,3 +420,63 @@ def json_bytes(value: Any) -> bytes:
 
 def json_loads(raw: bytes) -> Any:
     return orjson.loads(raw)
+
+
+class FailingEngine:
+    """A RoutingEngine that raises (a bug, not a refusal) on one contact id."""
+
+    def __init__(self, config: RoutingConfig, engines: list[FailingEngine]) -> None:
+        self._engine = RoutingEngine(config)
+        engines.append(self)
+
+    def execute(self, command: cmd.Command, now: float) -> Any:
+        if isinstance(command, cmd.EnqueueContact) and command.contact_id == "boom":
+            raise RuntimeError("engine bug")
+        return self._engine.execute(command, now)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+
+async def test_given_a_command_that_breaks_the_engine_then_it_is_set_aside_and_the_shard_goes_on(
+    redis_url: str, redis_namespace: str
+) -> None:
+    """The leader reloads the last commit (releasing its lease at once) and, reading the
+    command again from the stream, refuses it instead of failing again and again."""
+    config = make_config()
+    engines: list[FailingEngine] = []
+    leader, leader_client = await start_redis_backend(
+        redis_url,
+        redis_namespace,
+        config,
+        ListEventSink(),
+        run_timers=False,
+        engine_factory=lambda c: cast(RoutingEngine, FailingEngine(c, engines)),
+    )
+    follower, follower_client = await start_redis_backend(
+        redis_url, redis_namespace, config, ListEventSink(), can_lead=False
+    )
+    try:
+        async with asyncio.timeout(5):
+            await leader.leading.wait()
+        service = RoutingService(follower)
+        await service.upsert_agent("a1", queues=("support",))
+        await service.ready("a1")
+        await service.enqueue("c1", "voice", "support")
+        with pytest.raises(errors.RouterUnavailable, match="router error: engine bug"):
+            await service.enqueue("boom", "voice", "support")
+        # Served by a reloaded engine: what was committed before is all there.
+        result = await service.enqueue("c2", "voice", "support")
+        assert [e.name for e in result.events] == ["contact.queued"]
+        assert len(engines) == 2
+        assert (await service.describe_contact("c1"))["agent_id"] == "a1"
+        assert (await service.describe_contact("c2"))["position"] == 1
+        with pytest.raises(errors.NoSuchContact):
+            await service.describe_contact("boom")
+        keys = RedisKeys(redis_namespace, "default")
+        assert await leader_client.scard(keys.set_aside) == 1
+    finally:
+        await follower.close()
+        await leader.close()
+        await leader_client.aclose()
+        await follower_client.aclose()
