@@ -894,7 +894,7 @@ class RoutingEngine:
             self._unindex_agent(agent)
             agent.name = c.name or agent.name
             agent.skills = skills
-            agent.queues = frozenset(c.queues)
+            agent.serve(frozenset(c.queues))
             agent.profile = profile
         self._index_agent(agent)
         self._refresh_agent(agent)

@@ -534,6 +534,7 @@ class Agent:
         "load",
         "name",
         "profile",
+        "queue_order",
         "queues",
         "reason",
         "skills",
@@ -557,6 +558,8 @@ class Agent:
         self.name = name
         self.skills = dict(skills)
         self.queues = queues
+        # The same, sorted (what records hold): rebuilt only when the queues change.
+        self.queue_order: tuple[str, ...] = tuple(sorted(queues))
         self.profile = profile
         self.state = AgentState.OFFLINE
         self.reason: str | None = None
@@ -593,14 +596,26 @@ class Agent:
     def to_dict(self) -> dict[str, Any]:
         """Every attribute as JSON-able values (what describe_agent shows)."""
         data = self.to_record()
+        # Handed to callers: their own copies.
+        data["skills"] = dict(self.skills)
+        data["queues"] = list(self.queue_order)
         data["active"] = {contact: str(channel) for contact, channel in self.active.items()}
         data["load"] = {str(channel): count for channel, count in self.load.items()}
         data["awaiting"] = {str(channel): count for channel, count in self.awaiting.items()}
         return data
 
+    def serve(self, queues: frozenset[str]) -> None:
+        """Set the queues the agent serves."""
+        self.queues = queues
+        self.queue_order = tuple(sorted(queues))
+
     def to_record(self) -> dict[str, Any]:
         """What a state backend persists: everything but the load, which the engine
-        derives again from the contacts the agent holds (RoutingEngine.load)."""
+        derives again from the contacts the agent holds (RoutingEngine.load).
+
+        Written after every piece of work, so it shares what only an upsert changes:
+        ``skills`` is replaced then, never changed in place, and the queues are kept
+        sorted. A backend serialises records before the next command."""
         return {
             "agent_id": self.agent_id,
             "contacts_today": self.contacts_today,
@@ -608,9 +623,9 @@ class Agent:
             "last_work_at": self.last_work_at,
             "name": self.name,
             "profile": self.profile,
-            "queues": sorted(self.queues),
+            "queues": self.queue_order,
             "reason": self.reason,
-            "skills": dict(self.skills),
+            "skills": self.skills,
             "state": self.state,
             "state_since": self.state_since,
             "today": self.today,
