@@ -132,7 +132,10 @@ class Outcome:
 
 
 class Changes:
-    """Records changed since the last ``take_changes`` (what a backend must persist)."""
+    """Records changed since the last ``take_changes`` (what a backend must persist).
+
+    Serialise them with orjson before the next command: contact records hold their
+    decisions as ``orjson.Fragment`` and agent records share unchanging parts."""
 
     __slots__ = ("agents", "contacts", "meta", "removed_contacts", "stats")
 
@@ -300,7 +303,7 @@ class RoutingEngine:
     def take_changes(self) -> Changes:
         changes = Changes(
             contacts={
-                cid: self._contacts[cid].to_dict()
+                cid: self._contacts[cid].to_record()
                 for cid in self._dirty_contacts
                 if cid in self._contacts
             },

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Final
 
+import orjson
+
 from contact_center.domain.frozen import frozen
 from routing.errors import IllegalTransition
 
@@ -302,6 +304,7 @@ class Decision:
         self.listed: Final = listed
         # True when ``ranked`` holds contacts (an agent freed up and chose among them).
         self.ranks_contacts: Final = ranks_contacts
+        self._json: orjson.Fragment | None = None
 
     def candidates(self) -> list[tuple[str, str, float]]:
         winner = self.contact_id if self.ranks_contacts else self.agent_id
@@ -325,6 +328,14 @@ class Decision:
             "candidates": [list(c) for c in self.candidates()],
             "counts": dict(self.counts),
         }
+
+    def json(self) -> orjson.Fragment:
+        """:meth:`to_dict` serialised, once: a decision never changes, and its contact's
+        record is written again at every step (orjson copies the fragment as is)."""
+        cached = self._json
+        if cached is None:
+            cached = self._json = orjson.Fragment(orjson.dumps(self.to_dict()))
+        return cached
 
     def to_dict(self) -> dict[str, Any]:
         """The decision as persisted (Redis state): as taken, cheap to write."""
@@ -445,7 +456,19 @@ class Contact:
         return previous
 
     def to_dict(self) -> dict[str, Any]:
-        """Every attribute as JSON-able values (Redis state; the engine persists it)."""
+        """Every attribute as JSON-able values (what describe_contact shows)."""
+        return self._fields(
+            [item.to_dict() if isinstance(item, Decision) else item for item in self.explanations]
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """What a state backend persists: :meth:`to_dict`, with each decision as its JSON
+        (an ``orjson.Fragment``: serialise the record with orjson)."""
+        return self._fields(
+            [item.json() if isinstance(item, Decision) else item for item in self.explanations]
+        )
+
+    def _fields(self, explanations: list[Any]) -> dict[str, Any]:
         customer = self.customer
         return {
             "agent_id": self.agent_id,
@@ -465,9 +488,7 @@ class Contact:
             },
             "declined_by": sorted(self.declined_by),
             "end_reason": self.end_reason,
-            "explanations": [
-                item.to_dict() if isinstance(item, Decision) else item for item in self.explanations
-            ],
+            "explanations": explanations,
             "max_wait_done": self.max_wait_done,
             "offer_deadline": self.offer_deadline,
             "offered_at": self.offered_at,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from routing.errors import IllegalTransition
@@ -15,6 +16,7 @@ from routing.model import (
     Contact,
     ContactState,
     CustomerContext,
+    Decision,
     OverflowStep,
     QueueConfig,
     SkillRequirement,
@@ -111,6 +113,39 @@ def test_given_records_when_serialised_then_they_round_trip() -> None:
     a.load[Channel.CHAT] = 1
     a.last_offer["support"] = 4
     assert Agent.from_dict(a.to_dict()).to_dict() == a.to_dict()
+
+
+def test_given_persisted_records_when_read_back_then_they_hold_what_describe_shows() -> None:
+    # Records share unchanging parts and cache each decision's JSON: the bytes must still
+    # say what to_dict says, and rebuild the same contact and agent.
+    c = contact()
+    c.transition(ContactState.QUEUED)
+    c.explanations.append(
+        Decision(
+            contact_id="c1",
+            agent_id="a1",
+            at=5.0,
+            decided_by="strategy",
+            strategy="longest-idle",
+            ring=0,
+            ranked=["a1", "a2"],
+            scores=[1.0, 2.0],
+            counts={"eligible": 2},
+        )
+    )
+    for _ in range(2):  # the second time from the cached JSON
+        record = orjson.loads(orjson.dumps(c.to_record()))
+        assert record == orjson.loads(orjson.dumps(c.to_dict()))
+    assert Contact.from_dict(record).to_dict() == c.to_dict()
+    a = agent()
+    a.serve(frozenset({"sales", "support"}))
+    record = orjson.loads(orjson.dumps(a.to_record()))
+    assert record["queues"] == ["sales", "support"]
+    assert Agent.from_dict(record).to_record() == a.to_record()
+    # What describe_agent hands out is the caller's own.
+    shown = a.to_dict()
+    shown["skills"]["sales"] = 5
+    assert a.skills == {"sales": 3}
 
 
 def test_given_overflow_steps_then_rings_accumulate_in_time_order() -> None:
