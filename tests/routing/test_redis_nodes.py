@@ -40,6 +40,19 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
+async def with_ready_agent(
+    leader: RedisRouterBackend, via: RedisRouterBackend | None = None
+) -> RoutingService:
+    """Once ``leader`` leads: agent a1 of queue support ready, through ``via`` (or the
+    leader itself)."""
+    async with asyncio.timeout(5):
+        await leader.leading.wait()
+    service = RoutingService(via or leader)
+    await service.upsert_agent("a1", queues=("support",))
+    await service.ready("a1")
+    return service
+
+
 async def test_given_a_follower_when_it_submits_then_the_leader_applies_and_replies(
     redis_url: str, redis_namespace: str
 ) -> None:
@@ -53,11 +66,7 @@ async def test_given_a_follower_when_it_submits_then_the_leader_applies_and_repl
         redis_url, redis_namespace, config, follower_sink, clock, can_lead=False
     )
     try:
-        async with asyncio.timeout(5):
-            await leader.leading.wait()
-        service = RoutingService(follower)
-        await service.upsert_agent("a1", queues=("support",))
-        await service.ready("a1")
+        service = await with_ready_agent(leader, via=follower)
         result = await service.enqueue("c1", "voice", "support")
         assert [e.name for e in result.events] == ["contact.queued", "contact.offered"]
         with pytest.raises(errors.NotOfferedToAgent) as raised:
@@ -300,11 +309,7 @@ async def test_given_a_leader_whose_lease_was_taken_when_it_commits_then_the_new
     new_sink = ListEventSink()
     new = new_client = None
     try:
-        async with asyncio.timeout(5):
-            await stale.leading.wait()
-        service = RoutingService(stale)
-        await service.upsert_agent("a1", queues=("support",))
-        await service.ready("a1")
+        service = await with_ready_agent(stale)
         new, new_client = await start_redis_backend(
             redis_url,
             redis_namespace,
@@ -351,12 +356,8 @@ async def test_given_malformed_commands_in_the_stream_then_each_is_refused_and_t
         redis_url, redis_namespace, config, ListEventSink(), run_timers=False
     )
     try:
-        async with asyncio.timeout(5):
-            await leader.leading.wait()
+        service = await with_ready_agent(leader)
         engine = leader.engine
-        service = RoutingService(leader)
-        await service.upsert_agent("a1", queues=("support",))
-        await service.ready("a1")
         keys = RedisKeys(redis_namespace, "default")
         enqueue = {"kind": "enqueue", "channel": "voice", "queue": "support"}
         mixed = [
@@ -457,11 +458,7 @@ async def test_given_a_command_that_breaks_the_engine_then_it_is_set_aside_and_t
         redis_url, redis_namespace, config, ListEventSink(), can_lead=False
     )
     try:
-        async with asyncio.timeout(5):
-            await leader.leading.wait()
-        service = RoutingService(follower)
-        await service.upsert_agent("a1", queues=("support",))
-        await service.ready("a1")
+        service = await with_ready_agent(leader, via=follower)
         await service.enqueue("c1", "voice", "support")
         with pytest.raises(errors.RouterUnavailable, match="router error: engine bug"):
             await service.enqueue("boom", "voice", "support")
