@@ -263,7 +263,8 @@ def best_contact(
                     continue
             assert key is not None
             compared += 1
-            effective = lane.ageing_per_second * now - key[0]
+            negated_priority: float = key[0]  # unboxed once (WaitingKey holds Any)
+            effective = lane.ageing_per_second * now - negated_priority
             if (
                 head is None
                 or effective > head_effective
