@@ -762,7 +762,7 @@ def _entry_commands(
     pendings: list[_Pending] = []
     for item in items:
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
-            log.error("unreadable command in routing entry %s dropped: %r", entry_id, item)
+            log.error("unreadable command in routing entry %s dropped: %.200r", entry_id, item)
             continue
         request_id, data = item
         try:
