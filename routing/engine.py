@@ -548,8 +548,16 @@ class RoutingEngine:
             self._stats[(queue, channel)] = stats
         return stats
 
+    def _lane_of(self, contact: Contact) -> Lane:
+        """The contact's lane: cached on it, looked up again after a move or a new ring
+        (a contact never changes channel)."""
+        lane = contact.lane
+        if lane is None or lane.ring != contact.ring or lane.queue != contact.queue:
+            lane = contact.lane = self._lanes[(contact.queue, contact.ring, contact.channel)]
+        return lane
+
     def _add_waiting(self, contact: Contact) -> None:
-        lane = self._lanes[(contact.queue, contact.ring, contact.channel)]
+        lane = self._lane_of(contact)
         key = self._key(contact, lane)
         contact_id = contact.contact_id
         self._waiting_keys[contact_id] = key
@@ -570,7 +578,7 @@ class RoutingEngine:
     def _remove_waiting(self, contact: Contact) -> None:
         contact_id = contact.contact_id
         key = self._waiting_keys.pop(contact_id)
-        lane = self._lanes[(contact.queue, contact.ring, contact.channel)]
+        lane = self._lane_of(contact)
         lane.stats.waiting_removed(contact.waiting_since, contact.seq)
         if contact.sticky_agent is not None:
             held = self._sticky.get(contact.sticky_agent)
@@ -631,7 +639,7 @@ class RoutingEngine:
             )
             self._offer(contact, agent, sticky, events)
             return True
-        lane = self._lanes[(contact.queue, contact.ring, contact.channel)]
+        lane = self._lane_of(contact)
         if self._unplaced:
             self._mark_unplaced()
         if lane.unsettled:
@@ -706,7 +714,7 @@ class RoutingEngine:
             self._remove_waiting(contact)
         contact.transition(ContactState.OFFERED)
         now = self.now
-        lane = self._lanes[(contact.queue, contact.ring, contact.channel)]
+        lane = self._lane_of(contact)
         contact.agent_id = agent.agent_id
         contact.offered_at = now
         contact.offer_deadline = now + lane.offer_timeout
@@ -1661,7 +1669,7 @@ class RoutingEngine:
         expected: dict[tuple[str, int, Channel], list[WaitingKey]] = {k: [] for k in self._lanes}
         for contact_id in queued:
             contact = self._contacts[contact_id]
-            key = self._key(contact, self._lanes[(contact.queue, contact.ring, contact.channel)])
+            key = self._key(contact, self._lane_of(contact))
             assert self._waiting_keys[contact_id] == key, ("stale waiting key", contact_id)
             if contact.sticky_agent is None:
                 expected[(contact.queue, contact.ring, contact.channel)].append(key)

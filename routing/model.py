@@ -10,12 +10,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from contact_center.domain.frozen import frozen
 from routing.errors import IllegalTransition
+
+if TYPE_CHECKING:
+    from routing.matching import Lane
 
 
 class Channel(StrEnum):
@@ -388,6 +391,7 @@ class Contact:
         "declined_by",
         "end_reason",
         "explanations",
+        "lane",
         "max_wait_done",
         "offer_deadline",
         "offered_at",
@@ -443,6 +447,9 @@ class Contact:
         # Decisions as taken (explanation records are built when read); a plain dict is
         # a record kept by an earlier version.
         self.explanations: list[Decision | dict[str, Any]] = []
+        # The engine's lane for (queue, ring, channel) as last looked up: a cache the
+        # engine checks against queue and ring before use (RoutingEngine._lane_of).
+        self.lane: Lane | None = None
 
     def transition(self, target: ContactState) -> ContactState:
         """Move to ``target`` if the state machine allows it; return the previous state."""
