@@ -807,6 +807,10 @@ class RoutingEngine:
                 continue
             now = takeable[agent_id]
             before = placed_in.get(agent_id, ())
+            if not now and not before:
+                # Busy before and after (a call ended and the next one was offered at
+                # once): in no lane either way.
+                continue
             for channel, lanes in by_channel.items():
                 if channel in now or channel in before:
                     for lane in lanes:
