@@ -30,7 +30,7 @@ from bisect import bisect_left, insort
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
-from typing import Any
+from typing import Any, Final, cast
 
 from contact_center.domain.events import DomainEvent
 from contact_center.domain.frozen import constructor
@@ -103,6 +103,9 @@ _ContactClosed = constructor(ev.ContactClosed)
 _ContactConnected = constructor(ev.ContactConnected)
 _ContactOfferDeclined = constructor(ev.ContactOfferDeclined)
 _ContactOfferTimedOut = constructor(ev.ContactOfferTimedOut)
+_HANG_UP: Final = cmd.HangUp
+_ENQUEUE: Final = cmd.EnqueueContact
+_ACCEPT: Final = cmd.AcceptOffer
 _ContactOffered = constructor(ev.ContactOffered)
 _ContactOverflowed = constructor(ev.ContactOverflowed)
 _ContactPriorityChanged = constructor(ev.ContactPriorityChanged)
@@ -257,15 +260,27 @@ class RoutingEngine:
             self.now = now
             if self._day.day(now) != self._today:
                 self._new_day()
-        handler = self._handlers.get(type(command))
-        if handler is None:
-            raise InvalidCommand(f"unsupported command {type(command).__name__}")
         events: list[DomainEvent] = []
-        value = handler(command, events)
-        if not command.read_only:
-            self._fire_due(events)
-            if self._unplaced:
-                self._mark_unplaced()
+        # The commands of every contact's life call their handlers directly (a native
+        # call in the compiled engine); the others go through the table.
+        value: Any = None
+        kind = type(command)
+        if kind is _HANG_UP:
+            self._hang_up(cast(cmd.HangUp, command), events)
+        elif kind is _ENQUEUE:
+            value = self._enqueue(cast(cmd.EnqueueContact, command), events)
+        elif kind is _ACCEPT:
+            self._accept(cast(cmd.AcceptOffer, command), events)
+        else:
+            handler = self._handlers.get(kind)
+            if handler is None:
+                raise InvalidCommand(f"unsupported command {kind.__name__}")
+            value = handler(command, events)
+            if command.read_only:
+                return Outcome(events, value)
+        self._fire_due(events)
+        if self._unplaced:
+            self._mark_unplaced()
         return Outcome(events, value)
 
     def timers_due(self, now: float) -> bool:
