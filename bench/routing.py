@@ -300,6 +300,9 @@ class BareEngine:
     async def close(self) -> None:
         return None
 
+    async def health(self) -> dict[str, Any]:
+        return {"ok": True, "backend": "engine"}
+
     async def execute(self, command: cmd.Command) -> CommandResult:
         outcome = self.engine.execute(command, time.time())
         self.engine.discard_changes()

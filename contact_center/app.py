@@ -144,6 +144,7 @@ def build_services(
         }
 
     services.health["history"] = history_health
+    services.health["routing"] = routing.health
     if settings.asterisk.servers:
         services.health["asterisk"] = telephony_health
     return services

@@ -23,6 +23,9 @@ class RoutingService:
     async def close(self) -> None:
         await self.backend.close()
 
+    async def health(self) -> dict[str, Any]:
+        return await self.backend.health()
+
     async def run(self, command: cmd.Command) -> CommandResult:
         return await self.backend.execute(command)
 

@@ -14,7 +14,9 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
+from contact_center.errors import AppError
 from routing.backends.base import CommandResult
 from routing.commands import Command, FireTimers
 from routing.commands import fires_timers_first as _fires_first
@@ -47,6 +49,8 @@ class MemoryRouterBackend:
         self._sleeping_until = math.inf
         self._timer_task: asyncio.Task[None] | None = None
         self._saved: set[str] = set()
+        # The last unexpected engine error (a bug): shown by health(), never cleared.
+        self._failure = ""
         # Store writes that failed: retried after the next command.
         self._unsaved: dict[str, WaitingContact | None] = {}
 
@@ -79,8 +83,26 @@ class MemoryRouterBackend:
             self._wake.set()
         return CommandResult(events=tuple(outcome.events), value=outcome.value)
 
+    async def health(self) -> dict[str, Any]:
+        # After an unexpected engine error the router keeps serving, but its state may
+        # be inconsistent: /status says so until the process is restarted.
+        return {
+            "ok": not self._failure,
+            "backend": "memory",
+            "contacts": sum(1 for _ in self.engine.contacts()),
+            "agents": sum(1 for _ in self.engine.agents()),
+            "error": self._failure,
+        }
+
     async def _apply(self, command: Command, now: float) -> Outcome:
-        outcome = self.engine.execute(command, now)
+        try:
+            outcome = self.engine.execute(command, now)
+        except AppError:
+            raise
+        except Exception as exc:
+            log.exception("routing engine failed on %r", command)
+            self._failure = f"{type(exc).__name__}: {exc} (restart the service)"
+            raise
         if self._store is None:
             self.engine.discard_changes()
         else:

@@ -296,6 +296,24 @@ class RedisRouterBackend:
                 future.set_exception(RouterUnavailable("router node closed"))
         self._waiting.clear()
 
+    async def health(self) -> dict[str, Any]:
+        """Redis reachable and some node holding the shard's lease (this one or another)."""
+        report: dict[str, Any] = {
+            "backend": "redis",
+            "node_id": self.node_id,
+            "leading": self._engine is not None,
+        }
+        try:
+            async with asyncio.timeout(2):
+                token: Any = await self._redis.get(self.keys.leader)
+        except (RedisError, OSError, TimeoutError) as exc:
+            return {**report, "ok": False, "error": f"cannot reach Redis: {exc}"}
+        leader = bytes(token or b"").decode(errors="replace").rpartition("|")[0]
+        report["leader"] = leader
+        if not leader:
+            return {**report, "ok": False, "error": "no router node holds the lease"}
+        return {**report, "ok": True}
+
     @property
     def engine(self) -> RoutingEngine | None:
         """The leader's engine (None on other nodes)."""

@@ -88,6 +88,8 @@ async def test_given_a_ready_agent_when_a_known_customer_calls_then_history_reco
     body = await status.json()
     assert body["services"]["asterisk"]["ok"] is True
     assert body["services"]["history"]["applied"] > 0
+    assert body["services"]["routing"]["ok"] is True
+    assert body["services"]["routing"]["backend"] == "memory"
 
 
 async def test_given_an_unknown_caller_then_a_provisional_customer_gets_the_call(

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from routing import commands as cmd
 from routing.backends.base import RouterBackend
 from routing.backends.memory import MemoryRouterBackend
 from routing.backends.redis import RedisRouterBackend
+from routing.engine import RoutingEngine
 from routing.model import RoutingConfig
 from routing.ports import InMemoryWaitingContactStore, ListEventSink
 from routing.service import RoutingService
@@ -166,3 +168,19 @@ async def router(backend_target: tuple[str, str, str], clock: ManualClock) -> As
         await service.close()
         if client is not None:
             await client.aclose()
+
+
+class FailingEngine:
+    """A RoutingEngine that raises (a bug, not a refusal) on one contact id."""
+
+    def __init__(self, config: RoutingConfig, engines: list[FailingEngine]) -> None:
+        self._engine = RoutingEngine(config)
+        engines.append(self)
+
+    def execute(self, command: cmd.Command, now: float) -> Any:
+        if isinstance(command, cmd.EnqueueContact) and command.contact_id == "boom":
+            raise RuntimeError("engine bug")
+        return self._engine.execute(command, now)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)

@@ -24,15 +24,13 @@ import redis.asyncio as aioredis
 
 from contact_center.domain.events import DomainEvent
 from contact_center.errors import AppError
-from routing import commands as cmd
 from routing import errors
 from routing import events as ev
 from routing.backends.redis import RedisKeys, RedisRouterBackend, decode_event_batch
 from routing.engine import RoutingEngine
-from routing.model import RoutingConfig
 from routing.ports import ListEventSink
 from routing.service import RoutingService
-from tests.routing.conftest import ManualClock, make_config, start_redis_backend
+from tests.routing.conftest import FailingEngine, ManualClock, make_config, start_redis_backend
 from tests.routing.test_properties import check_history
 
 pytestmark = pytest.mark.integration
@@ -421,22 +419,6 @@ def json_bytes(value: Any) -> bytes:
 
 def json_loads(raw: bytes) -> Any:
     return orjson.loads(raw)
-
-
-class FailingEngine:
-    """A RoutingEngine that raises (a bug, not a refusal) on one contact id."""
-
-    def __init__(self, config: RoutingConfig, engines: list[FailingEngine]) -> None:
-        self._engine = RoutingEngine(config)
-        engines.append(self)
-
-    def execute(self, command: cmd.Command, now: float) -> Any:
-        if isinstance(command, cmd.EnqueueContact) and command.contact_id == "boom":
-            raise RuntimeError("engine bug")
-        return self._engine.execute(command, now)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
 
 
 async def test_given_a_command_that_breaks_the_engine_then_it_is_set_aside_and_the_shard_goes_on(
