@@ -30,7 +30,7 @@ from bisect import bisect_left, insort
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
-from typing import Any, Final, cast
+from typing import Any
 
 from contact_center.domain.events import DomainEvent
 from contact_center.domain.frozen import constructor
@@ -103,9 +103,6 @@ _ContactClosed = constructor(ev.ContactClosed)
 _ContactConnected = constructor(ev.ContactConnected)
 _ContactOfferDeclined = constructor(ev.ContactOfferDeclined)
 _ContactOfferTimedOut = constructor(ev.ContactOfferTimedOut)
-_HANG_UP: Final = cmd.HangUp
-_ENQUEUE: Final = cmd.EnqueueContact
-_ACCEPT: Final = cmd.AcceptOffer
 _ContactOffered = constructor(ev.ContactOffered)
 _ContactOverflowed = constructor(ev.ContactOverflowed)
 _ContactPriorityChanged = constructor(ev.ContactPriorityChanged)
@@ -260,27 +257,15 @@ class RoutingEngine:
             self.now = now
             if self._day.day(now) != self._today:
                 self._new_day()
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            raise InvalidCommand(f"unsupported command {type(command).__name__}")
         events: list[DomainEvent] = []
-        # The commands of every contact's life call their handlers directly (a native
-        # call in the compiled engine); the others go through the table.
-        value: Any = None
-        kind = type(command)
-        if kind is _HANG_UP:
-            self._hang_up(cast(cmd.HangUp, command), events)
-        elif kind is _ENQUEUE:
-            value = self._enqueue(cast(cmd.EnqueueContact, command), events)
-        elif kind is _ACCEPT:
-            self._accept(cast(cmd.AcceptOffer, command), events)
-        else:
-            handler = self._handlers.get(kind)
-            if handler is None:
-                raise InvalidCommand(f"unsupported command {kind.__name__}")
-            value = handler(command, events)
-            if command.read_only:
-                return Outcome(events, value)
-        self._fire_due(events)
-        if self._unplaced:
-            self._mark_unplaced()
+        value = handler(command, events)
+        if not command.read_only:
+            self._fire_due(events)
+            if self._unplaced:
+                self._mark_unplaced()
         return Outcome(events, value)
 
     def timers_due(self, now: float) -> bool:
@@ -1688,7 +1673,8 @@ class RoutingEngine:
         expected: dict[tuple[str, int, Channel], list[WaitingKey]] = {k: [] for k in self._lanes}
         for contact_id in queued:
             contact = self._contacts[contact_id]
-            key = self._key(contact, self._lane_of(contact))
+            # Looked up afresh, not through the contact's cached lane.
+            key = self._key(contact, self._lanes[(contact.queue, contact.ring, contact.channel)])
             assert self._waiting_keys[contact_id] == key, ("stale waiting key", contact_id)
             if contact.sticky_agent is None:
                 expected[(contact.queue, contact.ring, contact.channel)].append(key)

@@ -783,6 +783,11 @@ def _entry_commands(
             log.error("unreadable command in routing entry %s dropped: %.200r", entry_id, item)
             continue
         request_id, data = item
+        if set_aside and f"{reply_to}|{request_id}" in set_aside:
+            aside = RouterUnavailable("this command made the router fail before: set aside")
+            pendings.append(_Pending(None, None, None, reply_to, request_id, aside))
+            continue
+        refused: AppError | None = None
         try:
             if isinstance(data, dict):
                 command: Command | None = command_from_dict(data)
@@ -790,12 +795,8 @@ def _entry_commands(
                 command = command_from_json(data)
             else:
                 raise InvalidCommand("command must be a JSON object")
-            refused = None
         except AppError as exc:
             command, refused = None, exc
-        if f"{reply_to}|{request_id}" in set_aside:
-            command = None
-            refused = RouterUnavailable("this command made the router fail before: set aside")
         pendings.append(_Pending(command, None, None, reply_to, request_id, refused))
     if not pendings:
         return [_Pending(None, None, entry_id, None, None, InvalidCommand("empty entry"))]

@@ -7,7 +7,7 @@ tests in ``test_backend_contract.py`` run unchanged against both.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -131,6 +131,33 @@ async def start_redis_backend(
     )
     await backend.start()
     return backend, client
+
+
+StartNode = Callable[..., Awaitable[tuple[RedisRouterBackend, aioredis.Redis]]]
+
+
+@pytest.fixture
+async def redis_node(redis_url: str, redis_namespace: str) -> AsyncIterator[StartNode]:
+    """Start router nodes on the test's Redis namespace (``start(config, sink=None,
+    clock=None, **options)``); each is closed, last started first, after the test."""
+    started: list[tuple[RedisRouterBackend, aioredis.Redis]] = []
+
+    async def start(
+        config: RoutingConfig,
+        sink: ListEventSink | None = None,
+        clock: ManualClock | None = None,
+        **options: Any,
+    ) -> tuple[RedisRouterBackend, aioredis.Redis]:
+        node = await start_redis_backend(
+            redis_url, redis_namespace, config, sink or ListEventSink(), clock, **options
+        )
+        started.append(node)
+        return node
+
+    yield start
+    for backend, client in reversed(started):
+        await backend.close()
+        await client.aclose()
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])

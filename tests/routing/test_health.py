@@ -11,7 +11,7 @@ from routing.backends.memory import MemoryRouterBackend
 from routing.engine import RoutingEngine
 from routing.ports import ListEventSink
 from routing.service import RoutingService
-from tests.routing.conftest import FailingEngine, ManualClock, make_config, start_redis_backend
+from tests.routing.conftest import FailingEngine, ManualClock, StartNode, make_config
 
 
 async def test_given_a_memory_router_then_health_is_ok_with_its_counts() -> None:
@@ -46,37 +46,22 @@ async def test_given_an_engine_failure_in_memory_then_health_says_so_and_routing
 
 
 @pytest.mark.integration
-async def test_given_redis_nodes_then_health_names_the_leader(
-    redis_url: str, redis_namespace: str
-) -> None:
+async def test_given_redis_nodes_then_health_names_the_leader(redis_node: StartNode) -> None:
     config = make_config()
-    follower, follower_client = await start_redis_backend(
-        redis_url, redis_namespace, config, ListEventSink(), can_lead=False, command_timeout=0.3
-    )
-    leader = leader_client = None
-    try:
-        alone = await follower.health()
-        assert alone["ok"] is False and alone["error"] == "no router node holds the lease"
-        with pytest.raises(errors.RouterUnavailable):
-            await RoutingService(follower).describe_agent("a1")
-        leader, leader_client = await start_redis_backend(
-            redis_url, redis_namespace, config, ListEventSink(), run_timers=False
-        )
-        await RoutingService(leader).upsert_agent("a1", queues=("support",))
-        assert await leader.health() == {
-            "ok": True,
-            "backend": "redis",
-            "node_id": leader.node_id,
-            "leading": True,
-            "leader": leader.node_id,
-        }
-        seen = await follower.health()
-        assert seen["ok"] is True and seen["leading"] is False
-        assert seen["leader"] == leader.node_id
-    finally:
-        if leader is not None:
-            await leader.close()
-        await follower.close()
-        await follower_client.aclose()
-        if leader_client is not None:
-            await leader_client.aclose()
+    follower, _ = await redis_node(config, can_lead=False, command_timeout=0.3)
+    alone = await follower.health()
+    assert alone["ok"] is False and alone["error"] == "no router node holds the lease"
+    with pytest.raises(errors.RouterUnavailable):
+        await RoutingService(follower).describe_agent("a1")
+    leader, _ = await redis_node(config, run_timers=False)
+    await RoutingService(leader).upsert_agent("a1", queues=("support",))
+    assert await leader.health() == {
+        "ok": True,
+        "backend": "redis",
+        "node_id": leader.node_id,
+        "leading": True,
+        "leader": leader.node_id,
+    }
+    seen = await follower.health()
+    assert seen["ok"] is True and seen["leading"] is False
+    assert seen["leader"] == leader.node_id

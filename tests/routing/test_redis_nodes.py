@@ -30,7 +30,13 @@ from routing.backends.redis import RedisKeys, RedisRouterBackend, decode_event_b
 from routing.engine import RoutingEngine
 from routing.ports import ListEventSink
 from routing.service import RoutingService
-from tests.routing.conftest import FailingEngine, ManualClock, make_config, start_redis_backend
+from tests.routing.conftest import (
+    FailingEngine,
+    ManualClock,
+    StartNode,
+    make_config,
+    start_redis_backend,
+)
 from tests.routing.test_properties import check_history
 
 pytestmark = pytest.mark.integration
@@ -288,174 +294,114 @@ async def test_given_three_nodes_when_the_leader_is_killed_mid_run_then_nothing_
 
 
 async def test_given_a_leader_whose_lease_was_taken_when_it_commits_then_the_new_leader_applies(
-    redis_url: str, redis_namespace: str
+    redis_node: StartNode, redis_namespace: str
 ) -> None:
     """Fencing: a leader that has not noticed it lost its lease (a long pause, say)
     writes nothing; its command goes to the node that leads now, and is applied once."""
     clock = ManualClock()
     config = make_config()
     # A long lease: the stale leader does not check it again during the test.
-    stale, stale_client = await start_redis_backend(
-        redis_url,
-        redis_namespace,
-        config,
-        ListEventSink(),
-        clock,
-        run_timers=False,
-        lease_seconds=60.0,
+    stale, stale_client = await redis_node(
+        config, clock=clock, run_timers=False, lease_seconds=60.0
     )
+    service = await with_ready_agent(stale)
     new_sink = ListEventSink()
-    new = new_client = None
-    try:
-        service = await with_ready_agent(stale)
-        new, new_client = await start_redis_backend(
-            redis_url,
-            redis_namespace,
-            config,
-            new_sink,
-            clock,
-            run_timers=False,
-            lease_seconds=0.3,
-        )
-        keys = RedisKeys(redis_namespace, "default")
-        # The lease runs out under the stale leader (as if it had been frozen).
-        await stale_client.delete(keys.leader)
-        async with asyncio.timeout(5):
-            await new.leading.wait()
-        assert stale.leading.is_set()
-        result = await service.enqueue("c1", "voice", "support")
-        assert [e.name for e in result.events] == ["contact.queued", "contact.offered"]
-        # Applied once, by the new leader (whose sink also has what it republished on
-        # taking over, at least once: the stale leader's last entries).
-        assert [e.name for e in new_sink.events if getattr(e, "contact_id", None) == "c1"] == [
-            "contact.queued",
-            "contact.offered",
-        ]
-        assert new.engine is not None
-        contact = new.engine.contact("c1")
-        assert contact is not None and contact.agent_id == "a1"
-        assert await leader_of(new_client, keys.leader) == new.node_id
-    finally:
-        if new is not None:
-            await new.close()
-        await stale.close()
-        await stale_client.aclose()
-        if new_client is not None:
-            await new_client.aclose()
+    new, new_client = await redis_node(config, new_sink, clock, run_timers=False, lease_seconds=0.3)
+    keys = RedisKeys(redis_namespace, "default")
+    # The lease runs out under the stale leader (as if it had been frozen).
+    await stale_client.delete(keys.leader)
+    async with asyncio.timeout(5):
+        await new.leading.wait()
+    assert stale.leading.is_set()
+    result = await service.enqueue("c1", "voice", "support")
+    assert [e.name for e in result.events] == ["contact.queued", "contact.offered"]
+    # Applied once, by the new leader (whose sink also has what it republished on
+    # taking over, at least once: the stale leader's last entries).
+    assert [e.name for e in new_sink.events if getattr(e, "contact_id", None) == "c1"] == [
+        "contact.queued",
+        "contact.offered",
+    ]
+    assert new.engine is not None
+    contact = new.engine.contact("c1")
+    assert contact is not None and contact.agent_id == "a1"
+    assert await leader_of(new_client, keys.leader) == new.node_id
 
 
 async def test_given_malformed_commands_in_the_stream_then_each_is_refused_and_the_rest_applied(
-    redis_url: str, redis_namespace: str
+    redis_node: StartNode, redis_namespace: str
 ) -> None:
     """Another node (buggy, or not ours) writes bad entries: each bad command gets an
     error reply, the good ones in the same entry are applied, the leader carries on."""
-    config = make_config()
-    leader, client = await start_redis_backend(
-        redis_url, redis_namespace, config, ListEventSink(), run_timers=False
-    )
-    try:
-        service = await with_ready_agent(leader)
-        engine = leader.engine
-        keys = RedisKeys(redis_namespace, "default")
-        enqueue = {"kind": "enqueue", "channel": "voice", "queue": "support"}
-        mixed = [
-            ["r1", {**enqueue, "contact_id": "c1"}],
-            ["r2", {**enqueue, "contact_id": 5}],
-            "garbage",
-            ["r3", {"kind": "teleport"}],
-            ["r4", {"kind": "describe_contact", "contact_id": "c1"}],
-        ]
-        await client.xadd(keys.commands, {"b": json_bytes(mixed), "n": "elsewhere"})
-        await client.xadd(keys.commands, {"b": b"not json", "n": "elsewhere"})
-        later = [["r5", {**enqueue, "contact_id": "c2"}]]
-        await client.xadd(keys.commands, {"b": json_bytes(later), "n": "elsewhere"})
-        replies: dict[str, Any] = {}
-        async with asyncio.timeout(5):
-            while "r5" not in replies:
-                item: Any = await client.blpop([keys.reply("elsewhere")], timeout=5)
-                for reply in json_loads(item[1]):
-                    replies[reply["r"]] = reply
-        assert [name for name, _fields in replies["r1"]["events"]] == [
-            "contact.queued",
-            "contact.offered",
-        ]
-        assert replies["r2"]["error"]["id"] == "invalid-routing-command"
-        assert replies["r2"]["error"]["details"] == {"field": "contact_id"}
-        assert "unknown command kind" in replies["r3"]["error"]["message"]
-        assert replies["r4"]["value"]["state"] == "offered"
-        assert [name for name, _fields in replies["r5"]["events"]] == ["contact.queued"]
-        assert set(replies) == {"r1", "r2", "r3", "r4", "r5"}
-        # Same leader, same engine: nothing made it drop its state and reload.
-        assert leader.leading.is_set() and leader.engine is engine
-        assert (await service.describe_contact("c2"))["position"] == 1
-    finally:
-        await leader.close()
-        await client.aclose()
+    leader, client = await redis_node(make_config(), run_timers=False)
+    service = await with_ready_agent(leader)
+    engine = leader.engine
+    keys = RedisKeys(redis_namespace, "default")
+    enqueue = {"kind": "enqueue", "channel": "voice", "queue": "support"}
+    mixed = [
+        ["r1", {**enqueue, "contact_id": "c1"}],
+        ["r2", {**enqueue, "contact_id": 5}],
+        "garbage",
+        ["r3", {"kind": "teleport"}],
+        ["r4", {"kind": "describe_contact", "contact_id": "c1"}],
+    ]
+    await client.xadd(keys.commands, {"b": orjson.dumps(mixed), "n": "elsewhere"})
+    await client.xadd(keys.commands, {"b": b"not json", "n": "elsewhere"})
+    later = [["r5", {**enqueue, "contact_id": "c2"}]]
+    await client.xadd(keys.commands, {"b": orjson.dumps(later), "n": "elsewhere"})
+    replies: dict[str, Any] = {}
+    async with asyncio.timeout(5):
+        while "r5" not in replies:
+            item: Any = await client.blpop([keys.reply("elsewhere")], timeout=5)
+            for reply in orjson.loads(item[1]):
+                replies[reply["r"]] = reply
+    assert [name for name, _fields in replies["r1"]["events"]] == [
+        "contact.queued",
+        "contact.offered",
+    ]
+    assert replies["r2"]["error"]["id"] == "invalid-routing-command"
+    assert replies["r2"]["error"]["details"] == {"field": "contact_id"}
+    assert "unknown command kind" in replies["r3"]["error"]["message"]
+    assert replies["r4"]["value"]["state"] == "offered"
+    assert [name for name, _fields in replies["r5"]["events"]] == ["contact.queued"]
+    assert set(replies) == {"r1", "r2", "r3", "r4", "r5"}
+    # Same leader, same engine: nothing made it drop its state and reload.
+    assert leader.leading.is_set() and leader.engine is engine
+    assert (await service.describe_contact("c2"))["position"] == 1
 
 
 async def test_given_no_leader_when_a_node_submits_then_it_hears_router_unavailable(
-    redis_url: str, redis_namespace: str
+    redis_node: StartNode,
 ) -> None:
-    follower, client = await start_redis_backend(
-        redis_url,
-        redis_namespace,
-        make_config(),
-        ListEventSink(),
-        can_lead=False,
-        command_timeout=0.3,
-    )
-    try:
-        with pytest.raises(errors.RouterUnavailable, match="no router node answered"):
-            async with asyncio.timeout(5):
-                await RoutingService(follower).enqueue("c1", "voice", "support")
-    finally:
-        await follower.close()
-        await client.aclose()
-
-
-def json_bytes(value: Any) -> bytes:
-    return orjson.dumps(value)
-
-
-def json_loads(raw: bytes) -> Any:
-    return orjson.loads(raw)
+    follower, _client = await redis_node(make_config(), can_lead=False, command_timeout=0.3)
+    with pytest.raises(errors.RouterUnavailable, match="no router node answered"):
+        async with asyncio.timeout(5):
+            await RoutingService(follower).enqueue("c1", "voice", "support")
 
 
 async def test_given_a_command_that_breaks_the_engine_then_it_is_set_aside_and_the_shard_goes_on(
-    redis_url: str, redis_namespace: str
+    redis_node: StartNode, redis_namespace: str
 ) -> None:
     """The leader reloads the last commit (releasing its lease at once) and, reading the
     command again from the stream, refuses it instead of failing again and again."""
     config = make_config()
     engines: list[FailingEngine] = []
-    leader, leader_client = await start_redis_backend(
-        redis_url,
-        redis_namespace,
+    leader, leader_client = await redis_node(
         config,
-        ListEventSink(),
         run_timers=False,
         engine_factory=lambda c: cast(RoutingEngine, FailingEngine(c, engines)),
     )
-    follower, follower_client = await start_redis_backend(
-        redis_url, redis_namespace, config, ListEventSink(), can_lead=False
-    )
-    try:
-        service = await with_ready_agent(leader, via=follower)
-        await service.enqueue("c1", "voice", "support")
-        with pytest.raises(errors.RouterUnavailable, match="router error: engine bug"):
-            await service.enqueue("boom", "voice", "support")
-        # Served by a reloaded engine: what was committed before is all there.
-        result = await service.enqueue("c2", "voice", "support")
-        assert [e.name for e in result.events] == ["contact.queued"]
-        assert len(engines) == 2
-        assert (await service.describe_contact("c1"))["agent_id"] == "a1"
-        assert (await service.describe_contact("c2"))["position"] == 1
-        with pytest.raises(errors.NoSuchContact):
-            await service.describe_contact("boom")
-        keys = RedisKeys(redis_namespace, "default")
-        assert await leader_client.scard(keys.set_aside) == 1
-    finally:
-        await follower.close()
-        await leader.close()
-        await leader_client.aclose()
-        await follower_client.aclose()
+    follower, _follower_client = await redis_node(config, can_lead=False)
+    service = await with_ready_agent(leader, via=follower)
+    await service.enqueue("c1", "voice", "support")
+    with pytest.raises(errors.RouterUnavailable, match="router error: engine bug"):
+        await service.enqueue("boom", "voice", "support")
+    # Served by a reloaded engine: what was committed before is all there.
+    result = await service.enqueue("c2", "voice", "support")
+    assert [e.name for e in result.events] == ["contact.queued"]
+    assert len(engines) == 2
+    assert (await service.describe_contact("c1"))["agent_id"] == "a1"
+    assert (await service.describe_contact("c2"))["position"] == 1
+    with pytest.raises(errors.NoSuchContact):
+        await service.describe_contact("boom")
+    keys = RedisKeys(redis_namespace, "default")
+    assert await leader_client.scard(keys.set_aside) == 1
