@@ -20,7 +20,10 @@ Indexes kept so a decision never scans all contacts or agents:
 * ``_reach[(queue, ring)]``: agents able to serve that ring (whatever their state).
 * ``_available``: READY agents with at least one free slot.
 * ``_timers``: one heap of deadlines (offer timeout, overflow ring, sticky window,
-  wrap-up, max wait), validated lazily when they fire.
+  wrap-up, max wait), validated lazily when they fire. Ties go by contact id and kind,
+  never by when a timer was pushed: an engine loaded from records pushes them in
+  another order, and must fire them in the same one (the Redis backend replays its
+  command log on a loaded engine).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from bisect import bisect_left, insort
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
-from typing import Any
+from typing import Any, Final
 
 from contact_center.domain.events import DomainEvent
 from contact_center.domain.frozen import constructor
@@ -115,6 +118,10 @@ _CustomerContext = constructor(CustomerContext)
 
 
 _NO_LANES: dict[Channel, tuple[Lane, ...]] = {}
+
+
+# Timers of one contact due at the same moment fire in this order.
+_TIMER_ORDER: Final = {"ring": 0, "sticky": 1, "max_wait": 2, "offer": 3, "wrap": 4}
 
 
 def _work_seq(agent: Agent) -> int:
@@ -211,7 +218,7 @@ class RoutingEngine:
         # and takes its next contact in one command is placed once.
         self._unplaced: set[str] = set()
         self._presence: dict[str, str] = {}
-        self._timers: list[tuple[float, int, str, str]] = []
+        self._timers: list[tuple[float, str, int, str]] = []
         self._agent_counts = {name: QueueAgentCounts() for name in config.queues}
         # Each agent's queues' counts (moved when its presence changes).
         self._counts_of: dict[str, tuple[QueueAgentCounts, ...]] = {}
@@ -598,10 +605,15 @@ class RoutingEngine:
             else:
                 del waiting[bisect_left(waiting, key)]
 
-    def _schedule_waiting_timers(self, contact: Contact) -> None:
+    def _next_ring_due(self, contact: Contact) -> float | None:
         rings = self._rings[contact.queue]
         if contact.ring + 1 < len(rings):
-            due = contact.queue_entered_at + rings[contact.ring + 1].starts_after
+            return contact.queue_entered_at + rings[contact.ring + 1].starts_after
+        return None
+
+    def _schedule_waiting_timers(self, contact: Contact) -> None:
+        due = self._next_ring_due(contact)
+        if due is not None:
             self._push_timer(due, "ring", contact.contact_id)
         if contact.sticky_until is not None:
             self._push_timer(contact.sticky_until, "sticky", contact.contact_id)
@@ -612,8 +624,7 @@ class RoutingEngine:
             )
 
     def _push_timer(self, due: float, kind: str, contact_id: str) -> None:
-        self._seq += 1
-        heapq.heappush(self._timers, (due, self._seq, kind, contact_id))
+        heapq.heappush(self._timers, (due, contact_id, _TIMER_ORDER[kind], kind))
 
     # ------------------------------------------------------------------ matching
 
@@ -1442,7 +1453,7 @@ class RoutingEngine:
         timers = self._timers
         now = self.now
         while timers and timers[0][0] <= now:
-            due, _, kind, contact_id = heapq.heappop(timers)
+            due, contact_id, _, kind = heapq.heappop(timers)
             contact = self._contacts.get(contact_id)
             if contact is None:
                 continue
@@ -1450,7 +1461,9 @@ class RoutingEngine:
                 if contact.state == ContactState.OFFERED and contact.offer_deadline == due:
                     self._offer_timed_out(contact, events)
             elif kind == "ring":
-                if contact.state == ContactState.QUEUED:
+                # Only the ring timer scheduled last counts: an earlier one (the contact
+                # was moved, say) would overflow it at a moment a reload cannot repeat.
+                if contact.state == ContactState.QUEUED and self._next_ring_due(contact) == due:
                     self._overflow(contact, events)
             elif kind == "sticky":
                 if contact.state == ContactState.QUEUED and contact.sticky_until == due:
