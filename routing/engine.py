@@ -314,7 +314,10 @@ class RoutingEngine:
                 for cid in self._dirty_contacts
                 if cid in self._contacts
             },
-            removed_contacts=sorted(self._removed_contacts),
+            # An id that ended and came back since (routed again) is not removed.
+            removed_contacts=sorted(
+                cid for cid in self._removed_contacts if cid not in self._contacts
+            ),
             agents={aid: self._agents[aid].to_record() for aid in self._dirty_agents},
             stats={channel_key(*key): self._stats[key].to_dict() for key in self._dirty_stats},
             meta={"seq": self._seq, "now": self.now},

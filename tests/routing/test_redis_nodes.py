@@ -405,3 +405,25 @@ async def test_given_a_command_that_breaks_the_engine_then_it_is_set_aside_and_t
         await service.describe_contact("boom")
     keys = RedisKeys(redis_namespace, "default")
     assert await leader_client.scard(keys.set_aside) == 1
+
+
+async def test_given_a_contact_that_ended_and_came_back_in_one_batch_then_the_next_leader_has_it(
+    redis_node: StartNode,
+) -> None:
+    config = make_config()
+    first, _client = await redis_node(config, run_timers=False)
+    async with asyncio.timeout(5):
+        await first.leading.wait()
+    service = RoutingService(first)
+    # Submitted together, so the leader applies and commits them as one batch.
+    await asyncio.gather(
+        service.enqueue("c1", "voice", "support"),
+        service.withdraw("c1"),
+        service.enqueue("c1", "voice", "support"),
+    )
+    await first.close()
+    second, _client = await redis_node(config, run_timers=False)
+    async with asyncio.timeout(5):
+        await second.leading.wait()
+    contact = await RoutingService(second).describe_contact("c1")
+    assert contact["state"] == "queued"

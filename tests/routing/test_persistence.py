@@ -1,10 +1,10 @@
-"""Replaying commands on a loaded engine reproduces the live one exactly.
+"""What the engine hands a backend to persist, and an engine rebuilt from it.
 
-The Redis backend persists a log of the commands it applied (with the time each was
-applied at) and, now and then, a checkpoint of the records; a new leader loads the
-checkpoint and replays the log after it. That is only right if the engine is
-deterministic and its records lose nothing a later decision depends on: checked here
-on random traffic, cut at a random point.
+A Redis leader that takes over loads the records the last one committed and carries
+on; so the records must lose nothing a later decision depends on, and the engine must
+be deterministic (time is passed in): a loaded engine given the same commands at the
+same times must do exactly what the live one did. Checked on random traffic, with the
+records taken at a random point.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from tests.routing.test_properties import AGENTS, CONFIG, PROFILES, Day, operati
 
 
 class RecordedDay(Day):
-    """A day whose commands (and the time each ran at) are kept for replay."""
+    """A day whose commands (and the time each ran at) are kept for replay, and whose
+    records can be taken at one point (a checkpoint)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -100,3 +101,19 @@ def test_given_a_checkpoint_and_the_log_after_it_then_replay_rebuilds_the_same_e
     assert orjson.dumps(rebuilt.execute(statistics, last).value) == orjson.dumps(
         day.engine.execute(statistics, last).value
     )
+
+
+def test_given_a_contact_that_ended_and_came_back_then_its_record_is_kept_not_removed() -> None:
+    """Both in one batch of changes (a Redis leader applies many commands per commit):
+    the id must not be listed as removed, or the commit deletes the live record."""
+    engine = RoutingEngine(CONFIG)
+    enqueue = cmd.EnqueueContact(contact_id="c1", channel="voice", queue="q1")
+    engine.execute(enqueue, 100.0)
+    engine.execute(cmd.WithdrawContact(contact_id="c1"), 101.0)
+    engine.execute(enqueue, 102.0)
+    changes = engine.take_changes()
+    assert list(changes.contacts) == ["c1"]
+    assert changes.contacts["c1"]["created_at"] == 102.0
+    assert changes.removed_contacts == []
+    engine.execute(cmd.WithdrawContact(contact_id="c1"), 103.0)
+    assert engine.take_changes().removed_contacts == ["c1"]
