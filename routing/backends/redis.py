@@ -5,15 +5,25 @@ Mechanism (the reasoning is in docs/routing.md, "Decisions"):
 * Every node may submit commands. The node holding the shard's lease (the *leader*)
   applies them, in order, to an in-memory :class:`RoutingEngine`; other nodes append
   theirs to the shard's command stream and wait for the reply.
-* After each batch the leader commits, in one Lua script, the changed contact, agent
-  and statistics records, the id of the last stream command applied, one outbox entry
-  holding the batch's events, and the replies to other nodes. The script first checks
-  that the lease still names this leader (the fencing token ``node|epoch``); a leader
-  that lost its lease can write nothing.
-* A new leader loads the records, resumes the stream after the last applied id (so a
-  command is applied exactly once even if the old leader died mid-batch), republishes
-  outbox entries it cannot prove were published, and carries on. The lease expires
-  ``lease_seconds`` after a leader dies, so a SIGKILLed node is replaced within that.
+* After each batch the leader commits, in one Lua script, one entry of the shard's
+  command *log* (the batch's commands, each with the time it was applied at), the id
+  of the last stream command applied, one outbox entry holding the batch's events, and
+  the replies to other nodes. The script first checks that the lease still names this
+  leader (the fencing token ``node|epoch``); a leader that lost its lease can write
+  nothing.
+* Every ``checkpoint_seconds`` (or ``checkpoint_commands`` logged commands, and when a
+  leader shuts down) a commit also carries a *checkpoint*: the contact, agent and
+  statistics records changed since the last one, and the log id they reflect; the log
+  is trimmed up to it. Writing records at every batch cost most of a commit; between
+  checkpoints a record changed many times is written once, and a contact that came
+  and went not at all.
+* A new leader loads the records, replays the log after the checkpoint on its engine
+  (the engine is deterministic: time is passed in, and the log holds it), resumes the
+  stream after the last applied id (so a command is applied exactly once even if the
+  old leader died mid-batch), republishes outbox entries it cannot prove were
+  published, and carries on. The lease expires ``lease_seconds`` after a leader dies,
+  so a SIGKILLed node is replaced within that (plus the replay: well under a second
+  for the default checkpoint interval).
 
 Keys share one hash tag per shard (``{<prefix>:<shard>}``) so the scripts' keys live
 in one cluster slot; key names are always passed in, never built inside scripts.
@@ -23,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import struct
@@ -80,51 +91,63 @@ return 0
 
 # One batch, atomically, only while the lease is ours.
 _COMMIT = """
--- KEYS: leader, contacts, agents, stats, meta, events, commands, reply keys...
--- ARGV: token, applied id ('' = none), seq, now, published ('' = same),
---       contacts, removed contact ids, agents, stats, events json ('' = none),
+-- KEYS: leader, meta, events, commands, log, contacts, agents, stats, reply keys...
+-- ARGV: token, applied id ('' = none), published ('' = same), log json ('' = none),
+--       events json ('' = none), checkpoint: last log id ('' = no checkpoint), seq,
+--       now, contacts, removed contact ids, agents, stats,
 --       n replies, key index, json...
 -- Records travel as one argument per kind, a MessagePack array of strings
 -- (id, json, id, json, ...; ids alone for removals) that Redis unpacks in C:
 -- packing a few large arguments costs the leader far less than hundreds of small ones.
+-- Returns {outbox entry id, log entry id} ('' where none was added).
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-local function apply(command, key, blob, step)
-  if blob == '' then return end
-  local parts = cmsgpack.unpack(blob)
-  local k = 1
-  while k <= #parts do
-    local upto = math.min(#parts, k + 999)
-    if step == 2 and (upto - k) % 2 == 0 then upto = upto - 1 end
-    redis.call(command, key, unpack(parts, k, upto))
-    k = upto + 1
-  end
+local log_id = ''
+if ARGV[4] ~= '' then
+  log_id = redis.call('XADD', KEYS[5], '*', 'c', ARGV[4])
 end
-apply('HSET', KEYS[2], ARGV[6], 2)
-apply('HDEL', KEYS[2], ARGV[7], 1)
-apply('HSET', KEYS[3], ARGV[8], 2)
-apply('HSET', KEYS[4], ARGV[9], 2)
-redis.call('HSET', KEYS[5], 'seq', ARGV[3], 'now', ARGV[4])
 if ARGV[2] ~= '' then
-  redis.call('HSET', KEYS[5], 'applied', ARGV[2])
-  redis.call('XTRIM', KEYS[7], 'MINID', '~', ARGV[2])
+  redis.call('HSET', KEYS[2], 'applied', ARGV[2])
+  redis.call('XTRIM', KEYS[4], 'MINID', '~', ARGV[2])
 end
-if ARGV[5] ~= '' then
-  redis.call('HSET', KEYS[5], 'published', ARGV[5])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[2], 'published', ARGV[3])
   -- Entries up to the published one are needed by no one.
-  redis.call('XTRIM', KEYS[6], 'MINID', ARGV[5])
+  redis.call('XTRIM', KEYS[3], 'MINID', ARGV[3])
 end
-local event_id = false
-if ARGV[10] ~= '' then
-  event_id = redis.call('XADD', KEYS[6], 'MAXLEN', '~', '100000', '*', 'e', ARGV[10])
+local event_id = ''
+if ARGV[5] ~= '' then
+  event_id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', '100000', '*', 'e', ARGV[5])
 end
-local i = 12
-for _ = 1, tonumber(ARGV[11]) do
-  local key = KEYS[7 + tonumber(ARGV[i])]
+if ARGV[6] ~= '' then
+  local function apply(command, key, blob, step)
+    if blob == '' then return end
+    local parts = cmsgpack.unpack(blob)
+    local k = 1
+    while k <= #parts do
+      local upto = math.min(#parts, k + 999)
+      if step == 2 and (upto - k) % 2 == 0 then upto = upto - 1 end
+      redis.call(command, key, unpack(parts, k, upto))
+      k = upto + 1
+    end
+  end
+  apply('HSET', KEYS[6], ARGV[9], 2)
+  apply('HDEL', KEYS[6], ARGV[10], 1)
+  apply('HSET', KEYS[7], ARGV[11], 2)
+  apply('HSET', KEYS[8], ARGV[12], 2)
+  local covered = log_id
+  if covered == '' then covered = ARGV[6] end
+  redis.call('HSET', KEYS[2], 'seq', ARGV[7], 'now', ARGV[8], 'checkpoint', covered)
+  -- The records now hold everything up to ``covered``: older log entries can go.
+  redis.call('XTRIM', KEYS[5], 'MINID', covered)
+end
+local i = 14
+for _ = 1, tonumber(ARGV[13]) do
+  local key = KEYS[8 + tonumber(ARGV[i])]
   redis.call('RPUSH', key, ARGV[i + 1])
   redis.call('PEXPIRE', key, 600000)
   i = i + 2
 end
-return event_id or ''
+return {event_id, log_id}
 """
 
 
@@ -139,6 +162,8 @@ class RedisKeys:
         self.meta = f"{tag}:meta"
         self.events = f"{tag}:events"
         self.commands = f"{tag}:commands"
+        # Commands applied since the last checkpoint of the records, in order.
+        self.log = f"{tag}:log"
         # Commands that made an engine fail (node|request id): refused if read again.
         self.set_aside = f"{tag}:set-aside"
         self._tag = tag
@@ -230,6 +255,8 @@ class RedisRouterBackend:
         run_timers: bool = True,
         max_batch: int = 512,
         engine_factory: Callable[[RoutingConfig], RoutingEngine] = RoutingEngine,
+        checkpoint_seconds: float = 5.0,
+        checkpoint_commands: int = 50_000,
     ) -> None:
         self.config = config
         self.node_id = node_id or uuid.uuid4().hex[:12]
@@ -243,6 +270,14 @@ class RedisRouterBackend:
         self._run_timers = run_timers
         self._max_batch = max_batch
         self._engine_factory = engine_factory
+        self._checkpoint_seconds = checkpoint_seconds
+        self._checkpoint_commands = checkpoint_commands
+        # Since the last checkpoint: commands logged, and when it was (monotonic).
+        self._logged = 0
+        self._checkpointed_at = 0.0
+        self._checkpoint_wanted = False
+        # The id of the last log entry this leader committed (or replayed).
+        self._log_id = "0-0"
         self._set_aside: set[str] = set()
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
@@ -282,6 +317,11 @@ class RedisRouterBackend:
             self._tasks.append(asyncio.create_task(self._campaign(), name="routing-lease"))
 
     async def close(self) -> None:
+        if self._engine is not None:
+            # The next leader then loads records with nothing to replay.
+            with contextlib.suppress(AppError, TimeoutError):
+                async with asyncio.timeout(3):
+                    await self.checkpoint()
         self._closing = True
         self._stop.set()
         await self._step_down("closing")
@@ -313,6 +353,16 @@ class RedisRouterBackend:
         if not leader:
             return {**report, "ok": False, "error": "no router node holds the lease"}
         return {**report, "ok": True}
+
+    async def checkpoint(self) -> None:
+        """On the leader: commit a checkpoint of the records now (with a FireTimers,
+        which fires only what is due anyway). Elsewhere: nothing to do."""
+        if self._engine is None:
+            return
+        done: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self._checkpoint_wanted = True
+        self._inbox.put(_Pending(FireTimers(), done))
+        await done
 
     @property
     def engine(self) -> RoutingEngine | None:
@@ -472,16 +522,20 @@ class RedisRouterBackend:
         )
         applied = meta.get("applied", "0-0")
         self._published = meta.get("published", "0-0")
+        self._log_id = meta.get("checkpoint", "0-0")
+        self._logged = await self._replay(engine)
+        self._checkpointed_at = time.monotonic()
         await self._redis.delete(self._wake_key)
         self._token = token
         self._engine = engine
         self._inbox = _Inbox()
         log.info(
-            "router node %s leads shard (token %s, %d contacts, %d agents)",
+            "router node %s leads shard (token %s, %d contacts, %d agents, %d commands replayed)",
             self.node_id,
             token,
             len(raw_contacts),
             len(raw_agents),
+            self._logged,
         )
         await self._republish()
         self._lead_tasks = [
@@ -493,6 +547,28 @@ class RedisRouterBackend:
                 asyncio.create_task(self._timer_loop(engine), name="routing-leader-timers")
             )
         self.leading.set()
+
+    async def _replay(self, engine: RoutingEngine) -> int:
+        """Apply the log after the checkpoint to a freshly loaded engine, as the leader
+        that wrote it applied it (same commands, same times): its events were committed
+        to the outbox with them, so nothing is published. Returns commands replayed."""
+        replayed = 0
+        after = self._log_id
+        while True:
+            entries: Any = await self._redis.xrange(
+                self.keys.log, min=f"({after}", max="+", count=1000
+            )
+            if not entries:
+                break
+            for entry_id, fields in entries:
+                after = entry_id.decode()
+                for now, command in decode_log_entry(fields[b"c"]):
+                    # Refused the same way as when it was first applied.
+                    with contextlib.suppress(AppError):
+                        engine.execute(command, now)
+                    replayed += 1
+        self._log_id = after
+        return replayed
 
     async def _republish(self) -> None:
         """Publish outbox entries a dead leader may not have published (at least once)."""
@@ -609,15 +685,22 @@ class RedisRouterBackend:
     async def _apply_batch(self, token: str, engine: RoutingEngine, batch: list[_Pending]) -> None:
         results: list[tuple[_Pending, CommandResult | None, AppError | None]] = []
         events: list[DomainEvent] = []
+        # What the engine ran, for the log: (time, kind, command) as the replay needs it.
+        logged: list[tuple[float, str, Command]] = []
         applied = ""
         for pending in batch:
             try:
-                if pending.command is None:
+                command = pending.command
+                if command is None:
                     raise pending.refused or RouterUnavailable("empty command")
                 now = self._clock()
-                if _fires_first(pending.command) and engine.timers_due(now):
-                    events.extend(engine.execute(FireTimers(), now).events)
-                outcome = engine.execute(pending.command, now)
+                if _fires_first(command) and engine.timers_due(now):
+                    logged.append((now, FireTimers.kind, _FIRE_TIMERS))
+                    events.extend(engine.execute(_FIRE_TIMERS, now).events)
+                if not command.read_only:
+                    # Refused ones too: a replay must refuse them at the same point.
+                    logged.append((now, command.kind, command))
+                outcome = engine.execute(command, now)
             except AppError as exc:
                 results.append((pending, None, exc))
             except Exception as exc:
@@ -637,8 +720,16 @@ class RedisRouterBackend:
                 )
             if pending.stream_id is not None:
                 applied = pending.stream_id
-        changes = engine.take_changes()
-        # The whole batch's events in one orjson call: [[name, fields], ...].
+        self._logged += len(logged)
+        checkpoint = self._checkpoint_wanted or (
+            self._logged > 0
+            and (
+                self._logged >= self._checkpoint_commands
+                or time.monotonic() - self._checkpointed_at >= self._checkpoint_seconds
+            )
+        )
+        # The whole batch's log entry and events in one orjson call each.
+        encoded_log = orjson.dumps(logged) if logged else b""
         encoded_events = _encode_events(events) if events else b""
         # One list element per node, holding the replies to all its commands.
         by_node: dict[str, list[bytes]] = {}
@@ -652,45 +743,46 @@ class RedisRouterBackend:
         for node, items in by_node.items():
             reply_keys.append(self.keys.reply(node))
             replies.extend([len(reply_keys), b"[" + b",".join(items) + b"]"])
-        if changes or applied or encoded_events or replies:
-            args: list[Any] = [
-                token,
-                applied,
-                changes.meta["seq"],
-                changes.meta["now"],
-                self._published,
-            ]
-            args.append(_records(changes.contacts))
-            args.append(_strings([c.encode() for c in changes.removed_contacts]))
-            args.append(_records(changes.agents))
-            args.append(_records(changes.stats))
-            args.append(encoded_events)
+        if checkpoint or applied or encoded_log or encoded_events or replies:
+            args: list[Any] = [token, applied, self._published, encoded_log, encoded_events]
+            if checkpoint:
+                args += _checkpoint_args(engine, self._log_id)
+            else:
+                args += ["", 0, 0, b"", b"", b"", b""]
             args.append(len(replies) // 2)
             args.extend(replies)
             keys = [
                 self.keys.leader,
-                self.keys.contacts,
-                self.keys.agents,
-                self.keys.stats,
                 self.keys.meta,
                 self.keys.events,
                 self.keys.commands,
+                self.keys.log,
+                self.keys.contacts,
+                self.keys.agents,
+                self.keys.stats,
                 *reply_keys,
             ]
             try:
-                event_id = await self._commit(keys=keys, args=args)
+                committed = await self._commit(keys=keys, args=args)
             except RedisError as exc:
                 unknown = RouterUnavailable(f"routing commit failed, outcome unknown: {exc}")
                 for pending in batch:
                     if pending.future is not None and not pending.future.done():
                         pending.future.set_exception(unknown)
                 raise _LostLease from exc
-            if event_id is None:
+            if committed is None:
                 for pending in batch:
                     if pending.future is not None and not pending.future.done():
                         self._spawn(self._forward(pending))
                 self._in_flight = []
                 raise _LostLease
+            event_id, log_id = committed
+            if log_id:
+                self._log_id = log_id.decode()
+            if checkpoint:
+                self._logged = 0
+                self._checkpointed_at = time.monotonic()
+                self._checkpoint_wanted = False
             if encoded_events:
                 await self._sink.publish(events)
                 if event_id:
@@ -802,6 +894,41 @@ def _entry_commands(
         return [_Pending(None, None, entry_id, None, None, InvalidCommand("empty entry"))]
     pendings[-1].stream_id = entry_id
     return pendings
+
+
+_FIRE_TIMERS = FireTimers()
+
+
+def _checkpoint_args(engine: RoutingEngine, log_id: str) -> list[Any]:
+    """The commit script's checkpoint arguments: every record changed since the last.
+
+    Thousands of records are built and serialised at once, then dropped (freed as
+    their last reference goes): the collector is held off meanwhile, or its passes over
+    the whole heap, triggered by those allocations, cost more than the records."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        changes = engine.take_changes()
+        return [
+            log_id,
+            changes.meta["seq"],
+            changes.meta["now"],
+            _records(changes.contacts),
+            _strings([c.encode() for c in changes.removed_contacts]),
+            _records(changes.agents),
+            _records(changes.stats),
+        ]
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def decode_log_entry(raw: bytes) -> list[tuple[float, Command]]:
+    """The commands of one log entry, ``[[now, kind, fields], ...]``, with their times."""
+    return [
+        (float(now), command_from_dict({"kind": kind, **fields}))
+        for now, kind, fields in orjson.loads(raw)
+    ]
 
 
 def _encode_events(events: Sequence[DomainEvent]) -> bytes:

@@ -28,6 +28,7 @@ from routing import errors
 from routing import events as ev
 from routing.backends.redis import RedisKeys, RedisRouterBackend, decode_event_batch
 from routing.engine import RoutingEngine
+from routing.model import CustomerContext
 from routing.ports import ListEventSink
 from routing.service import RoutingService
 from tests.routing.conftest import (
@@ -427,3 +428,79 @@ async def test_given_a_contact_that_ended_and_came_back_in_one_batch_then_the_ne
         await second.leading.wait()
     contact = await RoutingService(second).describe_contact("c1")
     assert contact["state"] == "queued"
+
+
+def engine_records(engine: RoutingEngine | None) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    assert engine is not None
+    return (
+        {c.contact_id: orjson.dumps(c.to_record()) for c in engine.contacts()},
+        {a.agent_id: orjson.dumps(a.to_record()) for a in engine.agents()},
+    )
+
+
+NO_CHECKPOINTS = {"checkpoint_seconds": 3600.0, "checkpoint_commands": 10**9}
+
+
+async def test_given_commands_after_the_last_checkpoint_then_the_next_leader_replays_them(
+    redis_node: StartNode, redis_namespace: str
+) -> None:
+    """The records are only written at checkpoints; what came after is in the log,
+    and a new leader that replays it has exactly the engine the old one had."""
+    clock = ManualClock()
+    config = make_config()
+    old, client = await redis_node(
+        config, clock=clock, run_timers=False, lease_seconds=60.0, **NO_CHECKPOINTS
+    )
+    service = await with_ready_agent(old)
+    await service.enqueue("c1", "voice", "support")
+    clock.now += 5
+    await service.accept("c1", "a1")
+    await service.enqueue("c2", "chat", "support", CustomerContext(tier="gold"), priority=3)
+    keys = RedisKeys(redis_namespace, "default")
+    assert await client.hlen(keys.contacts) == 0  # type: ignore[misc]
+    assert await client.xlen(keys.log) == 5
+    # The old leader stops answering (as if frozen): its lease is gone.
+    await client.delete(keys.leader)
+    new, _client = await redis_node(config, clock=clock, run_timers=False, lease_seconds=0.3)
+    async with asyncio.timeout(5):
+        await new.leading.wait()
+    assert engine_records(new.engine) == engine_records(old.engine)
+    assert new.engine is not None and new.engine.seq == old.engine.seq  # type: ignore[union-attr]
+
+    await new.checkpoint()
+    assert set(await client.hkeys(keys.contacts)) == {b"c1", b"c2"}  # type: ignore[misc]
+    meta: Any = await client.hgetall(keys.meta)
+    last: Any = await client.xrevrange(keys.log, count=1)
+    assert meta[b"checkpoint"] == last[0][0]
+    assert await client.xlen(keys.log) == 1  # the entry the checkpoint covers
+
+
+async def test_given_a_leader_that_shuts_down_then_it_leaves_a_checkpoint(
+    redis_node: StartNode, redis_namespace: str
+) -> None:
+    config = make_config()
+    leader, client = await redis_node(config, run_timers=False, **NO_CHECKPOINTS)
+    service = await with_ready_agent(leader)
+    await service.enqueue("c1", "voice", "support")
+    keys = RedisKeys(redis_namespace, "default")
+    assert await client.hlen(keys.contacts) == 0  # type: ignore[misc]
+    await leader.close()
+    assert await client.hkeys(keys.contacts) == [b"c1"]  # type: ignore[misc]
+    assert await client.hkeys(keys.agents) == [b"a1"]  # type: ignore[misc]
+    meta: Any = await client.hgetall(keys.meta)
+    entries: Any = await client.xrange(keys.log, min=b"(" + meta[b"checkpoint"])
+    assert entries == []  # nothing for the next leader to replay
+
+
+async def test_given_a_command_limit_then_a_checkpoint_follows_that_many_commands(
+    redis_node: StartNode, redis_namespace: str
+) -> None:
+    leader, client = await redis_node(
+        make_config(), run_timers=False, checkpoint_seconds=3600.0, checkpoint_commands=3
+    )
+    service = await with_ready_agent(leader)
+    keys = RedisKeys(redis_namespace, "default")
+    assert await client.hlen(keys.agents) == 0  # type: ignore[misc]
+    await service.enqueue("c1", "voice", "support")
+    assert await client.hkeys(keys.contacts) == [b"c1"]  # type: ignore[misc]
+    assert await client.xlen(keys.log) == 1
