@@ -71,6 +71,8 @@ def build_routing(
             shard=routing.shard,
             lease_seconds=routing.lease_seconds,
             command_timeout=routing.command_timeout_seconds,
+            checkpoint_seconds=routing.checkpoint_seconds,
+            checkpoint_commands=routing.checkpoint_commands,
             clock=clock,
         )
     else:

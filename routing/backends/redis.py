@@ -22,8 +22,8 @@ Mechanism (the reasoning is in docs/routing.md, "Decisions"):
   stream after the last applied id (so a command is applied exactly once even if the
   old leader died mid-batch), republishes outbox entries it cannot prove were
   published, and carries on. The lease expires ``lease_seconds`` after a leader dies,
-  so a SIGKILLed node is replaced within that (plus the replay: well under a second
-  for the default checkpoint interval).
+  so a SIGKILLed node is replaced within that, plus the load and replay (a few
+  seconds at most with the default checkpoint limits).
 
 Keys share one hash tag per shard (``{<prefix>:<shard>}``) so the scripts' keys live
 in one cluster slot; key names are always passed in, never built inside scripts.
@@ -270,8 +270,8 @@ class RedisRouterBackend:
         self._run_timers = run_timers
         self._max_batch = max_batch
         self._engine_factory = engine_factory
-        self._checkpoint_seconds = checkpoint_seconds
-        self._checkpoint_commands = checkpoint_commands
+        self.checkpoint_seconds = checkpoint_seconds
+        self.checkpoint_commands = checkpoint_commands
         # Since the last checkpoint: commands logged, and when it was (monotonic).
         self._logged = 0
         self._checkpointed_at = 0.0
@@ -724,8 +724,8 @@ class RedisRouterBackend:
         checkpoint = self._checkpoint_wanted or (
             self._logged > 0
             and (
-                self._logged >= self._checkpoint_commands
-                or time.monotonic() - self._checkpointed_at >= self._checkpoint_seconds
+                self._logged >= self.checkpoint_commands
+                or time.monotonic() - self._checkpointed_at >= self.checkpoint_seconds
             )
         )
         # The whole batch's log entry and events in one orjson call each.

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from contact_center.settings import Settings
+from routing.backends.redis import RedisRouterBackend
 from routing.errors import InvalidRoutingConfig
 from routing.model import Channel, MaxWaitAction, StrategyName
 from routing.ports import ListEventSink
@@ -93,3 +94,16 @@ def test_given_the_redis_backend_without_a_url_then_the_error_says_what_is_missi
     settings = Settings().with_overrides(routing={"backend": "redis"})
     with pytest.raises(InvalidRoutingConfig, match=r"redis\.url"):
         build_routing(settings, sink=ListEventSink())
+
+
+async def test_given_redis_settings_then_the_backend_gets_its_checkpoint_limits() -> None:
+    settings = Settings().with_overrides(
+        routing={"backend": "redis", "checkpoint_seconds": 1.5, "checkpoint_commands": 2000},
+        redis={"url": "redis://127.0.0.1:6379/0"},
+    )
+    service = build_routing(settings, sink=ListEventSink())
+    backend = service.backend
+    assert isinstance(backend, RedisRouterBackend)
+    assert (backend.checkpoint_seconds, backend.checkpoint_commands) == (1.5, 2000)
+    with pytest.raises(InvalidRoutingConfig):
+        parse_routing_settings({"checkpoint_commands": 0})
