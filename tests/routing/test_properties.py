@@ -112,6 +112,16 @@ class Day:
         self.events.extend(outcome.events)
         self.engine.check_invariants()
 
+    def staff(self) -> None:
+        """Three agents, one per profile, ready in q1 and q2: how every day starts."""
+        for n, agent in enumerate(AGENTS[:3]):
+            self.run(
+                cmd.UpsertAgent(
+                    agent_id=agent, queues=("q1", "q2"), skills=(("s1", 2),), profile=PROFILES[n]
+                )
+            )
+            self.run(cmd.SetAgentState(agent_id=agent, state="ready"))
+
     def contacts_in(self, *states: ContactState) -> list[Any]:
         return sorted(
             (c for c in self.engine.contacts() if c.state in states), key=lambda c: c.contact_id
@@ -275,13 +285,7 @@ def test_given_random_traffic_then_invariants_hold_and_every_contact_ends(
     ops: list[tuple[int, int, int]],
 ) -> None:
     day = Day()
-    for n, agent in enumerate(AGENTS[:3]):
-        day.run(
-            cmd.UpsertAgent(
-                agent_id=agent, queues=("q1", "q2"), skills=(("s1", 2),), profile=PROFILES[n]
-            )
-        )
-        day.run(cmd.SetAgentState(agent_id=agent, state="ready"))
+    day.staff()
     for op in ops:
         day.apply(op)
     day.drain()

@@ -38,6 +38,7 @@ from tests.routing.conftest import (
     make_config,
     start_redis_backend,
 )
+from tests.routing.test_persistence import records
 from tests.routing.test_properties import check_history
 
 pytestmark = pytest.mark.integration
@@ -430,14 +431,6 @@ async def test_given_a_contact_that_ended_and_came_back_in_one_batch_then_the_ne
     assert contact["state"] == "queued"
 
 
-def engine_records(engine: RoutingEngine | None) -> tuple[dict[str, bytes], dict[str, bytes]]:
-    assert engine is not None
-    return (
-        {c.contact_id: orjson.dumps(c.to_record()) for c in engine.contacts()},
-        {a.agent_id: orjson.dumps(a.to_record()) for a in engine.agents()},
-    )
-
-
 NO_CHECKPOINTS = {"checkpoint_seconds": 3600.0, "checkpoint_commands": 10**9}
 
 
@@ -464,7 +457,7 @@ async def test_given_commands_after_the_last_checkpoint_then_the_next_leader_rep
     new, _client = await redis_node(config, clock=clock, run_timers=False, lease_seconds=0.3)
     async with asyncio.timeout(5):
         await new.leading.wait()
-    assert engine_records(new.engine) == engine_records(old.engine)
+    assert records(new.engine) == records(old.engine)
     assert new.engine is not None and new.engine.seq == old.engine.seq  # type: ignore[union-attr]
 
     await new.checkpoint()
