@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from contact_center.domain.frozen import frozen
+from contact_center.domain.frozen import constructor, frozen
 from routing.errors import InvalidCommand
 
 COMMAND_TYPES: dict[str, type[Command]] = {}
@@ -234,30 +234,39 @@ def command_from_dict(data: Mapping[str, Any]) -> Command:
     """Rebuild a command from decoded JSON, checking every field against its declared
     type: a command from the wire must never reach the router with a wrong type (the
     compiled engine would fail on it, and a leader would retry it from the stream)."""
-    fields = dict(data)
-    kind = fields.pop("kind", None)
+    kind = data.get("kind")
     cls = COMMAND_TYPES.get(str(kind))
     if cls is None:
         raise InvalidCommand(f"unknown command kind {kind!r}")
     checks = _FIELD_CHECKS.get(cls)
     if checks is None:
         checks = _FIELD_CHECKS[cls] = _field_checks(cls)
-    unknown = fields.keys() - checks.keys()
-    if unknown:
-        raise InvalidCommand(f"unknown fields for {kind}: {sorted(unknown)}")
     values: dict[str, Any] = {}
-    for name, value in fields.items():
-        check, expected = checks[name]
+    # The leader decodes every command from the stream: one pass, no exception on the
+    # common path (unknown fields are looked for only once something is wrong).
+    for name, value in data.items():
+        entry = checks.get(name)
+        if entry is None:
+            if name != "kind":
+                _refuse_unknown(kind, data, checks)
+            continue
         try:
-            values[name] = check(_tuples(value))
+            values[name] = entry[0](value)
         except _WrongType:
+            _refuse_unknown(kind, data, checks)
             raise InvalidCommand(
-                f"bad {kind} command: {name} must be {expected}", details={"field": name}
+                f"bad {kind} command: {name} must be {entry[1]}", details={"field": name}
             ) from None
     try:
-        return cls(**values)
+        return constructor(cls)(**values)
     except TypeError as exc:
         raise InvalidCommand(f"bad {kind} command: {exc}") from None
+
+
+def _refuse_unknown(kind: Any, data: Mapping[str, Any], checks: Mapping[str, Any]) -> None:
+    unknown = data.keys() - checks.keys() - {"kind"}
+    if unknown:
+        raise InvalidCommand(f"unknown fields for {kind}: {sorted(unknown)}")
 
 
 class _WrongType(Exception):
@@ -277,9 +286,9 @@ def _field_checks(cls: type[Command]) -> dict[str, tuple[Callable[[Any], Any], s
 
 
 def _checker(hint: Any) -> Callable[[Any], Any]:
-    """A function that returns ``value`` as ``hint`` (ints widen to float) or raises
-    _WrongType. Covers the shapes commands use: str, int, float, bool, optional
-    values and tuples."""
+    """A function that returns ``value`` as ``hint`` (ints widen to float, JSON arrays
+    become tuples) or raises _WrongType. Covers the shapes commands use: str, int,
+    float, bool, optional values and tuples."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if hint is type(None):
@@ -293,15 +302,35 @@ def _checker(hint: Any) -> Callable[[Any], Any]:
     if hint is float:
         return _number
     if origin in (types.UnionType, typing.Union):
+        if all(arg in _SCALARS for arg in args):
+            return _scalar_union(args)
         options = [_checker(arg) for arg in args]
         return lambda value: _first_fitting(options, value)
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             item = _checker(args[0])
-            return lambda value: tuple(item(v) for v in _tuple(value))
+            return lambda value: tuple([item(v) for v in _sequence(value)])
         items = [_checker(arg) for arg in args]
         return lambda value: _fixed_tuple(items, value)
     raise TypeError(f"no wire check for command field type {hint!r}")
+
+
+_SCALARS = (type(None), str, int, float, bool)
+
+
+def _scalar_union(args: tuple[Any, ...]) -> Callable[[Any], Any]:
+    """``str | None`` and the like: one exact-type test, no exception unless wrong."""
+    exact = frozenset(arg for arg in args if arg is not float)
+    widens = float in args
+
+    def check(value: Any) -> Any:
+        if type(value) in exact:  # exact: a bool is not an int here
+            return value
+        if widens:
+            return _number(value)
+        raise _WrongType
+
+    return check
 
 
 def _describe(hint: Any) -> str:
@@ -339,16 +368,16 @@ def _number(value: Any) -> float:
     raise _WrongType
 
 
-def _tuple(value: Any) -> tuple[Any, ...]:
-    if not isinstance(value, tuple):
+def _sequence(value: Any) -> list[Any] | tuple[Any, ...]:
+    if type(value) is not list and type(value) is not tuple:
         raise _WrongType
     return value
 
 
 def _fixed_tuple(items: list[Callable[[Any], Any]], value: Any) -> tuple[Any, ...]:
-    if len(_tuple(value)) != len(items):
+    if len(_sequence(value)) != len(items):
         raise _WrongType
-    return tuple(check(v) for check, v in zip(items, value, strict=True))
+    return tuple([check(v) for check, v in zip(items, value, strict=True)])
 
 
 def _first_fitting(options: list[Callable[[Any], Any]], value: Any) -> Any:
@@ -358,9 +387,3 @@ def _first_fitting(options: list[Callable[[Any], Any]], value: Any) -> Any:
         except _WrongType:
             continue
     raise _WrongType
-
-
-def _tuples(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    return value
