@@ -328,6 +328,17 @@ class RoutingEngine:
         self._dirty_stats.clear()
         return changes
 
+    def snapshot(self) -> Changes:
+        """Every record as of now (nothing removed), leaving the changes to come alone:
+        what a backend that writes whole checkpoints persists."""
+        return Changes(
+            contacts={cid: contact.to_record() for cid, contact in self._contacts.items()},
+            removed_contacts=[],
+            agents={aid: agent.to_record() for aid, agent in self._agents.items()},
+            stats={channel_key(*key): stats.to_dict() for key, stats in self._stats.items()},
+            meta={"seq": self._seq, "now": self.now},
+        )
+
     def load(
         self,
         contacts: Iterable[Mapping[str, Any]],

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,6 +27,7 @@ from contact_center.domain.events import DomainEvent
 from contact_center.errors import AppError
 from routing import errors
 from routing import events as ev
+from routing.backends import redis as redis_backend
 from routing.backends.redis import RedisKeys, RedisRouterBackend, decode_event_batch
 from routing.engine import RoutingEngine
 from routing.model import CustomerContext
@@ -495,5 +497,121 @@ async def test_given_a_command_limit_then_a_checkpoint_follows_that_many_command
     keys = RedisKeys(redis_namespace, "default")
     assert await client.hlen(keys.agents) == 0  # type: ignore[misc]
     await service.enqueue("c1", "voice", "support")
+    await leader.checkpoint_written()
     assert await client.hkeys(keys.contacts) == [b"c1"]  # type: ignore[misc]
     assert await client.xlen(keys.log) == 1
+
+
+@contextlib.contextmanager
+def held_checkpoints(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
+    """Checkpoint children wait for ``release()`` before they write anything (the
+    child is a fork: it inherits the patched writer and the pipe it waits on)."""
+    gate_read, gate_write = os.pipe()
+    write = redis_backend._write_snapshot
+
+    def held(engine: RoutingEngine, fd: int) -> None:
+        os.read(gate_read, 1)
+        write(engine, fd)
+
+    monkeypatch.setattr(redis_backend, "_write_snapshot", held)
+    try:
+        yield lambda: os.write(gate_write, b"go") and None
+    finally:
+        os.close(gate_read)
+        os.close(gate_write)
+
+
+async def test_given_a_checkpoint_being_written_then_the_leader_goes_on_and_it_holds_the_fork_state(
+    redis_node: StartNode, redis_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child writes the engine as it was when forked; commands applied meanwhile
+    stay in the log, and a new leader replays them onto those records."""
+    clock = ManualClock()
+    keys = RedisKeys(redis_namespace, "default")
+    with held_checkpoints(monkeypatch) as release:
+        old, client = await redis_node(
+            make_config(),
+            clock=clock,
+            run_timers=False,
+            lease_seconds=60.0,
+            checkpoint_seconds=3600.0,
+            checkpoint_commands=3,
+        )
+        service = await with_ready_agent(old)
+        await service.enqueue("c1", "voice", "support")  # the third command: a checkpoint
+        last: Any = await client.xrevrange(keys.log, count=1)
+        covered = last[0][0]
+        # Applied and answered while the checkpoint is still being written.
+        clock.now += 5
+        await service.accept("c1", "a1")
+        await service.enqueue("c2", "chat", "support")
+        assert await client.hlen(keys.contacts) == 0  # type: ignore[misc]
+        release()
+        await old.checkpoint_written()
+    contact: Any = orjson.loads(await client.hget(keys.contacts, "c1"))  # type: ignore[misc]
+    assert contact["state"] == "offered"  # as at the fork, not connected as since
+    assert await client.hkeys(keys.contacts) == [b"c1"]  # type: ignore[misc]
+    meta: Any = await client.hgetall(keys.meta)
+    assert meta[b"checkpoint"] == covered
+    assert await client.xlen(keys.log) == 3  # the covered entry and the two after it
+    assert await client.keys(f"*{redis_namespace}*staging*") == []
+
+    await client.delete(keys.leader)
+    new, _client = await redis_node(make_config(), clock=clock, run_timers=False, lease_seconds=0.3)
+    async with asyncio.timeout(5):
+        await new.leading.wait()
+    assert records(new.engine) == records(old.engine)
+
+
+async def test_given_a_checkpoint_child_that_fails_then_nothing_is_lost_and_the_next_one_is_written(
+    redis_node: StartNode, redis_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write = redis_backend._write_snapshot
+    failures = {"left": 1}
+
+    def cut_short(engine: RoutingEngine, fd: int) -> None:
+        if failures["left"]:
+            os.write(fd, b"\x01\x00\x00\x10\x00partial")  # a frame cut short, then death
+            raise RuntimeError("the child died")
+        write(engine, fd)
+
+    monkeypatch.setattr(redis_backend, "_write_snapshot", cut_short)
+    keys = RedisKeys(redis_namespace, "default")
+    leader, client = await redis_node(make_config(), run_timers=False, **NO_CHECKPOINTS)
+    service = await with_ready_agent(leader)
+    await service.enqueue("c1", "voice", "support")
+    await leader.checkpoint()
+    # The records were not touched and the log keeps every command.
+    assert await client.hlen(keys.contacts) == 0  # type: ignore[misc]
+    assert await client.xlen(keys.log) == 4
+    assert b"checkpoint" not in await client.hgetall(keys.meta)  # type: ignore[misc]
+    assert await client.keys(f"*{redis_namespace}*staging*") == []
+
+    failures["left"] = 0
+    await leader.checkpoint()
+    assert await client.hkeys(keys.contacts) == [b"c1"]  # type: ignore[misc]
+    assert await client.xlen(keys.log) == 1
+
+
+async def test_given_a_leader_that_lost_its_lease_during_a_checkpoint_then_the_records_stay(
+    redis_node: StartNode, redis_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = RedisKeys(redis_namespace, "default")
+    with held_checkpoints(monkeypatch) as release:
+        leader, client = await redis_node(
+            make_config(),
+            run_timers=False,
+            lease_seconds=60.0,
+            checkpoint_seconds=3600.0,
+            checkpoint_commands=3,
+        )
+        service = await with_ready_agent(leader)
+        await service.enqueue("c1", "voice", "support")
+        # Another node took the shard meanwhile.
+        await client.set(keys.leader, "someone-else|99")
+        release()
+        await leader.checkpoint_written()
+    assert await client.hlen(keys.contacts) == 0  # type: ignore[misc]
+    assert b"checkpoint" not in await client.hgetall(keys.meta)  # type: ignore[misc]
+    assert await client.keys(f"*{redis_namespace}*staging*") == []
+    await client.delete(keys.leader)
