@@ -730,6 +730,8 @@ class RedisRouterBackend:
     async def _apply_batch(self, token: str, engine: RoutingEngine, batch: list[_Pending]) -> None:
         results: list[tuple[_Pending, CommandResult | None, AppError | None]] = []
         events: list[DomainEvent] = []
+        outbox = _BatchEvents(events)
+        encoded_for: dict[int, bytes] = {}
         # What the engine ran, for the log: (time, kind, command) as the replay needs it.
         logged: list[tuple[float, str, Command]] = []
         applied = ""
@@ -755,7 +757,10 @@ class RedisRouterBackend:
                 await self._put_aside(pending, batch, exc)
                 raise _EngineFailed from exc
             else:
-                events.extend(outcome.events)
+                if pending.reply_to and outcome.events:
+                    encoded_for[id(pending)] = outbox.add_encoded(outcome.events)
+                else:
+                    events.extend(outcome.events)
                 results.append(
                     (
                         pending,
@@ -766,21 +771,21 @@ class RedisRouterBackend:
             if pending.stream_id is not None:
                 applied = pending.stream_id
         self._logged += len(logged)
-        # The encoded log and events in one orjson call each for the whole batch.
+        # The log in one orjson call for the whole batch, the events in as few.
         encoded_log = orjson.dumps(logged) if logged else b""
-        encoded_events = _encode_events(events) if events else b""
+        encoded_events = outbox.encode()
         # One list element per node, holding the replies to all its commands.
-        by_node: dict[str, list[bytes]] = {}
+        by_node: dict[str, list[dict[str, Any]]] = {}
         for pending, result, error in results:
             if pending.reply_to:
                 by_node.setdefault(pending.reply_to, []).append(
-                    _reply(pending.request_id, result, error)
+                    _reply(pending.request_id, result, error, encoded_for.get(id(pending)))
                 )
         reply_keys: list[str] = []
         replies: list[Any] = []
         for node, items in by_node.items():
             reply_keys.append(self.keys.reply(node))
-            replies.extend([len(reply_keys), b"[" + b",".join(items) + b"]"])
+            replies.extend([len(reply_keys), orjson.dumps(items, default=str)])
         if applied or encoded_log or encoded_events or replies:
             args: list[Any] = [token, applied, self._published, encoded_log, encoded_events]
             args.append(len(replies) // 2)
@@ -848,7 +853,7 @@ class RedisRouterBackend:
                 async with self._redis.pipeline(transaction=True) as pipe:
                     pipe.sadd(self.keys.set_aside, f"{culprit.reply_to}|{culprit.request_id}")
                     pipe.pexpire(self.keys.set_aside, _SET_ASIDE_MS)
-                    pipe.rpush(reply_key, b"[" + _reply(culprit.request_id, None, failure) + b"]")
+                    pipe.rpush(reply_key, orjson.dumps([_reply(culprit.request_id, None, failure)]))
                     pipe.pexpire(reply_key, 600_000)
                     await pipe.execute()
             except RedisError:
@@ -1121,6 +1126,41 @@ def decode_event_batch(raw: bytes) -> list[DomainEvent]:
     return _decode_listed(orjson.loads(raw))
 
 
+class _BatchEvents:
+    """A batch's events for the outbox, in order, encoded with as few orjson calls as
+    possible: the events of a command from another node are encoded on their own, once,
+    for its reply and for the outbox; the others together.
+
+    ``events`` is the batch's list: append to it directly, or through
+    :meth:`add_encoded` to get the added events' JSON."""
+
+    def __init__(self, events: list[DomainEvent]) -> None:
+        self.events = events
+        self._segments: list[bytes] = []
+        self._encoded = 0  # events[:_encoded] are in _segments
+
+    def add_encoded(self, added: Sequence[DomainEvent]) -> bytes:
+        self._flush()
+        encoded = _encode_events(added)
+        self._segments.append(encoded)
+        self.events.extend(added)
+        self._encoded = len(self.events)
+        return encoded
+
+    def encode(self) -> bytes:
+        """``[[name, fields], ...]`` for every event (b"" if there is none)."""
+        self._flush()
+        if len(self._segments) == 1:
+            return self._segments[0]
+        items = [segment[1:-1] for segment in self._segments]
+        return b"[" + b",".join(items) + b"]" if items else b""
+
+    def _flush(self) -> None:
+        if len(self.events) > self._encoded:
+            self._segments.append(_encode_events(self.events[self._encoded :]))
+            self._encoded = len(self.events)
+
+
 def _decode_listed(items: list[Any]) -> list[DomainEvent]:
     return [
         # [name, fields], or {"event": name, ...fields} as an earlier version wrote them.
@@ -1157,21 +1197,17 @@ def _reply(
     request_id: str | None,
     result: CommandResult | None,
     error: AppError | None,
-) -> bytes:
+    encoded_events: bytes | None = None,
+) -> dict[str, Any]:
+    """One reply, for orjson (``encoded_events``: the result's events, already JSON)."""
     if error is not None:
-        return orjson.dumps(
-            {
-                "r": request_id,
-                "error": {"id": error.error_id, "message": error.message, "details": error.details},
-            },
-            default=str,
-        )
-    assert result is not None
-    return orjson.dumps(
-        {
+        return {
             "r": request_id,
-            "events": [(event.name, event) for event in result.events],
-            "value": result.value,
-        },
-        default=str,
-    )
+            "error": {"id": error.error_id, "message": error.message, "details": error.details},
+        }
+    assert result is not None
+    return {
+        "r": request_id,
+        "events": orjson.Fragment(encoded_events or b"[]"),
+        "value": result.value,
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contact_center.domain.events import DomainEvent, decode_event, encode_event
 from routing import commands as cmd
-from routing.backends.redis import _encode_events, decode_event_batch
+from routing.backends.redis import _BatchEvents, _encode_events, decode_event_batch
 from routing.engine import RoutingEngine
 from routing.settings import build_config, parse_routing_settings
 from tests.routing.conftest import T0, TEST_ROUTING
@@ -44,3 +44,24 @@ def test_given_an_outbox_entry_of_the_earlier_format_then_it_still_decodes() -> 
     earlier = b"[" + b",".join(encode_event(e) for e in events) + b"]"
     assert decode_event_batch(earlier) == events
     assert [decode_event(encode_event(e)) for e in events] == events
+
+
+def test_given_local_and_remote_commands_in_a_batch_then_the_outbox_keeps_events_in_order() -> None:
+    events = _events_of_many_kinds()
+    batch: list[DomainEvent] = []
+    outbox = _BatchEvents(batch)
+    replies: list[tuple[bytes, list[DomainEvent]]] = []
+    # Local, remote, remote, local, local, remote: in steps of two events.
+    for n, remote in enumerate([False, True, True, False, False, True]):
+        step = events[2 * n : 2 * n + 2]
+        if remote:
+            replies.append((outbox.add_encoded(step), step))
+        else:
+            batch.extend(step)
+    assert decode_event_batch(outbox.encode()) == events[:12]
+    for encoded, step in replies:
+        assert decode_event_batch(encoded) == step
+
+
+def test_given_a_batch_without_events_then_the_outbox_entry_is_empty() -> None:
+    assert _BatchEvents([]).encode() == b""

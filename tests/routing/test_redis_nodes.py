@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -615,3 +615,51 @@ async def test_given_a_leader_that_lost_its_lease_during_a_checkpoint_then_the_r
     assert b"checkpoint" not in await client.hgetall(keys.meta)  # type: ignore[misc]
     assert await client.keys(f"*{redis_namespace}*staging*") == []
     await client.delete(keys.leader)
+
+
+class OutboxCheckingSink(ListEventSink):
+    """Checks, as each batch is published, that the outbox entry just committed holds
+    exactly the events published (the next commit may trim it)."""
+
+    def __init__(self, keys: RedisKeys) -> None:
+        super().__init__()
+        self.keys = keys
+        self.client: aioredis.Redis | None = None
+        self.checked = 0
+
+    async def publish(self, events: Sequence[DomainEvent]) -> None:
+        if self.client is not None:
+            last: Any = await self.client.xrevrange(self.keys.events, count=1)
+            assert decode_event_batch(last[0][1][b"e"]) == list(events)
+            self.checked += 1
+        await super().publish(events)
+
+
+async def test_given_one_batch_of_local_and_remote_commands_then_the_outbox_and_replies_agree(
+    redis_node: StartNode, redis_namespace: str
+) -> None:
+    """A remote command's events are encoded once, for its reply and the outbox: the
+    outbox still holds every event of the batch in the order the leader made them."""
+    sink = OutboxCheckingSink(RedisKeys(redis_namespace, "default"))
+    leader, sink.client = await redis_node(make_config(), sink=sink, run_timers=False)
+    follower, _client = await redis_node(make_config(), can_lead=False)
+    local = await with_ready_agent(leader)
+    remote = RoutingService(follower)
+    await local.upsert_agent("a2", queues=("support",))
+    await local.ready("a2")
+    results = await asyncio.gather(
+        local.enqueue("c1", "voice", "support"),
+        remote.enqueue("c2", "chat", "support"),
+        local.enqueue("c3", "email", "support"),
+        remote.enqueue("c4", "voice", "support"),
+        remote.describe_contact("c2"),
+    )
+    assert sink.checked >= 3
+    queued = {
+        event.contact_id: event for event in sink.events if isinstance(event, ev.ContactQueued)
+    }
+    for contact_id, result in zip(("c1", "c2", "c3", "c4"), results[:4], strict=True):
+        assert result.events[0] == queued[contact_id]
+    offered = [e for e in sink.events if isinstance(e, ev.ContactOffered)]
+    assert {e.contact_id for e in offered} <= {"c1", "c2", "c3", "c4"} and len(offered) >= 2
+    assert results[4]["contact_id"] == "c2"
