@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from contact_center.domain.frozen import frozen
+from contact_center.domain.frozen import constructor, frozen
 
 EVENT_TYPES: dict[str, type[DomainEvent]] = {}
 
@@ -51,11 +51,22 @@ def decode_event(raw: bytes | str) -> DomainEvent:
 
 def event_from_dict(data: dict[str, Any]) -> DomainEvent:
     """Rebuild an event from its decoded JSON (``{"event": name, ...fields}``)."""
-    cls = EVENT_TYPES[data["event"]]
+    return event_from_fields(data["event"], data)
+
+
+def event_from_fields(name: str, fields: dict[str, Any]) -> DomainEvent:
+    """Rebuild an event of type ``name`` from its decoded fields (other keys ignored).
+
+    Replies and outbox entries carry thousands of events a second: the generated
+    constructor skips ``type.__call__``, and only JSON arrays need converting."""
+    cls = EVENT_TYPES[name]
     names = _FIELD_NAMES.get(cls)
     if names is None:
         names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
-    return cls(**{k: _frozen(v) for k, v in data.items() if k in names})
+    build = constructor(cls)
+    return build(
+        **{k: _frozen(v) if type(v) is list else v for k, v in fields.items() if k in names}
+    )
 
 
 # Field names per event class (dataclasses.fields builds a tuple on every call).

@@ -53,7 +53,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from contact_center.domain.events import DomainEvent, event_from_dict
+from contact_center.domain.events import DomainEvent, event_from_dict, event_from_fields
 from contact_center.errors import AppError
 from routing.backends.base import CommandResult
 from routing.commands import (
@@ -1164,7 +1164,7 @@ class _BatchEvents:
 def _decode_listed(items: list[Any]) -> list[DomainEvent]:
     return [
         # [name, fields], or {"event": name, ...fields} as an earlier version wrote them.
-        event_from_dict({"event": item[0], **item[1]} if isinstance(item, list) else item)
+        event_from_fields(item[0], item[1]) if type(item) is list else event_from_dict(item)
         for item in items
     ]
 
