@@ -65,7 +65,7 @@ from routing.commands import (
 )
 from routing.commands import fires_timers_first as _fires_first
 from routing.engine import RoutingEngine
-from routing.errors import InvalidCommand, RouterUnavailable, rebuild_error
+from routing.errors import InvalidCommand, InvalidRoutingConfig, RouterUnavailable, rebuild_error
 from routing.model import RoutingConfig
 from routing.ports import EventSink
 
@@ -280,6 +280,12 @@ class RedisRouterBackend:
         checkpoint_seconds: float = 5.0,
         checkpoint_commands: int = 50_000,
     ) -> None:
+        if not hasattr(os, "fork"):
+            # Checkpoints are written by a forked child (see _start_checkpoint).
+            raise InvalidRoutingConfig(
+                "the Redis routing backend needs os.fork (Linux, macOS): "
+                "use the memory backend on this platform"
+            )
         self.config = config
         self.node_id = node_id or uuid.uuid4().hex[:12]
         self.keys = RedisKeys(key_prefix, shard)

@@ -663,3 +663,12 @@ async def test_given_one_batch_of_local_and_remote_commands_then_the_outbox_and_
     offered = [e for e in sink.events if isinstance(e, ev.ContactOffered)]
     assert {e.contact_id for e in offered} <= {"c1", "c2", "c3", "c4"} and len(offered) >= 2
     assert results[4]["contact_id"] == "c2"
+
+
+def test_given_a_platform_without_fork_then_the_redis_backend_says_so_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(os, "fork")
+    client = aioredis.from_url("redis://127.0.0.1:6379/0")
+    with pytest.raises(errors.InvalidRoutingConfig, match=r"needs os\.fork"):
+        RedisRouterBackend(make_config(), client, sink=ListEventSink())
