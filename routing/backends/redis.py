@@ -191,10 +191,8 @@ class RedisKeys:
     def staging(self, checkpoint: str) -> tuple[str, str, str]:
         """Where one checkpoint's contacts, agents and statistics are written before
         they replace the records (``checkpoint``: unique per leader and attempt)."""
-        return tuple(f"{self._tag}:staging:{checkpoint}:{kind}" for kind in _KINDS)  # type: ignore[return-value]
-
-
-_KINDS = ("contacts", "agents", "stats")
+        base = f"{self._tag}:staging:{checkpoint}"
+        return f"{base}:contacts", f"{base}:agents", f"{base}:stats"
 
 
 class _Pending:
@@ -734,10 +732,9 @@ class RedisRouterBackend:
             self._spawn(self._step_down("engine error", release=True))
 
     async def _apply_batch(self, token: str, engine: RoutingEngine, batch: list[_Pending]) -> None:
-        results: list[tuple[_Pending, CommandResult | None, AppError | None]] = []
-        events: list[DomainEvent] = []
-        outbox = _BatchEvents(events)
-        encoded_for: dict[int, bytes] = {}
+        # Per command: its result or error, and its events' JSON for a remote caller.
+        results: list[tuple[_Pending, CommandResult | None, AppError | None, bytes | None]] = []
+        outbox = _BatchEvents()
         # What the engine ran, for the log: (time, kind, command) as the replay needs it.
         logged: list[tuple[float, str, Command]] = []
         applied = ""
@@ -749,13 +746,13 @@ class RedisRouterBackend:
                 now = self._clock()
                 if _fires_first(command) and engine.timers_due(now):
                     logged.append((now, FireTimers.kind, _FIRE_TIMERS))
-                    events.extend(engine.execute(_FIRE_TIMERS, now).events)
+                    outbox.add(engine.execute(_FIRE_TIMERS, now).events)
                 if not command.read_only:
                     # Refused ones too: a replay must refuse them at the same point.
                     logged.append((now, command.kind, command))
                 outcome = engine.execute(command, now)
             except AppError as exc:
-                results.append((pending, None, exc))
+                results.append((pending, None, exc, None))
             except Exception as exc:
                 # A bug, not a refusal: this engine may be half-updated, so drop it and
                 # let a fresh load from Redis take over (no partial state was committed).
@@ -763,17 +760,13 @@ class RedisRouterBackend:
                 await self._put_aside(pending, batch, exc)
                 raise _EngineFailed from exc
             else:
+                encoded = None
                 if pending.reply_to and outcome.events:
-                    encoded_for[id(pending)] = outbox.add_encoded(outcome.events)
+                    encoded = outbox.add_encoded(outcome.events)
                 else:
-                    events.extend(outcome.events)
-                results.append(
-                    (
-                        pending,
-                        CommandResult(events=tuple(outcome.events), value=outcome.value),
-                        None,
-                    )
-                )
+                    outbox.add(outcome.events)
+                answered = CommandResult(events=tuple(outcome.events), value=outcome.value)
+                results.append((pending, answered, None, encoded))
             if pending.stream_id is not None:
                 applied = pending.stream_id
         self._logged += len(logged)
@@ -782,10 +775,10 @@ class RedisRouterBackend:
         encoded_events = outbox.encode()
         # One list element per node, holding the replies to all its commands.
         by_node: dict[str, list[dict[str, Any]]] = {}
-        for pending, result, error in results:
+        for pending, result, error, encoded in results:
             if pending.reply_to:
                 by_node.setdefault(pending.reply_to, []).append(
-                    _reply(pending.request_id, result, error, encoded_for.get(id(pending)))
+                    _reply(pending.request_id, result, error, encoded)
                 )
         reply_keys: list[str] = []
         replies: list[Any] = []
@@ -822,13 +815,13 @@ class RedisRouterBackend:
             if log_id:
                 self._log_id = log_id.decode()
             if encoded_events:
-                await self._sink.publish(events)
+                await self._sink.publish(outbox.events)
                 if event_id:
                     self._published = event_id.decode()
         if self._checkpoint_due():
             # The engine now holds exactly what the log holds up to _log_id.
             self._start_checkpoint(token, engine)
-        for pending, result, error in results:
+        for pending, result, error, _encoded in results:
             if pending.future is None or pending.future.done():
                 continue
             if error is not None:
@@ -949,27 +942,26 @@ class RedisRouterBackend:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             raise
-        except asyncio.IncompleteReadError:
-            self._checkpoint_failed(name, "the checkpoint process ended before writing it all")
-            await self._drop_staging(staging)
-        except (RedisError, OSError, ValueError, _CheckpointFailed) as exc:
-            self._checkpoint_failed(name, str(exc))
-            await self._drop_staging(staging)
+        except (
+            asyncio.IncompleteReadError,
+            RedisError,
+            OSError,
+            ValueError,
+            _CheckpointFailed,
+        ) as exc:
+            # Nothing is lost: the log still holds every command since the last checkpoint.
+            if isinstance(exc, asyncio.IncompleteReadError):
+                exc = _CheckpointFailed("the checkpoint process ended before writing it all")
+            log.warning("routing checkpoint %s failed: %s", name, exc)
+            self._checkpoint_retry_at = time.monotonic() + 1.0
+            with contextlib.suppress(RedisError):
+                await self._redis.delete(*staging)
         else:
             self._logged -= logged
         finally:
             transport.close()
             self._reap_children()
             self._checkpointing = None
-
-    def _checkpoint_failed(self, name: str, why: str) -> None:
-        # Nothing is lost: the log still holds every command since the last checkpoint.
-        log.warning("routing checkpoint %s failed: %s", name, why)
-        self._checkpoint_retry_at = time.monotonic() + 1.0
-
-    async def _drop_staging(self, staging: Sequence[str]) -> None:
-        with contextlib.suppress(RedisError):
-            await self._redis.delete(*staging)
 
     def _reap_children(self) -> None:
         for pid in list(self._children):
@@ -1135,15 +1127,15 @@ def decode_event_batch(raw: bytes) -> list[DomainEvent]:
 class _BatchEvents:
     """A batch's events for the outbox, in order, encoded with as few orjson calls as
     possible: the events of a command from another node are encoded on their own, once,
-    for its reply and for the outbox; the others together.
+    for its reply and for the outbox (:meth:`add_encoded`); the others together."""
 
-    ``events`` is the batch's list: append to it directly, or through
-    :meth:`add_encoded` to get the added events' JSON."""
-
-    def __init__(self, events: list[DomainEvent]) -> None:
-        self.events = events
+    def __init__(self) -> None:
+        self.events: list[DomainEvent] = []
         self._segments: list[bytes] = []
         self._encoded = 0  # events[:_encoded] are in _segments
+
+    def add(self, added: Sequence[DomainEvent]) -> None:
+        self.events.extend(added)
 
     def add_encoded(self, added: Sequence[DomainEvent]) -> bytes:
         self._flush()

@@ -48,8 +48,7 @@ def test_given_an_outbox_entry_of_the_earlier_format_then_it_still_decodes() -> 
 
 def test_given_local_and_remote_commands_in_a_batch_then_the_outbox_keeps_events_in_order() -> None:
     events = _events_of_many_kinds()
-    batch: list[DomainEvent] = []
-    outbox = _BatchEvents(batch)
+    outbox = _BatchEvents()
     replies: list[tuple[bytes, list[DomainEvent]]] = []
     # Local, remote, remote, local, local, remote: in steps of two events.
     for n, remote in enumerate([False, True, True, False, False, True]):
@@ -57,11 +56,11 @@ def test_given_local_and_remote_commands_in_a_batch_then_the_outbox_keeps_events
         if remote:
             replies.append((outbox.add_encoded(step), step))
         else:
-            batch.extend(step)
+            outbox.add(step)
     assert decode_event_batch(outbox.encode()) == events[:12]
     for encoded, step in replies:
         assert decode_event_batch(encoded) == step
 
 
 def test_given_a_batch_without_events_then_the_outbox_entry_is_empty() -> None:
-    assert _BatchEvents([]).encode() == b""
+    assert _BatchEvents().encode() == b""
