@@ -9,7 +9,6 @@ applies the decisions they return and keeps the lanes up to date.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from operator import attrgetter
 from typing import Any
 
 from routing.model import (
@@ -204,12 +203,10 @@ def choose_agent(
     if eligible <= 0:
         return None
     counts["eligible"] = eligible
-    best = pool.best(listed, declined)
+    best, scores = pool.best(listed, declined)
     if lane.strategy is StrategyName.LONGEST_IDLE:
-        # The score shown is when the agent last worked.
-        scores = list(map(_last_work_at, map(agents.__getitem__, best)))
-    else:
-        scores = pool.levels(best)
+        # The score shown is when the agent last worked (every level is 0).
+        scores = [agents[agent_id].last_work_at for agent_id in best]
     return Decision(
         contact_id=contact.contact_id,
         agent_id=best[0],
@@ -223,9 +220,6 @@ def choose_agent(
         declined=sorted(declined) if declined else (),
         listed=listed,
     )
-
-
-_last_work_at = attrgetter("last_work_at")
 
 
 def best_contact(

@@ -19,7 +19,7 @@ instead of scoring everyone in reach.
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
 
@@ -41,6 +41,19 @@ def skill_level(agent: Agent, requirements: tuple[SkillRequirement, ...]) -> flo
     return -float(proficiency(agent.skills, requirements))
 
 
+class _Level:
+    """The pool's agents on one level, in order of last work."""
+
+    __slots__ = ("level", "members", "newest")
+
+    def __init__(self, level: float) -> None:
+        self.level = level
+        self.members: dict[str, None] = {}
+        # The highest work_seq placed here: once that agent left, higher than every
+        # member's, which is all an append needs to know (see AgentPool.place).
+        self.newest = -1
+
+
 class AgentPool:
     """Agents able to take a new contact of one (queue, ring, channel), best first.
 
@@ -50,13 +63,15 @@ class AgentPool:
     a comparison; an agent placed out of turn (a definition change) is sorted in.
     """
 
-    __slots__ = ("_groups", "_level_of", "_levels", "_seq_of", "strategy")
+    __slots__ = ("_by_level", "_groups", "_level_of", "_levels", "_seq_of", "strategy")
 
     def __init__(self, strategy: StrategyName) -> None:
         self.strategy = strategy
-        # Levels present, ascending, and per level its agents in order of last work.
+        # Levels present, ascending, and their groups in the same order (read without a
+        # lookup per level) and by level.
         self._levels: list[float] = []
-        self._groups: dict[float, dict[str, None]] = {}
+        self._groups: list[_Level] = []
+        self._by_level: dict[float, _Level] = {}
         # Each member's level and work_seq as placed.
         self._level_of: dict[str, float] = {}
         self._seq_of: dict[str, int] = {}
@@ -70,10 +85,6 @@ class AgentPool:
     def level(self, agent_id: str) -> float:
         return self._level_of[agent_id]
 
-    def levels(self, agent_ids: list[str]) -> list[float]:
-        level_of = self._level_of
-        return [level_of[a] for a in agent_ids]
-
     def place(self, agent_id: str, level: float, work_seq: int) -> None:
         """Add ``agent_id`` or move it to where ``level`` and ``work_seq`` put it."""
         seq_of = self._seq_of
@@ -81,52 +92,61 @@ class AgentPool:
         if old is not None:
             if old == level and seq_of[agent_id] == work_seq:
                 return
-            group = self._groups[old]
-            del group[agent_id]
-            if not group and old != level:
+            group = self._by_level[old]
+            del group.members[agent_id]
+            if not group.members and old != level:
                 self._drop_level(old)
         self._level_of[agent_id] = level
         seq_of[agent_id] = work_seq
-        target = self._groups.get(level)
+        target = self._by_level.get(level)
         if target is None:
-            self._groups[level] = {agent_id: None}
-            insort(self._levels, level)
-        elif not target or seq_of[next(reversed(target))] < work_seq:
-            target[agent_id] = None
+            target = self._by_level[level] = _Level(level)
+            index = bisect_left(self._levels, level)
+            self._levels.insert(index, level)
+            self._groups.insert(index, target)
+        if target.newest < work_seq:
+            target.members[agent_id] = None
+            target.newest = work_seq
         else:
             # Out of turn: not the newest worker on this level.
-            ordered = sorted([*target, agent_id], key=seq_of.__getitem__)
-            target.clear()
+            ordered = sorted([*target.members, agent_id], key=seq_of.__getitem__)
+            target.members.clear()
             for member in ordered:
-                target[member] = None
+                target.members[member] = None
+            target.newest = max(target.newest, work_seq)
 
     def discard(self, agent_id: str) -> None:
         old = self._level_of.pop(agent_id, None)
         if old is None:
             return
         del self._seq_of[agent_id]
-        group = self._groups[old]
-        del group[agent_id]
-        if not group:
+        group = self._by_level[old]
+        del group.members[agent_id]
+        if not group.members:
             self._drop_level(old)
 
     def _drop_level(self, level: float) -> None:
-        del self._groups[level]
-        levels = self._levels
-        del levels[bisect_left(levels, level)]
+        del self._by_level[level]
+        index = bisect_left(self._levels, level)
+        del self._levels[index]
+        del self._groups[index]
 
     def __iter__(self) -> Iterator[str]:
         """Every member, best first."""
-        for level in self._levels:
-            yield from self._groups[level]
+        for group in self._groups:
+            yield from group.members
 
-    def best(self, count: int, skip: AbstractSet[str] = frozenset()) -> list[str]:
-        """The first ``count`` members not in ``skip``."""
+    def best(self, count: int, skip: AbstractSet[str]) -> tuple[list[str], list[float]]:
+        """The first ``count`` members not in ``skip`` (usually empty), and their levels."""
         found: list[str] = []
-        for level in self._levels:
-            for agent_id in self._groups[level]:
-                if agent_id not in skip:
-                    found.append(agent_id)
-                    if len(found) == count:
-                        return found
-        return found
+        levels: list[float] = []
+        for group in self._groups:
+            level = group.level
+            for agent_id in group.members:
+                if skip and agent_id in skip:
+                    continue
+                found.append(agent_id)
+                levels.append(level)
+                if len(found) == count:
+                    return found, levels
+        return found, levels
