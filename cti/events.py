@@ -12,7 +12,6 @@ import enum
 from typing import ClassVar
 
 from contact_center.domain.events import DomainEvent
-from contact_center.domain.frozen import frozen
 
 
 class CallDirection(enum.StrEnum):
@@ -58,14 +57,12 @@ class PhoneState(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-@frozen
-class CallEvent(DomainEvent):
+class CallEvent(DomainEvent, frozen=True, kw_only=True):
     server: str
     call_id: str
 
 
-@frozen
-class CallQueued(CallEvent):
+class CallQueued(CallEvent, frozen=True, kw_only=True):
     """The caller is holding (music on hold) for ``queue``; identity is the caller number."""
 
     name: ClassVar[str] = "call.queued"
@@ -76,14 +73,12 @@ class CallQueued(CallEvent):
     requeued: bool = False
 
 
-@frozen
-class CallAgentRinging(CallEvent):
+class CallAgentRinging(CallEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "call.agent_ringing"
     extension: str
 
 
-@frozen
-class CallAgentNoAnswer(CallEvent):
+class CallAgentNoAnswer(CallEvent, frozen=True, kw_only=True):
     """The offered phone did not take the call; the caller is back on hold."""
 
     name: ClassVar[str] = "call.agent_no_answer"
@@ -92,8 +87,7 @@ class CallAgentNoAnswer(CallEvent):
     dial_status: str
 
 
-@frozen
-class CallAnswered(CallEvent):
+class CallAnswered(CallEvent, frozen=True, kw_only=True):
     """The customer is bridged with the agent's phone: the contact is connected."""
 
     name: ClassVar[str] = "call.answered"
@@ -103,28 +97,24 @@ class CallAnswered(CallEvent):
     ring_seconds: float
 
 
-@frozen
-class CallAgentLeft(CallEvent):
+class CallAgentLeft(CallEvent, frozen=True, kw_only=True):
     """The agent hung up while the customer was on hold; the customer is still there."""
 
     name: ClassVar[str] = "call.agent_left"
     extension: str
 
 
-@frozen
-class CallHeld(CallEvent):
+class CallHeld(CallEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "call.held"
     extension: str
 
 
-@frozen
-class CallResumed(CallEvent):
+class CallResumed(CallEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "call.resumed"
     extension: str
 
 
-@frozen
-class CallTransferred(CallEvent):
+class CallTransferred(CallEvent, frozen=True, kw_only=True):
     """The connected agent handed the call on; exactly one target field is set."""
 
     name: ClassVar[str] = "call.transferred"
@@ -135,35 +125,30 @@ class CallTransferred(CallEvent):
     to_number: str = ""
 
 
-@frozen
-class CallRecordingStarted(CallEvent):
+class CallRecordingStarted(CallEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "call.recording_started"
     file: str
 
 
-@frozen
-class CallRecordingStopped(CallEvent):
+class CallRecordingStopped(CallEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "call.recording_stopped"
     file: str
 
 
-@frozen
-class CallMonitorStarted(CallEvent):
+class CallMonitorStarted(CallEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "call.monitor_started"
     supervisor_extension: str
     agent_extension: str
     mode: MonitorMode
 
 
-@frozen
-class CallMonitorStopped(CallEvent):
+class CallMonitorStopped(CallEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "call.monitor_stopped"
     supervisor_extension: str
     agent_extension: str
 
 
-@frozen
-class OutboundCallStarted(CallEvent):
+class OutboundCallStarted(CallEvent, frozen=True, kw_only=True):
     """Click-to-dial: the agent's phone is being called first."""
 
     name: ClassVar[str] = "call.outbound_started"
@@ -171,8 +156,7 @@ class OutboundCallStarted(CallEvent):
     number: str
 
 
-@frozen
-class OutboundCallFailed(CallEvent):
+class OutboundCallFailed(CallEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "call.outbound_failed"
     extension: str
     number: str
@@ -180,8 +164,7 @@ class OutboundCallFailed(CallEvent):
     reason: str
 
 
-@frozen
-class CallHungUp(CallEvent):
+class CallHungUp(CallEvent, frozen=True, kw_only=True):
     """The call is over (every leg): the contact goes to wrap-up or is abandoned."""
 
     name: ClassVar[str] = "call.hung_up"
@@ -197,8 +180,7 @@ class CallHungUp(CallEvent):
     talk_seconds: float
 
 
-@frozen
-class AgentPhoneStateChanged(DomainEvent):
+class AgentPhoneStateChanged(DomainEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "agent_phone.state_changed"
     server: str
     extension: str

@@ -1,42 +1,40 @@
 """Commands the router accepts (imperative), and the read-only queries it answers.
 
-Commands are frozen dataclasses of JSON primitives and tuples so that a state backend
+Commands are frozen ``msgspec.Struct`` classes of JSON primitives and tuples (like
+events, see contact_center.domain.events) so that a state backend
 can ship them between nodes (the Redis backend appends them to a stream that the
 node holding the lease applies in order).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+import msgspec
 import orjson
 
-from contact_center.domain.frozen import constructor, frozen
+from contact_center.domain.events import to_json
 from routing.errors import InvalidCommand
 
 COMMAND_TYPES: dict[str, type[Command]] = {}
 
 
-@frozen
-class Command:
+class Command(msgspec.Struct, frozen=True, kw_only=True):
     kind: ClassVar[str] = ""
     # Queries change nothing: backends may skip persistence for them.
     read_only: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        # Explicit super(): slots=True rebuilds the class, so the zero-argument form breaks.
-        super(Command, cls).__init_subclass__(**kwargs)  # noqa: UP008
+        super().__init_subclass__(**kwargs)
         if cls.kind:
             COMMAND_TYPES[cls.kind] = cls
 
 
-@frozen
-class EnqueueContact(Command):
+class EnqueueContact(Command, frozen=True, kw_only=True):
     kind: ClassVar[str] = "enqueue"
     contact_id: str
     channel: str
@@ -53,8 +51,7 @@ class EnqueueContact(Command):
     attributes: tuple[tuple[str, str], ...] = ()
 
 
-@frozen
-class UpsertAgent(Command):
+class UpsertAgent(Command, frozen=True, kw_only=True):
     """Create or update an agent's definition (skills, queues, routing profile)."""
 
     kind: ClassVar[str] = "upsert_agent"
@@ -65,8 +62,7 @@ class UpsertAgent(Command):
     profile: str | None = None
 
 
-@frozen
-class SetAgentState(Command):
+class SetAgentState(Command, frozen=True, kw_only=True):
     kind: ClassVar[str] = "set_agent_state"
     agent_id: str
     state: str
@@ -76,22 +72,19 @@ class SetAgentState(Command):
     by: str = "agent"
 
 
-@frozen
-class AcceptOffer(Command):
+class AcceptOffer(Command, frozen=True, kw_only=True):
     kind: ClassVar[str] = "accept"
     contact_id: str
     agent_id: str
 
 
-@frozen
-class DeclineOffer(Command):
+class DeclineOffer(Command, frozen=True, kw_only=True):
     kind: ClassVar[str] = "decline"
     contact_id: str
     agent_id: str
 
 
-@frozen
-class OfferNotAnswered(Command):
+class OfferNotAnswered(Command, frozen=True, kw_only=True):
     """The channel reports ring-no-answer before the router's own offer timer fired."""
 
     kind: ClassVar[str] = "not_answered"
@@ -99,8 +92,7 @@ class OfferNotAnswered(Command):
     agent_id: str
 
 
-@frozen
-class HangUp(Command):
+class HangUp(Command, frozen=True, kw_only=True):
     """The remote side ended: abandons a waiting contact, starts wrap-up of a connected one."""
 
     kind: ClassVar[str] = "hang_up"
@@ -108,29 +100,25 @@ class HangUp(Command):
     reason: str = "customer-left"
 
 
-@frozen
-class EndWrapUp(Command):
+class EndWrapUp(Command, frozen=True, kw_only=True):
     kind: ClassVar[str] = "end_wrap_up"
     contact_id: str
     agent_id: str
 
 
-@frozen
-class TransferToQueue(Command):
+class TransferToQueue(Command, frozen=True, kw_only=True):
     kind: ClassVar[str] = "transfer_to_queue"
     contact_id: str
     queue: str
 
 
-@frozen
-class TransferToAgent(Command):
+class TransferToAgent(Command, frozen=True, kw_only=True):
     kind: ClassVar[str] = "transfer_to_agent"
     contact_id: str
     agent_id: str
 
 
-@frozen
-class MoveContact(Command):
+class MoveContact(Command, frozen=True, kw_only=True):
     """Supervisor: move a waiting contact to another queue (it keeps its waiting time)."""
 
     kind: ClassVar[str] = "move"
@@ -138,8 +126,7 @@ class MoveContact(Command):
     queue: str
 
 
-@frozen
-class OfferToAgent(Command):
+class OfferToAgent(Command, frozen=True, kw_only=True):
     """Supervisor: send a waiting contact straight to one agent."""
 
     kind: ClassVar[str] = "offer_to_agent"
@@ -147,22 +134,19 @@ class OfferToAgent(Command):
     agent_id: str
 
 
-@frozen
-class ChangePriority(Command):
+class ChangePriority(Command, frozen=True, kw_only=True):
     kind: ClassVar[str] = "change_priority"
     contact_id: str
     priority: int
 
 
-@frozen
-class WithdrawContact(Command):
+class WithdrawContact(Command, frozen=True, kw_only=True):
     kind: ClassVar[str] = "withdraw"
     contact_id: str
     reason: str = "withdrawn"
 
 
-@frozen
-class SetAwaitingCustomer(Command):
+class SetAwaitingCustomer(Command, frozen=True, kw_only=True):
     """A chat is now waiting on the customer (or no longer): affects cross-channel rules."""
 
     kind: ClassVar[str] = "awaiting_customer"
@@ -170,22 +154,19 @@ class SetAwaitingCustomer(Command):
     awaiting: bool
 
 
-@frozen
-class FireTimers(Command):
+class FireTimers(Command, frozen=True, kw_only=True):
     """Fire every timer due by now (offer timeout, overflow, sticky, wrap-up, max wait)."""
 
     kind: ClassVar[str] = "fire_timers"
 
 
-@frozen
-class ExplainContact(Command):
+class ExplainContact(Command, frozen=True, kw_only=True):
     kind: ClassVar[str] = "explain"
     read_only: ClassVar[bool] = True
     contact_id: str
 
 
-@frozen
-class DescribeContact(Command):
+class DescribeContact(Command, frozen=True, kw_only=True):
     """State, agent, position in queue and estimated wait of one contact."""
 
     kind: ClassVar[str] = "describe_contact"
@@ -193,15 +174,13 @@ class DescribeContact(Command):
     contact_id: str
 
 
-@frozen
-class DescribeAgent(Command):
+class DescribeAgent(Command, frozen=True, kw_only=True):
     kind: ClassVar[str] = "describe_agent"
     read_only: ClassVar[bool] = True
     agent_id: str
 
 
-@frozen
-class QueueStatistics(Command):
+class QueueStatistics(Command, frozen=True, kw_only=True):
     kind: ClassVar[str] = "queue_statistics"
     read_only: ClassVar[bool] = True
 
@@ -213,8 +192,8 @@ def fires_timers_first(command: Command) -> bool:
 
 
 def command_to_json(command: Command) -> bytes:
-    """``{"kind": kind, ...fields}``: the dataclass serialises directly, the kind in front."""
-    fields = orjson.dumps(command)
+    """``{"kind": kind, ...fields}``: the struct serialises directly, the kind in front."""
+    fields = to_json(command)
     kind = b'{"kind":' + orjson.dumps(command.kind)
     return kind + b"}" if fields == b"{}" else kind + b"," + fields[1:]
 
@@ -258,7 +237,7 @@ def command_from_dict(data: Mapping[str, Any]) -> Command:
                 f"bad {kind} command: {name} must be {entry[1]}", details={"field": name}
             ) from None
     try:
-        return constructor(cls)(**values)
+        return cls(**values)
     except TypeError as exc:
         raise InvalidCommand(f"bad {kind} command: {exc}") from None
 
@@ -279,10 +258,7 @@ _FIELD_CHECKS: dict[type[Command], dict[str, tuple[Callable[[Any], Any], str]]] 
 
 def _field_checks(cls: type[Command]) -> dict[str, tuple[Callable[[Any], Any], str]]:
     hints = typing.get_type_hints(cls)
-    return {
-        field.name: (_checker(hints[field.name]), _describe(hints[field.name]))
-        for field in dataclasses.fields(cls)
-    }
+    return {name: (_checker(hints[name]), _describe(hints[name])) for name in cls.__struct_fields__}
 
 
 def _checker(hint: Any) -> Callable[[Any], Any]:

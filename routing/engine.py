@@ -36,7 +36,6 @@ from itertools import chain
 from typing import Any, Final
 
 from contact_center.domain.events import DomainEvent
-from contact_center.domain.frozen import constructor
 from routing import commands as cmd
 from routing import events as ev
 from routing.errors import (
@@ -96,25 +95,6 @@ from routing.stats import (
 from routing.strategies import occupancy, skill_level
 
 _RECENTLY_ENDED = 10_000
-
-# Built on every decision: through constructor(), which skips type.__call__'s keyword
-# dict (see contact_center.domain.frozen). Same arguments, checked the same way.
-_AgentStateChanged = constructor(ev.AgentStateChanged)
-_ContactAbandoned = constructor(ev.ContactAbandoned)
-_ContactCallbackOffered = constructor(ev.ContactCallbackOffered)
-_ContactClosed = constructor(ev.ContactClosed)
-_ContactConnected = constructor(ev.ContactConnected)
-_ContactOfferDeclined = constructor(ev.ContactOfferDeclined)
-_ContactOfferTimedOut = constructor(ev.ContactOfferTimedOut)
-_ContactOffered = constructor(ev.ContactOffered)
-_ContactOverflowed = constructor(ev.ContactOverflowed)
-_ContactPriorityChanged = constructor(ev.ContactPriorityChanged)
-_ContactQueued = constructor(ev.ContactQueued)
-_ContactStickyWidened = constructor(ev.ContactStickyWidened)
-_ContactTransferred = constructor(ev.ContactTransferred)
-_WrapUpEnded = constructor(ev.WrapUpEnded)
-_WrapUpStarted = constructor(ev.WrapUpStarted)
-_CustomerContext = constructor(CustomerContext)
 
 
 _NO_LANES: dict[Channel, tuple[Lane, ...]] = {}
@@ -466,7 +446,7 @@ class RoutingEngine:
             contact_id=c.contact_id,
             channel=channel,
             queue=queue.name,
-            customer=_CustomerContext(
+            customer=CustomerContext(
                 customer_id=c.customer_id,
                 tier=c.tier,
                 owner_agent_id=c.owner_agent_id,
@@ -527,7 +507,7 @@ class RoutingEngine:
         self._schedule_waiting_timers(contact)
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            _ContactQueued(
+            ev.ContactQueued(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -753,7 +733,7 @@ class RoutingEngine:
         self._dirty_stats.add((contact.queue, contact.channel))
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            _ContactOffered(
+            ev.ContactOffered(
                 at=now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1034,7 +1014,7 @@ class RoutingEngine:
             self._worked(agent)
         self._refresh_agent(agent)
         events.append(
-            _AgentStateChanged(
+            ev.AgentStateChanged(
                 at=now,
                 agent_id=agent.agent_id,
                 previous=previous,
@@ -1090,7 +1070,7 @@ class RoutingEngine:
         self._dirty_stats.add((contact.queue, contact.channel))
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            _ContactConnected(
+            ev.ContactConnected(
                 at=now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1107,7 +1087,7 @@ class RoutingEngine:
         self._require_holder(contact, c.agent_id)
         agent = self._agents[c.agent_id]
         events.append(
-            _ContactOfferDeclined(
+            ev.ContactOfferDeclined(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1132,7 +1112,7 @@ class RoutingEngine:
         assert agent_id is not None
         agent = self._agents[agent_id]
         events.append(
-            _ContactOfferTimedOut(
+            ev.ContactOfferTimedOut(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1187,7 +1167,7 @@ class RoutingEngine:
         )
         self._dirty_stats.add((contact.queue, contact.channel))
         events.append(
-            _ContactAbandoned(
+            ev.ContactAbandoned(
                 at=now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1216,7 +1196,7 @@ class RoutingEngine:
         contact.wrap_up_deadline = deadline
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            _WrapUpStarted(
+            ev.WrapUpStarted(
                 at=now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1244,7 +1224,7 @@ class RoutingEngine:
         contact.transition(ContactState.CLOSED)
         self._release_slot(agent, contact)
         for event in (
-            _WrapUpEnded(
+            ev.WrapUpEnded(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1253,7 +1233,7 @@ class RoutingEngine:
                 agent_id=agent.agent_id,
                 ended_by=ended_by,
             ),
-            _ContactClosed(
+            ev.ContactClosed(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1280,7 +1260,7 @@ class RoutingEngine:
             self._release_slot(self._agents[agent_id], contact)
         contact.transition(ContactState.CLOSED)
         events.append(
-            _ContactClosed(
+            ev.ContactClosed(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1411,7 +1391,7 @@ class RoutingEngine:
         to_agent: str | None,
         by: str,
     ) -> ev.ContactTransferred:
-        return _ContactTransferred(
+        return ev.ContactTransferred(
             at=self.now,
             contact_id=contact.contact_id,
             channel=contact.channel,
@@ -1436,7 +1416,7 @@ class RoutingEngine:
             self._add_waiting(contact)
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            _ContactPriorityChanged(
+            ev.ContactPriorityChanged(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1506,7 +1486,7 @@ class RoutingEngine:
         self._dirty_contacts.add(contact.contact_id)
         current = self._rings[contact.queue][ring]
         events.append(
-            _ContactOverflowed(
+            ev.ContactOverflowed(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1529,7 +1509,7 @@ class RoutingEngine:
         self._add_waiting(contact)
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            _ContactStickyWidened(
+            ev.ContactStickyWidened(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1549,7 +1529,7 @@ class RoutingEngine:
         if max_wait.action == MaxWaitAction.CALLBACK:
             contact.callback_offered = True
             events.append(
-                _ContactCallbackOffered(
+                ev.ContactCallbackOffered(
                     at=self.now,
                     contact_id=contact.contact_id,
                     channel=contact.channel,

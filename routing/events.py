@@ -10,20 +10,17 @@ from __future__ import annotations
 from typing import ClassVar
 
 from contact_center.domain.events import DomainEvent
-from contact_center.domain.frozen import frozen
 from routing.model import AgentState, Channel
 
 
-@frozen
-class ContactEvent(DomainEvent):
+class ContactEvent(DomainEvent, frozen=True, kw_only=True):
     contact_id: str
     channel: Channel
     queue: str
     customer_id: str | None = None
 
 
-@frozen
-class ContactQueued(ContactEvent):
+class ContactQueued(ContactEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "contact.queued"
     tier: str | None = None
     priority: int = 0
@@ -33,8 +30,7 @@ class ContactQueued(ContactEvent):
     reason: str = "arrived"
 
 
-@frozen
-class ContactOffered(ContactEvent):
+class ContactOffered(ContactEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "contact.offered"
     agent_id: str
     waited_seconds: float
@@ -46,28 +42,24 @@ class ContactOffered(ContactEvent):
     ring: int
 
 
-@frozen
-class ContactOfferTimedOut(ContactEvent):
+class ContactOfferTimedOut(ContactEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "contact.offer_timed_out"
     agent_id: str
     offered_seconds: float
 
 
-@frozen
-class ContactOfferDeclined(ContactEvent):
+class ContactOfferDeclined(ContactEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "contact.offer_declined"
     agent_id: str
 
 
-@frozen
-class ContactConnected(ContactEvent):
+class ContactConnected(ContactEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "contact.connected"
     agent_id: str
     waited_seconds: float
 
 
-@frozen
-class ContactTransferred(ContactEvent):
+class ContactTransferred(ContactEvent, frozen=True, kw_only=True):
     """Moved to another queue or agent (``queue`` is the new queue)."""
 
     name: ClassVar[str] = "contact.transferred"
@@ -78,8 +70,7 @@ class ContactTransferred(ContactEvent):
     by: str = "agent"
 
 
-@frozen
-class ContactOverflowed(ContactEvent):
+class ContactOverflowed(ContactEvent, frozen=True, kw_only=True):
     """An overflow ring fired: requirements widened after ``after_seconds`` in the queue."""
 
     name: ClassVar[str] = "contact.overflowed"
@@ -89,8 +80,7 @@ class ContactOverflowed(ContactEvent):
     extra_queues: tuple[str, ...]
 
 
-@frozen
-class ContactStickyWidened(ContactEvent):
+class ContactStickyWidened(ContactEvent, frozen=True, kw_only=True):
     """The preferred agent did not take it in time (or left): any eligible agent may now."""
 
     name: ClassVar[str] = "contact.sticky_widened"
@@ -98,31 +88,27 @@ class ContactStickyWidened(ContactEvent):
     reason: str
 
 
-@frozen
-class ContactPriorityChanged(ContactEvent):
+class ContactPriorityChanged(ContactEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "contact.priority_changed"
     previous: int
     priority: int
 
 
-@frozen
-class ContactCallbackOffered(ContactEvent):
+class ContactCallbackOffered(ContactEvent, frozen=True, kw_only=True):
     """Max wait reached with the callback action: the channel should offer a callback."""
 
     name: ClassVar[str] = "contact.callback_offered"
     waited_seconds: float
 
 
-@frozen
-class ContactAbandoned(ContactEvent):
+class ContactAbandoned(ContactEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "contact.abandoned"
     waited_seconds: float
     agent_id: str | None = None
     reason: str = "customer-left"
 
 
-@frozen
-class WrapUpStarted(ContactEvent):
+class WrapUpStarted(ContactEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "contact.wrap_up_started"
     agent_id: str
     talk_seconds: float
@@ -130,23 +116,20 @@ class WrapUpStarted(ContactEvent):
     deadline: float | None
 
 
-@frozen
-class WrapUpEnded(ContactEvent):
+class WrapUpEnded(ContactEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "contact.wrap_up_ended"
     agent_id: str
     # "agent" or "timer"
     ended_by: str
 
 
-@frozen
-class ContactClosed(ContactEvent):
+class ContactClosed(ContactEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "contact.closed"
     agent_id: str | None
     reason: str
 
 
-@frozen
-class AgentStateChanged(DomainEvent):
+class AgentStateChanged(DomainEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "agent.state_changed"
     agent_id: str
     previous: AgentState

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from contact_center.domain.frozen import frozen
 from routing.errors import IllegalTransition
 
 if TYPE_CHECKING:
@@ -255,15 +254,46 @@ class RoutingConfig:
         return self.not_ready_reasons | {NO_ANSWER_REASON}
 
 
-@frozen
 class CustomerContext:
-    """What the profile store knows about the customer, passed in at enqueue time."""
+    """What the profile store knows about the customer, passed in at enqueue time.
 
-    customer_id: str | None = None
-    tier: str | None = None
-    owner_agent_id: str | None = None
-    last_agent_id: str | None = None
-    last_served_at: float | None = None
+    A plain class: the compiled engine builds one per contact (native, so cheap)."""
+
+    def __init__(
+        self,
+        *,
+        customer_id: str | None = None,
+        tier: str | None = None,
+        owner_agent_id: str | None = None,
+        last_agent_id: str | None = None,
+        last_served_at: float | None = None,
+    ) -> None:
+        self.customer_id: Final = customer_id
+        self.tier: Final = tier
+        self.owner_agent_id: Final = owner_agent_id
+        self.last_agent_id: Final = last_agent_id
+        self.last_served_at: Final = last_served_at
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CustomerContext):
+            return NotImplemented
+        return (
+            self.customer_id == other.customer_id
+            and self.tier == other.tier
+            and self.owner_agent_id == other.owner_agent_id
+            and self.last_agent_id == other.last_agent_id
+            and self.last_served_at == other.last_served_at
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.customer_id, self.tier, self.owner_agent_id, self.last_agent_id))
+
+    def __repr__(self) -> str:
+        return (
+            f"CustomerContext(customer_id={self.customer_id!r}, tier={self.tier!r}, "
+            f"owner_agent_id={self.owner_agent_id!r}, last_agent_id={self.last_agent_id!r}, "
+            f"last_served_at={self.last_served_at!r})"
+        )
 
 
 class Decision:

@@ -1,33 +1,40 @@
 """Base class and registry for domain events.
 
 Every package declares its own events (``routing/events.py``, ``cti/events.py``,
-``contact_center/domain/...``) as ``@frozen`` dataclasses deriving from
-:class:`DomainEvent`, each with a dotted ``name`` such as ``contact.queued``.
-The registry lets a bus adapter (Redis) turn a name back into a class.
+``contact_center/domain/...``) as frozen, keyword-only ``msgspec.Struct`` classes
+deriving from :class:`DomainEvent`, each with a dotted ``name`` such as
+``contact.queued``. The registry lets a bus adapter (Redis) turn a name back into a
+class.
+
+Structs rather than dataclasses: built and serialised in C. The router builds four to
+six events per decision; from its compiled code a Struct costs 0.26 µs against 0.71 µs
+for the fastest slotted dataclass we could build, and :func:`to_json` encodes one in
+0.3 µs against 0.84 µs with orjson (docs/decisions.md, "msgspec").
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
 from typing import Any, ClassVar
 
+import msgspec
 import orjson
-
-from contact_center.domain.frozen import constructor, frozen
 
 EVENT_TYPES: dict[str, type[DomainEvent]] = {}
 
+# JSON of events, commands and any list, tuple or dict holding them (orjson does not
+# know Structs; msgspec encodes them, enums by value and tuples as arrays).
+to_json: Callable[[Any], bytes] = msgspec.json.Encoder().encode
 
-@frozen
-class DomainEvent:
+
+class DomainEvent(msgspec.Struct, frozen=True, kw_only=True):
     """Something that happened. ``at`` is a Unix timestamp passed in by the caller."""
 
     name: ClassVar[str] = ""
     at: float
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        # Explicit super(): slots rebuild the class, so the zero-argument form breaks.
-        super(DomainEvent, cls).__init_subclass__(**kwargs)  # noqa: UP008
+        super().__init_subclass__(**kwargs)
         if cls.name:
             existing = EVENT_TYPES.get(cls.name)
             if existing is not None and existing.__qualname__ != cls.__qualname__:
@@ -36,7 +43,7 @@ class DomainEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form: ``{"event": name, ...fields}``."""
-        data: dict[str, Any] = orjson.loads(orjson.dumps(self))
+        data: dict[str, Any] = msgspec.to_builtins(self)
         return {"event": self.name, **data}
 
 
@@ -57,19 +64,16 @@ def event_from_dict(data: dict[str, Any]) -> DomainEvent:
 def event_from_fields(name: str, fields: dict[str, Any]) -> DomainEvent:
     """Rebuild an event of type ``name`` from its decoded fields (other keys ignored).
 
-    Replies and outbox entries carry thousands of events a second: the generated
-    constructor skips ``type.__call__``, and only JSON arrays need converting."""
+    Replies and outbox entries carry thousands of events a second: only JSON arrays
+    need converting (events hold tuples)."""
     cls = EVENT_TYPES[name]
     names = _FIELD_NAMES.get(cls)
     if names is None:
-        names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
-    build = constructor(cls)
-    return build(
-        **{k: _frozen(v) if type(v) is list else v for k, v in fields.items() if k in names}
-    )
+        names = _FIELD_NAMES[cls] = frozenset(cls.__struct_fields__)
+    return cls(**{k: _frozen(v) if type(v) is list else v for k, v in fields.items() if k in names})
 
 
-# Field names per event class (dataclasses.fields builds a tuple on every call).
+# Field names per event class, as a set.
 _FIELD_NAMES: dict[type[DomainEvent], frozenset[str]] = {}
 
 

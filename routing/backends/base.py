@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import msgspec
+
 from contact_center.domain.events import DomainEvent
-from contact_center.domain.frozen import frozen
 from routing.commands import Command
 
 
-@frozen
-class CommandResult:
+class CommandResult(msgspec.Struct, frozen=True, kw_only=True):
     """Events a command produced (already published by the backend) and its value."""
 
     events: tuple[DomainEvent, ...]

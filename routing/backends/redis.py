@@ -53,7 +53,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from contact_center.domain.events import DomainEvent, event_from_dict, event_from_fields
+from contact_center.domain.events import DomainEvent, event_from_dict, event_from_fields, to_json
 from contact_center.errors import AppError
 from routing.backends.base import CommandResult
 from routing.commands import (
@@ -770,8 +770,8 @@ class RedisRouterBackend:
             if pending.stream_id is not None:
                 applied = pending.stream_id
         self._logged += len(logged)
-        # The log in one orjson call for the whole batch, the events in as few.
-        encoded_log = orjson.dumps(logged) if logged else b""
+        # The log in one call for the whole batch, the events in as few.
+        encoded_log = to_json(logged) if logged else b""
         encoded_events = outbox.encode()
         # One list element per node, holding the replies to all its commands.
         by_node: dict[str, list[dict[str, Any]]] = {}
@@ -1115,8 +1115,8 @@ def decode_log_entry(raw: bytes) -> list[tuple[float, Command]]:
 
 
 def _encode_events(events: Sequence[DomainEvent]) -> bytes:
-    """``[[name, fields], ...]``: every event of a batch in one orjson call."""
-    return orjson.dumps([(event.name, event) for event in events])
+    """``[[name, fields], ...]``: every event of a batch in one call."""
+    return to_json([(event.name, event) for event in events])
 
 
 def decode_event_batch(raw: bytes) -> list[DomainEvent]:
@@ -1125,7 +1125,7 @@ def decode_event_batch(raw: bytes) -> list[DomainEvent]:
 
 
 class _BatchEvents:
-    """A batch's events for the outbox, in order, encoded with as few orjson calls as
+    """A batch's events for the outbox, in order, encoded with as few calls as
     possible: the events of a command from another node are encoded on their own, once,
     for its reply and for the outbox (:meth:`add_encoded`); the others together."""
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 
+import msgspec
 import pytest
 
 from routing import commands as cmd
@@ -102,6 +102,6 @@ def _sample_fields(cls: type[cmd.Command]) -> dict[str, object]:
     by_type: dict[object, object] = {str: "x", int: 1, float: 1.0, bool: True}
     return {
         field.name: by_type[hints[field.name]]
-        for field in dataclasses.fields(cls)
-        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        for field in msgspec.structs.fields(cls)
+        if field.required
     }

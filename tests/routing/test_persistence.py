@@ -15,6 +15,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contact_center.domain.events import to_json
 from contact_center.errors import AppError
 from routing import commands as cmd
 from routing.engine import RoutingEngine
@@ -38,7 +39,7 @@ class RecordedDay(Day):
         super().run(command)
         if self.checkpoint is not None:
             self.events_after_checkpoint.extend(
-                orjson.dumps([e.name, e]).decode() for e in self.events[before:]
+                to_json([e.name, e]).decode() for e in self.events[before:]
             )
 
     def take_checkpoint(self) -> None:
@@ -86,7 +87,7 @@ def test_given_a_checkpoint_and_the_log_after_it_then_replay_rebuilds_the_same_e
             outcome = rebuilt.execute(command, now)
         except AppError:
             continue
-        replayed.extend(orjson.dumps([e.name, e]).decode() for e in outcome.events)
+        replayed.extend(to_json([e.name, e]).decode() for e in outcome.events)
 
     assert replayed == day.events_after_checkpoint
     assert records(rebuilt) == records(day.engine)

@@ -11,18 +11,15 @@ import pytest
 from contact_center.bus import EventBus, MemoryBus
 from contact_center.bus.redis import RedisBus
 from contact_center.domain.events import DomainEvent
-from contact_center.domain.frozen import frozen
 
 
-@frozen
-class SampleHappened(DomainEvent):
+class SampleHappened(DomainEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "sample.happened"
     contact_id: str
     tags: tuple[str, ...] = ()
 
 
-@frozen
-class OtherHappened(DomainEvent):
+class OtherHappened(DomainEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "other.happened"
     value: int
 
