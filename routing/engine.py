@@ -181,22 +181,18 @@ class RoutingEngine:
         self._reach: dict[tuple[str, int], set[str]] = {
             (name, ring.index): set() for name, rings in self._rings.items() for ring in rings
         }
-        # The lanes each agent is in reach of, per channel, and the channels whose lanes
-        # it is placed in (as of its last placement).
+        # The lanes each agent is in reach of, per channel.
         self._agent_lanes: dict[str, dict[Channel, tuple[Lane, ...]]] = {}
-        self._placed_in: dict[str, tuple[Channel, ...]] = {}
         # Whether any lane of the agent orders by contacts today (see _refresh_agent).
         self._counts_today: set[str] = set()
         self._available: set[str] = set()
         # Per (queue, ring): how many of the queue's agents lack the ring's skills
         # (dropped when agents change).
         self._no_skill: dict[tuple[str, int], int] = {}
-        # Channels each agent can take a new contact on, as of its last refresh.
-        self._takeable: dict[str, tuple[Channel, ...]] = {}
         # Agents whose places in their lanes are out of date: placed before any lane's
         # agents are read and at the end of every command, so an agent that frees up
         # and takes its next contact in one command is placed once.
-        self._unplaced: set[str] = set()
+        self._unplaced: set[Agent] = set()
         self._presence: dict[str, str] = {}
         self._timers: list[tuple[float, str, int, str]] = []
         self._agent_counts = {name: QueueAgentCounts() for name in config.queues}
@@ -675,7 +671,7 @@ class RoutingEngine:
         sticky_ids = self._sticky.get(agent.agent_id)
         while agent.agent_id in self._available:
             # Every change to the agent refreshes this (an offer below does too).
-            takeable = self._takeable[agent.agent_id]
+            takeable = agent.takeable
             if not takeable:
                 return
             sticky: list[tuple[WaitingKey, float]] = []
@@ -783,14 +779,14 @@ class RoutingEngine:
         agent_id = agent.agent_id
         self._dirty_agents.add(agent_id)
         takeable = takeable_channels(agent, self._rules[agent.profile])
-        before = self._takeable.get(agent_id, ())
-        self._takeable[agent_id] = takeable
+        before = agent.takeable
+        agent.takeable = takeable
         if takeable:
             self._available.add(agent_id)
-            self._unplaced.add(agent_id)
+            self._unplaced.add(agent)
         elif before:
             self._available.discard(agent_id)
-            self._unplaced.add(agent_id)
+            self._unplaced.add(agent)
         new = presence(agent.state, len(agent.active))
         old = self._presence.get(agent_id)
         if new != old:
@@ -804,41 +800,38 @@ class RoutingEngine:
         read. Lanes nobody reads (a quiet queue, an overflow ring no contact reached)
         cost an agent that works one set insertion, not a placement."""
         lanes_of = self._agent_lanes
-        placed_in = self._placed_in
-        takeable = self._takeable
-        for agent_id in self._unplaced:
-            by_channel = lanes_of.get(agent_id)
-            if by_channel is None:
-                continue
-            now = takeable[agent_id]
-            before = placed_in.get(agent_id, ())
+        for agent in self._unplaced:
+            now = agent.takeable
+            before = agent.placed_in
             if not now and not before:
                 # Busy before and after (a call ended and the next one was offered at
                 # once): in no lane either way.
                 continue
+            by_channel = lanes_of.get(agent.agent_id)
+            if by_channel is None:
+                continue
             for channel, lanes in by_channel.items():
                 if channel in now or channel in before:
                     for lane in lanes:
-                        lane.unsettled.add(agent_id)
-            placed_in[agent_id] = now
+                        lane.unsettled.add(agent)
+            agent.placed_in = now
         self._unplaced.clear()
 
     def _settle(self, lane: Lane) -> None:
         """Place the lane's marked agents where their level and last work put them (out
         of the lane if they cannot take its channel now)."""
-        agents = self._agents
         # In order of last work: each one placed is then the newest of its level, which
         # appends (see AgentPool.place).
-        pending = sorted((agents[a] for a in lane.unsettled), key=_work_seq)
-        lane.unsettled.clear()
+        unsettled = lane.unsettled
+        pending = sorted(unsettled, key=_work_seq) if len(unsettled) > 1 else list(unsettled)
+        unsettled.clear()
         pool = lane.agents
         channel = lane.channel
         for agent in pending:
-            agent_id = agent.agent_id
-            if channel in self._takeable[agent_id]:
-                pool.place(agent_id, self._level(agent, lane), agent.work_seq)
+            if channel in agent.takeable:
+                pool.place(agent.agent_id, self._level(agent, lane), agent.work_seq)
             else:
-                pool.discard(agent_id)
+                pool.discard(agent.agent_id)
 
     def _level(self, agent: Agent, lane: Lane) -> float:
         """The agent's level under the lane's strategy (see routing.strategies)."""
@@ -870,7 +863,7 @@ class RoutingEngine:
             for lanes in self._agent_lanes[agent_id].values():
                 for lane in lanes:
                     if lane.strategy is StrategyName.FEWEST_TODAY:
-                        lane.unsettled.add(agent_id)
+                        lane.unsettled.add(self._agents[agent_id])
 
     # ------------------------------------------------------------------ agents
 
@@ -931,14 +924,14 @@ class RoutingEngine:
         for lane in chain.from_iterable(self._agent_lanes.pop(agent_id, {}).values()):
             self._reach[(lane.queue, lane.ring)].discard(agent_id)
             lane.agents.discard(agent_id)
-            lane.unsettled.discard(agent_id)
+            lane.unsettled.discard(agent)
             lane.skill_levels.pop(agent_id, None)
-        self._placed_in.pop(agent_id, None)
+        agent.placed_in = ()
         self._counts_of.pop(agent_id, None)
         self._counts_today.discard(agent_id)
         self._available.discard(agent_id)
         self._no_skill.clear()
-        self._takeable.pop(agent_id, None)
+        agent.takeable = ()
 
     def _index_agent(self, agent: Agent) -> None:
         agent_id = agent.agent_id
@@ -1655,7 +1648,7 @@ class RoutingEngine:
             if profile.max_total is not None:
                 assert len(agent.active) <= profile.max_total
             takeable = takeable_channels(agent, profile)
-            assert self._takeable.get(agent.agent_id) == takeable, ("takeable", agent.agent_id)
+            assert agent.takeable == takeable, ("takeable", agent.agent_id)
             assert (agent.agent_id in self._available) == bool(takeable), agent.agent_id
             for cid in agent.active:
                 contact = self._contacts[cid]

@@ -163,7 +163,7 @@ class Lane:
         self.agents = AgentPool(config.strategy)
         # Agents whose place in ``agents`` may be out of date: the engine places them
         # before the lane is read.
-        self.unsettled: set[str] = set()
+        self.unsettled: set[Agent] = set()
         # highest-proficiency: each agent in reach's level in this ring's skills.
         self.skill_levels: dict[str, float] = {}
         # The (queue, channel)'s statistics, shared by the queue's lanes of every ring.

@@ -591,6 +591,7 @@ class Agent:
         "last_work_at",
         "load",
         "name",
+        "placed_in",
         "profile",
         "queue_order",
         "queues",
@@ -598,6 +599,7 @@ class Agent:
         "skills",
         "state",
         "state_since",
+        "takeable",
         "today",
         "work_seq",
     )
@@ -633,6 +635,10 @@ class Agent:
         self.active: dict[str, Channel] = {}
         # Sequence number of the last offer per queue (round-robin order).
         self.last_offer: dict[str, int] = {}
+        # Kept by the engine: the channels the agent can take a new contact on as of its
+        # last change, and those whose lanes it was last placed in.
+        self.takeable: tuple[Channel, ...] = ()
+        self.placed_in: tuple[Channel, ...] = ()
 
     def transition(self, target: AgentState, reason: str | None) -> AgentState:
         previous = self.state
