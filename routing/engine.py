@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, insort
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
 from typing import Any, Final
@@ -199,7 +198,7 @@ class RoutingEngine:
         # Each agent's queues' counts (moved when its presence changes).
         self._counts_of: dict[str, tuple[QueueAgentCounts, ...]] = {}
         # Ended contacts kept for explain/describe; records are serialised only when read.
-        self._ended: OrderedDict[str, Contact] = OrderedDict()
+        self._ended: dict[str, Contact] = {}
         self._day = DayClock(config.timezone)
         # The local day of ``now``: daily counters and fewest-today levels use it.
         self._today = self._day.day(0.0)
@@ -495,7 +494,6 @@ class RoutingEngine:
 
     def _enter_queue(self, contact: Contact, events: list[DomainEvent], reason: str) -> None:
         """Contact is QUEUED: index it, arm its timers, announce it, try to place it."""
-        queue = self._queues[contact.queue]
         contact.agent_id = None
         contact.offered_at = contact.offer_deadline = None
         contact.ring = self._ring_at(contact)
@@ -510,7 +508,8 @@ class RoutingEngine:
                 queue=contact.queue,
                 customer_id=contact.customer.customer_id,
                 tier=contact.customer.tier,
-                priority=contact.priority + queue.tier_boost.get(contact.customer.tier or "", 0),
+                priority=contact.priority
+                + self._lane_of(contact).tier_boost.get(contact.customer.tier or "", 0),
                 sticky_agent_id=contact.sticky_agent,
                 sticky_until=contact.sticky_until,
                 reason=reason,
@@ -574,13 +573,16 @@ class RoutingEngine:
 
     def _remove_waiting(self, contact: Contact) -> None:
         contact_id = contact.contact_id
-        key = self._waiting_keys.pop(contact_id)
+        # Look up and del: dict.pop is a generic method call from compiled code.
+        key = self._waiting_keys[contact_id]
+        del self._waiting_keys[contact_id]
         lane = self._lane_of(contact)
         lane.stats.waiting_removed(contact.waiting_since, contact.seq)
         if contact.sticky_agent is not None:
             held = self._sticky.get(contact.sticky_agent)
             if held is not None:
-                held.pop(contact_id, None)
+                if contact_id in held:
+                    del held[contact_id]
                 if not held:
                     del self._sticky[contact.sticky_agent]
             del self._sticky_waiting[(contact.queue, contact.channel)][contact_id]
@@ -757,8 +759,10 @@ class RoutingEngine:
         self._refresh_agent(agent)
 
     def _release_slot(self, agent: Agent, contact: Contact) -> None:
-        if agent.active.pop(contact.contact_id, None) is None:
+        active = agent.active
+        if contact.contact_id not in active:
             return
+        del active[contact.contact_id]
         agent.load[contact.channel] -= 1
         if contact.awaiting_customer:
             agent.awaiting[contact.channel] -= 1
@@ -1051,7 +1055,8 @@ class RoutingEngine:
         contact.transition(ContactState.CONNECTED)
         contact.connected_at = now
         contact.offer_deadline = None
-        self._declined.pop(contact.contact_id, None)
+        if contact.contact_id in self._declined:
+            del self._declined[contact.contact_id]
         contact.declined_by = NO_DECLINES
         day = self._today
         if agent.today != day:
@@ -1270,12 +1275,15 @@ class RoutingEngine:
     def _ended_contact(self, contact: Contact, reason: str) -> None:
         contact.end_reason = reason
         del self._contacts[contact.contact_id]
-        self._declined.pop(contact.contact_id, None)
+        if contact.contact_id in self._declined:
+            del self._declined[contact.contact_id]
         self._dirty_contacts.discard(contact.contact_id)
         self._removed_contacts.add(contact.contact_id)
-        self._ended[contact.contact_id] = contact
-        if len(self._ended) > _RECENTLY_ENDED:
-            self._ended.popitem(last=False)
+        ended = self._ended
+        ended[contact.contact_id] = contact
+        if len(ended) > _RECENTLY_ENDED:
+            # The oldest first (a plain dict keeps insertion order).
+            del ended[next(iter(ended))]
 
     # ------------------------------------------------------------------ transfers, supervisor
 

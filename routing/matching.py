@@ -8,7 +8,7 @@ applies the decisions they return and keeps the lanes up to date.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from routing.model import (
@@ -178,7 +178,7 @@ def choose_agent(
     lane: Lane,
     in_reach: int,
     no_skill: int,
-    agents: Mapping[str, Agent],
+    agents: dict[str, Agent],
     now: float,
     listed: int,
 ) -> Decision | None:
@@ -224,10 +224,10 @@ def choose_agent(
 
 def best_contact(
     agent_id: str,
-    lanes: Mapping[Channel, tuple[Lane, ...]],
+    lanes: dict[Channel, tuple[Lane, ...]],
     takeable: tuple[Channel, ...],
     sticky: Iterable[tuple[WaitingKey, float]],
-    declined: Mapping[str, frozenset[str]],
+    declined: dict[str, frozenset[str]],
     now: float,
     listed: int,
 ) -> tuple[str, list[str], list[float], int] | None:
@@ -301,7 +301,7 @@ _DECLINE_SCAN = 32
 
 
 def _first_not_declined(
-    waiting: list[WaitingKey], agent_id: str, declined: Mapping[str, frozenset[str]]
+    waiting: list[WaitingKey], agent_id: str, declined: dict[str, frozenset[str]]
 ) -> WaitingKey | None:
     # ``declined`` only holds contacts someone declined, so the common path is one miss.
     key = waiting[0]

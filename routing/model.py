@@ -27,7 +27,7 @@ class Channel(StrEnum):
 
 
 CHANNELS: tuple[Channel, ...] = (Channel.VOICE, Channel.CHAT, Channel.EMAIL)
-CHANNEL_BY_NAME: Mapping[str, Channel] = {channel.value: channel for channel in CHANNELS}
+CHANNEL_BY_NAME: Final[dict[str, Channel]] = {channel.value: channel for channel in CHANNELS}
 
 
 class ContactState(StrEnum):
@@ -42,7 +42,7 @@ class ContactState(StrEnum):
 
 # QUEUED/OFFERED -> CLOSED covers supervisor withdrawal and max-wait diversion
 # (voicemail-to-email): the customer did not leave, the contact was ended for them.
-CONTACT_TRANSITIONS: Mapping[ContactState, frozenset[ContactState]] = {
+CONTACT_TRANSITIONS: Final[dict[ContactState, frozenset[ContactState]]] = {
     ContactState.NEW: frozenset({ContactState.QUEUED}),
     ContactState.QUEUED: frozenset(
         {ContactState.OFFERED, ContactState.ABANDONED, ContactState.CLOSED}
@@ -76,7 +76,7 @@ class AgentState(StrEnum):
 
 NO_ANSWER_REASON = "no-answer"
 
-AGENT_TRANSITIONS: Mapping[AgentState, frozenset[AgentState]] = {
+AGENT_TRANSITIONS: Final[dict[AgentState, frozenset[AgentState]]] = {
     AgentState.OFFLINE: frozenset({AgentState.READY, AgentState.NOT_READY}),
     AgentState.READY: frozenset({AgentState.NOT_READY, AgentState.OFFLINE}),
     # NOT_READY -> NOT_READY is a change of reason (break -> lunch).
@@ -752,5 +752,5 @@ def proficiency(agent_skills: Mapping[str, int], requirements: tuple[SkillRequir
     return sum(agent_skills.get(req.skill, 0) for req in requirements)
 
 
-def meets(agent_skills: Mapping[str, int], requirements: tuple[SkillRequirement, ...]) -> bool:
+def meets(agent_skills: dict[str, int], requirements: tuple[SkillRequirement, ...]) -> bool:
     return all(agent_skills.get(req.skill, 0) >= req.min_level for req in requirements)

@@ -116,9 +116,10 @@ class AgentPool:
             target.newest = max(target.newest, work_seq)
 
     def discard(self, agent_id: str) -> None:
-        old = self._level_of.pop(agent_id, None)
+        old = self._level_of.get(agent_id)
         if old is None:
             return
+        del self._level_of[agent_id]
         del self._seq_of[agent_id]
         group = self._by_level[old]
         del group.members[agent_id]
