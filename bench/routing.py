@@ -318,13 +318,11 @@ async def run_engine(s: Scenario) -> dict[str, float]:
 
 
 async def run_redis(s: Scenario, url: str, nodes: int, concurrency: int) -> dict[str, float]:
-    import redis.asyncio as aioredis
-
-    from routing.backends.redis import RedisRouterBackend
+    from routing.backends.redis import RedisRouterBackend, router_client
 
     config, agents = build_scenario(s)
     prefix = f"ccbench-{uuid.uuid4().hex[:8]}"
-    clients = [aioredis.from_url(url, max_connections=400) for _ in range(nodes)]
+    clients = [router_client(url) for _ in range(nodes)]
     backends = [
         RedisRouterBackend(
             config,
@@ -365,13 +363,11 @@ async def run_redis_separate(
     This is how a deployment looks (consoles and channels on other nodes), and it keeps
     the load generator's own Python work off the leader's core.
     """
-    import redis.asyncio as aioredis
-
-    from routing.backends.redis import RedisRouterBackend
+    from routing.backends.redis import RedisRouterBackend, router_client
 
     config, _agents = build_scenario(s)
     prefix = f"ccbench-{uuid.uuid4().hex[:8]}"
-    client = aioredis.from_url(url, max_connections=400)
+    client = router_client(url)
     leader = RedisRouterBackend(
         config,
         client,
@@ -419,12 +415,10 @@ async def load_process(
 ) -> None:
     """Child side of :func:`run_redis_separate`: prepare and measure through
     non-leading nodes, print the figures as one JSON line."""
-    import redis.asyncio as aioredis
-
-    from routing.backends.redis import RedisRouterBackend
+    from routing.backends.redis import RedisRouterBackend, router_client
 
     config, agents = build_scenario(s)
-    clients = [aioredis.from_url(url, max_connections=400) for _ in range(submitters)]
+    clients = [router_client(url) for _ in range(submitters)]
     backends = [
         RedisRouterBackend(
             config,

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from contact_center.settings import Settings
 from routing.backends.base import RouterBackend
 from routing.backends.memory import MemoryRouterBackend
-from routing.backends.redis import RedisRouterBackend
+from routing.backends.redis import RedisRouterBackend, router_client
 from routing.errors import InvalidRoutingConfig
 from routing.ports import EventSink, WaitingContactStore
 from routing.service import RoutingService
@@ -59,7 +59,7 @@ def build_routing(
                 raise InvalidRoutingConfig(
                     'routing.backend = "redis" needs redis.url (or CC_REDIS_URL)'
                 )
-            redis_client = aioredis.from_url(
+            redis_client = router_client(
                 settings.redis.url, max_connections=settings.redis.max_connections
             )
         backend = RedisRouterBackend(

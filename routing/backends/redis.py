@@ -165,6 +165,13 @@ return 1
 """
 
 
+def router_client(url: str, *, max_connections: int = 400) -> aioredis.Redis:
+    """A Redis client for :class:`RedisRouterBackend`: without a socket timeout, since
+    the backend bounds each of its calls itself (redis-py's socket timeout wraps every
+    send in a task and a timer: about a tenth of the leader's time, measured)."""
+    return aioredis.from_url(url, max_connections=max_connections, socket_timeout=None)
+
+
 class RedisKeys:
     def __init__(self, prefix: str, shard: str) -> None:
         tag = "{" + f"{prefix}:{shard}" + "}"
@@ -290,6 +297,9 @@ class RedisRouterBackend:
         self._redis = client
         self._sink = sink
         self._lease_ms = int(lease_seconds * 1000)
+        # Every Redis call is bounded here, so the client needs no socket timeout of its
+        # own (see router_client): redis-py's wraps each send in a task and a timer.
+        self._call_timeout = max(1.0, lease_seconds)
         self._command_timeout = command_timeout
         self._clock = clock
         self._can_lead = can_lead
@@ -344,7 +354,8 @@ class RedisRouterBackend:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        await self._redis.ping()
+        async with asyncio.timeout(self._call_timeout):
+            await self._redis.ping()
         self._tasks.append(asyncio.create_task(self._read_replies(), name="routing-replies"))
         self._tasks.append(asyncio.create_task(self._expire_waiting(), name="routing-timeouts"))
         if self._can_lead:
@@ -361,8 +372,9 @@ class RedisRouterBackend:
         await self._step_down("closing")
         # Blocking reads are woken, not cancelled: cancelling a blocking redis-py call
         # can leave it hanging on its connection.
-        with contextlib.suppress(RedisError):
-            await self._redis.rpush(self._reply_key, _STOP)
+        with contextlib.suppress(RedisError, TimeoutError):
+            async with asyncio.timeout(self._call_timeout):
+                await self._redis.rpush(self._reply_key, _STOP)
         await _finish(self._tasks, timeout=3.0)
         self._tasks.clear()
         self._reap_children()
@@ -442,8 +454,9 @@ class RedisRouterBackend:
         batch, self._submissions = self._submissions, []
         entry = b"[" + b",".join(batch) + b"]"
         try:
-            await self._redis.xadd(self.keys.commands, {"b": entry, "n": self.node_id})
-        except RedisError as exc:
+            async with asyncio.timeout(self._call_timeout):
+                await self._redis.xadd(self.keys.commands, {"b": entry, "n": self.node_id})
+        except (RedisError, TimeoutError) as exc:
             for item in batch:
                 # item starts with ["<request id>",
                 request_id = item[2 : item.index(b'"', 2)].decode()
@@ -473,17 +486,19 @@ class RedisRouterBackend:
         client = self._redis
         while not self._closing:
             try:
-                item = await client.blpop([self._reply_key], timeout=1)
-            except RedisError:
+                async with asyncio.timeout(1 + self._call_timeout):
+                    item = await client.blpop([self._reply_key], timeout=1)
+            except (RedisError, TimeoutError):
                 log.warning("reading routing replies failed; retrying", exc_info=True)
                 await asyncio.sleep(0.2)
                 continue
             if item is None:
                 continue
             items: list[Any] = [item[1]]
-            with contextlib.suppress(RedisError):
+            with contextlib.suppress(RedisError, TimeoutError):
                 # Drain what else is there in one call rather than one BLPOP per reply.
-                more: Any = await client.lpop(self._reply_key, 1000)
+                async with asyncio.timeout(self._call_timeout):
+                    more: Any = await client.lpop(self._reply_key, 1000)
                 items.extend(more or ())
             for raw in items:
                 self._handle_reply(raw)
@@ -526,19 +541,22 @@ class RedisRouterBackend:
         while not self._closing:
             try:
                 if self._token is None:
-                    token = await self._acquire(
-                        keys=[self.keys.leader, self.keys.epoch],
-                        args=[self.node_id, self._lease_ms],
-                    )
+                    async with asyncio.timeout(self._call_timeout):
+                        token = await self._acquire(
+                            keys=[self.keys.leader, self.keys.epoch],
+                            args=[self.node_id, self._lease_ms],
+                        )
                     if token:
-                        await self._become_leader(token.decode())
+                        async with asyncio.timeout(_TAKE_OVER_SECONDS):
+                            await self._become_leader(token.decode())
                 else:
-                    renewed = await self._renew(
-                        keys=[self.keys.leader], args=[self._token, self._lease_ms]
-                    )
+                    async with asyncio.timeout(self._call_timeout):
+                        renewed = await self._renew(
+                            keys=[self.keys.leader], args=[self._token, self._lease_ms]
+                        )
                     if not renewed:
                         await self._step_down("lease lost")
-            except RedisError:
+            except (RedisError, TimeoutError):
                 log.warning("routing lease check failed", exc_info=True)
                 if self._token is not None:
                     await self._step_down("redis unreachable")
@@ -640,8 +658,9 @@ class RedisRouterBackend:
         for task in others:
             if task is not asyncio.current_task():
                 task.cancel()
-        with contextlib.suppress(RedisError):
-            await self._redis.xadd(self._wake_key, {"w": "1"}, maxlen=10)
+        with contextlib.suppress(RedisError, TimeoutError):
+            async with asyncio.timeout(self._call_timeout):
+                await self._redis.xadd(self._wake_key, {"w": "1"}, maxlen=10)
         await _finish(reader, timeout=3.0)
         await _finish([t for t in others if t is not asyncio.current_task()], timeout=3.0)
         # Local commands not committed go to whoever leads next, through the stream.
@@ -658,8 +677,9 @@ class RedisRouterBackend:
                 )
         log.warning("router node %s stopped leading: %s", self.node_id, why)
         if why == "closing" or release:
-            with contextlib.suppress(RedisError):
-                await self._release(keys=[self.keys.leader], args=[token])
+            with contextlib.suppress(RedisError, TimeoutError):
+                async with asyncio.timeout(self._call_timeout):
+                    await self._release(keys=[self.keys.leader], args=[token])
 
     async def _forward(self, pending: _Pending) -> None:
         assert pending.future is not None and pending.command is not None
@@ -675,10 +695,11 @@ class RedisRouterBackend:
         last = after
         while self._token == token:
             try:
-                response: Any = await client.xread(
-                    {self.keys.commands: last, self._wake_key: "0-0"}, count=1000, block=1000
-                )
-            except RedisError:
+                async with asyncio.timeout(1 + self._call_timeout):
+                    response: Any = await client.xread(
+                        {self.keys.commands: last, self._wake_key: "0-0"}, count=1000, block=1000
+                    )
+            except (RedisError, TimeoutError):
                 log.warning("reading routing commands failed; retrying", exc_info=True)
                 await asyncio.sleep(0.2)
                 continue
@@ -798,8 +819,9 @@ class RedisRouterBackend:
                 *reply_keys,
             ]
             try:
-                committed = await self._commit(keys=keys, args=args)
-            except RedisError as exc:
+                async with asyncio.timeout(self._call_timeout):
+                    committed = await self._commit(keys=keys, args=args)
+            except (RedisError, TimeoutError) as exc:
                 unknown = RouterUnavailable(f"routing commit failed, outcome unknown: {exc}")
                 for pending in batch:
                     if pending.future is not None and not pending.future.done():
@@ -849,13 +871,16 @@ class RedisRouterBackend:
         if culprit.reply_to and culprit.request_id is not None:
             reply_key = self.keys.reply(culprit.reply_to)
             try:
-                async with self._redis.pipeline(transaction=True) as pipe:
+                async with (
+                    asyncio.timeout(self._call_timeout),
+                    self._redis.pipeline(transaction=True) as pipe,
+                ):
                     pipe.sadd(self.keys.set_aside, f"{culprit.reply_to}|{culprit.request_id}")
                     pipe.pexpire(self.keys.set_aside, _SET_ASIDE_MS)
                     pipe.rpush(reply_key, orjson.dumps([_reply(culprit.request_id, None, failure)]))
                     pipe.pexpire(reply_key, 600_000)
                     await pipe.execute()
-            except RedisError:
+            except (RedisError, TimeoutError):
                 log.warning("could not set aside the failing routing command", exc_info=True)
 
     # ------------------------------------------------------------------ checkpoints
@@ -924,18 +949,20 @@ class RedisRouterBackend:
                 if kind == 0:
                     meta: dict[str, Any] = orjson.loads(body)
                     break
-                staged = await self._stage(
-                    keys=[self.keys.leader, staging[kind - 1]], args=[token, body, _STAGING_MS]
-                )
+                async with asyncio.timeout(self._call_timeout):
+                    staged = await self._stage(
+                        keys=[self.keys.leader, staging[kind - 1]], args=[token, body, _STAGING_MS]
+                    )
                 if not staged:
                     raise _CheckpointFailed("lease lost")
             if await reader.read(1):
                 raise _CheckpointFailed("unexpected data after the checkpoint")
             keys = [self.keys.leader, self.keys.meta, self.keys.log]
             keys += [self.keys.contacts, self.keys.agents, self.keys.stats, *staging]
-            promoted = await self._promote(
-                keys=keys, args=[token, covered, meta["seq"], meta["now"]]
-            )
+            async with asyncio.timeout(self._call_timeout):
+                promoted = await self._promote(
+                    keys=keys, args=[token, covered, meta["seq"], meta["now"]]
+                )
             if not promoted:
                 raise _CheckpointFailed("lease lost")
         except asyncio.CancelledError:
@@ -947,6 +974,7 @@ class RedisRouterBackend:
             RedisError,
             OSError,
             ValueError,
+            TimeoutError,
             _CheckpointFailed,
         ) as exc:
             # Nothing is lost: the log still holds every command since the last checkpoint.
@@ -954,8 +982,9 @@ class RedisRouterBackend:
                 exc = _CheckpointFailed("the checkpoint process ended before writing it all")
             log.warning("routing checkpoint %s failed: %s", name, exc)
             self._checkpoint_retry_at = time.monotonic() + 1.0
-            with contextlib.suppress(RedisError):
-                await self._redis.delete(*staging)
+            with contextlib.suppress(RedisError, TimeoutError):
+                async with asyncio.timeout(self._call_timeout):
+                    await self._redis.delete(*staging)
         else:
             self._logged -= logged
         finally:
@@ -979,6 +1008,8 @@ class RedisRouterBackend:
 
 
 _STOP = b"stop"
+# How long a node may take to load the records and replay the log when it takes over.
+_TAKE_OVER_SECONDS = 60.0
 # How long set-aside command ids are kept: far longer than a command stays unapplied.
 _SET_ASIDE_MS = 24 * 3600 * 1000
 

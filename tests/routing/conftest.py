@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from routing import commands as cmd
 from routing.backends.base import RouterBackend
 from routing.backends.memory import MemoryRouterBackend
-from routing.backends.redis import RedisRouterBackend
+from routing.backends.redis import RedisRouterBackend, router_client
 from routing.engine import RoutingEngine
 from routing.model import RoutingConfig
 from routing.ports import InMemoryWaitingContactStore, ListEventSink
@@ -120,7 +120,8 @@ async def start_redis_backend(
     clock: ManualClock | None = None,
     **options: Any,
 ) -> tuple[RedisRouterBackend, aioredis.Redis]:
-    client = aioredis.from_url(url, max_connections=20)
+    # As deployed: no socket timeout, the backend bounds its own calls.
+    client = router_client(url, max_connections=20)
     backend = RedisRouterBackend(
         config,
         client,

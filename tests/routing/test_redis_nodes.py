@@ -382,6 +382,80 @@ async def test_given_no_leader_when_a_node_submits_then_it_hears_router_unavaila
             await RoutingService(follower).enqueue("c1", "voice", "support")
 
 
+class StallingProxy:
+    """A TCP proxy to Redis that can stop forwarding in both directions while keeping
+    every connection open: a network partition, which no socket error reveals."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self._target = (target_host, target_port)
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    async def close(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self._target)
+        self._writers += [writer, up_writer]
+        await asyncio.gather(
+            self._pump(reader, up_writer), self._pump(up_reader, writer), return_exceptions=True
+        )
+
+    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        while data := await source.read(65536):
+            await self._flowing.wait()  # stalled: held here, never delivered
+            sink.write(data)
+            await sink.drain()
+
+
+async def test_given_redis_stops_answering_then_the_leader_steps_down_and_callers_hear_it(
+    redis_url: str, redis_namespace: str
+) -> None:
+    # The router's client has no socket timeout (router_client): the backend's own
+    # deadlines must turn a silent partition into an error rather than a hang.
+    url = redis_url.split("//", 1)[1]
+    host, _, rest = url.partition(":")
+    proxy = StallingProxy(host, int(rest.split("/", 1)[0]))
+    port = await proxy.start()
+    leader, client = await start_redis_backend(
+        f"redis://127.0.0.1:{port}/{rest.split('/', 1)[1] if '/' in rest else 0}",
+        redis_namespace,
+        make_config(),
+        ListEventSink(),
+        lease_seconds=1.0,
+        run_timers=False,
+    )
+    try:
+        service = await with_ready_agent(leader)
+        proxy.stall()
+        with pytest.raises(errors.RouterUnavailable, match="outcome unknown"):
+            async with asyncio.timeout(5):
+                await service.enqueue("c1", "voice", "support")
+        # Nor is a later command left waiting.
+        with pytest.raises(errors.RouterUnavailable):
+            async with asyncio.timeout(5):
+                await service.enqueue("c2", "voice", "support")
+        assert leader.engine is None and not leader.leading.is_set()
+    finally:
+        async with asyncio.timeout(15):
+            await leader.close()
+        await proxy.close()
+        await client.aclose()
+
+
 async def test_given_a_command_that_breaks_the_engine_then_it_is_set_aside_and_the_shard_goes_on(
     redis_node: StartNode, redis_namespace: str
 ) -> None:
