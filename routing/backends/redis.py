@@ -514,21 +514,17 @@ class RedisRouterBackend:
         client = self._redis
         while not self._closing:
             try:
+                # Everything there in one call (BLMPOP, Redis 7): a BLPOP per reply and
+                # an LPOP for the rest made twice the round trips.
                 async with asyncio.timeout(1 + self._call_timeout):
-                    item = await client.blpop([self._reply_key], timeout=1)
+                    popped: Any = await client.blmpop(
+                        1, 1, self._reply_key, direction="LEFT", count=1000
+                    )
             except (RedisError, TimeoutError):
                 log.warning("reading routing replies failed; retrying", exc_info=True)
                 await asyncio.sleep(0.2)
                 continue
-            if item is None:
-                continue
-            items: list[Any] = [item[1]]
-            with contextlib.suppress(RedisError, TimeoutError):
-                # Drain what else is there in one call rather than one BLPOP per reply.
-                async with asyncio.timeout(self._call_timeout):
-                    more: Any = await client.lpop(self._reply_key, 1000)
-                items.extend(more or ())
-            for raw in items:
+            for raw in popped[1] if popped else ():
                 self._handle_reply(raw)
 
     def _handle_reply(self, raw: bytes) -> None:
