@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from contact_center.domain.events import DomainEvent, decode_event, encode_event
 from routing import commands as cmd
 from routing.backends.redis import _BatchEvents, _encode_events, decode_event_batch
 from routing.engine import RoutingEngine
+from routing.model import Channel
 from routing.settings import build_config, parse_routing_settings
 from tests.routing.conftest import T0, TEST_ROUTING
 
@@ -64,3 +67,20 @@ def test_given_local_and_remote_commands_in_a_batch_then_the_outbox_keeps_events
 
 def test_given_a_batch_without_events_then_the_outbox_entry_is_empty() -> None:
     assert _BatchEvents().encode() == b""
+
+
+def test_given_decoded_events_then_fields_have_their_declared_types() -> None:
+    # Channels come back as Channel, arrays as tuples: equal to what the engine built.
+    for event in decode_event_batch(_encode_events(_events_of_many_kinds())):
+        channel = getattr(event, "channel", None)
+        assert channel is None or isinstance(channel, Channel)
+        assert not any(isinstance(getattr(event, f), list) for f in event.__struct_fields__)
+
+
+def test_given_an_event_with_a_field_of_the_wrong_type_then_decoding_refuses_it() -> None:
+    good = encode_event(_events_of_many_kinds()[0])
+    bad = good.replace(b'"at":', b'"at":"yesterday","was":', 1)
+    with pytest.raises(ValueError, match=r"\$\.at"):
+        decode_event(bad)
+    with pytest.raises(KeyError):
+        decode_event(b'{"event": "no.such.event", "at": 1.0}')
