@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, insort
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
 from typing import Any, Final
@@ -198,7 +199,7 @@ class RoutingEngine:
         # Each agent's queues' counts (moved when its presence changes).
         self._counts_of: dict[str, tuple[QueueAgentCounts, ...]] = {}
         # Ended contacts kept for explain/describe; records are serialised only when read.
-        self._ended: dict[str, Contact] = {}
+        self._ended: OrderedDict[str, Contact] = OrderedDict()
         self._day = DayClock(config.timezone)
         # The local day of ``now``: daily counters and fewest-today levels use it.
         self._today = self._day.day(0.0)
@@ -1279,11 +1280,11 @@ class RoutingEngine:
             del self._declined[contact.contact_id]
         self._dirty_contacts.discard(contact.contact_id)
         self._removed_contacts.add(contact.contact_id)
-        ended = self._ended
-        ended[contact.contact_id] = contact
-        if len(ended) > _RECENTLY_ENDED:
-            # The oldest first (a plain dict keeps insertion order).
-            del ended[next(iter(ended))]
+        self._ended[contact.contact_id] = contact
+        if len(self._ended) > _RECENTLY_ENDED:
+            # An OrderedDict: a plain dict would keep insertion order too, but finding its
+            # first entry skips every slot deleted before it (10,000 steps here).
+            self._ended.popitem(last=False)
 
     # ------------------------------------------------------------------ transfers, supervisor
 
