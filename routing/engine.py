@@ -428,18 +428,22 @@ class RoutingEngine:
                 f"queue {queue.name} does not take {channel} contacts",
                 details={"queue": queue.name, "channel": channel},
             )
-        problem = name_problem(c.contact_id)
+        # Each field read once: reading a command's field is a generic attribute lookup.
+        contact_id = c.contact_id
+        priority = c.priority
+        waiting_since = c.waiting_since
+        problem = name_problem(contact_id)
         if problem:
-            raise InvalidCommand(f"contact_id {problem}", details={"contact_id": c.contact_id})
-        if c.contact_id in self._contacts:
+            raise InvalidCommand(f"contact_id {problem}", details={"contact_id": contact_id})
+        if contact_id in self._contacts:
             raise DuplicateContact(
-                f"contact {c.contact_id} is already being routed",
-                details={"contact_id": c.contact_id},
+                f"contact {contact_id} is already being routed",
+                details={"contact_id": contact_id},
             )
         now = self.now
         self._seq += 1
         contact = Contact(
-            contact_id=c.contact_id,
+            contact_id=contact_id,
             channel=channel,
             queue=queue.name,
             customer=CustomerContext(
@@ -449,13 +453,13 @@ class RoutingEngine:
                 last_agent_id=c.last_agent_id,
                 last_served_at=c.last_served_at,
             ),
-            priority=queue.base_priority if c.priority is None else c.priority,
+            priority=queue.base_priority if priority is None else priority,
             created_at=now,
             seq=self._seq,
             attributes=dict(c.attributes),
         )
-        if c.waiting_since is not None:
-            contact.waiting_since = min(c.waiting_since, now)
+        if waiting_since is not None:
+            contact.waiting_since = min(waiting_since, now)
             contact.queue_entered_at = contact.waiting_since
         self._contacts[contact.contact_id] = contact
         contact.transition(ContactState.QUEUED)
