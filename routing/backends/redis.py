@@ -231,11 +231,15 @@ class _Inbox:
     def __init__(self) -> None:
         self._items: deque[_Pending] = deque()
         self._ready = asyncio.Event()
+        # Commands put here and taken so far, for taken().
+        self._put = 0
+        self._taken_upto = 0
         self._taken = asyncio.Event()
         self._closed = False
 
     def put(self, pending: _Pending) -> None:
         self._items.append(pending)
+        self._put += 1
         if not self._ready.is_set():
             self._ready.set()
 
@@ -251,14 +255,15 @@ class _Inbox:
             len(batch) < limit or (batch[-1].reply_to is not None and batch[-1].stream_id is None)
         ):
             batch.append(items.popleft())
-        if not items:
-            self._taken.set()
+        self._taken_upto += len(batch)
+        self._taken.set()
         return batch
 
     async def taken(self) -> None:
         """Return once the apply loop has taken every command put here so far (or the
-        inbox was closed)."""
-        while self._items and not self._closed:
+        inbox was closed); commands put later do not hold it up."""
+        mark = self._put
+        while self._taken_upto < mark and not self._closed:
             self._taken.clear()
             await self._taken.wait()
 
