@@ -28,10 +28,10 @@ Indexes kept so a decision never scans all contacts or agents:
 
 from __future__ import annotations
 
-import heapq
 from bisect import bisect_left, insort
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from heapq import heappop, heappush
 from itertools import chain
 from typing import Any, Final
 
@@ -621,7 +621,7 @@ class RoutingEngine:
             )
 
     def _push_timer(self, due: float, kind: str, contact_id: str) -> None:
-        heapq.heappush(self._timers, (due, contact_id, _TIMER_ORDER[kind], kind))
+        heappush(self._timers, (due, contact_id, _TIMER_ORDER[kind], kind))
 
     # ------------------------------------------------------------------ matching
 
@@ -1453,7 +1453,7 @@ class RoutingEngine:
         timers = self._timers
         now = self.now
         while timers and timers[0][0] <= now:
-            due, contact_id, _, kind = heapq.heappop(timers)
+            due, contact_id, _, kind = heappop(timers)
             contact = self._contacts.get(contact_id)
             if contact is None:
                 continue
