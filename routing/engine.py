@@ -37,7 +37,6 @@ from typing import Any, Final
 
 from contact_center.domain.events import DomainEvent
 from routing import commands as cmd
-from routing import events as ev
 from routing.errors import (
     AgentHasContacts,
     AgentUnavailable,
@@ -51,6 +50,23 @@ from routing.errors import (
     NoSuchQueue,
     NotOfferedToAgent,
     UnknownNotReadyReason,
+)
+from routing.events import (
+    AgentStateChanged,
+    ContactAbandoned,
+    ContactCallbackOffered,
+    ContactClosed,
+    ContactConnected,
+    ContactOfferDeclined,
+    ContactOffered,
+    ContactOfferTimedOut,
+    ContactOverflowed,
+    ContactPriorityChanged,
+    ContactQueued,
+    ContactStickyWidened,
+    ContactTransferred,
+    WrapUpEnded,
+    WrapUpStarted,
 )
 from routing.matching import (
     ChannelRules,
@@ -506,7 +522,7 @@ class RoutingEngine:
         self._schedule_waiting_timers(contact)
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            ev.ContactQueued(
+            ContactQueued(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -736,7 +752,7 @@ class RoutingEngine:
         self._dirty_stats.add((contact.queue, contact.channel))
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            ev.ContactOffered(
+            ContactOffered(
                 at=now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1016,7 +1032,7 @@ class RoutingEngine:
             self._worked(agent)
         self._refresh_agent(agent)
         events.append(
-            ev.AgentStateChanged(
+            AgentStateChanged(
                 at=now,
                 agent_id=agent.agent_id,
                 previous=previous,
@@ -1073,7 +1089,7 @@ class RoutingEngine:
         self._dirty_stats.add((contact.queue, contact.channel))
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            ev.ContactConnected(
+            ContactConnected(
                 at=now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1090,7 +1106,7 @@ class RoutingEngine:
         self._require_holder(contact, c.agent_id)
         agent = self._agents[c.agent_id]
         events.append(
-            ev.ContactOfferDeclined(
+            ContactOfferDeclined(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1115,7 +1131,7 @@ class RoutingEngine:
         assert agent_id is not None
         agent = self._agents[agent_id]
         events.append(
-            ev.ContactOfferTimedOut(
+            ContactOfferTimedOut(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1170,7 +1186,7 @@ class RoutingEngine:
         )
         self._dirty_stats.add((contact.queue, contact.channel))
         events.append(
-            ev.ContactAbandoned(
+            ContactAbandoned(
                 at=now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1199,7 +1215,7 @@ class RoutingEngine:
         contact.wrap_up_deadline = deadline
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            ev.WrapUpStarted(
+            WrapUpStarted(
                 at=now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1227,7 +1243,7 @@ class RoutingEngine:
         contact.transition(ContactState.CLOSED)
         self._release_slot(agent, contact)
         for event in (
-            ev.WrapUpEnded(
+            WrapUpEnded(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1236,7 +1252,7 @@ class RoutingEngine:
                 agent_id=agent.agent_id,
                 ended_by=ended_by,
             ),
-            ev.ContactClosed(
+            ContactClosed(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1263,7 +1279,7 @@ class RoutingEngine:
             self._release_slot(self._agents[agent_id], contact)
         contact.transition(ContactState.CLOSED)
         events.append(
-            ev.ContactClosed(
+            ContactClosed(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1396,8 +1412,8 @@ class RoutingEngine:
         from_agent: str | None,
         to_agent: str | None,
         by: str,
-    ) -> ev.ContactTransferred:
-        return ev.ContactTransferred(
+    ) -> ContactTransferred:
+        return ContactTransferred(
             at=self.now,
             contact_id=contact.contact_id,
             channel=contact.channel,
@@ -1422,7 +1438,7 @@ class RoutingEngine:
             self._add_waiting(contact)
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            ev.ContactPriorityChanged(
+            ContactPriorityChanged(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1492,7 +1508,7 @@ class RoutingEngine:
         self._dirty_contacts.add(contact.contact_id)
         current = self._rings[contact.queue][ring]
         events.append(
-            ev.ContactOverflowed(
+            ContactOverflowed(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1515,7 +1531,7 @@ class RoutingEngine:
         self._add_waiting(contact)
         self._dirty_contacts.add(contact.contact_id)
         events.append(
-            ev.ContactStickyWidened(
+            ContactStickyWidened(
                 at=self.now,
                 contact_id=contact.contact_id,
                 channel=contact.channel,
@@ -1535,7 +1551,7 @@ class RoutingEngine:
         if max_wait.action == MaxWaitAction.CALLBACK:
             contact.callback_offered = True
             events.append(
-                ev.ContactCallbackOffered(
+                ContactCallbackOffered(
                     at=self.now,
                     contact_id=contact.contact_id,
                     channel=contact.channel,
