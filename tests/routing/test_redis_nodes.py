@@ -728,6 +728,9 @@ async def test_given_one_batch_of_local_and_remote_commands_then_the_outbox_and_
         remote.enqueue("c4", "voice", "support"),
         remote.describe_contact("c2"),
     )
+    # A remote caller may hear back before the leader has published the batch; the
+    # leader applies batches in order, so one more local command waits for that.
+    await local.describe_contact("c1")
     assert sink.checked >= 3
     queued = {
         event.contact_id: event for event in sink.events if isinstance(event, ev.ContactQueued)
