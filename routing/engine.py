@@ -3,8 +3,10 @@
 Synchronous and pure: ``execute(command, now)`` validates, applies the command, runs
 every matching it triggers and every timer due by ``now``, and returns the events.
 An invalid command raises an :class:`~contact_center.errors.AppError` before anything
-changes. Both state backends drive this same engine; the Redis backend persists what
-``take_changes`` reports after each batch and rebuilds the engine with ``load``.
+changes. Both state backends drive this same engine: the memory backend persists the
+waiting contacts ``take_changes`` reports; the Redis backend logs the commands it
+applies, writes a ``snapshot`` at each checkpoint, and a new leader rebuilds the engine
+with ``load`` and replays the log.
 
 Indexes kept so a decision never scans all contacts or agents:
 
@@ -15,7 +17,8 @@ Indexes kept so a decision never scans all contacts or agents:
   agents; an agent freeing up compares the heads of the lanes it serves.
 * ``_agent_lanes[agent]``: the lanes an agent is in reach of. Whenever an agent works
   (an offer, an answer, the end of a contact, going ready, chat activity) or its load
-  changes, it is placed again in every one of them: O(lanes of the agent).
+  changes, it is marked in those of the channels it could or can take, and placed again
+  when such a lane is next read: O(lanes of the agent).
 * ``_sticky[agent]``: contacts waiting for that preferred agent.
 * ``_reach[(queue, ring)]``: agents able to serve that ring (whatever their state).
 * ``_available``: READY agents with at least one free slot.
@@ -135,7 +138,8 @@ class Outcome:
 
 
 class Changes:
-    """Records changed since the last ``take_changes`` (what a backend must persist).
+    """Records changed since the last ``take_changes`` (what a backend must persist), or
+    every record (``snapshot``).
 
     Serialise them with orjson before the next command: contact records hold their
     decisions as ``orjson.Fragment`` and agent records share unchanging parts."""
@@ -314,10 +318,7 @@ class RoutingEngine:
             stats={channel_key(*key): self._stats[key].to_dict() for key in self._dirty_stats},
             meta={"seq": self._seq, "now": self.now},
         )
-        self._dirty_contacts.clear()
-        self._removed_contacts.clear()
-        self._dirty_agents.clear()
-        self._dirty_stats.clear()
+        self.discard_changes()
         return changes
 
     def snapshot(self) -> Changes:

@@ -54,6 +54,10 @@ class _Level:
         self.newest = -1
 
 
+def _level(group: _Level) -> float:
+    return group.level
+
+
 class AgentPool:
     """Agents able to take a new contact of one (queue, ring, channel), best first.
 
@@ -63,47 +67,42 @@ class AgentPool:
     a comparison; an agent placed out of turn (a definition change) is sorted in.
     """
 
-    __slots__ = ("_by_level", "_groups", "_level_of", "_levels", "_seq_of", "strategy")
+    __slots__ = ("_by_level", "_group_of", "_groups", "_seq_of", "strategy")
 
     def __init__(self, strategy: StrategyName) -> None:
         self.strategy = strategy
-        # Levels present, ascending, and their groups in the same order (read without a
-        # lookup per level) and by level.
-        self._levels: list[float] = []
+        # The groups, by ascending level (read without a lookup per level), and by level.
         self._groups: list[_Level] = []
         self._by_level: dict[float, _Level] = {}
-        # Each member's level and work_seq as placed.
-        self._level_of: dict[str, float] = {}
+        # Each member's group and work_seq as placed.
+        self._group_of: dict[str, _Level] = {}
         self._seq_of: dict[str, int] = {}
 
     def __len__(self) -> int:
-        return len(self._level_of)
+        return len(self._group_of)
 
     def __contains__(self, agent_id: object) -> bool:
-        return agent_id in self._level_of
+        return agent_id in self._group_of
 
     def level(self, agent_id: str) -> float:
-        return self._level_of[agent_id]
+        return self._group_of[agent_id].level
 
     def place(self, agent_id: str, level: float, work_seq: int) -> None:
         """Add ``agent_id`` or move it to where ``level`` and ``work_seq`` put it."""
         seq_of = self._seq_of
-        old = self._level_of.get(agent_id)
-        if old is not None:
-            if old == level and seq_of[agent_id] == work_seq:
+        group = self._group_of.get(agent_id)
+        if group is not None:
+            if group.level == level and seq_of[agent_id] == work_seq:
                 return
-            group = self._by_level[old]
             del group.members[agent_id]
-            if not group.members and old != level:
-                self._drop_level(old)
-        self._level_of[agent_id] = level
+            if not group.members and group.level != level:
+                self._drop(group)
         seq_of[agent_id] = work_seq
         target = self._by_level.get(level)
         if target is None:
             target = self._by_level[level] = _Level(level)
-            index = bisect_left(self._levels, level)
-            self._levels.insert(index, level)
-            self._groups.insert(index, target)
+            self._groups.insert(bisect_left(self._groups, level, key=_level), target)
+        self._group_of[agent_id] = target
         if target.newest < work_seq:
             target.members[agent_id] = None
             target.newest = work_seq
@@ -116,21 +115,18 @@ class AgentPool:
             target.newest = max(target.newest, work_seq)
 
     def discard(self, agent_id: str) -> None:
-        old = self._level_of.get(agent_id)
-        if old is None:
+        group = self._group_of.get(agent_id)
+        if group is None:
             return
-        del self._level_of[agent_id]
+        del self._group_of[agent_id]
         del self._seq_of[agent_id]
-        group = self._by_level[old]
         del group.members[agent_id]
         if not group.members:
-            self._drop_level(old)
+            self._drop(group)
 
-    def _drop_level(self, level: float) -> None:
-        del self._by_level[level]
-        index = bisect_left(self._levels, level)
-        del self._levels[index]
-        del self._groups[index]
+    def _drop(self, group: _Level) -> None:
+        del self._by_level[group.level]
+        del self._groups[bisect_left(self._groups, group.level, key=_level)]
 
     def __iter__(self) -> Iterator[str]:
         """Every member, best first."""

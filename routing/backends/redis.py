@@ -45,9 +45,9 @@ import time
 import uuid
 import warnings
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
@@ -70,6 +70,8 @@ from routing.model import RoutingConfig
 from routing.ports import EventSink
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 _ACQUIRE = """
 -- KEYS: leader, epoch. ARGV: node id, lease ms. Returns the token or false.
@@ -376,8 +378,7 @@ class RedisRouterBackend:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        async with asyncio.timeout(self._call_timeout):
-            await self._redis.ping()
+        await self._bounded(self._redis.ping())
         self._tasks.append(asyncio.create_task(self._read_replies(), name="routing-replies"))
         self._tasks.append(asyncio.create_task(self._expire_waiting(), name="routing-timeouts"))
         if self._can_lead:
@@ -392,11 +393,9 @@ class RedisRouterBackend:
         self._closing = True
         self._stop.set()
         await self._step_down("closing")
-        # Blocking reads are woken, not cancelled: cancelling a blocking redis-py call
-        # can leave it hanging on its connection.
+        # The blocking reply read is woken rather than left to its deadline.
         with contextlib.suppress(RedisError, TimeoutError):
-            async with asyncio.timeout(self._call_timeout):
-                await self._redis.rpush(self._reply_key, _STOP)
+            await self._bounded(self._redis.rpush(self._reply_key, _STOP))
         await _finish(self._tasks, timeout=3.0)
         self._tasks.clear()
         self._reap_children()
@@ -413,8 +412,7 @@ class RedisRouterBackend:
             "leading": self._engine is not None,
         }
         try:
-            async with asyncio.timeout(2):
-                token: Any = await self._redis.get(self.keys.leader)
+            token: Any = await self._bounded(self._redis.get(self.keys.leader), 2)
         except (RedisError, OSError, TimeoutError) as exc:
             return {**report, "ok": False, "error": f"cannot reach Redis: {exc}"}
         leader = bytes(token or b"").decode(errors="replace").rpartition("|")[0]
@@ -487,8 +485,9 @@ class RedisRouterBackend:
     async def _append(self, batch: list[bytes]) -> None:
         entry = b"[" + b",".join(batch) + b"]"
         try:
-            async with asyncio.timeout(self._call_timeout):
-                await self._redis.xadd(self.keys.commands, {"b": entry, "n": self.node_id})
+            await self._bounded(
+                self._redis.xadd(self.keys.commands, {"b": entry, "n": self.node_id})
+            )
         except (RedisError, TimeoutError) as exc:
             for item in batch:
                 # item starts with ["<request id>",
@@ -521,10 +520,10 @@ class RedisRouterBackend:
             try:
                 # Everything there in one call (BLMPOP, Redis 7): a BLPOP per reply and
                 # an LPOP for the rest made twice the round trips.
-                async with asyncio.timeout(1 + self._call_timeout):
-                    popped: Any = await client.blmpop(
-                        1, 1, self._reply_key, direction="LEFT", count=1000
-                    )
+                popped: Any = await self._bounded(
+                    client.blmpop(1, 1, self._reply_key, direction="LEFT", count=1000),
+                    1 + self._call_timeout,
+                )
             except (RedisError, TimeoutError):
                 log.warning("reading routing replies failed; retrying", exc_info=True)
                 await asyncio.sleep(0.2)
@@ -570,19 +569,18 @@ class RedisRouterBackend:
         while not self._closing:
             try:
                 if self._token is None:
-                    async with asyncio.timeout(self._call_timeout):
-                        token = await self._acquire(
+                    token = await self._bounded(
+                        self._acquire(
                             keys=[self.keys.leader, self.keys.epoch],
                             args=[self.node_id, self._lease_ms],
                         )
+                    )
                     if token:
-                        async with asyncio.timeout(_TAKE_OVER_SECONDS):
-                            await self._become_leader(token.decode())
+                        await self._bounded(self._become_leader(token.decode()), _TAKE_OVER_SECONDS)
                 else:
-                    async with asyncio.timeout(self._call_timeout):
-                        renewed = await self._renew(
-                            keys=[self.keys.leader], args=[self._token, self._lease_ms]
-                        )
+                    renewed = await self._bounded(
+                        self._renew(keys=[self.keys.leader], args=[self._token, self._lease_ms])
+                    )
                     if not renewed:
                         await self._step_down("lease lost")
             except (RedisError, TimeoutError):
@@ -689,8 +687,7 @@ class RedisRouterBackend:
                 task.cancel()
         self._inbox.close()
         with contextlib.suppress(RedisError, TimeoutError):
-            async with asyncio.timeout(self._call_timeout):
-                await self._redis.xadd(self._wake_key, {"w": "1"}, maxlen=10)
+            await self._bounded(self._redis.xadd(self._wake_key, {"w": "1"}, maxlen=10))
         await _finish(reader, timeout=3.0)
         await _finish([t for t in others if t is not asyncio.current_task()], timeout=3.0)
         # Local commands not committed go to whoever leads next, through the stream.
@@ -708,8 +705,7 @@ class RedisRouterBackend:
         log.warning("router node %s stopped leading: %s", self.node_id, why)
         if why == "closing" or release:
             with contextlib.suppress(RedisError, TimeoutError):
-                async with asyncio.timeout(self._call_timeout):
-                    await self._release(keys=[self.keys.leader], args=[token])
+                await self._bounded(self._release(keys=[self.keys.leader], args=[token]))
 
     async def _forward(self, pending: _Pending) -> None:
         assert pending.future is not None and pending.command is not None
@@ -725,10 +721,12 @@ class RedisRouterBackend:
         last = after
         while self._token == token:
             try:
-                async with asyncio.timeout(1 + self._call_timeout):
-                    response: Any = await client.xread(
+                response: Any = await self._bounded(
+                    client.xread(
                         {self.keys.commands: last, self._wake_key: "0-0"}, count=1000, block=1000
-                    )
+                    ),
+                    1 + self._call_timeout,
+                )
             except (RedisError, TimeoutError):
                 log.warning("reading routing commands failed; retrying", exc_info=True)
                 await asyncio.sleep(0.2)
@@ -853,8 +851,7 @@ class RedisRouterBackend:
                 *reply_keys,
             ]
             try:
-                async with asyncio.timeout(self._call_timeout):
-                    committed = await self._commit(keys=keys, args=args)
+                committed = await self._bounded(self._commit(keys=keys, args=args))
             except (RedisError, TimeoutError) as exc:
                 unknown = RouterUnavailable(f"routing commit failed, outcome unknown: {exc}")
                 for pending in batch:
@@ -905,15 +902,12 @@ class RedisRouterBackend:
         if culprit.reply_to and culprit.request_id is not None:
             reply_key = self.keys.reply(culprit.reply_to)
             try:
-                async with (
-                    asyncio.timeout(self._call_timeout),
-                    self._redis.pipeline(transaction=True) as pipe,
-                ):
+                async with self._redis.pipeline(transaction=True) as pipe:
                     pipe.sadd(self.keys.set_aside, f"{culprit.reply_to}|{culprit.request_id}")
                     pipe.pexpire(self.keys.set_aside, _SET_ASIDE_MS)
                     pipe.rpush(reply_key, orjson.dumps([_reply(culprit.request_id, None, failure)]))
                     pipe.pexpire(reply_key, 600_000)
-                    await pipe.execute()
+                    await self._bounded(pipe.execute())
             except (RedisError, TimeoutError):
                 log.warning("could not set aside the failing routing command", exc_info=True)
 
@@ -983,20 +977,20 @@ class RedisRouterBackend:
                 if kind == 0:
                     meta: dict[str, Any] = orjson.loads(body)
                     break
-                async with asyncio.timeout(self._call_timeout):
-                    staged = await self._stage(
+                staged = await self._bounded(
+                    self._stage(
                         keys=[self.keys.leader, staging[kind - 1]], args=[token, body, _STAGING_MS]
                     )
+                )
                 if not staged:
                     raise _CheckpointFailed("lease lost")
             if await reader.read(1):
                 raise _CheckpointFailed("unexpected data after the checkpoint")
             keys = [self.keys.leader, self.keys.meta, self.keys.log]
             keys += [self.keys.contacts, self.keys.agents, self.keys.stats, *staging]
-            async with asyncio.timeout(self._call_timeout):
-                promoted = await self._promote(
-                    keys=keys, args=[token, covered, meta["seq"], meta["now"]]
-                )
+            promoted = await self._bounded(
+                self._promote(keys=keys, args=[token, covered, meta["seq"], meta["now"]])
+            )
             if not promoted:
                 raise _CheckpointFailed("lease lost")
         except asyncio.CancelledError:
@@ -1017,8 +1011,7 @@ class RedisRouterBackend:
             log.warning("routing checkpoint %s failed: %s", name, exc)
             self._checkpoint_retry_at = time.monotonic() + 1.0
             with contextlib.suppress(RedisError, TimeoutError):
-                async with asyncio.timeout(self._call_timeout):
-                    await self._redis.delete(*staging)
+                await self._bounded(self._redis.delete(*staging))
         else:
             self._logged -= logged
         finally:
@@ -1034,6 +1027,13 @@ class RedisRouterBackend:
                 done = pid
             if done:
                 self._children.discard(pid)
+
+    async def _bounded(self, call: Awaitable[_T], seconds: float | None = None) -> _T:
+        """``call``'s result, or TimeoutError after ``seconds`` (default: the lease time).
+        Every Redis call goes through here: the router's client has no socket timeout of
+        its own (see router_client)."""
+        async with asyncio.timeout(self._call_timeout if seconds is None else seconds):
+            return await call
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
