@@ -1,12 +1,22 @@
-"""The Redis leader's inbox: commands in order, and a stream reader that waits only for
-the commands it put there to be taken."""
+"""The Redis leader's inbox and stream reading: commands in order, the reader told
+when the apply loop has nothing to do, and a stream entry taken once however many
+reads return it (the reader's and a commit's)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from routing.backends.redis import _Inbox, _Pending
-from routing.commands import FireTimers
+from routing.backends.redis import (
+    _READ_COUNT,
+    RedisRouterBackend,
+    _entry_order,
+    _Inbox,
+    _Pending,
+    router_client,
+)
+from routing.commands import FireTimers, HangUp, command_to_json
+from routing.ports import ListEventSink
+from routing.settings import build_config, parse_routing_settings
 
 
 def _commands(inbox: _Inbox, n: int) -> None:
@@ -14,27 +24,63 @@ def _commands(inbox: _Inbox, n: int) -> None:
         inbox.put(_Pending(FireTimers(), None))
 
 
-async def test_given_a_reader_then_it_waits_for_its_commands_only() -> None:
+async def test_given_an_empty_inbox_when_the_apply_loop_waits_then_it_says_so() -> None:
     inbox = _Inbox()
-    _commands(inbox, 3)
-    reader = asyncio.create_task(inbox.taken())
-    assert len(await inbox.take(2)) == 2
-    _done, pending = await asyncio.wait([reader], timeout=0.05)
-    assert reader in pending  # one of its three is still there
-    _commands(inbox, 5)  # put later (local commands): they do not hold it up
-    assert len(await inbox.take(1)) == 1
-    async with asyncio.timeout(1):
-        await reader
-    assert len(await inbox.take(100)) == 5
-
-
-async def test_given_a_closed_inbox_then_a_waiting_reader_goes_on() -> None:
-    inbox = _Inbox()
+    told: list[bool] = []
+    inbox.on_idle = lambda: told.append(inbox.idle)
     _commands(inbox, 2)
-    reader = asyncio.create_task(inbox.taken())
-    _done, pending = await asyncio.wait([reader], timeout=0.05)
-    assert reader in pending
-    inbox.close()
+    assert len(await inbox.take(10)) == 2
+    assert told == []  # it had commands: no one is told
+    taker = asyncio.create_task(inbox.take(10))
+    _done, pending = await asyncio.wait([taker], timeout=0.05)
+    assert taker in pending and told == [True] and inbox.idle
+    _commands(inbox, 1)
     async with asyncio.timeout(1):
-        await reader
-    assert len(inbox.drain()) == 2
+        assert len(await taker) == 1
+    assert not inbox.idle and len(inbox) == 0
+
+
+def test_stream_ids_sort_as_the_stream_does() -> None:
+    assert _entry_order("1700000000000-10") > _entry_order("1700000000000-9")
+    assert _entry_order("1700000000001-0") > _entry_order("1700000000000-99")
+    assert _entry_order("0-0") < _entry_order("1-0")
+    assert _READ_COUNT > 0
+
+
+def _entry(request_id: str, contact_id: str) -> dict[bytes, bytes]:
+    body = (
+        b'[["'
+        + request_id.encode()
+        + b'",'
+        + command_to_json(HangUp(contact_id=contact_id))
+        + b"]]"
+    )
+    return {b"b": body, b"n": b"node-b"}
+
+
+async def test_given_two_reads_returning_one_entry_then_its_commands_are_taken_once() -> None:
+    config = build_config(parse_routing_settings({"queues": {"sales": {"channels": ["voice"]}}}))
+    client = router_client("redis://127.0.0.1:1/0")  # never connected to
+    backend = RedisRouterBackend(config, client, sink=ListEventSink())
+    try:
+        backend._read_upto = "5-0"
+        first = [
+            (b"4-0", _entry("r0", "c0")),
+            (b"6-0", _entry("r1", "c1")),
+            (b"7-0", _entry("r2", "c2")),
+        ]
+        assert backend._take_entries(first)
+        # A second read that started before the first returned, overlapping it.
+        again = [
+            (b"6-0", _entry("r1", "c1")),
+            (b"7-0", _entry("r2", "c2")),
+            (b"8-1", _entry("r3", "c3")),
+        ]
+        assert backend._take_entries(again)
+        assert not backend._take_entries(again)
+        taken = backend._inbox.drain()
+        assert [p.request_id for p in taken] == ["r1", "r2", "r3"]
+        assert [p.stream_id for p in taken] == ["6-0", "7-0", "8-1"]
+        assert backend._read_upto == "8-1"
+    finally:
+        await client.aclose()
