@@ -40,7 +40,6 @@ import logging
 import math
 import os
 import signal
-import struct
 import time
 import uuid
 import warnings
@@ -50,7 +49,9 @@ from collections.abc import Set as AbstractSet
 from typing import Any, NoReturn, TypeVar
 
 import orjson
+import redis
 import redis.asyncio as aioredis
+import redis.connection
 from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
@@ -136,24 +137,6 @@ if ARGV[6] ~= '' then
   read = redis.call('XRANGE', KEYS[4], '(' .. ARGV[6], '+', 'COUNT', ARGV[7])
 end
 return {event_id, log_id, read}
-"""
-
-# One chunk of a checkpoint into its staging hash, while the lease is ours.
-_STAGE = """
--- KEYS: leader, staging hash. ARGV: token, records, expiry ms.
--- Records: a MessagePack array of strings (id, json, id, json, ...) that Redis unpacks
--- in C: one large argument costs the leader far less than thousands of small ones.
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-local parts = cmsgpack.unpack(ARGV[2])
-local k = 1
-while k <= #parts do
-  local upto = math.min(#parts, k + 999)
-  if (upto - k) % 2 == 0 then upto = upto - 1 end
-  redis.call('HSET', KEYS[2], unpack(parts, k, upto))
-  k = upto + 1
-end
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return 1
 """
 
 # A whole checkpoint staged: it replaces the records, and the log up to it goes.
@@ -383,8 +366,8 @@ class RedisRouterBackend:
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._commit = client.register_script(_COMMIT)
-        self._stage = client.register_script(_STAGE)
         self._promote = client.register_script(_PROMOTE)
+        self._child_client = _child_client(client)
         self._reply_key = self.keys.reply(self.node_id)
         self._wake_key = self.keys.wake(self.node_id)
         self._stop = asyncio.Event()
@@ -1014,10 +997,12 @@ class RedisRouterBackend:
 
     def _start_checkpoint(self, token: str, engine: RoutingEngine) -> None:
         """Fork a child that serialises every record as the engine holds them now (the
-        state the log holds up to ``_log_id``) and hands them over through a pipe; the
-        leader goes on applying commands meanwhile, and a task stages the records in
-        Redis and then swaps them in. Building and serialising ~15,000 records took the
-        leader 200 ms at a time when it did it itself (see docs/routing.md)."""
+        state the log holds up to ``_log_id``) and stages them in Redis on a connection
+        of its own; the leader goes on applying commands meanwhile, and once the child
+        says it is done, swaps them in. Building and serialising ~15,000 records took
+        the leader 200 ms at a time when it did it itself, and handing them to Redis
+        through the leader cost it and Redis about as much as the child's whole work
+        (see docs/routing.md)."""
         self._checkpoint_wanted = False
         self._checkpointed_at = time.monotonic()
         self._checkpoints += 1
@@ -1035,43 +1020,40 @@ class RedisRouterBackend:
             log.warning("cannot fork to write a routing checkpoint: %s", exc)
             self._checkpoint_retry_at = time.monotonic() + 1.0
             return
+        # The epoch (from the token) and the attempt make the staging keys unique.
+        staging = self.keys.staging(f"{token.rpartition('|')[2]}.{self._checkpoints}")
         if pid == 0:
-            _checkpoint_child(engine, read_fd, write_fd)
+            _checkpoint_child(engine, read_fd, write_fd, self._child_client, staging)
         os.close(write_fd)
         self._children.add(pid)
-        # The epoch (from the token) and the attempt make the staging keys unique.
-        name = f"{token.rpartition('|')[2]}.{self._checkpoints}"
         self._checkpointing = asyncio.create_task(
-            self._write_checkpoint(token, name, self._log_id, self._logged, pid, read_fd),
+            self._write_checkpoint(token, staging, self._log_id, self._logged, pid, read_fd),
             name="routing-checkpoint",
         )
 
     async def _write_checkpoint(
-        self, token: str, name: str, covered: str, logged: int, pid: int, read_fd: int
+        self,
+        token: str,
+        staging: tuple[str, str, str],
+        covered: str,
+        logged: int,
+        pid: int,
+        read_fd: int,
     ) -> None:
-        """Stage each chunk of records as the child hands it over, then swap them in."""
-        staging = self.keys.staging(name)
+        """Wait for the child to have staged the records, then swap them in (fenced)."""
         loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=_PIPE_LIMIT)
+        reader = asyncio.StreamReader()
         transport, _protocol = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
         )
         try:
-            while True:
-                kind, size = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-                body = await reader.readexactly(size)
-                if kind == 0:
-                    meta: dict[str, Any] = orjson.loads(body)
-                    break
-                staged = await self._bounded(
-                    self._stage(
-                        keys=[self.keys.leader, staging[kind - 1]], args=[token, body, _STAGING_MS]
-                    )
-                )
-                if not staged:
-                    raise _CheckpointFailed("lease lost")
-            if await reader.read(1):
-                raise _CheckpointFailed("unexpected data after the checkpoint")
+            async with asyncio.timeout(_CHECKPOINT_SECONDS):
+                said = await reader.read()  # the child's last word, then it exits
+            if not said:
+                raise _CheckpointFailed("the checkpoint process ended before staging it all")
+            meta: Any = orjson.loads(said)
+            if not (isinstance(meta, dict) and "seq" in meta and "now" in meta):
+                raise _CheckpointFailed(f"unexpected word from the checkpoint process: {said!r}")
             keys = [self.keys.leader, self.keys.meta, self.keys.log]
             keys += [self.keys.contacts, self.keys.agents, self.keys.stats, *staging]
             promoted = await self._bounded(
@@ -1083,18 +1065,11 @@ class RedisRouterBackend:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             raise
-        except (
-            asyncio.IncompleteReadError,
-            RedisError,
-            OSError,
-            ValueError,
-            TimeoutError,
-            _CheckpointFailed,
-        ) as exc:
+        except (RedisError, OSError, ValueError, TimeoutError, _CheckpointFailed) as exc:
             # Nothing is lost: the log still holds every command since the last checkpoint.
-            if isinstance(exc, asyncio.IncompleteReadError):
-                exc = _CheckpointFailed("the checkpoint process ended before writing it all")
-            log.warning("routing checkpoint %s failed: %s", name, exc)
+            log.warning("routing checkpoint %s failed: %s", staging[0], exc)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)  # not reaped yet: still this child's pid
             self._checkpoint_retry_at = time.monotonic() + 1.0
             with contextlib.suppress(RedisError, TimeoutError):
                 await self._bounded(self._redis.delete(*staging))
@@ -1217,10 +1192,10 @@ class _CheckpointFailed(Exception):
 
 # Staging hashes of a checkpoint that was never swapped in (its leader died) expire.
 _STAGING_MS = 120_000
-# Records per staging script: each holds Redis for under a millisecond.
+# Records per HSET while staging: each holds Redis for well under a millisecond.
 _STAGE_CHUNK = 200
-# How much of the child's output the leader buffers before the pipe makes it wait.
-_PIPE_LIMIT = 1 << 20
+# How long a checkpoint child may take before the leader gives up on it (and kills it).
+_CHECKPOINT_SECONDS = 60.0
 
 
 def _fork() -> int:
@@ -1232,8 +1207,14 @@ def _fork() -> int:
         return os.fork()
 
 
-def _checkpoint_child(engine: RoutingEngine, read_fd: int, write_fd: int) -> NoReturn:
-    """In the forked child: write the snapshot and exit, never returning to the loop."""
+def _checkpoint_child(
+    engine: RoutingEngine,
+    read_fd: int,
+    write_fd: int,
+    connect: Callable[[], redis.Redis],
+    staging: tuple[str, str, str],
+) -> NoReturn:
+    """In the forked child: stage the snapshot and exit, never returning to the loop."""
     code = 1
     try:
         os.close(read_fd)
@@ -1248,26 +1229,81 @@ def _checkpoint_child(engine: RoutingEngine, read_fd: int, write_fd: int) -> NoR
         for number in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError):
                 signal.signal(number, signal.SIG_DFL)
-        _write_snapshot(engine, write_fd)
+        _write_snapshot(engine, write_fd, connect, staging)
         code = 0
     finally:
         os._exit(code)
 
 
-def _write_snapshot(engine: RoutingEngine, fd: int) -> None:
-    """Frames of ``kind (1-3: contacts, agents, stats), length, records`` (records as
-    the staging script reads them), then ``0, length, meta json``."""
+def _write_snapshot(
+    engine: RoutingEngine,
+    fd: int,
+    connect: Callable[[], redis.Redis],
+    staging: tuple[str, str, str],
+) -> None:
+    """Every record into the staging hashes (contacts, agents, statistics), with plain
+    HSETs on a connection of the child's own (the parent's sockets belong to its event
+    loop; staging keys are this attempt's alone, so only the swap needs the fence), then
+    the meta JSON to ``fd`` for the parent."""
     snapshot = engine.snapshot()
+    client = connect()
+    for key, records in zip(
+        staging, (snapshot.contacts, snapshot.agents, snapshot.stats), strict=True
+    ):
+        items = list(records.items())
+        pipe = client.pipeline(transaction=False)
+        for start in range(0, len(items), _STAGE_CHUNK):
+            chunk = {
+                rid: orjson.dumps(record) for rid, record in items[start : start + _STAGE_CHUNK]
+            }
+            pipe.hset(key, mapping=chunk)  # type: ignore[arg-type]
+        pipe.pexpire(key, _STAGING_MS)
+        pipe.execute()
     with open(fd, "wb", closefd=True) as out:
-        for kind, records in enumerate((snapshot.contacts, snapshot.agents, snapshot.stats), 1):
-            items = list(records.items())
-            for start in range(0, len(items), _STAGE_CHUNK):
-                blob = _records(items[start : start + _STAGE_CHUNK])
-                out.write(_HEADER.pack(kind, len(blob)))
-                out.write(blob)
-        meta = orjson.dumps(snapshot.meta)
-        out.write(_HEADER.pack(0, len(meta)))
-        out.write(meta)
+        out.write(orjson.dumps(snapshot.meta))
+
+
+# What a checkpoint child needs to open a connection like the client's.
+_CONNECTION_PARAMETERS = (
+    "host",
+    "port",
+    "path",
+    "db",
+    "username",
+    "password",
+    "client_name",
+    "socket_connect_timeout",
+    "ssl_keyfile",
+    "ssl_certfile",
+    "ssl_cert_reqs",
+    "ssl_ca_certs",
+    "ssl_ca_data",
+    "ssl_ca_path",
+    "ssl_check_hostname",
+    "ssl_password",
+    "ssl_min_version",
+    "ssl_ciphers",
+)
+
+
+def _child_client(client: aioredis.Redis) -> Callable[[], redis.Redis]:
+    """How a checkpoint child connects to the client's Redis (a blocking client: the
+    child runs no event loop), with a socket timeout so that it cannot hang for good."""
+    pool = client.connection_pool
+    kind = getattr(redis.connection, pool.connection_class.__name__, redis.connection.Connection)
+    parameters = {
+        name: value
+        for name, value in pool.connection_kwargs.items()
+        if name in _CONNECTION_PARAMETERS
+    }
+    parameters["socket_timeout"] = _CHECKPOINT_SECONDS / 2
+
+    def connect() -> redis.Redis:
+        return redis.Redis(
+            connection_pool=redis.ConnectionPool(connection_class=kind, **parameters)
+        )
+
+    return connect
 
 
 def decode_log_entry(raw: bytes) -> list[tuple[float, Command]]:
@@ -1329,30 +1365,6 @@ def _decode_listed(items: list[Any]) -> list[DomainEvent]:
         event_from_fields(item[0], item[1]) if type(item) is list else event_from_dict(item)
         for item in items
     ]
-
-
-def _records(records: Iterable[tuple[str, dict[str, Any]]]) -> bytes:
-    """``[id, json, id, json, ...]`` for the staging script (see _STAGE)."""
-    parts: list[bytes] = []
-    for record_id, record in records:
-        parts.append(record_id.encode())
-        parts.append(orjson.dumps(record))
-    return _strings(parts)
-
-
-_HEADER = struct.Struct(">BI")
-
-
-def _strings(parts: list[bytes]) -> bytes:
-    """A MessagePack array of strings (b"" when empty), with array32 and str32 headers:
-    Redis' cmsgpack reads those (it has no bin types)."""
-    if not parts:
-        return b""
-    out = [_HEADER.pack(0xDD, len(parts))]
-    for part in parts:
-        out.append(_HEADER.pack(0xDB, len(part)))
-        out.append(part)
-    return b"".join(out)
 
 
 def _reply(

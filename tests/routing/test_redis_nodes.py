@@ -583,9 +583,9 @@ def held_checkpoints(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], N
     gate_read, gate_write = os.pipe()
     write = redis_backend._write_snapshot
 
-    def held(engine: RoutingEngine, fd: int) -> None:
+    def held(engine: RoutingEngine, fd: int, *how: Any) -> None:
         os.read(gate_read, 1)
-        write(engine, fd)
+        write(engine, fd, *how)
 
     monkeypatch.setattr(redis_backend, "_write_snapshot", held)
     try:
@@ -643,11 +643,14 @@ async def test_given_a_checkpoint_child_that_fails_then_nothing_is_lost_and_the_
     write = redis_backend._write_snapshot
     failures = {"left": 1}
 
-    def cut_short(engine: RoutingEngine, fd: int) -> None:
+    def cut_short(engine: RoutingEngine, fd: int, *how: Any) -> None:
         if failures["left"]:
-            os.write(fd, b"\x01\x00\x00\x10\x00partial")  # a frame cut short, then death
+            # Everything staged, then death with the last word cut short: the leader
+            # must not swap the staged records in, and must clear them away.
+            write(engine, os.open(os.devnull, os.O_WRONLY), *how)
+            os.write(fd, b'{"seq": 1')
             raise RuntimeError("the child died")
-        write(engine, fd)
+        write(engine, fd, *how)
 
     monkeypatch.setattr(redis_backend, "_write_snapshot", cut_short)
     keys = RedisKeys(redis_namespace, "default")
