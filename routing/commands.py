@@ -23,19 +23,20 @@ from routing.errors import InvalidCommand
 COMMAND_TYPES: dict[str, type[Command]] = {}
 
 
-class Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Command(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind"
+):
+    """A command's ``kind`` is its struct tag (``class HangUp(Command, tag="hang_up")``):
+    its JSON carries it as the ``"kind"`` field, first, and a union of every command
+    decodes in one call (see :func:`decode_submitted`)."""
+
+    # Set from the tag, for every command, once the module has defined them (below).
     kind: ClassVar[str] = ""
     # Queries change nothing: backends may skip persistence for them.
     read_only: ClassVar[bool] = False
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.kind:
-            COMMAND_TYPES[cls.kind] = cls
 
-
-class EnqueueContact(Command, frozen=True, kw_only=True):
-    kind: ClassVar[str] = "enqueue"
+class EnqueueContact(Command, frozen=True, kw_only=True, tag="enqueue"):
     contact_id: str
     channel: str
     queue: str
@@ -51,10 +52,9 @@ class EnqueueContact(Command, frozen=True, kw_only=True):
     attributes: tuple[tuple[str, str], ...] = ()
 
 
-class UpsertAgent(Command, frozen=True, kw_only=True):
+class UpsertAgent(Command, frozen=True, kw_only=True, tag="upsert_agent"):
     """Create or update an agent's definition (skills, queues, routing profile)."""
 
-    kind: ClassVar[str] = "upsert_agent"
     agent_id: str
     name: str = ""
     skills: tuple[tuple[str, int], ...] = ()
@@ -62,8 +62,7 @@ class UpsertAgent(Command, frozen=True, kw_only=True):
     profile: str | None = None
 
 
-class SetAgentState(Command, frozen=True, kw_only=True):
-    kind: ClassVar[str] = "set_agent_state"
+class SetAgentState(Command, frozen=True, kw_only=True, tag="set_agent_state"):
     agent_id: str
     state: str
     reason: str | None = None
@@ -72,116 +71,98 @@ class SetAgentState(Command, frozen=True, kw_only=True):
     by: str = "agent"
 
 
-class AcceptOffer(Command, frozen=True, kw_only=True):
-    kind: ClassVar[str] = "accept"
+class AcceptOffer(Command, frozen=True, kw_only=True, tag="accept"):
     contact_id: str
     agent_id: str
 
 
-class DeclineOffer(Command, frozen=True, kw_only=True):
-    kind: ClassVar[str] = "decline"
+class DeclineOffer(Command, frozen=True, kw_only=True, tag="decline"):
     contact_id: str
     agent_id: str
 
 
-class OfferNotAnswered(Command, frozen=True, kw_only=True):
+class OfferNotAnswered(Command, frozen=True, kw_only=True, tag="not_answered"):
     """The channel reports ring-no-answer before the router's own offer timer fired."""
 
-    kind: ClassVar[str] = "not_answered"
     contact_id: str
     agent_id: str
 
 
-class HangUp(Command, frozen=True, kw_only=True):
+class HangUp(Command, frozen=True, kw_only=True, tag="hang_up"):
     """The remote side ended: abandons a waiting contact, starts wrap-up of a connected one."""
 
-    kind: ClassVar[str] = "hang_up"
     contact_id: str
     reason: str = "customer-left"
 
 
-class EndWrapUp(Command, frozen=True, kw_only=True):
-    kind: ClassVar[str] = "end_wrap_up"
+class EndWrapUp(Command, frozen=True, kw_only=True, tag="end_wrap_up"):
     contact_id: str
     agent_id: str
 
 
-class TransferToQueue(Command, frozen=True, kw_only=True):
-    kind: ClassVar[str] = "transfer_to_queue"
+class TransferToQueue(Command, frozen=True, kw_only=True, tag="transfer_to_queue"):
     contact_id: str
     queue: str
 
 
-class TransferToAgent(Command, frozen=True, kw_only=True):
-    kind: ClassVar[str] = "transfer_to_agent"
+class TransferToAgent(Command, frozen=True, kw_only=True, tag="transfer_to_agent"):
     contact_id: str
     agent_id: str
 
 
-class MoveContact(Command, frozen=True, kw_only=True):
+class MoveContact(Command, frozen=True, kw_only=True, tag="move"):
     """Supervisor: move a waiting contact to another queue (it keeps its waiting time)."""
 
-    kind: ClassVar[str] = "move"
     contact_id: str
     queue: str
 
 
-class OfferToAgent(Command, frozen=True, kw_only=True):
+class OfferToAgent(Command, frozen=True, kw_only=True, tag="offer_to_agent"):
     """Supervisor: send a waiting contact straight to one agent."""
 
-    kind: ClassVar[str] = "offer_to_agent"
     contact_id: str
     agent_id: str
 
 
-class ChangePriority(Command, frozen=True, kw_only=True):
-    kind: ClassVar[str] = "change_priority"
+class ChangePriority(Command, frozen=True, kw_only=True, tag="change_priority"):
     contact_id: str
     priority: int
 
 
-class WithdrawContact(Command, frozen=True, kw_only=True):
-    kind: ClassVar[str] = "withdraw"
+class WithdrawContact(Command, frozen=True, kw_only=True, tag="withdraw"):
     contact_id: str
     reason: str = "withdrawn"
 
 
-class SetAwaitingCustomer(Command, frozen=True, kw_only=True):
+class SetAwaitingCustomer(Command, frozen=True, kw_only=True, tag="awaiting_customer"):
     """A chat is now waiting on the customer (or no longer): affects cross-channel rules."""
 
-    kind: ClassVar[str] = "awaiting_customer"
     contact_id: str
     awaiting: bool
 
 
-class FireTimers(Command, frozen=True, kw_only=True):
+class FireTimers(Command, frozen=True, kw_only=True, tag="fire_timers"):
     """Fire every timer due by now (offer timeout, overflow, sticky, wrap-up, max wait)."""
 
-    kind: ClassVar[str] = "fire_timers"
 
-
-class ExplainContact(Command, frozen=True, kw_only=True):
-    kind: ClassVar[str] = "explain"
+class ExplainContact(Command, frozen=True, kw_only=True, tag="explain"):
     read_only: ClassVar[bool] = True
     contact_id: str
 
 
-class DescribeContact(Command, frozen=True, kw_only=True):
+class DescribeContact(Command, frozen=True, kw_only=True, tag="describe_contact"):
     """State, agent, position in queue and estimated wait of one contact."""
 
-    kind: ClassVar[str] = "describe_contact"
     read_only: ClassVar[bool] = True
     contact_id: str
 
 
-class DescribeAgent(Command, frozen=True, kw_only=True):
-    kind: ClassVar[str] = "describe_agent"
+class DescribeAgent(Command, frozen=True, kw_only=True, tag="describe_agent"):
     read_only: ClassVar[bool] = True
     agent_id: str
 
 
-class QueueStatistics(Command, frozen=True, kw_only=True):
-    kind: ClassVar[str] = "queue_statistics"
+class QueueStatistics(Command, frozen=True, kw_only=True, tag="queue_statistics"):
     read_only: ClassVar[bool] = True
 
 
@@ -192,10 +173,8 @@ def fires_timers_first(command: Command) -> bool:
 
 
 def command_to_json(command: Command) -> bytes:
-    """``{"kind": kind, ...fields}``: the struct serialises directly, the kind in front."""
-    fields = to_json(command)
-    kind = b'{"kind":' + orjson.dumps(command.kind)
-    return kind + b"}" if fields == b"{}" else kind + b"," + fields[1:]
+    """``{"kind": kind, ...fields}`` (the struct's tag first)."""
+    return to_json(command)
 
 
 def command_from_json(raw: bytes | str) -> Command:
@@ -220,10 +199,8 @@ def command_from_dict(data: Mapping[str, Any]) -> Command:
     # The leader decodes every command from the stream: first in C (msgspec checks the
     # same types, 0.4 against 1.9 us for an arrival); only a command it refuses, or one
     # with a non-finite time, goes through the checks below, which say what is wrong.
-    fields = dict(data)
-    fields.pop("kind", None)
     try:
-        command = msgspec.convert(fields, cls)
+        command = msgspec.convert(data, cls)
     except msgspec.ValidationError:
         pass
     else:
@@ -395,3 +372,39 @@ def _first_fitting(options: list[Callable[[Any], Any]], value: Any) -> Any:
         except _WrongType:
             continue
     raise _WrongType
+
+
+# Every command (all are defined in this module), by kind. A struct's tag is known only
+# once its class exists, hence here rather than in __init_subclass__.
+for _cls in Command.__subclasses__():
+    _cls.kind = str(_cls.__struct_config__.tag)
+    COMMAND_TYPES[_cls.kind] = _cls
+
+# Every command kind, for the decoders below.
+_ANY_COMMAND: Any = typing.Union[tuple(COMMAND_TYPES.values())]  # noqa: UP007
+_SUBMITTED = msgspec.json.Decoder(list[tuple[str, _ANY_COMMAND]])
+_LOGGED = msgspec.json.Decoder(list[tuple[float, _ANY_COMMAND]])
+
+
+def decode_submitted(raw: bytes) -> list[tuple[str, Command]] | None:
+    """``[[request id, command], ...]`` as nodes submit them, decoded and checked in
+    one call (0.2 against 1.2 us a command, measured); None if anything in it is
+    malformed: the caller then decodes it item by item, for each item's error."""
+    try:
+        items: list[tuple[str, Command]] = _SUBMITTED.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    for _request_id, command in items:
+        if not _finite_times(command, type(command)):
+            return None
+    return items
+
+
+def decode_logged(raw: bytes) -> list[tuple[float, Command]] | None:
+    """``[[time, command], ...]`` as the Redis leader logs them, in one call; None if
+    the entry is not of that shape (an older one, ``[[time, kind, fields], ...]``)."""
+    try:
+        items: list[tuple[float, Command]] = _LOGGED.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return items

@@ -65,6 +65,8 @@ from routing.commands import (
     command_from_dict,
     command_from_json,
     command_to_json,
+    decode_logged,
+    decode_submitted,
 )
 from routing.commands import fires_timers_first as _fires_first
 from routing.engine import RoutingEngine
@@ -851,8 +853,8 @@ class RedisRouterBackend:
         # Per command: its result or error, and its events' JSON for a remote caller.
         results: list[tuple[_Pending, CommandResult | None, AppError | None, bytes | None]] = []
         outbox = _BatchEvents()
-        # What the engine ran, for the log: (time, kind, command) as the replay needs it.
-        logged: list[tuple[float, str, Command]] = []
+        # What the engine ran, for the log: (time, command) as the replay needs it.
+        logged: list[tuple[float, Command]] = []
         applied = ""
         for pending in batch:
             try:
@@ -861,11 +863,11 @@ class RedisRouterBackend:
                     raise pending.refused or RouterUnavailable("empty command")
                 now = self._clock()
                 if _fires_first(command) and engine.timers_due(now):
-                    logged.append((now, FireTimers.kind, _FIRE_TIMERS))
+                    logged.append((now, _FIRE_TIMERS))
                     outbox.add(engine.execute(_FIRE_TIMERS, now).events)
                 if not command.read_only:
                     # Refused ones too: a replay must refuse them at the same point.
-                    logged.append((now, command.kind, command))
+                    logged.append((now, command))
                 outcome = engine.execute(command, now)
             except AppError as exc:
                 results.append((pending, None, exc, None))
@@ -1129,6 +1131,27 @@ def _entry_commands(
     reply, not lost, and does not take the entry's other commands down with it; so is
     one in ``set_aside`` (it made an engine fail before)."""
     reply_to = fields.get(b"n", b"").decode(errors="replace")
+    raw = fields.get(b"b")
+    # The usual case: every command well formed, all decoded and checked in one call.
+    submitted = decode_submitted(raw) if raw is not None else None
+    if submitted is not None:
+        pendings = [
+            _submitted(reply_to, request_id, command, None, set_aside)
+            for request_id, command in submitted
+        ]
+    else:
+        pendings = _one_by_one(entry_id, fields, reply_to, set_aside)
+    if not pendings:
+        return [_Pending(None, None, entry_id, None, None, InvalidCommand("empty entry"))]
+    pendings[-1].stream_id = entry_id
+    return pendings
+
+
+def _one_by_one(
+    entry_id: str, fields: dict[bytes, bytes], reply_to: str, set_aside: AbstractSet[str]
+) -> list[_Pending]:
+    """An entry that holds something malformed, decoded command by command: each bad
+    one gets its own error."""
     items: list[Any] = []
     if b"b" in fields:
         try:
@@ -1149,25 +1172,32 @@ def _entry_commands(
             log.error("unreadable command in routing entry %s dropped: %.200r", entry_id, item)
             continue
         request_id, data = item
-        if set_aside and f"{reply_to}|{request_id}" in set_aside:
-            aside = RouterUnavailable("this command made the router fail before: set aside")
-            pendings.append(_Pending(None, None, None, reply_to, request_id, aside))
-            continue
         refused: AppError | None = None
+        command: Command | None = None
         try:
             if isinstance(data, dict):
-                command: Command | None = command_from_dict(data)
+                command = command_from_dict(data)
             elif isinstance(data, str | bytes):
                 command = command_from_json(data)
             else:
                 raise InvalidCommand("command must be a JSON object")
         except AppError as exc:
-            command, refused = None, exc
-        pendings.append(_Pending(command, None, None, reply_to, request_id, refused))
-    if not pendings:
-        return [_Pending(None, None, entry_id, None, None, InvalidCommand("empty entry"))]
-    pendings[-1].stream_id = entry_id
+            refused = exc
+        pendings.append(_submitted(reply_to, request_id, command, refused, set_aside))
     return pendings
+
+
+def _submitted(
+    reply_to: str,
+    request_id: str,
+    command: Command | None,
+    refused: AppError | None,
+    set_aside: AbstractSet[str],
+) -> _Pending:
+    if set_aside and f"{reply_to}|{request_id}" in set_aside:
+        aside = RouterUnavailable("this command made the router fail before: set aside")
+        return _Pending(None, None, None, reply_to, request_id, aside)
+    return _Pending(command, None, None, reply_to, request_id, refused)
 
 
 _FIRE_TIMERS = FireTimers()
@@ -1307,7 +1337,11 @@ def _child_client(client: aioredis.Redis) -> Callable[[], redis.Redis]:
 
 
 def decode_log_entry(raw: bytes) -> list[tuple[float, Command]]:
-    """The commands of one log entry, ``[[now, kind, fields], ...]``, with their times."""
+    """The commands of one log entry, ``[[now, command], ...]``, with their times."""
+    logged = decode_logged(raw)
+    if logged is not None:
+        return logged
+    # As an earlier version logged them: [[now, kind, fields], ...].
     return [
         (float(now), command_from_dict({"kind": kind, **fields}))
         for now, kind, fields in orjson.loads(raw)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing
 
 import msgspec
+import orjson
 import pytest
 
 from routing import commands as cmd
@@ -105,3 +106,53 @@ def _sample_fields(cls: type[cmd.Command]) -> dict[str, object]:
         for field in msgspec.structs.fields(cls)
         if field.required
     }
+
+
+SUBMITTED = [
+    ("n1-1", cmd.HangUp(contact_id="c1", reason="done")),
+    ("n1-2", cmd.EnqueueContact(contact_id="c2", channel="chat", queue="q", waiting_since=5.0)),
+    ("n1-3", cmd.QueueStatistics()),
+]
+
+
+def test_given_submitted_commands_then_they_decode_in_one_call_with_their_kinds() -> None:
+    raw = (
+        b"["
+        + b",".join(
+            b'["' + r.encode() + b'",' + cmd.command_to_json(c) + b"]" for r, c in SUBMITTED
+        )
+        + b"]"
+    )
+    assert cmd.command_to_json(SUBMITTED[0][1]).startswith(b'{"kind":"hang_up",')
+    assert cmd.decode_submitted(raw) == SUBMITTED
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b'{"kind": "teleport", "contact_id": "c"}',
+        b'{"kind": "hang_up", "contact_id": 7}',
+        b'{"kind": "hang_up", "contact_id": "c", "extra": 1}',
+        b'{"kind": "enqueue", "contact_id": "c", "channel": "chat", "queue": "q", '
+        b'"waiting_since": 1e999}',
+    ],
+)
+def test_given_one_malformed_submitted_command_then_the_entry_is_left_to_item_checks(
+    bad: bytes,
+) -> None:
+    # None: the backend then decodes command by command, so each bad one gets its error.
+    good = b'["r1", {"kind": "hang_up", "contact_id": "c1"}]'
+    assert cmd.decode_submitted(b"[" + good + b', ["r2", ' + bad + b"]]") is None
+    assert cmd.decode_submitted(b"not json") is None
+    assert cmd.decode_submitted(b"[" + good + b"]") == [("r1", cmd.HangUp(contact_id="c1"))]
+
+
+def test_given_log_entries_old_and_new_then_both_replay() -> None:
+    from routing.backends.redis import decode_log_entry
+
+    new = orjson.dumps([[12.5, {"kind": "hang_up", "contact_id": "c1"}]])
+    old = orjson.dumps([[12.5, "hang_up", {"contact_id": "c1"}]])
+    expected = [(12.5, cmd.HangUp(contact_id="c1"))]
+    assert cmd.decode_logged(new) == expected
+    assert cmd.decode_logged(old) is None
+    assert decode_log_entry(new) == decode_log_entry(old) == expected
