@@ -144,7 +144,7 @@ class RoutingSettings(_Model):
     command_timeout_seconds: float = Field(10.0, gt=0, le=300)
     # Redis: records written at least this often; a fail-over replays what came after.
     checkpoint_seconds: float = Field(5.0, ge=0.1, le=300)
-    checkpoint_commands: int = Field(50_000, ge=1, le=1_000_000)
+    checkpoint_commands: int = Field(100_000, ge=1, le=1_000_000)
     not_ready_reasons: tuple[str, ...] = tuple(sorted(DEFAULT_NOT_READY_REASONS))
     default_profile: str = "default"
     stats_window_seconds: float = Field(1800.0, ge=60, le=86_400)

@@ -326,7 +326,7 @@ class RedisRouterBackend:
         max_batch: int = 512,
         engine_factory: Callable[[RoutingConfig], RoutingEngine] = RoutingEngine,
         checkpoint_seconds: float = 5.0,
-        checkpoint_commands: int = 50_000,
+        checkpoint_commands: int = 100_000,
     ) -> None:
         if not hasattr(os, "fork"):
             # Checkpoints are written by a forked child (see _start_checkpoint).
