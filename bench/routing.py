@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 
 import routing.compiled
-from contact_center.cli import tune_gc
+from contact_center.cli import event_loop_factory, tune_gc
 from contact_center.domain.events import DomainEvent
 from routing import commands as cmd
 from routing.backends.base import CommandResult, RouterBackend
@@ -498,6 +498,8 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
             "decisions": scenario.decisions,
         },
         "gc_threshold": gc.get_threshold()[0],
+        # The event loop the server runs on here (see contact_center.cli.event_loop_factory).
+        "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
         # "compiled" when the router core runs as built by mypyc (routing.compiled).
         "router_core": routing.compiled.mode,
         # How fast this machine runs Python right now (a fixed dict loop): shared machines
@@ -527,4 +529,6 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # On the event loop the server uses (uvloop where installed), child processes too.
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(main())

@@ -166,3 +166,20 @@ def test_seed_command_writes_through_the_store_and_in_bulk(
     assert code == 0 and json.loads(out)["customers"] == 5
     code, out, _ = run(["seed", "--customers", "3"], capsys)
     assert json.loads(out)["skipped_existing"] == 3
+
+
+def test_given_uvloop_installed_then_servers_run_on_it_and_asyncio_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+    import sys
+
+    from contact_center.cli import event_loop_factory
+
+    loop = event_loop_factory()()
+    try:
+        assert type(loop).__module__.startswith("uvloop")
+    finally:
+        loop.close()
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as where it is not installed
+    assert event_loop_factory() is asyncio.new_event_loop

@@ -25,6 +25,19 @@ from routing.settings import build_config, parse_routing_settings
 
 T0 = 1_800_000_000.0
 
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """The Redis node tests run on asyncio's loop and on uvloop's, which the server uses
+    (contact_center.cli.event_loop_factory): forks, pipes and owned connections must
+    behave on both. Everything else here runs on asyncio's."""
+    factories: dict[str, Any] = {"asyncio": asyncio.new_event_loop}
+    if item.path.name == "test_redis_nodes.py":
+        import uvloop
+
+        factories["uvloop"] = uvloop.new_event_loop
+    return factories
+
+
 TEST_ROUTING: dict[str, Any] = {
     "not_ready_reasons": ["break", "lunch", "training", "meeting"],
     "profiles": {
