@@ -48,6 +48,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any, NoReturn, TypeVar
 
+import msgspec
 import orjson
 import redis
 import redis.asyncio as aioredis
@@ -56,7 +57,13 @@ from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
-from contact_center.domain.events import DomainEvent, event_from_dict, event_from_fields, to_json
+from contact_center.domain.events import (
+    DomainEvent,
+    event_from_dict,
+    event_from_fields,
+    event_from_json_fields,
+    to_json,
+)
 from contact_center.errors import AppError
 from routing.backends.base import CommandResult
 from routing.commands import (
@@ -568,6 +575,14 @@ class RedisRouterBackend:
         if raw == _STOP:
             return
         try:
+            typed = _REPLIES.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            typed = None  # an error reply, an older leader's format, or garbage: below
+        if typed is not None:
+            for reply in typed:
+                self._settle_typed(reply)
+            return
+        try:
             replies = orjson.loads(raw)
         except orjson.JSONDecodeError:
             log.error("unreadable routing reply dropped: %r", raw[:200])
@@ -575,6 +590,18 @@ class RedisRouterBackend:
         # One list element holds every reply of a commit to this node.
         for reply in replies if isinstance(replies, list) else (replies,):
             self._settle_reply(reply)
+
+    def _settle_typed(self, reply: _Reply) -> None:
+        waiting = self._waiting.pop(reply.r, None)
+        if waiting is None or waiting[0].done():
+            return
+        future = waiting[0]
+        try:
+            events = tuple([event_from_json_fields(name, fields) for name, fields in reply.events])
+        except (msgspec.ValidationError, msgspec.DecodeError, KeyError) as exc:
+            future.set_exception(RouterUnavailable(f"unreadable reply: {exc}"))
+        else:
+            future.set_result(CommandResult(events=events, value=reply.value))
 
     def _settle_reply(self, reply: Any) -> None:
         try:
@@ -1201,6 +1228,18 @@ def _submitted(
 
 
 _FIRE_TIMERS = FireTimers()
+
+
+class _Reply(msgspec.Struct, forbid_unknown_fields=True):
+    """A reply that carries a result (see :func:`_reply`), as the submitter decodes it:
+    in one call, each event's fields left as JSON for its own decoder."""
+
+    r: str
+    events: list[tuple[str, msgspec.Raw]]
+    value: Any = None
+
+
+_REPLIES = msgspec.json.Decoder(list[_Reply])
 # Command stream entries per read (each holds all a node submitted at once).
 _READ_COUNT = 1000
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
+import pytest
+
 from routing.backends.redis import (
     _READ_COUNT,
     RedisRouterBackend,
@@ -82,5 +85,48 @@ async def test_given_two_reads_returning_one_entry_then_its_commands_are_taken_o
         assert [p.request_id for p in taken] == ["r1", "r2", "r3"]
         assert [p.stream_id for p in taken] == ["6-0", "7-0", "8-1"]
         assert backend._read_upto == "8-1"
+    finally:
+        await client.aclose()
+
+
+async def test_given_replies_then_results_decode_in_one_call_and_others_still_settle() -> None:
+    from routing.backends.base import CommandResult
+    from routing.backends.redis import _encode_events, _reply
+    from routing.errors import InvalidCommand, RouterUnavailable
+    from routing.events import ContactQueued
+    from routing.model import Channel
+
+    config = build_config(parse_routing_settings({"queues": {"sales": {"channels": ["voice"]}}}))
+    client = router_client("redis://127.0.0.1:1/0")  # never connected to
+    backend = RedisRouterBackend(config, client, sink=ListEventSink())
+    loop = asyncio.get_running_loop()
+    try:
+        queued = ContactQueued(at=5.0, contact_id="c1", channel=Channel.VOICE, queue="sales")
+        futures = {}
+        for request_id in ("r1", "r2", "r3", "r4", "r5"):
+            futures[request_id] = loop.create_future()
+            backend._waiting[request_id] = (futures[request_id], loop.time() + 60)
+
+        def result(request_id: str, value: object = None) -> dict[str, object]:
+            answered = CommandResult(events=(queued,), value=value)
+            return _reply(request_id, answered, None, _encode_events([queued]))
+
+        # Results only: the typed path.
+        backend._handle_reply(orjson.dumps([result("r1"), result("r2", {"position": 1})]))
+        assert futures["r1"].result() == CommandResult(events=(queued,), value=None)
+        assert futures["r2"].result().value == {"position": 1}
+        # A refusal among them: the general path, every reply settled all the same.
+        refused = _reply("r4", None, InvalidCommand("bad accept command"))
+        backend._handle_reply(orjson.dumps([result("r3"), refused]))
+        assert futures["r3"].result().events == (queued,)
+        with pytest.raises(InvalidCommand, match="bad accept"):
+            futures["r4"].result()
+        # An event of a kind this node does not know: that caller hears of it.
+        unknown = {"r": "r5", "events": [["contact.teleported", {"at": 1.0}]], "value": None}
+        backend._handle_reply(orjson.dumps([unknown]))
+        with pytest.raises(RouterUnavailable, match="unreadable reply"):
+            futures["r5"].result()
+        backend._handle_reply(b"garbage")  # dropped, logged
+        assert not backend._waiting
     finally:
         await client.aclose()
