@@ -773,6 +773,11 @@ class RedisRouterBackend:
 
     async def _forward(self, pending: _Pending) -> None:
         assert pending.future is not None and pending.command is not None
+        if isinstance(pending.command, FireTimers):
+            # The leader's own (its timer loop, a checkpoint): the next leader fires its
+            # timers itself, and whoever waits here must not wait for one.
+            pending.future.set_exception(RouterUnavailable("router node stopped leading"))
+            return
         try:
             result = await self.execute(pending.command)
         except AppError as exc:

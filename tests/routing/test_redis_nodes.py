@@ -694,6 +694,21 @@ async def test_given_a_leader_that_lost_its_lease_during_a_checkpoint_then_the_r
     await client.delete(keys.leader)
 
 
+async def test_given_a_leader_that_lost_its_lease_then_a_checkpoint_or_close_does_not_hang(
+    redis_node: StartNode, redis_namespace: str
+) -> None:
+    """Its own timer firing is not forwarded to the next leader: it fails at once."""
+    keys = RedisKeys(redis_namespace, "default")
+    leader, client = await redis_node(make_config(), run_timers=False, lease_seconds=60.0)
+    await with_ready_agent(leader)
+    await client.set(keys.leader, "someone-else|99")  # another node took the shard
+    async with asyncio.timeout(2):
+        with pytest.raises(errors.RouterUnavailable):
+            await leader.checkpoint()
+        await leader.close()
+    await client.delete(keys.leader)
+
+
 class OutboxCheckingSink(ListEventSink):
     """Checks, as each batch is published, that the outbox entry just committed holds
     exactly the events published (the next commit may trim it)."""
