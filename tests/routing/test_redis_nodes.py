@@ -709,6 +709,37 @@ async def test_given_a_leader_that_lost_its_lease_then_a_checkpoint_or_close_doe
     await client.delete(keys.leader)
 
 
+async def test_given_redis_forgot_its_scripts_then_the_next_commit_loads_them_again(
+    redis_node: StartNode,
+) -> None:
+    """As after a Redis restart: commits run on a connection of their own, which loads
+    the commit script again when Redis answers NOSCRIPT."""
+    leader, client = await redis_node(make_config(), run_timers=False)
+    service = await with_ready_agent(leader)
+    await client.script_flush()
+    result = await service.enqueue("c1", "voice", "support")
+    assert [e.name for e in result.events] == ["contact.queued", "contact.offered"]
+    assert (await service.describe_contact("c1"))["state"] == "offered"
+
+
+def test_given_a_client_then_a_checkpoint_child_connects_to_the_same_redis() -> None:
+    import redis as sync_redis
+
+    from routing.backends.redis import _child_client, router_client
+
+    tcp = _child_client(router_client("redis://someone:secret@10.1.2.3:6380/4"))()
+    kwargs = tcp.connection_pool.connection_kwargs
+    assert tcp.connection_pool.connection_class is sync_redis.connection.Connection
+    assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("10.1.2.3", 6380, 4)
+    assert (kwargs["username"], kwargs["password"]) == ("someone", "secret")
+    assert kwargs["socket_timeout"] > 0  # a stalled Redis cannot hold the child for good
+    unix = _child_client(router_client("unix:///run/redis.sock?db=2"))()
+    assert unix.connection_pool.connection_class is sync_redis.connection.UnixDomainSocketConnection
+    assert unix.connection_pool.connection_kwargs["path"] == "/run/redis.sock"
+    tls = _child_client(router_client("rediss://10.1.2.3:6380/0"))()
+    assert tls.connection_pool.connection_class is sync_redis.connection.SSLConnection
+
+
 class OutboxCheckingSink(ListEventSink):
     """Checks, as each batch is published, that the outbox entry just committed holds
     exactly the events published (the next commit may trim it)."""
