@@ -789,32 +789,45 @@ class RedisRouterBackend:
         """Read the command stream while the apply loop has nothing else to read it: while
         it is busy, each commit reads what was submitted meanwhile (see _COMMIT), which
         saves a round trip per batch and gets remote commands into the very next one."""
-        client = self._redis
-        while self._token == token:
-            await self._read_wanted.wait()
-            self._read_wanted.clear()
-            if self._token != token:
-                break
-            try:
-                response: Any = await self._bounded(
-                    client.xread(
-                        {self.keys.commands: self._read_upto, self._wake_key: "0-0"},
-                        count=_READ_COUNT,
-                        block=1000,
-                    ),
-                    1 + self._call_timeout,
-                )
-            except (RedisError, TimeoutError):
-                log.warning("reading routing commands failed; retrying", exc_info=True)
-                await asyncio.sleep(0.2)
-                self._read_wanted.set()
-                continue
-            read = False
-            for stream, entries in response or ():
-                if stream.decode() != self._wake_key:
-                    read = self._take_entries(entries) or read
-            if not read and self._inbox.idle:
-                self._read_wanted.set()  # nothing came: block again
+        connection = _OwnedConnection(self._redis)
+        try:
+            while self._token == token:
+                await self._read_wanted.wait()
+                self._read_wanted.clear()
+                if self._token != token:
+                    break
+                try:
+                    response: Any = await self._bounded(
+                        connection.call(
+                            "XREAD",
+                            "COUNT",
+                            _READ_COUNT,
+                            "BLOCK",
+                            1000,
+                            "STREAMS",
+                            self.keys.commands,
+                            self._wake_key,
+                            self._read_upto,
+                            "0-0",
+                        ),
+                        1 + self._call_timeout,
+                    )
+                except (RedisError, TimeoutError):
+                    log.warning("reading routing commands failed; retrying", exc_info=True)
+                    await asyncio.sleep(0.2)
+                    self._read_wanted.set()
+                    continue
+                read = False
+                # A map under RESP3 (redis-py's default protocol now), pairs under RESP2.
+                streams = response.items() if isinstance(response, dict) else response or ()
+                for stream, entries in streams:
+                    if stream.decode() != self._wake_key:
+                        pairs = ((entry_id, _pairs(fields)) for entry_id, fields in entries)
+                        read = self._take_entries(pairs) or read
+                if not read and self._inbox.idle:
+                    self._read_wanted.set()  # nothing came: block again
+        finally:
+            await connection.release()
 
     def _take_entries(self, entries: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> bool:
         """Put the commands of the stream entries not read before into the inbox, in
