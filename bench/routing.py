@@ -527,6 +527,9 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
             scenario, args.redis_url, args.load_process, args.submitters, args.concurrency
         )
         return {}
+    if args.layout:
+        print(orjson.dumps(await LAYOUTS[args.layout](scenario, args)).decode())
+        return {}
     figures: dict[str, Any] = {
         "scenario": {
             "agents": scenario.agents,
@@ -544,9 +547,6 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
         # vary by half between minutes, so compare figures taken at similar speeds.
         "calibration_ms": calibration_ms(),
     }
-    if args.layout:
-        print(orjson.dumps(await LAYOUTS[args.layout](scenario, args)).decode())
-        return {}
     for name in LAYOUTS:
         if args.no_redis and name.startswith("redis"):
             continue
