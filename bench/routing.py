@@ -398,11 +398,7 @@ async def run_redis_separate(
             *(["--scenario", orjson.dumps(dataclasses.asdict(s)).decode()]),
             stdout=asyncio.subprocess.PIPE,
         )
-        out, _ = await child.communicate()
-        if child.returncode != 0:
-            raise RuntimeError(f"load process failed with exit code {child.returncode}")
-        figures: dict[str, float] = orjson.loads(out.decode().strip().splitlines()[-1])
-        return figures
+        return await _figures_of(child, "load process")
     finally:
         await leader.close()
         keys = [k async for k in client.scan_iter(match=f"*{prefix}*", count=1000)]
@@ -487,9 +483,14 @@ async def _in_own_process(layout: str, argv: list[str]) -> dict[str, float]:
         layout,
         stdout=asyncio.subprocess.PIPE,
     )
+    return await _figures_of(child, f"layout {layout}")
+
+
+async def _figures_of(child: asyncio.subprocess.Process, what: str) -> dict[str, float]:
+    """The figures a bench child process prints as its last line."""
     out, _ = await child.communicate()
     if child.returncode != 0:
-        raise RuntimeError(f"layout {layout} failed with exit code {child.returncode}")
+        raise RuntimeError(f"{what} failed with exit code {child.returncode}")
     figures: dict[str, float] = orjson.loads(out.decode().strip().splitlines()[-1])
     return figures
 

@@ -591,11 +591,17 @@ class RedisRouterBackend:
         for reply in replies if isinstance(replies, list) else (replies,):
             self._settle_reply(reply)
 
-    def _settle_typed(self, reply: _Reply) -> None:
-        waiting = self._waiting.pop(reply.r, None)
+    def _waiting_for(self, request_id: Any) -> asyncio.Future[CommandResult] | None:
+        """The caller still waiting for ``request_id``'s reply, no longer waiting for it."""
+        waiting = self._waiting.pop(request_id, None)
         if waiting is None or waiting[0].done():
+            return None
+        return waiting[0]
+
+    def _settle_typed(self, reply: _Reply) -> None:
+        future = self._waiting_for(reply.r)
+        if future is None:
             return
-        future = waiting[0]
         try:
             events = tuple([event_from_json_fields(name, fields) for name, fields in reply.events])
         except (msgspec.ValidationError, msgspec.DecodeError, KeyError) as exc:
@@ -605,13 +611,12 @@ class RedisRouterBackend:
 
     def _settle_reply(self, reply: Any) -> None:
         try:
-            waiting = self._waiting.pop(reply["r"], None)
+            future = self._waiting_for(reply["r"])
         except (KeyError, TypeError):
             log.error("unreadable routing reply dropped: %r", str(reply)[:200])
             return
-        if waiting is None or waiting[0].done():
+        if future is None:
             return
-        future = waiting[0]
         try:
             if reply.get("error"):
                 error = reply["error"]
