@@ -13,15 +13,25 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 
 from contact_center.domain.events import DomainEvent
-from routing.backends.redis import RedisRouterBackend
+from routing.backends.redis import RedisRouterBackend, encode_event_batch
 from tests.routing.conftest import make_config
 
 
-class DiscardingSink:
-    """Events are read from the shard's outbox stream by the test, not from here."""
+def published_events_key(prefix: str) -> str:
+    """The stream where the nodes of a test put every batch of events they publish."""
+    return f"{prefix}:test-published"
+
+
+class StreamSink:
+    """Publishes each batch of events as one entry of a stream the test reads: the
+    test sees what every leader published, at least once, in order."""
+
+    def __init__(self, client: aioredis.Redis, key: str) -> None:
+        self.client = client
+        self.key = key
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
-        return None
+        await self.client.xadd(self.key, {"e": encode_event_batch(events)})
 
 
 async def main(url: str, prefix: str, node_id: str) -> None:
@@ -29,7 +39,7 @@ async def main(url: str, prefix: str, node_id: str) -> None:
     backend = RedisRouterBackend(
         make_config(),
         client,
-        sink=DiscardingSink(),
+        sink=StreamSink(client, published_events_key(prefix)),
         node_id=node_id,
         key_prefix=prefix,
         lease_seconds=1.0,

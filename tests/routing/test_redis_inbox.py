@@ -91,7 +91,7 @@ async def test_given_two_reads_returning_one_entry_then_its_commands_are_taken_o
 
 async def test_given_replies_then_results_decode_in_one_call_and_others_still_settle() -> None:
     from routing.backends.base import CommandResult
-    from routing.backends.redis import _encode_events, _reply
+    from routing.backends.redis import _reply, encode_event_batch
     from routing.errors import InvalidCommand, RouterUnavailable
     from routing.events import ContactQueued
     from routing.model import Channel
@@ -109,7 +109,7 @@ async def test_given_replies_then_results_decode_in_one_call_and_others_still_se
 
         def result(request_id: str, value: object = None) -> dict[str, object]:
             answered = CommandResult(events=(queued,), value=value)
-            return _reply(request_id, answered, None, _encode_events([queued]))
+            return _reply(request_id, answered, None, encode_event_batch([queued]))
 
         # Results only: the typed path.
         backend._handle_reply(orjson.dumps([result("r1"), result("r2", {"position": 1})]))

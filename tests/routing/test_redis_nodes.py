@@ -28,9 +28,14 @@ from contact_center.errors import AppError
 from routing import errors
 from routing import events as ev
 from routing.backends import redis as redis_backend
-from routing.backends.redis import RedisKeys, RedisRouterBackend, decode_event_batch
+from routing.backends.redis import (
+    RedisKeys,
+    RedisRouterBackend,
+    decode_event_batch,
+    encode_event_batch,
+)
 from routing.engine import RoutingEngine
-from routing.model import CustomerContext
+from routing.model import Channel, CustomerContext
 from routing.ports import ListEventSink
 from routing.service import RoutingService
 from tests.routing.conftest import (
@@ -40,6 +45,7 @@ from tests.routing.conftest import (
     make_config,
     start_redis_backend,
 )
+from tests.routing.router_node import published_events_key
 from tests.routing.test_persistence import records
 from tests.routing.test_properties import check_history
 
@@ -164,13 +170,19 @@ def check_capacity(events: list[DomainEvent], slots: dict[str, int]) -> None:
 
 
 class Desk:
-    """Plays the agents: accepts every offer, talks, hangs up, ends wrap-up."""
+    """Plays the agents: accepts every offer, talks, hangs up, ends wrap-up.
 
-    def __init__(self, service: RoutingService, client: aioredis.Redis, keys: RedisKeys) -> None:
+    Follows what the nodes publish (``published``: the stream their sinks write). A
+    new leader publishes again the events its predecessor may not have published, the
+    same events (replayed from the log): each is taken once."""
+
+    def __init__(self, service: RoutingService, client: aioredis.Redis, published: str) -> None:
         self.service = service
         self.client = client
-        self.keys = keys
+        self.published = published
         self.events: list[DomainEvent] = []
+        self.republished = 0
+        self._seen: set[bytes] = set()
         self.closed: set[str] = set()
         self.progress = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -178,13 +190,18 @@ class Desk:
     async def follow(self) -> None:
         last = "0-0"
         while True:
-            response: Any = await self.client.xread({self.keys.events: last}, block=1000)
+            response: Any = await self.client.xread({self.published: last}, block=1000)
             for _stream, entries in response or ():
                 for entry_id, fields in entries:
                     last = entry_id.decode()
-                    batch = decode_event_batch(fields[b"e"])
-                    self.events.extend(batch)
-                    for event in batch:
+                    for event in decode_event_batch(fields[b"e"]):
+                        # Events carry their time to the microsecond: equal means again.
+                        encoded = encode_event_batch([event])
+                        if encoded in self._seen:
+                            self.republished += 1
+                            continue
+                        self._seen.add(encoded)
+                        self.events.append(event)
                         self.react(event)
             async with self.progress:
                 self.progress.notify_all()
@@ -253,7 +270,7 @@ async def test_given_three_nodes_when_the_leader_is_killed_mid_run_then_nothing_
     )
     await submitter.start()
     service = RoutingService(submitter)
-    desk = Desk(service, client, submitter.keys)
+    desk = Desk(service, client, published_events_key(redis_namespace))
     follower = asyncio.create_task(desk.follow())
     total = 240
     try:
@@ -740,36 +757,19 @@ def test_given_a_client_then_a_checkpoint_child_connects_to_the_same_redis() -> 
     assert tls.connection_pool.connection_class is sync_redis.connection.SSLConnection
 
 
-class OutboxCheckingSink(ListEventSink):
-    """Checks, as each batch is published, that the outbox entry just committed holds
-    exactly the events published (the next commit may trim it)."""
-
-    def __init__(self, keys: RedisKeys) -> None:
-        super().__init__()
-        self.keys = keys
-        self.client: aioredis.Redis | None = None
-        self.checked = 0
-
-    async def publish(self, events: Sequence[DomainEvent]) -> None:
-        if self.client is not None:
-            last: Any = await self.client.xrevrange(self.keys.events, count=1)
-            assert decode_event_batch(last[0][1][b"e"]) == list(events)
-            self.checked += 1
-        await super().publish(events)
-
-
-async def test_given_one_batch_of_local_and_remote_commands_then_the_outbox_and_replies_agree(
-    redis_node: StartNode, redis_namespace: str
+async def test_given_one_batch_of_local_and_remote_commands_then_replies_and_published_events_agree(
+    redis_node: StartNode,
 ) -> None:
-    """A remote command's events are encoded once, for its reply and the outbox: the
-    outbox still holds every event of the batch in the order the leader made them."""
-    sink = OutboxCheckingSink(RedisKeys(redis_namespace, "default"))
-    leader, sink.client = await redis_node(make_config(), sink=sink, run_timers=False)
+    """A remote command's events are encoded for its reply; the leader publishes every
+    event of the batch, local or remote, once and in the order it made them."""
+    sink = ListEventSink()
+    leader, _client = await redis_node(make_config(), sink=sink, run_timers=False)
     follower, _client = await redis_node(make_config(), can_lead=False)
     local = await with_ready_agent(leader)
     remote = RoutingService(follower)
     await local.upsert_agent("a2", queues=("support",))
     await local.ready("a2")
+    before = len(sink.events)
     results = await asyncio.gather(
         local.enqueue("c1", "voice", "support"),
         remote.enqueue("c2", "chat", "support"),
@@ -780,15 +780,100 @@ async def test_given_one_batch_of_local_and_remote_commands_then_the_outbox_and_
     # A remote caller may hear back before the leader has published the batch; the
     # leader applies batches in order, so one more local command waits for that.
     await local.describe_contact("c1")
-    assert sink.checked >= 3
-    queued = {
-        event.contact_id: event for event in sink.events if isinstance(event, ev.ContactQueued)
-    }
-    for contact_id, result in zip(("c1", "c2", "c3", "c4"), results[:4], strict=True):
-        assert result.events[0] == queued[contact_id]
-    offered = [e for e in sink.events if isinstance(e, ev.ContactOffered)]
+    published = sink.events[before:]
+    runs = [list(result.events) for result in results[:4]]
+    assert sorted(map(repr, published)) == sorted(repr(e) for run in runs for e in run)
+    for run in runs:
+        start = published.index(run[0])
+        assert published[start : start + len(run)] == run
+    offered = [e for e in published if isinstance(e, ev.ContactOffered)]
     assert {e.contact_id for e in offered} <= {"c1", "c2", "c3", "c4"} and len(offered) >= 2
     assert results[4]["contact_id"] == "c2"
+
+
+class StalledSink(ListEventSink):
+    """Publishes nothing until released: a leader that died after a commit, before it
+    published the batch's events."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stalled = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def publish(self, events: Sequence[DomainEvent]) -> None:
+        self.stalled.set()
+        await self.release.wait()
+
+
+async def test_given_a_leader_gone_between_commit_and_publish_then_the_next_one_publishes(
+    redis_node: StartNode, redis_namespace: str
+) -> None:
+    """The log is the outbox: the next leader replays the entries not noted as
+    published and publishes their events, the same ones (at least once)."""
+    clock = ManualClock()
+    stalled = StalledSink()
+    # A long lease: the old leader does not check it again during the test.
+    old, old_client = await redis_node(
+        make_config(), stalled, clock, run_timers=False, lease_seconds=60.0
+    )
+    async with asyncio.timeout(5):
+        await old.leading.wait()
+    committed = asyncio.create_task(RoutingService(old).enqueue("c1", "voice", "support"))
+    async with asyncio.timeout(5):
+        await stalled.stalled.wait()
+    keys = RedisKeys(redis_namespace, "default")
+    await old_client.delete(keys.leader)  # the old leader is gone
+    sink = ListEventSink()
+    new, new_client = await redis_node(
+        make_config(), sink, clock, run_timers=False, lease_seconds=0.3
+    )
+    async with asyncio.timeout(5):
+        await new.leading.wait()
+    assert sink.events == [
+        ev.ContactQueued(at=clock.now, contact_id="c1", channel=Channel.VOICE, queue="support")
+    ]
+    # Committed before it stalled: its caller hears so once the old leader goes on.
+    stalled.release.set()
+    assert [e.name for e in (await committed).events] == ["contact.queued"]
+    # Published, then noted by the next commit: not published again by the next leader.
+    service = RoutingService(new)
+    await service.upsert_agent("a1", queues=("support",))
+    await service.ready("a1")
+    await service.describe_contact("c1")
+    await new_client.delete(keys.leader)  # gone too, with no checkpoint since
+    again = ListEventSink()
+    newest, _client = await redis_node(
+        make_config(), again, clock, run_timers=False, lease_seconds=0.3
+    )
+    async with asyncio.timeout(5):
+        await newest.leading.wait()
+    assert again.events == []
+    assert newest.engine is not None
+    contact = newest.engine.contact("c1")
+    assert contact is not None and contact.agent_id == "a1"
+
+
+async def test_given_an_outbox_left_by_an_earlier_version_then_the_next_leader_publishes_it(
+    redis_node: StartNode, redis_namespace: str, redis_url: str
+) -> None:
+    """Earlier versions kept the events in an outbox stream: a leader of this version
+    publishes what it holds after the entry noted as published, then drops it."""
+    keys = RedisKeys(redis_namespace, "default")
+    client = aioredis.from_url(redis_url)
+    try:
+        done = ev.ContactQueued(at=1.0, contact_id="c1", channel=Channel.VOICE, queue="support")
+        pending = ev.ContactQueued(at=2.0, contact_id="c2", channel=Channel.CHAT, queue="support")
+        first = await client.xadd(keys.events, {"e": encode_event_batch([done])})
+        await client.xadd(keys.events, {"e": encode_event_batch([pending])})
+        await client.hset(keys.meta, "published", first)
+        sink = ListEventSink()
+        leader, _client = await redis_node(make_config(), sink, run_timers=False)
+        async with asyncio.timeout(5):
+            await leader.leading.wait()
+        assert sink.events == [pending]
+        assert not await client.exists(keys.events)
+    finally:
+        await client.aclose()
 
 
 def test_given_a_platform_without_fork_then_the_redis_backend_says_so_at_start(
