@@ -10,12 +10,15 @@ around the command that triggers it (for Redis: submit to committed reply).
     python -m bench.routing            # full scenario
     python -m bench.routing --quick    # small smoke run (< 30 s)
     python -m bench.routing --no-redis # memory only
-    python -m bench.routing --gc-threshold 20000   # tuned garbage collector
+    python -m bench.routing --gc-threshold 700     # Python's automatic collector on
 
 Redis runs: one node and three nodes with the load generator in the leader's process
 (as before), then the leader alone in its process with the load generator and one or
 two submitting nodes in a child process (``*_load_apart``). Each layout runs in a fresh
-process of its own, on the event loop and collector settings the server uses.
+process of its own, on the event loop and collector settings the server uses: no
+automatic collection; the server's periodic full collection (every 60 s by default)
+does not fall in a run, so each reports the pause one would cost the router process
+at that point (``full_collection_ms``).
 
 The last line printed is one JSON object with the figures.
 """
@@ -39,7 +42,8 @@ from typing import Any
 import orjson
 
 import routing.compiled
-from contact_center.cli import event_loop_factory, tune_gc
+from contact_center.cli import event_loop_factory
+from contact_center.collection import collect_now, take_over_collection
 from contact_center.domain.events import DomainEvent
 from routing import commands as cmd
 from routing.backends.base import CommandResult, RouterBackend
@@ -283,6 +287,7 @@ async def run_memory(s: Scenario) -> dict[str, float]:
     load = Load(s, config, agents)
     await load.prepare([backend])
     figures = await measure(load, [backend], concurrency=1)
+    figures["full_collection_ms"] = _full_collection_ms()
     await backend.close()
     return figures
 
@@ -344,7 +349,9 @@ async def run_redis(s: Scenario, url: str, nodes: int, concurrency: int) -> dict
             await backends[0].leading.wait()
         load = Load(s, config, agents)
         await load.prepare(backends[:1])
-        return await measure(load, backends, concurrency)
+        figures = await measure(load, backends, concurrency)
+        figures["full_collection_ms"] = _full_collection_ms()
+        return figures
     finally:
         for backend in backends:
             await backend.close()
@@ -398,7 +405,9 @@ async def run_redis_separate(
             *(["--scenario", orjson.dumps(dataclasses.asdict(s)).decode()]),
             stdout=asyncio.subprocess.PIPE,
         )
-        return await _figures_of(child, "load process")
+        figures = await _figures_of(child, "load process")
+        figures["full_collection_ms"] = _full_collection_ms()  # the leader's
+        return figures
     finally:
         await leader.close()
         keys = [k async for k in client.scan_iter(match=f"*{prefix}*", count=1000)]
@@ -441,6 +450,13 @@ async def load_process(
         for client in clients:
             await client.aclose()
     print(orjson.dumps(figures).decode())
+
+
+def _full_collection_ms() -> float:
+    """The pause of one full collection of this process now (the server runs one every
+    ``server.gc_interval_seconds``; see contact_center.collection)."""
+    _found, pause = collect_now()
+    return round(pause * 1000, 1)
 
 
 def calibration_ms() -> float:
@@ -512,14 +528,16 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--gc-threshold",
         type=int,
-        help="Python's young-generation GC threshold in every bench process (default: what "
-        "`contact-center serve` sets; 700 is Python's own default)",
+        help="turn Python's automatic collection on in every bench process, with this "
+        "young-generation threshold (default: off, as `contact-center serve` runs; 700 is "
+        "Python's own)",
     )
     args = parser.parse_args(argv)
-    # Measure the router as the server runs it: same collector thresholds.
-    tune_gc()
+    # Measure the router as the server runs it: the same collection policy.
+    take_over_collection()
     if args.gc_threshold:
-        gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
+        gc.enable()
+        gc.set_threshold(args.gc_threshold)
     scenario = QUICK if args.quick else FULL
     if args.scenario:
         scenario = Scenario(**orjson.loads(args.scenario))
@@ -539,7 +557,8 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
             "waiting": scenario.waiting,
             "decisions": scenario.decisions,
         },
-        "gc_threshold": gc.get_threshold()[0],
+        # Python's young-generation threshold, or null: automatic collection off.
+        "gc_threshold": gc.get_threshold()[0] if gc.isenabled() else None,
         # The event loop the server runs on here (see contact_center.cli.event_loop_factory).
         "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
         # "compiled" when the router core runs as built by mypyc (routing.compiled).

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import getpass
 import logging
 import sys
@@ -59,13 +58,6 @@ def _print_json(value: Any) -> None:
 # --------------------------------------------------------------------------- serve
 
 
-def tune_gc() -> None:
-    """Collect young objects less often: the router allocates many short-lived events,
-    and default thresholds spent ~25% of a Redis router leader's time in the collector
-    (bench.routing --gc-threshold). The process-wide choice belongs to the entry point."""
-    gc.set_threshold(20_000, 50, 100)
-
-
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     """How long-running processes (the server, the demo, the benchmarks) make their
     event loop: uvloop's where it is installed (Linux, macOS), asyncio's otherwise.
@@ -82,12 +74,13 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     from aiohttp import web
 
-    tune_gc()
-
     from contact_center.app import build_app
+    from contact_center.collection import periodic_collection, take_over_collection
 
+    take_over_collection()
     settings = _with_listen(args, settings)
     app = build_app(settings)
+    app.cleanup_ctx.append(periodic_collection(settings.server.gc_interval_seconds))
     web.run_app(
         app,
         loop=event_loop_factory()(),
@@ -164,7 +157,9 @@ DEMO_ROUTING: dict[str, Any] = {
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     from aiohttp import web
 
-    tune_gc()
+    from contact_center.collection import take_over_collection
+
+    take_over_collection()
     if not args.keep_database_setting and settings.database.url == Settings().database.url:
         settings = settings.with_overrides(database={"url": DEMO_DATABASE})
     settings = _with_listen(args, settings)
@@ -196,6 +191,7 @@ async def demo_app(settings: Settings, *, calls: bool) -> Any:
     from aiohttp import web
 
     from contact_center.app import SERVICES, build_app
+    from contact_center.collection import periodic_collection
     from cti.simulator.traffic import CallTraffic, TrafficProfile
     from cti.wiring import start_simulated_asterisk
 
@@ -226,6 +222,7 @@ async def demo_app(settings: Settings, *, calls: bool) -> Any:
         await pbx.stop()
 
     app.cleanup_ctx.append(demo_life)
+    app.cleanup_ctx.append(periodic_collection(settings.server.gc_interval_seconds))
     return app
 
 

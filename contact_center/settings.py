@@ -35,6 +35,9 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     node_id: str = ""
+    # serve and demo collect garbage at this interval, not automatically (see
+    # contact_center/collection.py).
+    gc_interval_seconds: float = Field(60.0, ge=1.0, le=86_400.0)
 
 
 class DatabaseSettings(_Section):
