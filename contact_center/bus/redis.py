@@ -61,7 +61,7 @@ class RedisBus:
                 backoff = min(backoff * 2, 5.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
         if not events:
