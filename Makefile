@@ -1,25 +1,36 @@
 # One command each: `make demo`, `make test`, `make check`, `make serve`.
 # Everything runs from a project-local virtualenv (.venv) created on first use.
+# Installs are reproducible: exact versions with hashes from requirements/*.lock
+# (`make lock` refreshes them from pyproject.toml's ranges; `make check-latest` tries
+# the newest versions in a throwaway virtualenv without touching the locks).
 # Installing compiles the router core with mypyc (setup.py); it is redone when the
 # distribution or a routing module changes, and `make build` redoes just the compile.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUN_LOCK := requirements/run.lock
+TEST_LOCK := requirements/test.lock
+UV_VERSION := 0.13.8
 INSTALL_INPUTS := pyproject.toml setup.py $(wildcard routing/*.py)
+# Options for the demo, e.g. `make demo ARGS=--no-calls` or `make demo ARGS=--reset`.
+ARGS ?=
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/activate $(INSTALL_INPUTS)
-	$(BIN)/pip install --quiet -e .
+# The lock holds the build tools too (setuptools, mypy for mypyc), so the project
+# itself installs without build isolation and without fetching anything unlocked.
+$(VENV)/.installed: $(BIN)/activate $(INSTALL_INPUTS) $(RUN_LOCK)
+	$(BIN)/pip install --quiet --require-hashes -r $(RUN_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.installed-test: $(BIN)/activate $(INSTALL_INPUTS)
-	$(BIN)/pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: $(BIN)/activate $(INSTALL_INPUTS) $(TEST_LOCK)
+	$(BIN)/pip install --quiet --require-hashes -r $(TEST_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.installed
 
-.PHONY: install install-test build demo serve test test-fast check format
+.PHONY: install install-test build demo serve test test-fast check format lock check-latest
 
 install: $(VENV)/.installed
 
@@ -31,7 +42,7 @@ build:
 	touch $(VENV)/.installed-test $(VENV)/.installed
 
 demo: install
-	$(BIN)/contact-center demo
+	$(BIN)/contact-center demo $(ARGS)
 
 serve: install
 	$(BIN)/contact-center serve
@@ -50,3 +61,24 @@ check: install-test
 format: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Refresh both locks from pyproject.toml's ranges and requirements/build.in (every
+# platform and Python >= 3.11, with hashes). Commit the result after `make test`.
+lock: $(BIN)/activate
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --universal \
+		--python-version 3.11 --generate-hashes --quiet -o $(RUN_LOCK)
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra test --universal \
+		--python-version 3.11 --generate-hashes --quiet -o $(TEST_LOCK)
+
+# The newest release of every dependency, in a throwaway virtualenv: an early warning
+# of upstream changes (run it weekly). Not part of CI's gate, which uses the locks.
+check-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/pip install --quiet --upgrade pip
+	.venv-latest/bin/pip install --quiet -e '.[test]'
+	.venv-latest/bin/ruff check .
+	.venv-latest/bin/mypy
+	.venv-latest/bin/python -m pytest -q -m "not slow"
+	rm -rf .venv-latest
