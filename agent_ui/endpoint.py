@@ -46,6 +46,8 @@ class Endpoint:
     # JSON Schema of the success response (None: no body, e.g. 204).
     response: dict[str, Any] | None = dataclasses.field(default_factory=lambda: {"type": "object"})
     description: str = ""
+    # What the success response is: JSON for the API, HTML for pages.
+    media_type: str = "application/json"
 
     @property
     def public(self) -> bool:

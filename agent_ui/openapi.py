@@ -165,7 +165,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         }
     success: dict[str, Any] = {"description": endpoint.summary}
     if endpoint.response is not None:
-        success["content"] = {"application/json": {"schema": endpoint.response}}
+        success["content"] = {endpoint.media_type: {"schema": endpoint.response}}
     error = {"$ref": "#/components/responses/Error"}
     responses: dict[str, Any] = {str(endpoint.status): success, "default": error}
     if endpoint.public:

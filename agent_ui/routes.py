@@ -12,6 +12,7 @@ from typing import Any
 from agent_ui import openapi
 from agent_ui.api import audit, auth, customers, status, users
 from agent_ui.endpoint import ADMINS, ANY_USER, PUBLIC, SUPERVISORS, Endpoint
+from agent_ui.pages import home, static
 from agent_ui.schemas import (
     AuditQuery,
     CustomerCreate,
@@ -145,6 +146,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", f"{API}/audit", audit.audit_log, SUPERVISORS,
              "Query the audit log (newest first)", "audit", query=AuditQuery,
              response=_page(OBJECT)),
+    Endpoint("GET", "/", home.home, PUBLIC, "Start page: what runs, the API, how to log in",
+             "pages", response={"type": "string"}, media_type="text/html"),
+    Endpoint("GET", f"/static/{{name:{static.NAME_PATTERN}}}", static.static_file, PUBLIC,
+             "Stylesheets and scripts of the pages", "pages", response={"type": "string"},
+             media_type="application/octet-stream"),
     Endpoint("GET", "/status", status.status, PUBLIC,
              "Health of every adapter (200 when all are ok, else 503)", "status",
              response=_object({"ok": {"type": "boolean"}, "services": OBJECT})),

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contact_center.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from contact_center.services import Actor
@@ -62,6 +62,10 @@ class UserExists(Conflict):
 
 class ExtensionInUse(Conflict):
     error_id = "extension-in-use"
+
+
+class LastAdmin(Conflict):
+    error_id = "last-admin"
 
 
 class UserNotFound(NotFound):
@@ -437,6 +441,11 @@ class AccountStore:
 
     async def issue_token(self, user: int | str, name: str) -> IssuedToken:
         owner = await self.get_user(user)
+        if owner.disabled:
+            raise AccountDisabled(
+                f"account {owner.username!r} is disabled: enable it before issuing a token",
+                details={"user_id": owner.id},
+            )
         label = " ".join(str(name).split())
         if not label or len(label) > MAX_TOKEN_NAME_LENGTH:
             raise InvalidAccount(
@@ -546,12 +555,25 @@ class AccountStore:
     async def _update(self, user: int | str, **values: Any) -> User:
         async with self._engine.begin() as conn:
             row = (
-                (await conn.execute(sa.select(users.c.id).where(self._match(user))))
+                (
+                    await conn.execute(
+                        sa.select(users.c.id, users.c.username, users.c.role, users.c.disabled)
+                        .where(self._match(user))
+                        .with_for_update()
+                    )
+                )
                 .mappings()
                 .first()
             )
             if row is None:
                 raise UserNotFound(f"user {user!r} does not exist", details={"user": user})
+            demoted = values.get("role", Role.ADMIN.value) != Role.ADMIN.value
+            if (
+                row["role"] == Role.ADMIN.value
+                and not row["disabled"]
+                and (demoted or values.get("disabled") is True)
+            ):
+                await self._refuse_if_last_admin(conn, int(row["id"]), str(row["username"]))
             extension = values.get("extension")
             if extension is not None:
                 owner = await conn.scalar(
@@ -567,6 +589,24 @@ class AccountStore:
             await conn.execute(users.update().where(users.c.id == row["id"]).values(**values))
             user_id = int(row["id"])
         return await self.get_user(user_id)
+
+    @staticmethod
+    async def _refuse_if_last_admin(conn: AsyncConnection, user_id: int, username: str) -> None:
+        """Someone must always be able to log in and administer the system."""
+        others = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(users)
+            .where(
+                users.c.role == Role.ADMIN.value,
+                users.c.disabled.is_(False),
+                users.c.id != user_id,
+            )
+        )
+        if not others:
+            raise LastAdmin(
+                f"{username!r} is the last enabled admin; make another admin first",
+                details={"user_id": user_id},
+            )
 
     async def _hash(self, password: str) -> str:
         return await asyncio.to_thread(self._hasher.hash, password)

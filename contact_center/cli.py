@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import getpass
 import logging
 import sys
@@ -27,7 +28,14 @@ from contact_center.store.schema import customers
 
 T = TypeVar("T")
 CLI_ACTOR = Actor(None, "cli", "admin")
-DEMO_DATABASE = "sqlite+aiosqlite:///var/demo.db"
+
+
+class AddressInUse(AppError):
+    error_id = "address-in-use"
+
+
+class DemoResetRefused(AppError):
+    error_id = "demo-reset-refused"
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -40,6 +48,8 @@ async def _with_services(
     from contact_center.app import build_services
     from contact_center.store.migrate import ensure_migrated, upgrade
 
+    if not migrate:
+        _require_database_file(settings.database.url)
     services = build_services(settings)
     try:
         if migrate:
@@ -49,6 +59,54 @@ async def _with_services(
         return await work(services)
     finally:
         await services.engine.dispose()
+
+
+def _sqlite_file(url: str) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database or "")
+
+
+def _require_database_file(url: str) -> None:
+    """Commands other than ``db upgrade`` and ``demo`` never create a SQLite file."""
+    from contact_center.store.migrate import DatabaseNotMigrated
+
+    path = _sqlite_file(url)
+    if path is not None and not path.exists():
+        raise DatabaseNotMigrated(
+            f"there is no database at {path} (database.url): run `contact-center db upgrade` "
+            "to create it, or `make demo` for the demo's"
+        )
+
+
+def _serve_forever(app: Any, settings: Settings, banner: str) -> None:
+    """Run the HTTP server; a port that cannot be bound is one line, not a traceback."""
+    from aiohttp import web
+
+    from contact_center.store.engine import describe_database
+
+    host, port = settings.server.host, settings.server.port
+    try:
+        web.run_app(
+            app,
+            loop=event_loop_factory()(),
+            host=host,
+            port=port,
+            print=lambda _msg: print(
+                f"{banner}\ndatabase: {describe_database(settings.database.url)}", flush=True
+            ),
+        )
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        reason = exc.strerror or str(exc)
+        raise AddressInUse(
+            f"cannot listen on {host}:{port} (server.host, server.port): {reason}; "
+            "choose another with --port or CC_SERVER_PORT"
+        ) from None
 
 
 def _print_json(value: Any) -> None:
@@ -72,25 +130,19 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    from aiohttp import web
-
     from contact_center.app import build_app
     from contact_center.collection import periodic_collection, take_over_collection
 
     take_over_collection()
     settings = _with_listen(args, settings)
+    _require_database_file(settings.database.url)
     app = build_app(settings)
     app.cleanup_ctx.append(periodic_collection(settings.server.gc_interval_seconds))
-    web.run_app(
+    _serve_forever(
         app,
-        loop=event_loop_factory()(),
-        host=settings.server.host,
-        port=settings.server.port,
-        print=lambda _msg: print(
-            f"contact-center {__version__} listening on "
-            f"http://{settings.server.host}:{settings.server.port}/",
-            flush=True,
-        ),
+        settings,
+        f"contact-center {__version__} listening on "
+        f"http://{settings.server.host}:{settings.server.port}/",
     )
 
 
@@ -154,14 +206,29 @@ DEMO_ROUTING: dict[str, Any] = {
 }
 
 
-def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
-    from aiohttp import web
+def reset_demo_database(url: str) -> Path:
+    """Delete the demo's SQLite database (and its WAL files) so the demo starts afresh.
 
+    Only a SQLite file is ever deleted: on a server database a reset could destroy a
+    real deployment's data.
+    """
+    path = _sqlite_file(url)
+    if path is None:
+        raise DemoResetRefused(
+            "--reset deletes a SQLite demo database only; the configured database.url is "
+            "not one (use `contact-center db downgrade base` on a server database)"
+        )
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     from contact_center.collection import take_over_collection
 
     take_over_collection()
-    if not args.keep_database_setting and settings.database.url == Settings().database.url:
-        settings = settings.with_overrides(database={"url": DEMO_DATABASE})
+    if args.reset:
+        print(f"reset: deleted the demo database {reset_demo_database(settings.database.url)}")
     settings = _with_listen(args, settings)
     if not settings.routing.get("queues"):
         settings = settings.model_copy(update={"routing": {**settings.routing, **DEMO_ROUTING}})
@@ -172,17 +239,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     for username, role, _name, extension, password in DEMO_USERS:
         phone = f", phone {extension}" if extension else ""
         print(f"  {username:<11} {password:<16} {role}{phone}")
-    web.run_app(
+    _serve_forever(
         demo_app(settings, calls=args.calls),
-        loop=event_loop_factory()(),
-        host=settings.server.host,
-        port=settings.server.port,
-        print=lambda _msg: print(
-            f"contact-center {__version__} demo on http://{settings.server.host}:"
-            f"{settings.server.port}/ with a simulated PBX "
-            f"({'no calls' if not args.calls else 'placing calls'}; Ctrl+C to stop)",
-            flush=True,
-        ),
+        settings,
+        f"contact-center {__version__} demo on http://{settings.server.host}:"
+        f"{settings.server.port}/ with a simulated PBX "
+        f"({'no calls' if not args.calls else 'placing calls'}; Ctrl+C to stop)",
     )
 
 
@@ -244,6 +306,9 @@ async def _demo_callers(services: Services) -> list[str]:
 def cmd_db(args: argparse.Namespace, settings: Settings) -> None:
     from contact_center.store.engine import create_engine
     from contact_center.store.migrate import current_head, database_revision, downgrade, upgrade
+
+    if args.db_command != "upgrade":
+        _require_database_file(settings.database.url)
 
     async def work() -> None:
         engine = create_engine(settings.database.url)
@@ -413,7 +478,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Unified contact center: voice (Asterisk), chat and email in one console.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--config", help="settings file (default: config/contact-center.toml)")
+    parser.add_argument(
+        "--config",
+        help="settings file (default: CC_CONFIG, else config/contact-center.toml in the "
+        "checkout, or in CC_HOME)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the server with the configured settings")
@@ -422,7 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=cmd_serve)
 
     demo = commands.add_parser(
-        "demo", help="set up demo data and accounts on SQLite and run the server"
+        "demo",
+        help="set up demo data and accounts in the configured database and run the server",
     )
     demo.add_argument("--host")
     demo.add_argument("--port", type=int)
@@ -434,9 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not place simulated calls (the PBX still answers actions)",
     )
     demo.add_argument(
-        "--keep-database-setting",
+        "--reset",
         action="store_true",
-        help=f"use the configured database instead of {DEMO_DATABASE}",
+        help="delete the demo's SQLite database first and start from new demo data",
     )
     demo.set_defaults(handler=cmd_demo)
 

@@ -5,6 +5,10 @@ be overridden as ``CC_<SECTION>_<KEY>`` (``CC_DATABASE_URL``, ``CC_REDIS_URL``,
 ``CC_SERVER_PORT`` ...). ``CC_AMI_HOST`` / ``_PORT`` / ``_USERNAME`` / ``_SECRET``
 / ``_NAME`` describe one Asterisk server (added if the file lists none, else
 replacing the first). Invalid settings raise :class:`SettingsError` naming the key.
+
+Relative paths (the default settings file, a relative SQLite database) are resolved
+against one home directory, never the current one, so the server, the demo and every
+CLI command find the same database wherever they are started (:func:`project_home`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from contact_center.errors import AppError
 
+log = logging.getLogger(__name__)
+
 DEFAULT_CONFIG_PATH = Path("config/contact-center.toml")
+# Environment variables of the project that are not settings (tools, tests, builds).
+NOT_SETTINGS = frozenset(
+    {"CC_CONFIG", "CC_HOME", "CC_ROUTING_PURE", "CC_PURE_PYTHON", "CC_REQUIRE_SERVICES"}
+)
 
 
 class SettingsError(AppError):
@@ -188,13 +198,33 @@ _AMI_ENV = {
 }
 
 
+def project_home(environ: Mapping[str, str] | None = None) -> Path:
+    """The directory relative paths in the settings are resolved against.
+
+    ``CC_HOME`` if set; else the source checkout the code runs from (it has
+    ``pyproject.toml`` and ``config/``), so ``make demo`` and ``.venv/bin/contact-center``
+    share ``<checkout>/var``; else the user's data directory (an installed package).
+    """
+    env = os.environ if environ is None else environ
+    if env.get("CC_HOME"):
+        return Path(env["CC_HOME"]).expanduser().resolve()
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / DEFAULT_CONFIG_PATH).is_file():
+        return checkout
+    data_home = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "contact-center"
+
+
 def load_settings(
     path: Path | str | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
     """Read the TOML file (``CC_CONFIG`` or the default path if it exists) and the environment."""
     env = os.environ if environ is None else environ
+    home = project_home(env)
     data: dict[str, Any] = {}
     chosen = Path(path) if path is not None else Path(env.get("CC_CONFIG", DEFAULT_CONFIG_PATH))
+    if path is None and "CC_CONFIG" not in env:
+        chosen = home / DEFAULT_CONFIG_PATH
     if path is not None or "CC_CONFIG" in env or chosen.exists():
         try:
             data = tomllib.loads(chosen.read_text(encoding="utf-8"))
@@ -203,23 +233,60 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"settings file {chosen} is not valid TOML: {exc}") from None
     _apply_environment(data, env)
-    return _validate(data)
+    settings = _validate(data)
+    return settings.with_overrides(
+        database={"url": absolute_sqlite_url(settings.database.url, home)}
+    )
+
+
+def absolute_sqlite_url(url: str, home: Path) -> str:
+    """A SQLite URL whose relative file path is made absolute under ``home``."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return url
+    if Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(home / database)).render_as_string(hide_password=False)
+
+
+def _environment_keys() -> dict[str, set[str] | None]:
+    """Each section and the keys an environment variable may set (None: any key)."""
+    from routing.settings import RoutingSettings
+
+    keys: dict[str, set[str] | None] = {}
+    for name, field in Settings.model_fields.items():
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            keys[name] = set(model.model_fields)
+        else:
+            keys[name] = None
+    keys["routing"] = set(RoutingSettings.model_fields)
+    return keys
 
 
 def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> None:
-    sections = {name: model for name, model in Settings.model_fields.items()}
+    # Longest section names first, so a section whose name prefixes another's cannot
+    # take its variables.
+    sections = sorted(_environment_keys().items(), key=lambda item: -len(item[0]))
     ami: dict[str, str] = {}
     for key, value in env.items():
-        if not key.startswith("CC_") or key == "CC_CONFIG":
+        if not key.startswith("CC_") or key in NOT_SETTINGS or key.startswith("CC_TEST_"):
             continue
         rest = key[3:]
         if rest.startswith("AMI_") and rest[4:] in _AMI_ENV:
             ami[_AMI_ENV[rest[4:]]] = value
             continue
-        for section in sections:
+        for section, known in sections:
             prefix = section.upper() + "_"
             if rest.startswith(prefix):
                 field = rest[len(prefix) :].lower()
+                if known is not None and field not in known:
+                    # Not a setting (a tool's variable, or a typo): never read as one.
+                    log.warning("ignored environment variable %s: not a setting", key)
+                    break
                 data.setdefault(section, {})[field] = value
                 break
     if ami:

@@ -2,13 +2,52 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, StaticPool
+
+from contact_center.errors import ServiceUnavailable
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    error_id = "database-unavailable"
+
+
+def describe_database(url: str) -> str:
+    """The database for a message: the SQLite file, or the URL without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite {parsed.database or ':memory:'}"
+    return f"PostgreSQL {parsed.render_as_string(hide_password=True)}"
+
+
+@contextlib.asynccontextmanager
+async def database_errors(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Turn a database that cannot be reached or used into one clear error naming it."""
+    try:
+        yield
+    except DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+        raise _unavailable(engine, reason) from None
+    except OSError as exc:
+        # asyncpg raises socket errors as they are (ConnectionRefusedError ...).
+        raise _unavailable(engine, exc.strerror or str(exc)) from None
+
+
+def _unavailable(engine: AsyncEngine, reason: str) -> DatabaseUnavailable:
+    hint = ""
+    if "does not exist" in reason and engine.dialect.name == "postgresql":
+        hint = " (create the role and the database first: README, Running on PostgreSQL)"
+    return DatabaseUnavailable(
+        f"cannot use {describe_database(str(engine.url))} (database.url): {reason}{hint}"
+    )
 
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
@@ -17,7 +56,13 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         database = parsed.database or ""
         memory = database in ("", ":memory:")
         if not memory:
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailable(
+                    f"cannot use {describe_database(url)} (database.url): "
+                    f"{exc.strerror or exc} ({Path(database).parent})"
+                ) from None
         engine = create_async_engine(
             url,
             echo=echo,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.ext.asyncio import AsyncEngine
+from alembic.util.exc import CommandError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from contact_center.errors import AppError
+from contact_center.errors import AppError, InvalidInput
+from contact_center.store.engine import database_errors
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -20,27 +23,38 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database to ``revision`` (runs in a worker thread: Alembic is synchronous)."""
+class UnknownRevision(InvalidInput):
+    error_id = "unknown-revision"
+
+
+async def _run_alembic(
+    engine: AsyncEngine, step: Callable[[Config, str], None], revision: str
+) -> None:
     config = alembic_config(engine.url.render_as_string(hide_password=False))
 
     def run(connection: object) -> None:
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        step(config, revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(run)
+    async with database_errors(engine):
+        connection: AsyncConnection
+        async with engine.begin() as connection:
+            try:
+                await connection.run_sync(run)
+            except CommandError as exc:
+                raise UnknownRevision(
+                    f"{exc} (revisions go from none to {current_head()})",
+                    details={"revision": revision},
+                ) from None
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the database to ``revision`` (runs in a worker thread: Alembic is synchronous)."""
+    await _run_alembic(engine, command.upgrade, revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
-    config = alembic_config(engine.url.render_as_string(hide_password=False))
-
-    def run(connection: object) -> None:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(run)
+    await _run_alembic(engine, command.downgrade, revision)
 
 
 def current_head() -> str:
@@ -57,7 +71,7 @@ async def database_revision(engine: AsyncEngine) -> str | None:
     def read(connection: object) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()  # type: ignore[arg-type]
 
-    async with engine.connect() as connection:
+    async with database_errors(engine), engine.connect() as connection:
         return await connection.run_sync(read)
 
 

@@ -53,11 +53,18 @@ async def test_given_no_credentials_when_calling_any_protected_route_then_401(
     assert checked >= 25
 
 
-async def test_given_public_routes_then_only_login_and_status(app: web.Application) -> None:
+async def test_given_public_routes_then_only_login_status_and_the_start_page(
+    app: web.Application,
+) -> None:
     public = sorted(
         (m, p) for m, p in registered_routes(app) if (e := endpoint(app, m, p)) and e.public
     )
-    assert public == [("GET", "/status"), ("POST", "/api/v1/auth/login")]
+    assert public == [
+        ("GET", "/"),
+        ("GET", "/static/{name}"),
+        ("GET", "/status"),
+        ("POST", "/api/v1/auth/login"),
+    ]
 
 
 async def test_given_wrong_role_when_calling_any_route_then_403_and_right_role_passes(

@@ -6,13 +6,77 @@ from pathlib import Path
 
 import pytest
 
-from contact_center.settings import Settings, SettingsError, load_settings
+from contact_center.settings import (
+    Settings,
+    SettingsError,
+    absolute_sqlite_url,
+    load_settings,
+    project_home,
+)
+from contact_center.store.engine import describe_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_shipped_config_file_matches_the_code_defaults() -> None:
-    assert load_settings(ROOT / "config" / "contact-center.toml", environ={}) == Settings()
+def test_shipped_config_file_matches_the_code_defaults(tmp_path: Path) -> None:
+    loaded = load_settings(
+        ROOT / "config" / "contact-center.toml", environ={"CC_HOME": str(tmp_path)}
+    )
+    defaults = Settings()
+    expected = defaults.with_overrides(
+        database={"url": absolute_sqlite_url(defaults.database.url, tmp_path)}
+    )
+    assert loaded == expected
+
+
+def test_given_no_home_when_run_from_a_checkout_then_paths_resolve_under_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # another working directory changes nothing
+    assert project_home({}) == ROOT
+    settings = load_settings(environ={})
+    assert settings.database.url == f"sqlite+aiosqlite:///{ROOT / 'var' / 'contact-center.db'}"
+    assert not (tmp_path / "var").exists()
+
+
+def test_given_cc_home_then_the_default_file_and_database_live_there(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "contact-center.toml").write_text("[server]\nport = 9321\n")
+    settings = load_settings(environ={"CC_HOME": str(tmp_path)})
+    assert settings.server.port == 9321
+    assert settings.database.url == f"sqlite+aiosqlite:///{tmp_path / 'var' / 'contact-center.db'}"
+    assert (
+        describe_database(settings.database.url)
+        == f"SQLite {tmp_path / 'var' / 'contact-center.db'}"
+    )
+
+
+def test_absolute_and_server_urls_are_left_alone(tmp_path: Path) -> None:
+    assert absolute_sqlite_url("sqlite+aiosqlite:////srv/cc.db", tmp_path) == (
+        "sqlite+aiosqlite:////srv/cc.db"
+    )
+    assert absolute_sqlite_url("sqlite+aiosqlite://", tmp_path) == "sqlite+aiosqlite://"
+    pg = "postgresql+asyncpg://cc:secret@db:5432/cc"
+    assert absolute_sqlite_url(pg, tmp_path) == pg
+    assert describe_database(pg) == "PostgreSQL postgresql+asyncpg://cc:***@db:5432/cc"
+
+
+def test_environment_variables_that_are_not_settings_are_not_read_as_settings(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = load_settings(
+        environ={
+            "CC_ROUTING_PURE": "1",
+            "CC_REQUIRE_SERVICES": "1",
+            "CC_TEST_REDIS_URL": "redis://x",
+            "CC_SERVER_COLOUR": "blue",
+            "CC_SERVER_PORT": "9001",
+        }
+    )
+    assert settings.server.port == 9001
+    assert "pure" not in settings.routing
+    assert "ignored environment variable CC_SERVER_COLOUR" in caplog.text
+    assert "CC_ROUTING_PURE" not in caplog.text
 
 
 def test_environment_overrides_file_and_fills_an_asterisk_server(tmp_path: Path) -> None:
@@ -29,7 +93,7 @@ def test_environment_overrides_file_and_fills_an_asterisk_server(tmp_path: Path)
         },
     )
     assert settings.server.port == 9100
-    assert settings.database.url == "sqlite+aiosqlite:///x.db"
+    assert settings.database.url == f"sqlite+aiosqlite:///{ROOT / 'x.db'}"
     assert settings.redis.url == "redis://127.0.0.1:6379/2"
     assert settings.phone.default_region == "GB"
     assert [(s.host, s.secret) for s in settings.asterisk.servers] == [("10.0.0.5", "s3cret")]
@@ -43,7 +107,6 @@ def test_environment_overrides_file_and_fills_an_asterisk_server(tmp_path: Path)
         ({"CC_DATABASE_URL": "mysql://x"}, "database.url"),
         ({"CC_REDIS_URL": "http://x"}, "redis.url"),
         ({"CC_PHONE_DEFAULT_REGION": "XX"}, "phone.default_region"),
-        ({"CC_SERVER_COLOUR": "blue"}, "server.colour: unknown setting"),
         ({"CC_LOGGING_LEVEL": "LOUD"}, "logging.level"),
     ],
 )
