@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import uuid
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -42,6 +42,9 @@ class LoginThrottle(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+    async def health(self) -> dict[str, Any]:
+        """For /status: ``ok`` and which backend holds the attempts."""
 
 
 class MemoryLoginThrottle:
@@ -81,6 +84,9 @@ class MemoryLoginThrottle:
 
     async def close(self) -> None:
         self._attempts.clear()
+
+    async def health(self) -> dict[str, Any]:
+        return {"ok": True, "backend": "memory"}
 
 
 # KEYS[1] = the key's sorted set (score = attempt time, member = ticket).
@@ -131,3 +137,8 @@ class RedisLoginThrottle:
 
     async def close(self) -> None:
         """The Redis client is owned by whoever created it."""
+
+    async def health(self) -> dict[str, Any]:
+        # A failed ping raises: /status reports the exception's type.
+        await self._redis.ping()
+        return {"ok": True, "backend": "redis", "keys": f"{self._prefix}:login-attempts:*"}

@@ -70,6 +70,9 @@ class SessionStore(Protocol):
     async def close(self) -> None:
         """Release connections."""
 
+    async def health(self) -> dict[str, Any]:
+        """For /status: ``ok`` and which backend holds the sessions."""
+
 
 class MemorySessionStore:
     """Sessions in this process (single node)."""
@@ -102,6 +105,9 @@ class MemorySessionStore:
 
     async def close(self) -> None:
         self._sessions.clear()
+
+    async def health(self) -> dict[str, Any]:
+        return {"ok": True, "backend": "memory", "sessions": len(self._sessions)}
 
 
 # KEYS[1] = session hash. ARGV = now, idle seconds, ttl ms.
@@ -203,6 +209,11 @@ class RedisSessionStore:
 
     async def close(self) -> None:
         """The Redis client is owned by whoever created it."""
+
+    async def health(self) -> dict[str, Any]:
+        # A failed ping raises: /status reports the exception's type.
+        await self._redis.ping()
+        return {"ok": True, "backend": "redis", "keys": f"{self._prefix}:session:*"}
 
 
 def _text(value: bytes | str) -> str:

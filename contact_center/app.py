@@ -8,6 +8,13 @@ it stops. Tests pass pre-built services or fakes through the keyword arguments.
 Event flow: the router's events go to the history recorder, the bus and (voice
 offers) the telephony service, which rings the agent's phone; telephony's events go
 to the recorder and the bus. Router agent ids are user ids as text.
+
+Shared state: with ``redis.url`` set, the router's state, the event bus, browser
+sessions and login throttling all live in Redis (``routing.backend = "memory"`` keeps
+the router in the process), every key and channel under this deployment's namespace
+(contact_center/deployment.py). At start the namespace is claimed for this database;
+a namespace holding another database's state stops the start with
+``redis-namespace-in-use``.
 """
 
 from __future__ import annotations
@@ -21,6 +28,12 @@ from aiohttp import web
 
 from contact_center.accounts import AccountStore
 from contact_center.bus import EventBus, MemoryBus
+from contact_center.deployment import (
+    claim_redis_namespace,
+    database_identity,
+    redis_namespace,
+    redis_prefix,
+)
 from contact_center.domain.events import DomainEvent
 from contact_center.domain.identity import IdentityKind, InvalidIdentity
 from contact_center.history import InteractionRecorder
@@ -67,7 +80,11 @@ def build_services(
         if settings.redis.url:
             from contact_center.bus.redis import RedisBus
 
-            bus = RedisBus(settings.redis.url, max_connections=settings.redis.max_connections)
+            bus = RedisBus(
+                settings.redis.url,
+                namespace=redis_prefix(settings),
+                max_connections=settings.redis.max_connections,
+            )
         else:
             bus = MemoryBus()
     profiles = ProfileStore(
@@ -195,7 +212,7 @@ def build_app(
     app = web.Application(client_max_size=2 * 1024 * 1024)
     app[SERVICES] = services
     app.cleanup_ctx.append(_lifetime(services, require_migrated=require_migrated))
-    setup_http(app, services)
+    setup_http(app, services, redis_prefix=redis_prefix(settings))
     return app
 
 
@@ -203,12 +220,14 @@ def _lifetime(
     services: Services, *, require_migrated: bool
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
-        if require_migrated:
-            try:
+        try:
+            if require_migrated:
                 await ensure_migrated(services.engine)
-            except Exception:
-                await services.engine.dispose()
-                raise
+            if services.settings.redis.url:
+                await _claim_namespace(services)
+        except Exception:
+            await services.engine.dispose()
+            raise
         await services.bus.start()
         if services.recorder is not None:
             await services.recorder.start()
@@ -218,7 +237,11 @@ def _lifetime(
             log.info("router started with %d agents", len(agents))
         if services.telephony is not None:
             await services.telephony.start()
-        log.info("services started (database %s)", services.engine.dialect.name)
+        log.info(
+            "services started (database %s, Redis namespace %s)",
+            services.engine.dialect.name,
+            redis_namespace(services.settings) if services.settings.redis.url else "-",
+        )
         try:
             yield
         finally:
@@ -233,3 +256,17 @@ def _lifetime(
             log.info("services stopped")
 
     return lifetime
+
+
+async def _claim_namespace(services: Services) -> None:
+    """Before anything reads or writes shared state: this deployment's Redis namespace
+    is this database's (claimed now if new), or the start fails."""
+    import redis.asyncio as aioredis
+
+    settings = services.settings
+    identity = await database_identity(services.engine, settings.database.url)
+    client = aioredis.from_url(settings.redis.url)
+    try:
+        await claim_redis_namespace(client, settings, identity)
+    finally:
+        await client.aclose()

@@ -70,6 +70,10 @@ class RedisSettings(_Section):
     # Empty: in-process state and event bus (single node).
     url: str = ""
     max_connections: int = Field(50, ge=1, le=10_000)
+    # Names this deployment's keys and channel in Redis ("cc:<namespace>:..."), so
+    # deployments sharing one Redis never see each other's state. Empty: derived from
+    # the database (contact_center/deployment.py), the same on every node using it.
+    namespace: str = Field("", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")
 
     @field_validator("url")
     @classmethod

@@ -135,9 +135,15 @@ class AgentSettings(_Model):
         return _check_levels(value)
 
 
+BackendName = Literal["memory", "redis"]
+
+
 class RoutingSettings(_Model):
-    backend: Literal["memory", "redis"] = "memory"
-    # Redis: keys are "{<key_prefix>:<shard>}:..." so one shard shares a cluster slot.
+    # None: "redis" when redis.url is set (state shared by every node), else "memory"
+    # (see backend_name).
+    backend: BackendName | None = None
+    # Redis: keys are "{<key_prefix>:<namespace>:<shard>}:..." (namespace: the
+    # deployment's, contact_center/deployment.py) so one shard shares a cluster slot.
     key_prefix: str = Field("cc", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     shard: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     lease_seconds: float = Field(3.0, ge=0.5, le=60)
@@ -175,6 +181,14 @@ class RoutingSettings(_Model):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+
+def backend_name(settings: RoutingSettings, redis_url: str) -> BackendName:
+    """The state backend: the one set, else Redis whenever Redis is configured (so every
+    node of a deployment shares the router's state), else memory."""
+    if settings.backend is not None:
+        return settings.backend
+    return "redis" if redis_url else "memory"
 
 
 def _check_levels(value: dict[str, int]) -> dict[str, int]:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
+from contact_center.deployment import redis_namespace
 from contact_center.settings import Settings
 from routing.backends.base import RouterBackend
 from routing.backends.memory import MemoryRouterBackend
@@ -18,7 +19,12 @@ from routing.backends.redis import RedisRouterBackend, router_client
 from routing.errors import InvalidRoutingConfig
 from routing.ports import EventSink, WaitingContactStore
 from routing.service import RoutingService
-from routing.settings import RoutingSettings, build_config, parse_routing_settings
+from routing.settings import (
+    RoutingSettings,
+    backend_name,
+    build_config,
+    parse_routing_settings,
+)
 
 
 class ConfiguredRoutingService(RoutingService):
@@ -49,11 +55,16 @@ def build_routing(
     node_id: str | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ConfiguredRoutingService:
-    """The routing service for ``settings.routing`` (memory unless ``backend = "redis"``)."""
+    """The routing service for ``settings.routing``: on Redis when ``redis.url`` is set
+    (unless ``routing.backend = "memory"``), else in memory.
+
+    On Redis the keys are this deployment's (``{<key_prefix>:<namespace>:<shard>}:...``):
+    two deployments sharing one Redis never see each other's agents and contacts.
+    """
     routing = parse_routing_settings(settings.routing)
     config = build_config(routing)
     backend: RouterBackend
-    if routing.backend == "redis":
+    if backend_name(routing, settings.redis.url) == "redis":
         if redis_client is None:
             if not settings.redis.url:
                 raise InvalidRoutingConfig(
@@ -67,7 +78,7 @@ def build_routing(
             redis_client,
             sink=sink,
             node_id=node_id or settings.server.node_id or None,
-            key_prefix=routing.key_prefix,
+            key_prefix=f"{routing.key_prefix}:{redis_namespace(settings)}",
             shard=routing.shard,
             lease_seconds=routing.lease_seconds,
             command_timeout=routing.command_timeout_seconds,

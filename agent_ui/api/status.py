@@ -1,4 +1,10 @@
-"""``/status``: every adapter's health in one public document, with no secrets."""
+"""``/status``: every adapter's health in one public document, with no secrets.
+
+Each entry names the backend it runs on (``database``: the SQL dialect; ``routing``,
+``bus``, ``sessions``, ``login_throttle``: ``memory`` or ``redis``), so a deployment
+can check it is configured as intended. The probes come from the services
+(``Services.health``) and from this edge's own session and login-throttle stores.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from agent_ui.app_keys import LOGIN_THROTTLE, SESSIONS
 from agent_ui.middlewares import json_response
 from agent_ui.request_state import services_of
 from contact_center.services import HealthProbe
@@ -19,7 +26,11 @@ _URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 async def status(request: web.Request) -> web.StreamResponse:
     """200 when every probe says ok, else 503; each probe bounded by a timeout."""
-    probes = services_of(request).health
+    probes: dict[str, HealthProbe] = {
+        "sessions": request.app[SESSIONS].health,
+        "login_throttle": request.app[LOGIN_THROTTLE].health,
+        **services_of(request).health,
+    }
     names = sorted(probes)
     results = await asyncio.gather(*(_run_probe(probes[name]) for name in names))
     report = dict(zip(names, results, strict=True))

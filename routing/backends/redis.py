@@ -32,7 +32,9 @@ Mechanism (the reasoning is in docs/routing.md, "Decisions"):
   plus the load and replay (a few seconds at most with the default checkpoint limits).
 
 Keys share one hash tag per shard (``{<prefix>:<shard>}``) so the scripts' keys live
-in one cluster slot; key names are always passed in, never built inside scripts.
+in one cluster slot; key names are always passed in, never built inside scripts. The
+application's prefix names its deployment (``<key_prefix>:<namespace>``, see
+routing/wiring.py), so deployments sharing one Redis keep apart.
 """
 
 from __future__ import annotations
@@ -220,18 +222,19 @@ class RedisKeys:
         self.log = f"{tag}:log"
         # Commands that made an engine fail (node|request id): refused if read again.
         self.set_aside = f"{tag}:set-aside"
-        self._tag = tag
+        # The hash tag every key of the shard starts with (shown by /status).
+        self.tag = tag
 
     def reply(self, node_id: str) -> str:
-        return f"{self._tag}:reply:{node_id}"
+        return f"{self.tag}:reply:{node_id}"
 
     def wake(self, node_id: str) -> str:
-        return f"{self._tag}:wake:{node_id}"
+        return f"{self.tag}:wake:{node_id}"
 
     def staging(self, checkpoint: str) -> tuple[str, str, str]:
         """Where one checkpoint's contacts, agents and statistics are written before
         they replace the records (``checkpoint``: unique per leader and attempt)."""
-        base = f"{self._tag}:staging:{checkpoint}"
+        base = f"{self.tag}:staging:{checkpoint}"
         return f"{base}:contacts", f"{base}:agents", f"{base}:stats"
 
 
@@ -444,6 +447,7 @@ class RedisRouterBackend:
         """Redis reachable and some node holding the shard's lease (this one or another)."""
         report: dict[str, Any] = {
             "backend": "redis",
+            "keys": f"{self.keys.tag}:*",
             "node_id": self.node_id,
             "leading": self._engine is not None,
         }

@@ -133,7 +133,25 @@ async def test_session_concurrent_touches_all_see_it(sessions: SessionStore) -> 
     assert all(f is not None for f in found)
 
 
+async def test_session_health_names_the_backend_and_where_its_keys_are(
+    sessions: SessionStore, backend: str, redis_prefix: str
+) -> None:
+    report = await sessions.health()
+    assert report["ok"] is True and report["backend"] == backend
+    if backend == "redis":
+        assert report["keys"] == f"{redis_prefix}:session:*"
+
+
 # -- login throttle ------------------------------------------------------------------
+
+
+async def test_throttle_health_names_the_backend_and_where_its_keys_are(
+    throttle: LoginThrottle, backend: str, redis_prefix: str
+) -> None:
+    report = await throttle.health()
+    assert report["ok"] is True and report["backend"] == backend
+    if backend == "redis":
+        assert report["keys"] == f"{redis_prefix}:login-attempts:*"
 
 
 async def test_throttle_allows_up_to_limit_then_refuses_with_retry_after(

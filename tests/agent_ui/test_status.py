@@ -80,7 +80,15 @@ async def test_given_probe_reporting_secrets_then_they_are_not_shown(
     assert (await response.json())["services"]["redis"]["servers"] == [{"name": "pbx1"}]
 
 
-async def test_given_no_probes_then_ok(client: Client) -> None:
+async def test_given_no_service_probes_then_the_edge_still_names_its_own_backends(
+    client: Client,
+) -> None:
     response = await client.get("/status")
     assert response.status == 200
-    assert await response.json() == {"ok": True, "services": {}}
+    assert await response.json() == {
+        "ok": True,
+        "services": {
+            "sessions": {"ok": True, "backend": "memory", "sessions": 0},
+            "login_throttle": {"ok": True, "backend": "memory"},
+        },
+    }

@@ -58,6 +58,7 @@ async def test_given_redis_nodes_then_health_names_the_leader(redis_node: StartN
     assert await leader.health() == {
         "ok": True,
         "backend": "redis",
+        "keys": f"{leader.keys.tag}:*",
         "node_id": leader.node_id,
         "leading": True,
         "leader": leader.node_id,

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from contact_center.settings import Settings
+from routing.backends.memory import MemoryRouterBackend
 from routing.backends.redis import RedisRouterBackend
 from routing.errors import InvalidRoutingConfig
 from routing.model import Channel, MaxWaitAction, StrategyName
@@ -107,3 +108,44 @@ async def test_given_redis_settings_then_the_backend_gets_its_checkpoint_limits(
     assert (backend.checkpoint_seconds, backend.checkpoint_commands) == (1.5, 2000)
     with pytest.raises(InvalidRoutingConfig):
         parse_routing_settings({"checkpoint_commands": 0})
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"  # never connected: these tests only build
+
+
+def _redis_settings(database: str, **routing: Any) -> Settings:
+    return Settings().with_overrides(
+        database={"url": database}, redis={"url": REDIS_URL}, routing=routing
+    )
+
+
+def test_given_a_redis_url_and_no_backend_then_the_router_keeps_its_state_in_redis() -> None:
+    service = build_routing(
+        _redis_settings("postgresql+asyncpg://cc@db.internal/cc"), sink=ListEventSink()
+    )
+    assert isinstance(service.backend, RedisRouterBackend)
+
+
+def test_given_backend_memory_then_it_wins_over_a_redis_url() -> None:
+    settings = _redis_settings("postgresql+asyncpg://cc@db.internal/cc", backend="memory")
+    service = build_routing(settings, sink=ListEventSink())
+    assert isinstance(service.backend, MemoryRouterBackend)
+    assert isinstance(build_routing(Settings(), sink=ListEventSink()).backend, MemoryRouterBackend)
+
+
+def test_given_two_databases_then_their_router_keys_differ_and_one_database_shares_them() -> None:
+    def tag(database: str, **redis: str) -> str:
+        settings = _redis_settings(database, backend="redis")
+        if redis:
+            settings = settings.with_overrides(redis=redis)
+        backend = build_routing(settings, sink=ListEventSink()).backend
+        assert isinstance(backend, RedisRouterBackend)
+        return backend.keys.tag
+
+    first = tag("postgresql+asyncpg://cc:one@db.internal:5432/first")
+    # The same database seen by another node: user, password and port spelling aside.
+    assert tag("postgresql+asyncpg://other:two@db.internal/first") == first
+    assert tag("postgresql+asyncpg://cc:one@db.internal:5432/second") != first
+    assert first.startswith("{cc:db-") and first.endswith(":default}")
+    named = tag("postgresql+asyncpg://cc@db.internal/first", namespace="acme-prod")
+    assert named == "{cc:acme-prod:default}"
