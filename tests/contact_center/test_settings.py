@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from contact_center.settings import (
+    AsteriskServer,
     Settings,
     SettingsError,
+    TierRule,
     absolute_sqlite_url,
     load_settings,
     project_home,
 )
 from contact_center.store.engine import describe_database
+from routing.settings import (
+    AgentSettings,
+    BlockSettings,
+    MaxWaitSettings,
+    OverflowSettings,
+    ProfileSettings,
+    QueueSettings,
+    RoutingSettings,
+    ServiceLevelSettings,
+    StickySettings,
+    parse_routing_settings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +42,41 @@ def test_shipped_config_file_matches_the_code_defaults(tmp_path: Path) -> None:
     expected = defaults.with_overrides(
         database={"url": absolute_sqlite_url(defaults.database.url, tmp_path)}
     )
-    assert loaded == expected
+    assert loaded.model_copy(update={"routing": {}}) == expected
+    routing = parse_routing_settings(loaded.routing)
+    defaults_of_routing = RoutingSettings()
+    differing = {
+        key
+        for key in RoutingSettings.model_fields
+        if getattr(routing, key) != getattr(defaults_of_routing, key)
+    }
+    # The only key set to other than its default: the queues of the shipped dialplan.
+    assert differing == {"queues"}
+    assert set(routing.queues) == {"support", "sales"}
+
+
+def _keys_of(model: type[BaseModel]) -> set[str]:
+    return set(model.model_fields)
+
+
+def test_shipped_config_file_lists_every_key_of_every_section() -> None:
+    text = (ROOT / "config" / "contact-center.toml").read_text()
+    written = set(re.findall(r"^#?\s*([a-z0-9_]+)\s*=", text, flags=re.MULTILINE))
+    # Inline tables and arrays of tables name their keys inside the braces.
+    written |= set(re.findall(r"[{,]\s*([a-z0-9_]+)\s*=", text))
+    written |= set(re.findall(r"^#?\s*\[\[?[a-z_]+\.([a-z_]+)[\].]", text, flags=re.MULTILINE))
+    expected: set[str] = set()
+    for field in Settings.model_fields.values():
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            expected |= _keys_of(model)
+    for model in (
+        AsteriskServer, TierRule, RoutingSettings, QueueSettings, ProfileSettings,
+        AgentSettings, BlockSettings, ServiceLevelSettings, StickySettings,
+        OverflowSettings, MaxWaitSettings,
+    ):  # fmt: skip
+        expected |= _keys_of(model)
+    assert expected - written == set()
 
 
 def test_given_no_home_when_run_from_a_checkout_then_paths_resolve_under_it(
