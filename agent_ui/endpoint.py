@@ -22,6 +22,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Who may call an endpoint. PUBLIC means no authentication at all.
 PUBLIC: frozenset[Role] = frozenset()
 ANY_USER: frozenset[Role] = frozenset(Role)
+AGENTS: frozenset[Role] = frozenset({Role.AGENT})
 SUPERVISORS: frozenset[Role] = frozenset({Role.SUPERVISOR, Role.ADMIN})
 ADMINS: frozenset[Role] = frozenset({Role.ADMIN})
 

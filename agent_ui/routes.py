@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from agent_ui import openapi
-from agent_ui.api import audit, auth, customers, status, users
-from agent_ui.endpoint import ADMINS, ANY_USER, PUBLIC, SUPERVISORS, Endpoint
+from agent_ui.api import agents, audit, auth, customers, status, users
+from agent_ui.endpoint import ADMINS, AGENTS, ANY_USER, PUBLIC, SUPERVISORS, Endpoint
 from agent_ui.pages import home, static
 from agent_ui.schemas import (
+    AgentStateChange,
     AuditQuery,
     CustomerCreate,
     CustomerSearchQuery,
@@ -59,6 +60,13 @@ USER = {"$ref": "#/components/schemas/User"}
 TOKEN = {"$ref": "#/components/schemas/ApiToken"}
 PROFILE = {"$ref": "#/components/schemas/CustomerProfile"}
 OBJECT: dict[str, Any] = {"type": "object"}
+AGENT_STATE = _object(
+    {"user_id": {"type": "integer"}, "agent_id": {"type": "string"},
+     "state": {"enum": ["offline", "ready", "not_ready"]}, "reason": {"type": ["string", "null"]},
+     "state_seconds": {"type": "number"}, "queues": {"type": "array"},
+     "active": {"type": "object"}, "extension": {"type": ["string", "null"]}},
+    ["user_id", "agent_id", "state", "reason"],
+)  # fmt: skip
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     # -- authentication ----------------------------------------------------------------
@@ -146,6 +154,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", f"{API}/audit", audit.audit_log, SUPERVISORS,
              "Query the audit log (newest first)", "audit", query=AuditQuery,
              response=_page(OBJECT)),
+    # -- agent state in the router ---------------------------------------------------------
+    Endpoint("GET", f"{API}/agents/me/state", agents.my_state, AGENTS, "My state in the router",
+             "agents", response=AGENT_STATE),
+    Endpoint("PUT", f"{API}/agents/me/state", agents.set_my_state, AGENTS,
+             "Go ready, not ready (with a reason) or offline", "agents", body=AgentStateChange,
+             response=AGENT_STATE),
+    Endpoint("GET", f"{API}/agents/{{user_id:{ID}}}/state", agents.get_agent_state, SUPERVISORS,
+             "An agent's state in the router", "agents", response=AGENT_STATE),
+    Endpoint("PUT", f"{API}/agents/{{user_id:{ID}}}/state", agents.set_agent_state, SUPERVISORS,
+             "Change an agent's state (recorded as forced by the supervisor)", "agents",
+             body=AgentStateChange, response=AGENT_STATE),
     Endpoint("GET", "/", home.home, PUBLIC, "Start page: what runs, the API, how to log in",
              "pages", response={"type": "string"}, media_type="text/html"),
     Endpoint("GET", f"/static/{{name:{static.NAME_PATTERN}}}", static.static_file, PUBLIC,

@@ -203,3 +203,12 @@ class OrderRow(Strict):
 
 class OrderImport(Strict):
     orders: Annotated[list[OrderRow], Field(min_length=1, max_length=MAX_IMPORT_ROWS)]
+
+
+# -- agents ------------------------------------------------------------------------
+
+
+class AgentStateChange(Strict):
+    state: Literal["ready", "not_ready", "offline"]
+    # Required for not_ready: one of [routing] not_ready_reasons.
+    reason: Text64 | None = None

@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from contact_center.accounts import AccountStore
+from contact_center.agent_state import register_agents
 from contact_center.bus import EventBus, MemoryBus
 from contact_center.deployment import (
     claim_redis_namespace,
@@ -165,35 +166,6 @@ def build_services(
     if settings.asterisk.servers:
         services.health["asterisk"] = telephony_health
     return services
-
-
-async def register_agents(services: Services) -> list[str]:
-    """Every enabled agent-role user becomes a router agent with its phone extension.
-
-    Skills, queues and routing profile come from ``[routing.agents.<username>]`` (or
-    ``<user id>``); an agent without an entry serves every configured queue.
-    """
-    assert services.routing is not None and services.directory is not None
-    queues = tuple(services.settings.routing.get("queues", {}))
-    registered = []
-    for user in await services.accounts.list_users():
-        if user.disabled or user.role != "agent":
-            continue
-        agent_id = str(user.id)
-        entry = services.agent_settings.get(user.username) or services.agent_settings.get(
-            agent_id, {}
-        )
-        await services.routing.upsert_agent(
-            agent_id,
-            name=user.display_name,
-            skills=entry.get("skills", {}),
-            queues=tuple(entry.get("queues", queues)),
-            profile=entry.get("profile"),
-        )
-        if user.extension:
-            services.directory.set(agent_id, user.extension)
-        registered.append(agent_id)
-    return registered
 
 
 def build_app(

@@ -1,0 +1,44 @@
+"""Agent state in the router: an agent's own (``/agents/me/state``) and, for
+supervisors, anyone's (``/agents/{id}/state``, recorded as forced by the supervisor).
+
+Logging in to the router is separate from logging in to the API: an agent logged in
+over HTTP stays OFFLINE until they ask to be READY or NOT_READY (with a reason from
+``[routing] not_ready_reasons``).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from agent_ui.middlewares import json_response
+from agent_ui.request_state import body_of, path_id, principal_of, services_of
+from agent_ui.schemas import AgentStateChange
+from contact_center.agent_state import agent_state, change_agent_state
+
+
+async def my_state(request: web.Request) -> web.StreamResponse:
+    services = services_of(request)
+    return json_response(await agent_state(services, principal_of(request).user))
+
+
+async def set_my_state(request: web.Request) -> web.StreamResponse:
+    services = services_of(request)
+    body = body_of(request, AgentStateChange)
+    me = principal_of(request).user
+    return json_response(await change_agent_state(services, me, body.state, body.reason, by=me))
+
+
+async def get_agent_state(request: web.Request) -> web.StreamResponse:
+    services = services_of(request)
+    user = await services.accounts.get_user(path_id(request, "user_id"))
+    return json_response(await agent_state(services, user))
+
+
+async def set_agent_state(request: web.Request) -> web.StreamResponse:
+    services = services_of(request)
+    body = body_of(request, AgentStateChange)
+    user = await services.accounts.get_user(path_id(request, "user_id"))
+    supervisor = principal_of(request).user
+    return json_response(
+        await change_agent_state(services, user, body.state, body.reason, by=supervisor)
+    )
