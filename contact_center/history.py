@@ -259,10 +259,10 @@ class ContactLifeLog:
     """An event sink writing one INFO line per step of each contact's life.
 
     Queued, offered (to which agent), offer not answered or declined, connected,
-    transferred, ended (voice: who hung up), wrap-up, closed, abandoned (with the
-    reason): each line starts ``contact <contact id> <step>`` followed by ``key=value``
-    pairs of ids, queue and durations, so one ``grep`` shows a contact's whole life.
-    Only ids go out: customers' numbers, names and addresses never reach the log.
+    transferred, ended (calls: who hung up), closed, abandoned (with the reason): each
+    line starts ``contact <contact id> <step>`` followed by ``key=value`` pairs of ids,
+    queue and durations, so one ``grep`` shows a contact's whole life. Only ids go out:
+    customers' numbers, names and addresses never reach the log.
     """
 
     def __init__(
@@ -318,8 +318,10 @@ class ContactLifeLog:
                 f"waited={_seconds(d['wait_seconds'])} talked={_seconds(d['talk_seconds'])}"
             )
         if name == "contact.wrap_up_started":
+            if contact.startswith(self.voice_prefix):
+                return None  # a call's end is told by call.hung_up, with who hung up
             return (
-                f"contact {contact} wrap-up agent={d['agent_id']} queue={d['queue']} "
+                f"contact {contact} ended agent={d['agent_id']} queue={d['queue']} "
                 f"talked={_seconds(d['talk_seconds'])}"
             )
         if name == "contact.closed":

@@ -89,6 +89,7 @@ class ServerSession:
     resyncs: int = 0
     resync_attempts: int = 0
     resync_error: str = ""
+    resynced_at: float | None = None
     # The tracker matches Asterisk: false from each login until its resync is done.
     in_sync: bool = False
     # Set once the first resync is done; offers wait for it.
@@ -174,6 +175,7 @@ class TelephonyService:
             data.update(
                 live_calls=len(session.tracker.live_calls()),
                 resyncs=session.resyncs,
+                resynced_at=session.resynced_at,
                 resync_error=session.resync_error,
                 in_sync=session.in_sync,
                 offers_failed_in_a_row=session.offers_failed_in_a_row,
@@ -346,6 +348,7 @@ class TelephonyService:
             ]
         )
         session.in_sync = True
+        session.resynced_at = at
         session.synced.set()
         return events
 

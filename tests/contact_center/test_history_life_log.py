@@ -65,6 +65,7 @@ async def test_each_step_is_one_line_with_ids_and_durations_and_no_personal_data
                     at=112.0, contact_id=cid, agent_id="7", waited_seconds=12.0, **common
                 ),
                 _hung_up("pbx1:1.1", CallOutcome.COMPLETED, HungUpBy.CUSTOMER),
+                # A call's end is told by telephony (with who hung up), a chat's by this.
                 WrapUpStarted(
                     at=160.0,
                     contact_id=cid,
@@ -72,6 +73,15 @@ async def test_each_step_is_one_line_with_ids_and_durations_and_no_personal_data
                     talk_seconds=45.25,
                     deadline=165.0,
                     **common,
+                ),
+                WrapUpStarted(
+                    at=160.0,
+                    contact_id="chat-9",
+                    channel=Channel.CHAT,
+                    queue="support",
+                    agent_id="8",
+                    talk_seconds=60.0,
+                    deadline=None,
                 ),
                 ContactClosed(at=165.0, contact_id=cid, agent_id="7", reason="completed", **common),
                 ContactAbandoned(
@@ -93,7 +103,7 @@ async def test_each_step_is_one_line_with_ids_and_durations_and_no_personal_data
         f"contact {cid} connected agent=7 queue=support waited=12.0s",
         f"contact {cid} ended hung_up_by=customer outcome=completed queue=support "
         "waited=12.0s talked=45.2s",
-        f"contact {cid} wrap-up agent=7 queue=support talked=45.2s",
+        "contact chat-9 ended agent=8 queue=support talked=60.0s",
         f"contact {cid} closed agent=7 queue=support reason=completed",
         f"contact {lost} abandoned queue=support waited=30.0s reason=lost-with-pbx agent=-",
     ]

@@ -37,7 +37,9 @@ async def stack() -> AsyncIterator[Stack]:
 async def test_an_offer_of_a_call_asterisk_does_not_have_closes_it_and_blames_no_agent(
     stack: Stack,
 ) -> None:
-    assert stack.telephony.health()[0]["ok"] is True
+    before = stack.telephony.health()[0]
+    assert (before["ok"], before["in_sync"], before["problems"]) == (True, True, [])
+    assert before["resynced_at"] is not None
     ghost = contact_id(stack.cid("1700000000.99"))  # e.g. kept by a router from before
     await stack.router.enqueue(ghost, Channel.VOICE, "support")
     await stack.offers.wait_idle()
