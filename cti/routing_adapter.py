@@ -264,10 +264,17 @@ class RouterVoiceRouting:
             call_id = waiting.contact_id[len(CONTACT_PREFIX) :]
             if call_id in waiting_calls:
                 # Still holding: back to its queue with its customer and original wait.
+                try:
+                    result = await self.routing.run(waiting.to_command())
+                except AppError as exc:
+                    # E.g. its queue is gone: the resync's call.queued routes it afresh.
+                    log.warning(
+                        "could not re-queue %s: %s (%s)", call_id, exc.message, exc.error_id
+                    )
+                    await self.held.remove(waiting.contact_id)
+                    continue
                 self._restored.add(waiting.contact_id)
-                offers.extend(
-                    await self._run("re-queue", call_id, self.routing.run(waiting.to_command()))
-                )
+                offers.extend(voice_offers(result.events))
                 continue
             await self.held.remove(waiting.contact_id)
             if call_id in live_calls:
@@ -277,18 +284,22 @@ class RouterVoiceRouting:
                     waiting.contact_id,
                 )
                 continue
-            assert self.events is not None
-            await self.events.publish(
-                [
-                    ContactAbandoned(
-                        at=at,
-                        contact_id=waiting.contact_id,
-                        channel=Channel.VOICE,
-                        queue=waiting.queue,
-                        customer_id=waiting.customer_id,
-                        waited_seconds=round(max(0.0, at - waiting.waiting_since), 3),
-                        reason=LOST_WITH_PBX,
-                    )
-                ]
-            )
+            await self._lost(waiting, at)
         return offers
+
+    async def _lost(self, waiting: WaitingContact, at: float) -> None:
+        """End a held contact whose call Asterisk no longer has, as the router would."""
+        assert self.events is not None
+        await self.events.publish(
+            [
+                ContactAbandoned(
+                    at=at,
+                    contact_id=waiting.contact_id,
+                    channel=Channel.VOICE,
+                    queue=waiting.queue,
+                    customer_id=waiting.customer_id,
+                    waited_seconds=round(max(0.0, at - waiting.waiting_since), 3),
+                    reason=LOST_WITH_PBX,
+                )
+            ]
+        )
