@@ -177,7 +177,7 @@ class TelephonyService:
                 resyncs=session.resyncs,
                 resynced_at=session.resynced_at,
                 resync_error=session.resync_error,
-                in_sync=session.in_sync,
+                in_sync=session.in_sync and bool(data["ok"]),
                 offers_failed_in_a_row=session.offers_failed_in_a_row,
                 last_offer_error=session.last_offer_error,
                 unknown_call_offers=session.unknown_call_offers,
@@ -318,15 +318,15 @@ class TelephonyService:
         queues.update({snap.uniqueid: v for snap, v in zip(unknown, values, strict=True) if v})
         events = tracker.reconcile(snapshot, queues, at)
         session.resyncs += 1
+        live = tracker.live_calls()
         log.info(
             "cti[%s] resync: %d channels, %d bridges, %d calls live, %d changes",
             session.name,
             len(snapshot),
             len(bridges),
-            len(tracker.live_calls()),
+            len(live),
             len(events),
         )
-        live = tracker.live_calls()
         live_ids = tuple(c.call_id for c in live)
         waiting_ids = tuple(
             c.call_id for c in live if c.state in (CallState.QUEUED, CallState.OFFERED)
