@@ -87,7 +87,6 @@ class LinkHealth:
     events_received: int = 0
     protocol_violations: int = 0
     queue_depth: int = 0
-    resynced_at: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         data = dataclasses.asdict(self)

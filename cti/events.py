@@ -189,3 +189,19 @@ class AgentPhoneStateChanged(DomainEvent, frozen=True, kw_only=True):
     @property
     def can_take_calls(self) -> bool:
         return self.state in (PhoneState.AVAILABLE, PhoneState.UNKNOWN)
+
+
+class TelephonyResynced(DomainEvent, frozen=True, kw_only=True):
+    """The tracker of ``server`` was brought in line with Asterisk after a (re)connect.
+
+    ``first``: the first resync of this server since the process started, so any
+    open contact history of its calls that Asterisk no longer has belongs to an earlier
+    run. ``waiting_call_ids``: calls holding or ringing an agent; ``live_call_ids``: every
+    call Asterisk has (both as ``<server>:<linkedid>``).
+    """
+
+    name: ClassVar[str] = "telephony.resynced"
+    server: str
+    first: bool
+    live_call_ids: tuple[str, ...]
+    waiting_call_ids: tuple[str, ...]

@@ -2,9 +2,9 @@
 
 * :class:`VoiceRouting` - the router, in call terms: a voice contact queued,
   offer answered / not answered, call ended or transferred, an agent's phone
-  can or cannot take calls. Each call returns the offers the router decided
-  right away ("ring agent A for call X"); later decisions (an agent became
-  ready) come in through :meth:`cti.service.TelephonyService.offer`.
+  can or cannot take calls, a server resynchronised. Each call returns the offers
+  the router decided right away ("ring agent A for call X"); later decisions (an
+  agent became ready) come in through :meth:`cti.service.TelephonyService.offer`.
 * :class:`AgentDirectory` - agent id <-> phone extension (user accounts own it).
 * :class:`EventSink` - where domain events go (the bus).
 """
@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from contact_center.domain.events import DomainEvent
+
+# Why a voice contact ends when Asterisk no longer has its call and nobody saw it end
+# (the PBX restarted, or the call ended while the AMI link was down).
+LOST_WITH_PBX = "lost-with-pbx"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,12 +62,30 @@ class VoiceRouting(Protocol):
     ) -> Sequence[VoiceOffer]: ...
 
     async def call_ended(
-        self, *, call_id: str, agent_id: str | None, abandoned: bool, at: float
-    ) -> Sequence[VoiceOffer]: ...
+        self, *, call_id: str, agent_id: str | None, abandoned: bool, at: float, lost: bool = False
+    ) -> Sequence[VoiceOffer]:
+        """The call is over. ``lost``: Asterisk no longer has it and nobody saw it end;
+        a contact still waiting for an agent ends abandoned with :data:`LOST_WITH_PBX`."""
+        ...
 
     async def phone_availability(
         self, *, agent_id: str, can_take_calls: bool, at: float
     ) -> Sequence[VoiceOffer]: ...
+
+    async def resynced(
+        self,
+        *,
+        server: str,
+        waiting_calls: Collection[str],
+        live_calls: Collection[str],
+        at: float,
+    ) -> Sequence[VoiceOffer]:
+        """Asterisk ``server`` was just resynchronised: ``live_calls`` are every call it
+        has, ``waiting_calls`` those holding or ringing an agent. Voice contacts of that
+        server kept from an earlier run (restored after a restart) are settled against it:
+        still waiting, they go back to their queue; gone, they end abandoned with
+        :data:`LOST_WITH_PBX`. Until then they are never offered."""
+        ...
 
 
 class AgentDirectory(Protocol):
@@ -236,9 +258,10 @@ class FifoVoiceRouting:
         return self._match()
 
     async def call_ended(
-        self, *, call_id: str, agent_id: str | None, abandoned: bool, at: float
+        self, *, call_id: str, agent_id: str | None, abandoned: bool, at: float, lost: bool = False
     ) -> list[VoiceOffer]:
-        self.log.append(("abandoned" if abandoned else "ended", call_id, agent_id or ""))
+        ended = ("abandoned" if abandoned else "ended") + (f" ({LOST_WITH_PBX})" if lost else "")
+        self.log.append((ended, call_id, agent_id or ""))
         self.waiting = [w for w in self.waiting if w.call_id != call_id]
         self.offered.pop(call_id, None)
         for agent, call in list(self.busy.items()):
@@ -253,4 +276,16 @@ class FifoVoiceRouting:
             self.phone_down.discard(agent_id)
             return self._match()
         self.phone_down.add(agent_id)
+        return []
+
+    async def resynced(
+        self,
+        *,
+        server: str,
+        waiting_calls: Collection[str],
+        live_calls: Collection[str],
+        at: float,
+    ) -> list[VoiceOffer]:
+        # Keeps nothing across restarts: every call it holds was told to it in this run,
+        # and the tracker reports those that vanished as lost hang-ups.
         return []

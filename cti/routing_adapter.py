@@ -5,19 +5,24 @@ events for voice contacts become :class:`VoiceOffer` (ring this agent). Offers
 the router makes later (an agent becomes ready, a timer fires) reach the CTI
 through :func:`voice_offers` on the event bus, and
 :meth:`cti.service.TelephonyService.offer` ignores one it is already carrying out.
+
+:class:`HeldVoiceContacts` sits between the router and its waiting-contact store so
+that voice contacts restored after a restart wait for their server's resync before
+the router may offer them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 
 from contact_center.domain.events import DomainEvent
 from contact_center.errors import AppError
-from cti.ports import VoiceOffer
+from cti.ports import LOST_WITH_PBX, EventSink, VoiceOffer
 from routing.backends.base import CommandResult
-from routing.events import ContactOffered
+from routing.events import ContactAbandoned, ContactOffered
 from routing.model import Channel, CustomerContext
+from routing.ports import WaitingContact, WaitingContactStore
 from routing.service import RoutingService
 
 log = logging.getLogger(__name__)
@@ -50,18 +55,79 @@ def voice_offers(events: Iterable[DomainEvent]) -> list[VoiceOffer]:
 CustomerLookup = Callable[[str], Awaitable[CustomerContext | None]]
 
 
+class HeldVoiceContacts:
+    """The router's waiting-contact store, holding back the voice contacts it kept.
+
+    A restarted router re-queues every contact its store kept (``load_all``). A voice
+    contact's call may have died meanwhile with the PBX, and offering it would ring an
+    agent for nobody; nor can anyone tell before Asterisk has been asked. So
+    ``load_all`` gives the router every other contact and keeps the voice ones here
+    until :meth:`RouterVoiceRouting.resynced` settles them with their server's resync.
+    """
+
+    def __init__(self, inner: WaitingContactStore) -> None:
+        self.inner = inner
+        self._held: dict[str, WaitingContact] = {}
+
+    async def save(self, contact: WaitingContact) -> None:
+        self._held.pop(contact.contact_id, None)  # the router has it again
+        await self.inner.save(contact)
+
+    async def remove(self, contact_id: str) -> None:
+        self._held.pop(contact_id, None)
+        await self.inner.remove(contact_id)
+
+    async def load_all(self) -> list[WaitingContact]:
+        contacts = await self.inner.load_all()
+        for contact in contacts:
+            if call_id_of(contact.contact_id) is not None:
+                self._held[contact.contact_id] = contact
+        return [c for c in contacts if c.contact_id not in self._held]
+
+    def held(self) -> list[str]:
+        """Ids of the contacts still held, oldest first."""
+        return list(self._held)
+
+    def take(self, server: str) -> list[WaitingContact]:
+        """Stop holding the contacts of ``server``'s calls and return them, oldest first."""
+        prefix = contact_id(f"{server}:")
+        taken = [c for cid, c in self._held.items() if cid.startswith(prefix)]
+        for contact in taken:
+            del self._held[contact.contact_id]
+        return taken
+
+
 class RouterVoiceRouting:
     """Implements :class:`cti.ports.VoiceRouting` with the real router.
 
     ``customers`` resolves the caller number to what the profile store knows (tier,
     owner agent, last agent) for priority and sticky routing; without it, or when it
     fails, the call is routed as an unknown caller rather than not at all.
+
+    ``held`` is the router's store when voice contacts restored after a restart must
+    wait for their server's resync (see :class:`HeldVoiceContacts`); ``events`` is where
+    the ``contact.abandoned`` of those whose call is gone goes (the router's own sink,
+    so history and consoles see it like any other). They are closed here, not by the
+    router, because the router never had them: putting them into it would offer them.
     """
 
-    def __init__(self, routing: RoutingService, *, customers: CustomerLookup | None = None) -> None:
+    def __init__(
+        self,
+        routing: RoutingService,
+        *,
+        customers: CustomerLookup | None = None,
+        held: HeldVoiceContacts | None = None,
+        events: EventSink | None = None,
+    ) -> None:
+        if held is not None and events is None:
+            raise ValueError("held voice contacts need an event sink for their ends")
         self.routing = routing
         self.customers = customers
+        self.held = held
+        self.events = events
         self._phone_down: set[str] = set()
+        # Contacts re-queued from the held ones: the resync's call.queued for them is old news.
+        self._restored: set[str] = set()
 
     async def _run(
         self, what: str, call_id: str, command: Awaitable[CommandResult]
@@ -90,6 +156,9 @@ class RouterVoiceRouting:
         if requeued:
             # A transfer to a queue was already told to the router; nothing new to enqueue.
             return []
+        if contact_id(call_id) in self._restored:
+            self._restored.discard(contact_id(call_id))
+            return []  # back in its queue already, with the wait it had before the restart
         customer = None
         if self.customers is not None and caller_number:
             try:
@@ -146,9 +215,15 @@ class RouterVoiceRouting:
         return []
 
     async def call_ended(
-        self, *, call_id: str, agent_id: str | None, abandoned: bool, at: float
+        self, *, call_id: str, agent_id: str | None, abandoned: bool, at: float, lost: bool = False
     ) -> Sequence[VoiceOffer]:
-        reason = "customer-left" if abandoned else "call-ended"
+        self._restored.discard(contact_id(call_id))
+        if lost:
+            reason = LOST_WITH_PBX  # nobody saw it end: who left is not known
+        elif abandoned:
+            reason = "customer-left"
+        else:
+            reason = "call-ended"
         return await self._run(
             "hang-up", call_id, self.routing.hang_up(contact_id(call_id), reason)
         )
@@ -173,3 +248,58 @@ class RouterVoiceRouting:
             self._phone_down.discard(agent_id)
             return await self._run("ready", agent_id, self.routing.ready(agent_id))
         return []
+
+    async def resynced(
+        self,
+        *,
+        server: str,
+        waiting_calls: Collection[str],
+        live_calls: Collection[str],
+        at: float,
+    ) -> Sequence[VoiceOffer]:
+        if self.held is None:
+            return []
+        offers: list[VoiceOffer] = []
+        for waiting in self.held.take(server):
+            call_id = waiting.contact_id[len(CONTACT_PREFIX) :]
+            if call_id in waiting_calls:
+                # Still holding: back to its queue with its customer and original wait.
+                try:
+                    result = await self.routing.run(waiting.to_command())
+                except AppError as exc:
+                    # E.g. its queue is gone: the resync's call.queued routes it afresh.
+                    log.warning(
+                        "could not re-queue %s: %s (%s)", call_id, exc.message, exc.error_id
+                    )
+                    await self.held.remove(waiting.contact_id)
+                    continue
+                self._restored.add(waiting.contact_id)
+                offers.extend(voice_offers(result.events))
+                continue
+            await self.held.remove(waiting.contact_id)
+            if call_id in live_calls:
+                # Answered while nobody was routing: the agent has it; nothing to route.
+                log.info(
+                    "contact %s was answered while the contact center was down; not routed",
+                    waiting.contact_id,
+                )
+                continue
+            await self._lost(waiting, at)
+        return offers
+
+    async def _lost(self, waiting: WaitingContact, at: float) -> None:
+        """End a held contact whose call Asterisk no longer has, as the router would."""
+        assert self.events is not None
+        await self.events.publish(
+            [
+                ContactAbandoned(
+                    at=at,
+                    contact_id=waiting.contact_id,
+                    channel=Channel.VOICE,
+                    queue=waiting.queue,
+                    customer_id=waiting.customer_id,
+                    waited_seconds=round(max(0.0, at - waiting.waiting_since), 3),
+                    reason=LOST_WITH_PBX,
+                )
+            ]
+        )

@@ -5,7 +5,11 @@ server a consumer task takes AMI events from the link's bounded queue, feeds
 the tracker, publishes the resulting domain events and tells the router what
 happened; the router's offers are carried out as AMI ``Redirect`` of the held
 caller to ``[cc-agent]``. After every (re)connect the consumer resynchronises
-(CoreShowChannels, BridgeList, Getvar CC_QUEUE) before applying newer events.
+(CoreShowChannels, BridgeList, Getvar CC_QUEUE) before applying newer events, then
+settles the voice contacts the router kept from an earlier run against what
+Asterisk has. No offer is carried out before a server's first resync; an offer of a
+call Asterisk does not have closes that contact as lost with the PBX, and shows in
+:meth:`TelephonyService.health`.
 
 The public methods are the call-control API of consoles and supervisors; each
 returns Asterisk's success message or raises an :class:`~contact_center.errors.AppError`
@@ -45,13 +49,24 @@ from cti.events import (
     CallOutcome,
     CallQueued,
     CallTransferred,
+    HungUpBy,
     MonitorMode,
+    TelephonyResynced,
 )
 from cti.ports import AgentDirectory, EventSink, VoiceOffer, VoiceRouting
 from cti.protocol import AmiMessage
 from cti.tracker import Call, CallState, CallTracker, ChannelSnapshot, Role
 
 log = logging.getLogger(__name__)
+
+# Health: offers failing this many times in a row on one server mean the router is
+# offering calls that cannot be carried out (a success resets the count).
+FAILED_OFFERS_LIMIT = 3
+# Health: for this long after an offer named a call Asterisk does not have, the server
+# is reported not ok (the router and the PBX disagreed; the contact was closed).
+UNKNOWN_CALL_WINDOW_SECONDS = 60.0
+# Longest an offer waits for its server's first resync before it fails.
+SYNC_TIMEOUT_SECONDS = 10.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,6 +89,15 @@ class ServerSession:
     resyncs: int = 0
     resync_attempts: int = 0
     resync_error: str = ""
+    resynced_at: float | None = None
+    # The tracker matches Asterisk: false from each login until its resync is done.
+    in_sync: bool = False
+    # Set once the first resync is done; offers wait for it.
+    synced: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    offers_failed_in_a_row: int = 0
+    last_offer_error: str = ""
+    unknown_call_offers: int = 0
+    last_unknown_call_offer_at: float | None = None
 
 
 class TelephonyService:
@@ -85,18 +109,21 @@ class TelephonyService:
         sink: EventSink,
         control_settings: ControlSettings | None = None,
         clock: Callable[[], float] = time.time,
+        sync_timeout: float = SYNC_TIMEOUT_SECONDS,
     ) -> None:
         self.routing = routing
         self.directory = directory
         self.sink = sink
         self.control_settings = control_settings or ControlSettings()
         self.clock = clock
+        self.sync_timeout = sync_timeout
         self.sessions: dict[str, ServerSession] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._consults: dict[str, str] = {}  # call -> consultation target extension
         self._offers: dict[str, tuple[str, str]] = {}  # call -> (agent, extension)
         self._offer_hooks: list[Callable[[str, str, str], None]] = []
         self._resynced = asyncio.Event()
+        self._health_changed = asyncio.Event()
 
     # ------------------------------------------------------------------ servers
 
@@ -139,14 +166,64 @@ class TelephonyService:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def health(self) -> list[dict[str, object]]:
+        """One entry per server; ``ok`` is true when ``problems`` is empty (see docs/cti.md)."""
+        now = self.clock()
         out = []
         for session in self.sessions.values():
             data = session.link.health().to_dict()
-            data["live_calls"] = len(session.tracker.live_calls())
-            data["resyncs"] = session.resyncs
-            data["resync_error"] = session.resync_error
+            problems = self._problems(session, data, now)
+            data.update(
+                live_calls=len(session.tracker.live_calls()),
+                resyncs=session.resyncs,
+                resynced_at=session.resynced_at,
+                resync_error=session.resync_error,
+                in_sync=session.in_sync and bool(data["ok"]),
+                offers_failed_in_a_row=session.offers_failed_in_a_row,
+                last_offer_error=session.last_offer_error,
+                unknown_call_offers=session.unknown_call_offers,
+                last_unknown_call_offer_at=session.last_unknown_call_offer_at,
+                problems=problems,
+                ok=not problems,
+            )
             out.append(data)
         return out
+
+    @staticmethod
+    def _problems(session: ServerSession, link: dict[str, object], now: float) -> list[str]:
+        """What stops this server's calls from being routed right now."""
+        problems = []
+        if not link["ok"]:
+            problems.append(f"not logged in to Asterisk ({link['state']}: {link['last_error']})")
+        elif session.resync_error:
+            problems.append(f"resync failed: {session.resync_error}")
+        elif not session.in_sync:
+            problems.append("resync with Asterisk not finished")
+        if session.offers_failed_in_a_row >= FAILED_OFFERS_LIMIT:
+            problems.append(
+                f"the last {session.offers_failed_in_a_row} offers failed "
+                f"({session.last_offer_error})"
+            )
+        seen = session.last_unknown_call_offer_at
+        if seen is not None and now - seen < UNKNOWN_CALL_WINDOW_SECONDS:
+            problems.append(f"an offer named a call Asterisk does not have {now - seen:.0f} s ago")
+        return problems
+
+    async def wait_health(
+        self, server: str, predicate: Callable[[dict[str, object]], bool], timeout: float = 5.0
+    ) -> dict[str, object]:
+        """Wait until ``server``'s entry of :meth:`health` satisfies ``predicate``; it is
+        looked at again after every resync and every offer (tests, start-up checks)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                changed = self._health_changed
+                entry = next(h for h in self.health() if h["server"] == server)
+                if predicate(entry):
+                    return entry
+                await changed.wait()
+
+    def _note_health_change(self) -> None:
+        self._health_changed.set()
+        self._health_changed = asyncio.Event()
 
     async def wait_resyncs(
         self, server: str, count: int, timeout: float = 5.0, *, attempts: bool = False
@@ -177,6 +254,7 @@ class TelephonyService:
 
     async def process(self, session: ServerSession, item: AmiMessage | LinkUp) -> None:
         if isinstance(item, LinkUp):
+            session.in_sync = False
             await self.resync(session)
             return
         events = session.tracker.feed(item, self.clock())
@@ -191,6 +269,7 @@ class TelephonyService:
             session.resync_attempts += 1
             self._resynced.set()
             self._resynced = asyncio.Event()
+            self._note_health_change()
 
     async def _resync(self, session: ServerSession) -> list[DomainEvent]:
         link, tracker = session.link, session.tracker
@@ -239,17 +318,53 @@ class TelephonyService:
         queues.update({snap.uniqueid: v for snap, v in zip(unknown, values, strict=True) if v})
         events = tracker.reconcile(snapshot, queues, at)
         session.resyncs += 1
+        live = tracker.live_calls()
         log.info(
             "cti[%s] resync: %d channels, %d bridges, %d calls live, %d changes",
             session.name,
             len(snapshot),
             len(bridges),
-            len(tracker.live_calls()),
+            len(live),
             len(events),
         )
+        live_ids = tuple(c.call_id for c in live)
+        waiting_ids = tuple(
+            c.call_id for c in live if c.state in (CallState.QUEUED, CallState.OFFERED)
+        )
+        # Contacts kept from an earlier run are settled before this resync's own
+        # call.queued events reach the router, so those still waiting keep their wait.
+        await self._settle_kept_contacts(session, waiting_ids, live_ids, at)
         if events:
             await self._handle(session, events)
+        await self.sink.publish(
+            [
+                TelephonyResynced(
+                    at=at,
+                    server=session.name,
+                    first=not session.synced.is_set(),
+                    live_call_ids=live_ids,
+                    waiting_call_ids=waiting_ids,
+                )
+            ]
+        )
+        session.in_sync = True
+        session.resynced_at = at
+        session.synced.set()
         return events
+
+    async def _settle_kept_contacts(
+        self, session: ServerSession, waiting: Sequence[str], live: Sequence[str], at: float
+    ) -> None:
+        try:
+            offers = await self.routing.resynced(
+                server=session.name, waiting_calls=set(waiting), live_calls=set(live), at=at
+            )
+        except Exception:
+            # Call tracking goes on; the kept contacts stay held (never offered).
+            log.exception("cti[%s] could not settle contacts kept from before", session.name)
+            return
+        for offer in offers:
+            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id))
 
     async def _queue_of(self, session: ServerSession, channel: str) -> str:
         try:
@@ -324,6 +439,8 @@ class TelephonyService:
                 agent_id=agent_of(event.extension) if event.extension else None,
                 abandoned=event.outcome is CallOutcome.ABANDONED,
                 at=event.at,
+                # Only a resync saw it gone: it ended while the link was down, or with the PBX.
+                lost=event.hung_up_by is HungUpBy.UNKNOWN,
             )
         if isinstance(event, AgentPhoneStateChanged):
             agent = agent_of(event.extension)
@@ -410,15 +527,56 @@ class TelephonyService:
         Idempotent: the same offer arriving twice (returned by a router call and
         again from the bus) is carried out once. A new decision for a call that is
         ringing another agent (the router's own offer timer fired) redirects it.
+        Waits for the server's first resync. A call Asterisk does not have is closed
+        as lost with the PBX (the agent is not blamed) and raises ``no-such-call``.
         """
-        try:
-            session, call = self._find(call_id)
-        except NoSuchCall:
-            await self._offer_failed(call_id, agent_id, "call-gone")
-            raise
+        session = self._session_of_call(call_id)
+        if session is None:
+            log.error(
+                "cti: offer of %s to agent %s names no configured Asterisk server; "
+                "closing the contact as lost",
+                call_id,
+                agent_id,
+            )
+            await self._close_lost(call_id, agent_id)
+            raise NoSuchCall(f"no live call {call_id!r}", details={"call_id": call_id})
+        await self._wait_synced(session, call_id, agent_id)
+        call = session.tracker.call(call_id)
+        if call is None:
+            session.unknown_call_offers += 1
+            session.last_unknown_call_offer_at = self.clock()
+            self._note_health_change()
+            log.warning(
+                "cti[%s] offer of %s to agent %s: Asterisk has no such call; "
+                "closing the contact as lost with the PBX",
+                session.name,
+                call_id,
+                agent_id,
+            )
+            await self._close_lost(call_id, agent_id)
+            raise NoSuchCall(f"no live call {call_id!r}", details={"call_id": call_id})
+        if call.state is CallState.ENDED:
+            # Its hang-up reaches the router on its own: nothing to undo, nobody to blame.
+            raise NoSuchCall(f"no live call {call_id!r}", details={"call_id": call_id})
         current = self._offers.get(call_id)
         if current is not None and current[0] == agent_id:
             return ActionResult(True, "offer already in progress", call_id=call_id)
+        try:
+            result = await self._ring(session, call, agent_id)
+        except AppError as exc:
+            self._offer_went_wrong(session, f"{exc.error_id}: {exc.message}")
+            raise
+        session.offers_failed_in_a_row = 0
+        self._note_health_change()
+        return result
+
+    def _offer_went_wrong(self, session: ServerSession, error: str) -> None:
+        session.offers_failed_in_a_row += 1
+        session.last_offer_error = error
+        self._note_health_change()
+
+    async def _ring(self, session: ServerSession, call: Call, agent_id: str) -> ActionResult:
+        call_id = call.call_id
         extension = self.directory.extension_of(agent_id)
         if not extension:
             await self._offer_failed(call_id, agent_id, "no-extension")
@@ -443,6 +601,34 @@ class TelephonyService:
             await self._offer_failed(call_id, agent_id, "redirect-failed")
             raise
         return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    def _session_of_call(self, call_id: str) -> ServerSession | None:
+        for session in self.sessions.values():
+            if call_id.startswith(session.tracker.id_prefix):
+                return session
+        return None
+
+    async def _wait_synced(self, session: ServerSession, call_id: str, agent_id: str) -> None:
+        """Nothing is offered before the server's first resync: until then nobody can
+        tell a waiting caller from one that died with the PBX."""
+        if session.synced.is_set():
+            return
+        try:
+            async with asyncio.timeout(self.sync_timeout):
+                await session.synced.wait()
+        except TimeoutError:
+            self._offer_went_wrong(session, "asterisk-unavailable: no resync yet")
+            await self._offer_failed(call_id, agent_id, "not-in-sync")
+            raise AsteriskUnavailable(
+                f"Asterisk {session.name} has not been resynchronised yet"
+            ) from None
+
+    async def _close_lost(self, call_id: str, agent_id: str) -> None:
+        offers = await self.routing.call_ended(
+            call_id=call_id, agent_id=agent_id, abandoned=True, at=self.clock(), lost=True
+        )
+        for offer in offers:
+            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id))
 
     async def _requeue_orphan(self, session: ServerSession, call_id: str) -> None:
         """A held customer whose agent hung up goes back to its queue, not music forever."""

@@ -121,6 +121,9 @@ async def test_asterisk_restart_ends_every_call_once(stack: Stack) -> None:
     assert set(ends) == {stack.cid(first), stack.cid(second)}
     assert ends[stack.cid(first)]["outcome"] == "completed"
     assert ends[stack.cid(second)]["outcome"] == "abandoned"
+    # Nobody saw the waiting caller leave: the contact ends as lost with the PBX.
+    lost = await stack.contact(second)
+    assert (lost["state"], lost["end_reason"]) == ("abandoned", "lost-with-pbx")
     assert stack.session.tracker.live_calls() == []
     assert stack.link.health().connections >= 2
 
@@ -384,4 +387,7 @@ async def test_a_resync_refused_by_asterisk_is_shown_in_health(stack: Stack) -> 
     health = stack.telephony.health()[0]
     assert health["resync_error"] == "Permission denied"
     assert health["logged_in"] is True
+    # Logged in, but the tracker may not match Asterisk: not ok.
+    assert (health["ok"], health["in_sync"]) == (False, False)
+    assert health["problems"] == ["resync failed: Permission denied"]
     assert stack.session.resyncs == resyncs
