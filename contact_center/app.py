@@ -7,7 +7,8 @@ it stops. Tests pass pre-built services or fakes through the keyword arguments.
 
 Event flow: the router's events go to the history recorder, the bus and (voice
 offers) the telephony service, which rings the agent's phone; telephony's events go
-to the recorder and the bus. Router agent ids are user ids as text.
+to the recorder and the bus. The contact life log writes one INFO line per step of
+each contact (ids and durations only). Router agent ids are user ids as text.
 
 Shared state: with ``redis.url`` set, the router's state, the event bus, browser
 sessions and login throttling all live in Redis (``routing.backend = "memory"`` keeps
@@ -37,7 +38,7 @@ from contact_center.deployment import (
 )
 from contact_center.domain.events import DomainEvent
 from contact_center.domain.identity import IdentityKind, InvalidIdentity
-from contact_center.history import InteractionRecorder
+from contact_center.history import ContactLifeLog, InteractionRecorder
 from contact_center.services import Services
 from contact_center.settings import Settings
 from contact_center.store.engine import create_engine
@@ -69,7 +70,7 @@ def build_services(
 ) -> Services:
     """Create (not connect) every service described by ``settings``."""
     from cti.ports import StaticAgentDirectory
-    from cti.routing_adapter import CONTACT_PREFIX, RouterVoiceRouting
+    from cti.routing_adapter import CONTACT_PREFIX, HeldVoiceContacts, RouterVoiceRouting
     from cti.wiring import RouterOffersToTelephony, build_telephony
     from routing.model import CustomerContext
     from routing.wiring import build_routing
@@ -95,7 +96,7 @@ def build_services(
         clock=clock,
     )
     recorder = InteractionRecorder(profiles, voice_prefix=CONTACT_PREFIX)
-    events = FanOutSink(recorder, bus)
+    events = FanOutSink(recorder, ContactLifeLog(voice_prefix=CONTACT_PREFIX), bus)
 
     # Agents are registered from the user accounts at start-up (ids = user ids), so the
     # [routing.agents] entries, keyed by username, are applied there, not by the router.
@@ -104,9 +105,9 @@ def build_services(
         update={"routing": {k: v for k, v in settings.routing.items() if k != "agents"}}
     )
     offers = RouterOffersToTelephony(inner=events)
-    routing = build_routing(
-        routing_only, sink=offers, store=SqlWaitingContactStore(engine, clock), clock=clock
-    )
+    # Voice contacts kept from an earlier run wait for their server's resync.
+    waiting = HeldVoiceContacts(SqlWaitingContactStore(engine, clock))
+    routing = build_routing(routing_only, sink=offers, store=waiting, clock=clock)
 
     async def customer_of(number: str) -> CustomerContext | None:
         try:
@@ -129,7 +130,7 @@ def build_services(
     directory = StaticAgentDirectory()
     telephony = build_telephony(
         settings,
-        routing=RouterVoiceRouting(routing, customers=customer_of),
+        routing=RouterVoiceRouting(routing, customers=customer_of, held=waiting, events=offers),
         directory=directory,
         sink=events,
     )
