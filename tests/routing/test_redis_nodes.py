@@ -337,11 +337,16 @@ async def test_given_a_leader_whose_lease_was_taken_when_it_commits_then_the_new
     result = await service.enqueue("c1", "voice", "support")
     assert [e.name for e in result.events] == ["contact.queued", "contact.offered"]
     # Applied once, by the new leader (whose sink also has what it republished on
-    # taking over, at least once: the stale leader's last entries).
-    assert [e.name for e in new_sink.events if getattr(e, "contact_id", None) == "c1"] == [
-        "contact.queued",
-        "contact.offered",
-    ]
+    # taking over, at least once: the stale leader's last entries). The leader publishes
+    # after its commit, so the remote caller's reply may come first: wait for the sink.
+
+    def of_c1() -> list[str]:
+        return [e.name for e in new_sink.events if getattr(e, "contact_id", None) == "c1"]
+
+    async with asyncio.timeout(5):
+        while len(of_c1()) < 2:
+            await new_sink.wait_for(len(new_sink.events) + 1)
+    assert of_c1() == ["contact.queued", "contact.offered"]
     assert new.engine is not None
     contact = new.engine.contact("c1")
     assert contact is not None and contact.agent_id == "a1"
