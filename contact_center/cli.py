@@ -329,6 +329,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
     on_conflict = args.on_conflict or DEFAULT_ON_CONFLICT[args.kind]
 
     async def work(services: Services, report: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        from sqlalchemy.exc import SQLAlchemyError
         from tqdm import tqdm
 
         # Rows are streamed, so the total is unknown: a counter, not a percentage.
@@ -354,6 +355,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
                     progress=bar.update,
                     report=report,
                 )
+        except SQLAlchemyError as exc:
+            # Its text quotes the statement's parameters, the file's data: only its kind.
+            kind = type(getattr(exc, "orig", None) or exc).__name__
+            raise AppError(
+                f"the database failed during the import ({kind}); rows written before stay "
+                "written (--report lists them)"
+            ) from None
         finally:
             bar.close()
         return summary.to_dict()

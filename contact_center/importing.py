@@ -518,8 +518,8 @@ def customer_row(store: ProfileStore, row: SourceRow) -> tuple[dict[str, Any], l
     return fields, found
 
 
-def order_row(store: ProfileStore, row: SourceRow) -> tuple[dict[str, Any], list[Identity]]:
-    """The store's order row (checked and typed) and the row's identities, or RowError."""
+def order_row(store: ProfileStore, row: SourceRow) -> dict[str, Any]:
+    """The store's order row (checked, typed, identities normalised), or RowError."""
     values = _present(row.values)
     if not row.from_csv:
         _unknown_columns(values, ORDER_COLUMNS, "orders")
@@ -562,7 +562,7 @@ def order_row(store: ProfileStore, row: SourceRow) -> tuple[dict[str, Any], list
     if "items" in values:
         order["items"] = _items(values["items"], row.from_csv)
     order["ordered_at"] = _ordered_at(values["ordered_at"])
-    return order, found
+    return order
 
 
 def _items(value: Any, from_csv: bool) -> list[Any]:
@@ -585,7 +585,7 @@ def _ordered_at(value: Any) -> float:
     elif isinstance(value, str):
         try:
             stamp = float(value) if _looks_numeric(value) else _iso(value)
-        except (ValueError, InvalidOperation, OverflowError):
+        except (ValueError, OverflowError):
             raise RowError(
                 "invalid-value", "ordered_at must be ISO 8601 or Unix seconds", column="ordered_at"
             ) from None
@@ -712,7 +712,7 @@ async def import_orders(
         try:
             if row.problem is not None:
                 raise row.problem
-            order, _found = order_row(store, row)
+            order = order_row(store, row)
             key = (order.get("source", "import"), order["external_id"])
             earlier = first_seen.get(key)
             if earlier is not None:

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from contact_center.cli import main
+from contact_center.store.profiles import ProfileStore
 
 
 @pytest.fixture
@@ -153,3 +155,20 @@ def test_given_an_order_for_an_unknown_email_then_no_customer_appears_unless_ask
     exported = json.loads(out)
     assert exported["customer"]["display_name"] == "New Person"
     assert [o["external_id"] for o in exported["orders"]] == ["o-1"]
+
+
+def test_given_the_database_failing_mid_file_then_status_2_without_the_rows_data(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(["db", "upgrade"], capsys)
+
+    async def failing(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("INSERT INTO customers", {"display_name": "Ann Lee"}, OSError())
+
+    monkeypatch.setattr(ProfileStore, "import_customer", failing)
+
+    code, out, err = run(["import", "customers", str(customers_file(cli_env))], capsys)
+
+    assert code == 2 and out == ""
+    assert "database failed" in err and "OSError" in err
+    assert "Ann Lee" not in err and "Traceback" not in err
