@@ -379,26 +379,67 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
-    from contact_center.importing import import_customers, import_orders, read_rows
+    from contact_center.importing import (
+        DEFAULT_ON_CONFLICT,
+        import_customers,
+        import_orders,
+        read_rows,
+    )
 
     path = Path(args.file)
     if not path.is_file():
         raise AppError(f"{path} is not a file")
+    if args.create_missing_customers and args.kind != "orders":
+        raise AppError("--create-missing-customers applies to orders only")
+    on_conflict = args.on_conflict or DEFAULT_ON_CONFLICT[args.kind]
 
-    async def work(services: Services) -> dict[str, Any]:
+    async def work(services: Services, report: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        from sqlalchemy.exc import SQLAlchemyError
         from tqdm import tqdm
 
         # Rows are streamed, so the total is unknown: a counter, not a percentage.
         bar = tqdm(unit="row", desc=f"importing {args.kind}", file=sys.stderr, leave=False)
-        rows = read_rows(path, args.format)
-        run = import_customers if args.kind == "customers" else import_orders
+        rows = read_rows(path, args.format, args.kind)
         try:
-            summary = await run(services.profiles, rows, actor=CLI_ACTOR, progress=bar.update)
+            if args.kind == "customers":
+                summary = await import_customers(
+                    services.profiles,
+                    rows,
+                    actor=CLI_ACTOR,
+                    on_conflict=on_conflict,
+                    progress=bar.update,
+                    report=report,
+                )
+            else:
+                summary = await import_orders(
+                    services.profiles,
+                    rows,
+                    actor=CLI_ACTOR,
+                    on_conflict=on_conflict,
+                    create_missing_customers=args.create_missing_customers,
+                    progress=bar.update,
+                    report=report,
+                )
+        except SQLAlchemyError as exc:
+            # Its text quotes the statement's parameters, the file's data: only its kind.
+            kind = type(getattr(exc, "orig", None) or exc).__name__
+            raise AppError(
+                f"the database failed during the import ({kind}); rows written before stay "
+                "written (--report lists them)"
+            ) from None
         finally:
             bar.close()
         return summary.to_dict()
 
-    summary = _run(_with_services(settings, work))
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(Path(args.report).open("wb")) if args.report else None
+
+        def report(entry: dict[str, Any]) -> None:
+            # One JSON line per row of the file, written as the rows are imported.
+            if sink is not None:
+                sink.write(orjson.dumps(entry) + b"\n")
+
+        summary = _run(_with_services(settings, lambda services: work(services, report)))
     _print_json(summary)
     if summary["rejected"]:
         sys.exit(1)
@@ -540,10 +581,30 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--name", dest="token_name", default="cli")
     users.set_defaults(handler=cmd_users)
 
-    imp = commands.add_parser("import", help="import customers or orders (CSV or JSON Lines)")
+    imp = commands.add_parser(
+        "import",
+        help="import customers or orders (CSV or JSON Lines)",
+        description="Import customers or orders; rules, summary and exit status: docs/importing.md",
+    )
     imp.add_argument("kind", choices=["customers", "orders"])
     imp.add_argument("file")
     imp.add_argument("--format", choices=["csv", "jsonl"], help="default: from the file name")
+    imp.add_argument(
+        "--on-conflict",
+        choices=["update", "skip", "reject"],
+        help="a row that matches an existing customer (or order) and would change it: "
+        "apply it, leave the stored one, or reject the row "
+        "(default: reject for customers, update for orders)",
+    )
+    imp.add_argument(
+        "--create-missing-customers",
+        action="store_true",
+        help="orders: create the customer an order names by email/phone/account when nobody "
+        "has it (the row needs customer_name); default: reject the row",
+    )
+    imp.add_argument(
+        "--report", metavar="FILE", help="write every row's outcome to FILE, one JSON line each"
+    )
     imp.set_defaults(handler=cmd_import)
 
     seed = commands.add_parser("seed", help="add synthetic customers, orders and histories")

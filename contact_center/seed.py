@@ -1195,14 +1195,16 @@ async def seed_store(
     agents: Sequence[Actor] = (),
     actor: Actor = SYSTEM,
 ) -> dict[str, Any]:
-    """Generate ``count`` customers and write them through the store's public methods.
+    """Generate ``count`` customers and write them through the profile store.
 
-    Every write is validated and audit-logged, like any other client's: meant for the
-    demo (hundreds of customers), not for millions (see ``bulk_load``). ``agents``
-    are the users interactions and notes are attributed to (roster index modulo
-    their number); without them interactions have no agent and notes are written as
-    ``actor``. A customer whose identities already belong to someone (the same seed
-    run twice) is skipped and counted, never half-written.
+    Each customer is written with
+    :meth:`~contact_center.store.profiles.ProfileStore.create_customer_with_history`:
+    validated and audit-logged like any other client's writes, one transaction per
+    customer (hundreds of customers a second; ``bulk_load`` is the path for millions).
+    ``agents`` are the users interactions and notes are attributed to (roster index
+    modulo their number); without them interactions have no agent and notes are written
+    as ``actor``. A customer whose identities, orders or contact ids are already recorded
+    (the same seed run twice) is skipped and counted, never half-written.
     """
     if count < 0:
         raise InvalidSeedRequest("count must not be negative")
@@ -1218,7 +1220,6 @@ async def seed_store(
         "messages": 0,
         "notes": 0,
         "tiers": {},
-        "orders_rejected": 0,
     }
     bar, advance = progress_callback(progress, count, "customer")
     try:
@@ -1229,10 +1230,10 @@ async def seed_store(
             if written is None:
                 summary["skipped_existing"] += 1
             else:
-                for key, value in written.items():
-                    summary[key] += value
+                for key in ("identities", "orders", "interactions", "messages", "notes"):
+                    summary[key] += written[key]
                 summary["customers"] += 1
-                tier = derive_value(customer, now=now, settings=store.value_settings).value.tier
+                tier = written["tier"]
                 summary["tiers"][tier] = summary["tiers"].get(tier, 0) + 1
             advance(1)
     finally:
@@ -1247,8 +1248,8 @@ async def _write_customer(
     customer: SyntheticCustomer,
     agents: Sequence[Actor],
     actor: Actor,
-) -> dict[str, int] | None:
-    from contact_center.store.profiles import IdentityTaken
+) -> dict[str, Any] | None:
+    from contact_center.store.profiles import NewInteraction, NewMessage, NewNote
 
     def agent_of(index: int | None) -> Actor | None:
         return agents[index % len(agents)] if agents and index is not None else None
@@ -1265,19 +1266,46 @@ async def _write_customer(
     }
     if owner is not None and owner.user_id is not None:
         fields["owner_agent_id"] = owner.user_id
-    identity_list = [store.identity(kind.value, value) for kind, value in customer.identities]
+    contacts = [
+        NewInteraction(
+            channel=i.channel.value,
+            direction=i.direction.value,
+            started_at=i.started_at,
+            status=i.status.value,
+            contact_id=i.contact_id,
+            queue=i.queue,
+            subject=i.subject,
+            external_ids=dict(i.external_ids),
+            agent=agent_of(i.agent),
+            queued_at=i.queued_at,
+            offered_at=i.offered_at,
+            answered_at=i.answered_at,
+            ended_at=i.ended_at,
+            disposition=i.disposition,
+            resolved=i.resolved,
+            notes=i.notes,
+            summary=i.summary,
+            messages=[
+                NewMessage(
+                    direction=m.direction.value,
+                    body=m.body,
+                    created_at=m.created_at,
+                    sender=m.sender,
+                    subject=m.subject,
+                    external_id=m.external_id,
+                )
+                for m in i.messages
+            ],
+            note_items=[NewNote(n.body, agent_of(n.agent) or actor) for n in i.note_items],
+        )
+        for i in customer.interactions
+    ]
     try:
-        profile = await store.create_customer(fields, identity_list, actor=actor)
-    except IdentityTaken:
-        return None
-    customer_id = int(profile["id"])
-    counts = {"identities": len(identity_list), "orders": 0, "interactions": 0, "messages": 0,
-              "notes": 0, "orders_rejected": 0}  # fmt: skip
-    if customer.orders:
-        imported = await store.import_orders(
-            [
+        return await store.create_customer_with_history(
+            fields,
+            [store.identity(kind.value, value) for kind, value in customer.identities],
+            order_rows=[
                 {
-                    "customer_id": customer_id,
                     "source": o.source,
                     "external_id": o.external_id,
                     "amount": o.amount_cents / 100,
@@ -1289,66 +1317,12 @@ async def _write_customer(
                 }
                 for o in customer.orders
             ],
+            contacts=contacts,
+            customer_notes=[NewNote(n.body, agent_of(n.agent) or actor) for n in customer.notes],
             actor=actor,
         )
-        counts["orders"] = imported["inserted"] + imported["updated"]
-        counts["orders_rejected"] = len(imported["rejected"])
-    # Chronological order, each one finished before the next starts: the store's
-    # repeat-contact rule then sees the same history the generator assumed.
-    for interaction in customer.interactions:
-        try:
-            row = await store.start_interaction(
-                customer_id,
-                channel=interaction.channel.value,
-                direction=interaction.direction.value,
-                contact_id=interaction.contact_id,
-                queue=interaction.queue,
-                subject=interaction.subject,
-                external_ids=dict(interaction.external_ids),
-                started_at=interaction.started_at,
-            )
-        except Conflict:
-            continue  # this contact id was already recorded by an earlier run
-        interaction_id = int(row["id"])
-        counts["interactions"] += 1
-        for message in interaction.messages:
-            await store.add_message(
-                interaction_id,
-                direction=message.direction.value,
-                body=message.body,
-                sender=message.sender,
-                subject=message.subject,
-                external_id=message.external_id,
-                created_at=message.created_at,
-            )
-            counts["messages"] += 1
-        handler = agent_of(interaction.agent)
-        await store.update_interaction(
-            interaction_id,
-            {
-                "agent_id": handler.user_id if handler is not None else None,
-                "queued_at": interaction.queued_at,
-                "offered_at": interaction.offered_at,
-                "answered_at": interaction.answered_at,
-                "ended_at": interaction.ended_at,
-                "disposition": interaction.disposition,
-                "resolved": interaction.resolved,
-                "status": interaction.status.value,
-                "notes": interaction.notes,
-                "summary": interaction.summary,
-            },
-            actor=handler or actor,
-        )
-        for note in interaction.note_items:
-            await store.add_note(
-                customer_id, note.body, actor=agent_of(note.agent) or actor,
-                interaction_id=interaction_id,
-            )  # fmt: skip
-            counts["notes"] += 1
-    for note in customer.notes:
-        await store.add_note(customer_id, note.body, actor=agent_of(note.agent) or actor)
-        counts["notes"] += 1
-    return counts
+    except Conflict:
+        return None  # already recorded (an earlier run with the same numbers)
 
 
 def _item_json(item: SyntheticOrderItem) -> dict[str, Any]:

@@ -12,9 +12,11 @@ recent orders) plus the audit insert.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Select,
@@ -53,7 +55,7 @@ from contact_center.domain.identity import (
     InvalidIdentity,
     normalize_identity,
 )
-from contact_center.errors import Conflict, InvalidInput, NotFound
+from contact_center.errors import AppError, Conflict, InvalidInput, NotFound
 from contact_center.services import SYSTEM, Actor
 from contact_center.settings import ValueSettings
 from contact_center.store.schema import (
@@ -99,13 +101,120 @@ class InvalidCursor(InvalidInput):
     error_id = "invalid-cursor"
 
 
+class MissingField(InvalidInput):
+    error_id = "missing-field"
+
+
+class UnknownAgent(InvalidInput):
+    error_id = "unknown-agent"
+
+
+class CustomerErased(Conflict):
+    error_id = "customer-erased"
+
+
+class IdentitiesConflict(Conflict):
+    """A row's identities (or customer id) name more than one customer, or one unknown."""
+
+    error_id = "identities-conflict"
+
+
+class CustomerExists(Conflict):
+    error_id = "customer-exists"
+
+
+class OrderExists(Conflict):
+    error_id = "order-exists"
+
+
+# What an import does with a row that matches an existing record and differs from it.
+OnConflict = Literal["update", "skip", "reject"]
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Resolution:
     customer_id: int
     created: bool
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class CustomerOutcome:
+    """What :meth:`ProfileStore.import_customer` did with one row."""
+
+    outcome: Literal["created", "updated", "unchanged", "skipped"]
+    customer_id: int
+    # Names of the fields the row changed, or would have changed ("identity:phone" for a
+    # new identity): never their values, so the outcome can be reported anywhere.
+    fields: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    """What :meth:`ProfileStore.write_orders` did with one order row."""
+
+    index: int
+    outcome: Literal["created", "updated", "unchanged", "skipped", "rejected"]
+    order_id: int | None = None
+    customer_id: int | None = None
+    # Set when an update moved the order from another customer.
+    previous_customer_id: int | None = None
+    fields: tuple[str, ...] = ()  # order fields that differ from the stored order
+    customer_created: bool = False
+    error: AppError | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewMessage:
+    direction: str
+    body: str
+    created_at: float
+    sender: str | None = None
+    subject: str | None = None
+    external_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewNote:
+    body: str
+    author: Actor
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewInteraction:
+    """One past or still open contact, for :meth:`ProfileStore.create_customer_with_history`."""
+
+    channel: str
+    direction: str
+    started_at: float
+    status: str = InteractionStatus.OPEN.value
+    contact_id: str | None = None
+    queue: str | None = None
+    subject: str | None = None
+    external_ids: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    agent: Actor | None = None  # who handled it (and wrote its wrap-up)
+    queued_at: float | None = None
+    offered_at: float | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    disposition: str | None = None
+    resolved: bool = False
+    notes: str | None = None
+    summary: str | None = None
+    messages: Sequence[NewMessage] = ()
+    note_items: Sequence[NewNote] = ()
+
+
 SNIPPET_CHARS = 200
+_ORDER_CHUNK = 500  # order rows per transaction in write_orders
+# Order columns compared when a row names a stored order, with the names reported.
+_ORDER_FIELDS = (
+    ("amount_cents", "amount"),
+    ("margin_cents", "margin"),
+    ("currency", "currency"),
+    ("items", "items"),
+    ("status", "status"),
+    ("ordered_at", "ordered_at"),
+)
 MAX_NOTE_CHARS = 20_000
 MAX_MESSAGE_CHARS = 1_000_000
 ERASED = "[erased]"
@@ -136,6 +245,11 @@ _MERGE_RESTORABLE = (
     "provisional",
 )
 _LIFECYCLE_ORDER = [s.value for s in LifecycleStage]
+# What the wrap-up of a recorded contact sets (the audit details of interaction.updated).
+_RECORDED_FIELDS = [
+    "agent_id", "answered_at", "disposition", "ended_at", "notes", "offered_at",
+    "queued_at", "resolved", "status", "summary",
+]  # fmt: skip
 
 _PROFILE_COLUMNS = [
     customers.c.id,
@@ -233,6 +347,10 @@ def _cents(value: Any, field: str) -> int:
     return round(amount * 100)
 
 
+# C0 controls but tab and line breaks; a regex, because message and note bodies are long.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _check_text(field: str, value: Any, limit: int, *, required: bool = False) -> str | None:
     if value is None and not required:
         return None
@@ -246,7 +364,7 @@ def _check_text(field: str, value: Any, limit: int, *, required: bool = False) -
         raise InvalidInput(
             f"{field} is longer than {limit} characters", details={"field": field, "max": limit}
         )
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
+    if _CONTROL_CHARACTERS.search(value):
         raise InvalidInput(f"{field} contains control characters", details={"field": field})
     return text_value
 
@@ -409,8 +527,13 @@ class ProfileStore:
     async def _insert_customer(
         self, conn: AsyncConnection, values: Mapping[Any, Any], now: float
     ) -> int:
+        row = self._new_customer_row(values, now)
+        result = await conn.execute(insert(customers).values(**row).returning(customers.c.id))
+        return int(result.scalar_one())
+
+    def _new_customer_row(self, values: Mapping[Any, Any], now: float) -> dict[str, Any]:
         name = values.get("display_name") or "Unknown customer"
-        row = {
+        return {
             "display_name": name,
             "search_name": search_key(name),
             "language": values.get("language"),
@@ -425,8 +548,6 @@ class ProfileStore:
             "created_at": now,
             "updated_at": now,
         }
-        result = await conn.execute(insert(customers).values(**row).returning(customers.c.id))
-        return int(result.scalar_one())
 
     def _validated_changes(
         self, changes: Mapping[Any, Any], *, creating: bool = False
@@ -504,6 +625,448 @@ class ProfileStore:
             }
             await self._audit(conn, actor, "customer.updated", customer_id, details=changed)
             return await self._load_profile(conn, customer_id)
+
+    async def import_customer(
+        self,
+        fields: Mapping[str, Any],
+        identity_list: Sequence[Identity],
+        *,
+        actor: Actor,
+        on_conflict: OnConflict,
+    ) -> CustomerOutcome:
+        """Create the customer an imported row describes, or reconcile the row with the
+        customer already holding its identities; one transaction.
+
+        A row that brings nothing new to that customer is ``unchanged``. Otherwise
+        ``on_conflict`` decides: ``update`` applies the row, ``skip`` leaves the customer
+        alone, ``reject`` raises :class:`CustomerExists`. An update never removes
+        anything: the row's fields replace the stored ones, tags are added, attributes
+        and consent merged key by key, identities added, the lifecycle stage only moves
+        forward, and a provisional customer becomes a known one. Identities held by two
+        customers raise :class:`IdentitiesConflict` (merge them first); creating needs a
+        ``display_name`` (:class:`MissingField`).
+        """
+        if not identity_list:
+            raise MissingField("an imported customer needs an identity")
+        values = self._validated_changes(fields)
+        for _ in range(3):
+            try:
+                async with self.engine.begin() as conn:
+                    return await self._import_customer(
+                        conn, values, identity_list, actor=actor, on_conflict=on_conflict
+                    )
+            except IntegrityError:
+                continue  # another writer took one of the identities meanwhile: look again
+        raise IdentityTaken("the identities of this row are being changed by someone else")
+
+    async def _import_customer(
+        self,
+        conn: AsyncConnection,
+        values: dict[str, Any],
+        identity_list: Sequence[Identity],
+        *,
+        actor: Actor,
+        on_conflict: OnConflict,
+    ) -> CustomerOutcome:
+        agent = values.get("owner_agent_id")
+        if agent is not None:
+            found = await conn.execute(select(users.c.id).where(users.c.id == agent))
+            if found.scalar() is None:
+                raise UnknownAgent(
+                    f"owner_agent_id {agent} is not a user", details={"field": "owner_agent_id"}
+                )
+        unique = list(dict.fromkeys(identity_list))
+        owners = await self._owners(conn, unique)
+        holders = sorted(set(owners.values()))
+        if len(holders) > 1:
+            raise IdentitiesConflict(
+                "the identities of this row belong to different customers: merge them first",
+                details={"customer_ids": holders},
+            )
+        now = self.clock()
+        if not holders:
+            if not values.get("display_name"):
+                raise MissingField(
+                    "display_name is needed to create a customer",
+                    details={"field": "display_name"},
+                )
+            customer_id = await self._insert_customer(conn, values, now)
+            await self._insert_identities(conn, customer_id, unique, now)
+            await self._audit(conn, actor, "customer.created", customer_id, details={})
+            return CustomerOutcome("created", customer_id)
+        customer_id = holders[0]
+        current = await self._live_customer(conn, customer_id)
+        changes = self._import_changes(current, values)
+        added = [i for i in unique if i not in owners]
+        names = [k for k in changes if k != "search_name"]
+        names += list(dict.fromkeys(f"identity:{i.kind.value}" for i in added))
+        if not names:
+            return CustomerOutcome("unchanged", customer_id)
+        if on_conflict == "reject":
+            raise CustomerExists(
+                f"customer {customer_id} holds this row's identities and the row would "
+                f"change its {', '.join(names)}",
+                details={"customer_id": customer_id, "fields": names},
+            )
+        if on_conflict == "skip":
+            return CustomerOutcome("skipped", customer_id, tuple(names))
+        if current["provisional"]:
+            # Someone now knows who this is: no longer a stranger created from a contact.
+            changes["provisional"] = False
+            names.append("provisional")
+        if changes:
+            await conn.execute(
+                update(customers)
+                .where(customers.c.id == customer_id)
+                .values(**changes, updated_at=now)
+            )
+            await self._audit(
+                conn,
+                actor,
+                "customer.updated",
+                customer_id,
+                details={
+                    k: {"from": current[k], "to": v}
+                    for k, v in changes.items()
+                    if k != "search_name"
+                },
+            )
+        if added:
+            await self._insert_identities(conn, customer_id, added, now)
+            for identity in added:
+                await self._audit(
+                    conn, actor, "identity.added", customer_id, details={"identity": str(identity)}
+                )
+        return CustomerOutcome("updated", customer_id, tuple(names))
+
+    @staticmethod
+    def _import_changes(current: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+        """Column values an imported row changes on ``current`` (see :meth:`import_customer`)."""
+        changes: dict[str, Any] = {}
+        for field in ("display_name", "language", "timezone", "owner_agent_id"):
+            if values.get(field) is not None and values[field] != current[field]:
+                changes[field] = values[field]
+        if "display_name" in changes:
+            changes["search_name"] = search_key(changes["display_name"])
+        stage = values.get("lifecycle_stage")
+        # Orders and people move a customer forward; an older file must not move it back.
+        if stage is not None and _LIFECYCLE_ORDER.index(stage) > _LIFECYCLE_ORDER.index(
+            current["lifecycle_stage"]
+        ):
+            changes["lifecycle_stage"] = stage
+        if values.get("tags"):
+            tags = sorted(set(current["tags"]) | set(values["tags"]))
+            if len(tags) > 50:
+                raise InvalidInput("the customer would have more than 50 tags")
+            if tags != sorted(current["tags"]):
+                changes["tags"] = tags
+        for field in ("attributes", "consent"):
+            if values.get(field):
+                merged = {**current[field], **values[field]}
+                if not _json_size_ok(merged):
+                    raise InvalidInput(f"{field} would grow beyond 16 KiB")
+                if merged != current[field]:
+                    changes[field] = merged
+        return changes
+
+    async def create_customer_with_history(
+        self,
+        fields: Mapping[str, Any],
+        identity_list: Sequence[Identity],
+        *,
+        order_rows: Sequence[Mapping[Any, Any]] = (),
+        contacts: Sequence[NewInteraction] = (),
+        customer_notes: Sequence[NewNote] = (),
+        actor: Actor,
+    ) -> dict[str, Any]:
+        """Create a customer together with its past, in one transaction: identities,
+        orders, interactions (finished or open) with their messages and notes, and notes
+        about the customer.
+
+        For writers that know a customer's whole story at once (the seeder). The checks
+        and audit events are those of :meth:`create_customer`, :meth:`import_orders`,
+        :meth:`start_interaction`, :meth:`update_interaction`, :meth:`add_message` and
+        :meth:`add_note`, and so are the derived figures (value and tier, lifecycle,
+        repeat contacts, last contact), computed here from the rows being written instead
+        of read back: about ten statements instead of a transaction per call. Raises a
+        :class:`Conflict` and writes nothing if an identity, order or contact id is
+        already recorded.
+        """
+        values = self._validated_changes(fields, creating=True)
+        order_values = [self._order_values(row) for row in order_rows]
+        order_keys = [(o["source"], o["external_id"]) for o in order_values]
+        if len(set(order_keys)) != len(order_keys):
+            raise InvalidInput("two orders have the same source and external_id")
+        # Chronological, as if each contact had been recorded when it happened.
+        history = sorted(contacts, key=lambda c: c.started_at)
+        contact_rows = [self._new_interaction_row(c) for c in history]
+        contact_ids = [c.contact_id for c in history if c.contact_id is not None]
+        if len(set(contact_ids)) != len(contact_ids):
+            raise InvalidInput("two interactions have the same contact_id")
+        message_rows = [[self._new_message_row(m) for m in c.messages] for c in history]
+        note_texts = [
+            [
+                (_check_text("body", n.body, MAX_NOTE_CHARS, required=True), n.author)
+                for n in c.note_items
+            ]
+            for c in history
+        ]
+        customer_note_texts = [
+            (_check_text("body", n.body, MAX_NOTE_CHARS, required=True), n.author)
+            for n in customer_notes
+        ]
+        now = self.clock()
+        window = self.value_settings.repeat_contact_days * 86_400
+        # The repeat rule of start_interaction: an unresolved contact started within the
+        # window before this one; the customer's flag of _refresh_repeat_flag.
+        for n, row in enumerate(contact_rows):
+            row["repeat_contact"] = any(
+                not e["resolved"] and e["started_at"] >= row["started_at"] - window
+                for e in contact_rows[:n]
+            )
+        months, last_order_at = _month_totals(order_values)
+        value = compute_value(
+            months, now=now, last_order_at=last_order_at, settings=self.value_settings
+        )
+        lifetime_orders = sum(m.orders for m in months)
+        customer_row = self._new_customer_row(values, now)
+        customer_row.update(
+            lifecycle_stage=next_lifecycle_stage(customer_row["lifecycle_stage"], lifetime_orders),
+            last_contact_at=contact_rows[-1]["started_at"] if contact_rows else None,
+            repeat_contact=any(
+                r["repeat_contact"] and not r["resolved"] and r["started_at"] >= now - window
+                for r in contact_rows
+            ),
+        )
+        if order_values:
+            # Like import_orders, which refreshes the value of customers it gave orders to:
+            # one without orders keeps a new customer's figures (lowest tier, none before).
+            customer_row.update(
+                tier=value.tier,
+                previous_tier=value.previous_tier,
+                churn_risk=value.churn_risk,
+                spend_window_cents=value.spend_window_cents,
+                margin_window_cents=value.margin_window_cents,
+                orders_window=value.orders_window,
+                lifetime_spend_cents=sum(m.spend_cents for m in months),
+                lifetime_orders=lifetime_orders,
+                last_order_at=last_order_at,
+            )
+        unique = list(dict.fromkeys(identity_list))
+        try:
+            async with self.engine.begin() as conn:
+                if values.get("owner_agent_id") is not None:
+                    await self._check_agent(conn, values["owner_agent_id"])
+                if await self._owners(conn, unique):
+                    raise IdentityTaken("an identity of this customer already belongs to another")
+                # Parameters apart from the statement: one cached statement for every call.
+                result = await conn.execute(
+                    insert(customers).returning(customers.c.id), customer_row
+                )
+                customer_id = int(result.scalar_one())
+                await self._insert_identities(conn, customer_id, unique, now)
+                first_ids = await self._next_ids(conn, (orders, interactions, notes))
+                order_ids = await self._insert_many(
+                    conn,
+                    orders,
+                    [{"customer_id": customer_id, **o} for o in order_values],
+                    first_ids.get(orders.name),
+                )
+                if months:
+                    await conn.execute(
+                        insert(customer_value_months),
+                        [
+                            {
+                                "customer_id": customer_id,
+                                "month": m.month,
+                                "spend_cents": m.spend_cents,
+                                "margin_cents": m.margin_cents,
+                                "orders": m.orders,
+                            }
+                            for m in months
+                        ],
+                    )
+                interaction_ids = await self._insert_many(
+                    conn,
+                    interactions,
+                    [{"customer_id": customer_id, **r} for r in contact_rows],
+                    first_ids.get(interactions.name),
+                )
+                all_messages = [
+                    {"customer_id": customer_id, "interaction_id": interaction_id, **m}
+                    for interaction_id, rows in zip(interaction_ids, message_rows, strict=True)
+                    for m in rows
+                ]
+                if all_messages:
+                    await conn.execute(insert(messages), all_messages)
+                note_list = [
+                    (interaction_id, body, author)
+                    for interaction_id, texts in zip(interaction_ids, note_texts, strict=True)
+                    for body, author in texts
+                ] + [(None, body, author) for body, author in customer_note_texts]
+                note_ids = await self._insert_many(
+                    conn,
+                    notes,
+                    [
+                        {
+                            "customer_id": customer_id,
+                            "interaction_id": interaction_id,
+                            "author_id": author.user_id,
+                            "body": body,
+                            "created_at": now,
+                        }
+                        for interaction_id, body, author in note_list
+                    ],
+                    first_ids.get(notes.name),
+                )
+                audit = [self._audit_row(actor, "customer.created", customer_id, {})]
+                if order_ids:
+                    audit.append(
+                        self._audit_row(
+                            actor,
+                            "orders.imported",
+                            customer_id,
+                            {"created": order_ids, "updated": {}},
+                        )
+                    )
+                audit += [
+                    self._audit_row(
+                        contact.agent or actor,
+                        "interaction.updated",
+                        customer_id,
+                        {"interaction_id": interaction_id, "fields": _RECORDED_FIELDS},
+                    )
+                    for contact, interaction_id in zip(history, interaction_ids, strict=True)
+                ]
+                audit += [
+                    self._audit_row(
+                        author,
+                        "note.added",
+                        customer_id,
+                        {"note_id": note_id, "interaction_id": interaction_id},
+                    )
+                    for (interaction_id, _body, author), note_id in zip(
+                        note_list, note_ids, strict=True
+                    )
+                ]
+                await conn.execute(insert(audit_events), audit)
+        except IntegrityError:
+            # The unique keys of orders and contacts (and the identities, should someone
+            # have taken one since the check) say it faster than asking beforehand.
+            raise Conflict(
+                "an identity, order or contact of this customer is already recorded, "
+                "or one of its agents no longer exists"
+            ) from None
+        return {
+            "customer_id": customer_id,
+            "tier": customer_row["tier"],
+            "identities": len(unique),
+            "orders": len(order_ids),
+            "interactions": len(interaction_ids),
+            "messages": len(all_messages),
+            "notes": len(note_ids),
+        }
+
+    @staticmethod
+    async def _next_ids(conn: AsyncConnection, tables: Sequence[Any]) -> dict[str, int]:
+        """On SQLite, the first free id of each table (one query); elsewhere nothing.
+
+        SQLite does not say which new id went to which row of a multi-row insert, so
+        SQLAlchemy would insert rows one by one to learn their ids. A transaction that has
+        written a row holds SQLite's only write lock, so the ids above each table's
+        maximum are its own until it commits: :meth:`_insert_many` hands them out (as
+        bulk_load does). Call only after this transaction has written.
+        """
+        if conn.dialect.name != "sqlite":
+            return {}
+        row = (await conn.execute(_highest_ids(tuple(tables)))).one()
+        return {t.name: int(value) + 1 for t, value in zip(tables, row, strict=True)}
+
+    @staticmethod
+    async def _insert_many(
+        conn: AsyncConnection, table: Any, rows: Sequence[Mapping[str, Any]], first_id: int | None
+    ) -> list[int]:
+        """Insert rows in one statement; their new ids, in the order of ``rows``.
+
+        ``first_id`` (from :meth:`_next_ids`) numbers the rows; without it the database
+        does, and says which id went to which row (RETURNING in parameter order).
+        """
+        if not rows:
+            return []
+        if first_id is not None:
+            ids = list(range(first_id, first_id + len(rows)))
+            await conn.execute(
+                insert(table), [{"id": i, **row} for i, row in zip(ids, rows, strict=True)]
+            )
+            return ids
+        result = await conn.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+        )
+        return [int(i) for i in result.scalars()]
+
+    def _audit_row(
+        self, actor: Actor, action: str, customer_id: int | None, details: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "at": self.clock(),
+            "actor_id": actor.user_id,
+            "actor": actor.name[:64],
+            "action": action,
+            "customer_id": customer_id,
+            "contact_id": None,
+            "details": dict(details),
+        }
+
+    @staticmethod
+    def _new_interaction_row(contact: NewInteraction) -> dict[str, Any]:
+        """The interactions row of a recorded contact, checked as start_interaction and
+        update_interaction check it (without customer_id and repeat_contact)."""
+        if contact.channel not in {c.value for c in Channel}:
+            raise InvalidInput(f"channel must be one of {', '.join(c.value for c in Channel)}")
+        if contact.direction not in {d.value for d in Direction}:
+            raise InvalidInput("direction must be inbound or outbound")
+        if contact.status not in {s.value for s in InteractionStatus}:
+            raise InvalidInput("status must be open or closed")
+        external = dict(contact.external_ids)
+        if not _json_size_ok(external, 4096):
+            raise InvalidInput("external_ids is too large")
+        return {
+            "contact_id": _check_text("contact_id", contact.contact_id, 64),
+            "channel": contact.channel,
+            "direction": contact.direction,
+            "status": contact.status,
+            "queue": _check_text("queue", contact.queue, 64),
+            "agent_id": contact.agent.user_id if contact.agent is not None else None,
+            "started_at": contact.started_at,
+            "queued_at": contact.queued_at,
+            "offered_at": contact.offered_at,
+            "answered_at": contact.answered_at,
+            "ended_at": contact.ended_at,
+            "disposition": _check_text("disposition", contact.disposition, 64),
+            "resolved": bool(contact.resolved),
+            "subject": _check_text("subject", contact.subject, 300),
+            "notes": _check_text("notes", contact.notes, MAX_NOTE_CHARS),
+            "summary": _check_text("summary", contact.summary, MAX_NOTE_CHARS),
+            "external_ids": external,
+            "external_ref": next(iter(external.values()), None),
+        }
+
+    @staticmethod
+    def _new_message_row(message: NewMessage) -> dict[str, Any]:
+        """A messages row, checked as add_message checks it (without its two ids)."""
+        if message.direction not in {d.value for d in Direction}:
+            raise InvalidInput("direction must be inbound or outbound")
+        if not isinstance(message.body, str) or len(message.body) > MAX_MESSAGE_CHARS:
+            raise InvalidInput(f"message body must be text of at most {MAX_MESSAGE_CHARS} chars")
+        return {
+            "direction": message.direction,
+            "sender": _check_text("sender", message.sender, 320),
+            "subject": _check_text("subject", message.subject, 300),
+            "body": message.body,
+            "attachments": [],
+            "external_id": _check_text("external_id", message.external_id, 255),
+            "created_at": message.created_at,
+        }
 
     async def get_profile(
         self, customer_id: int, *, viewer: Actor, contact_id: str | None = None
@@ -1305,62 +1868,310 @@ class ProfileStore:
         ``phone`` or ``account``); an unknown identity creates the customer (the
         back office is authoritative), named by ``customer_name`` if given.
         Rows with errors are reported by index and skipped; the others are kept.
+        This is the API's contract; the file importer calls :meth:`write_orders` with
+        stricter choices.
         """
-        summary: dict[str, Any] = {"inserted": 0, "updated": 0, "rejected": [], "customers": 0}
-        touched: dict[int, set[int]] = {}
-        for index, row in enumerate(rows):
-            try:
-                order = self._order_values(row)
-                customer_id = await self._order_customer(row, actor)
-            except (InvalidInput, NotFound, Conflict) as exc:
-                summary["rejected"].append(
-                    {"index": index, "error": exc.error_id, "message": exc.message}
-                )
-                continue
+        outcomes = await self.write_orders(
+            rows, actor=actor, on_conflict="update", create_missing_customers=True
+        )
+        kept = [o for o in outcomes if o.error is None]
+        touched = {o.customer_id for o in kept} | {o.previous_customer_id for o in kept}
+        return {
+            "inserted": sum(o.outcome == "created" for o in outcomes),
+            # Written again with the same values counts as updated, as it always has.
+            "updated": sum(o.outcome in ("updated", "unchanged") for o in outcomes),
+            "rejected": [
+                {"index": o.index, "error": o.error.error_id, "message": o.error.message}
+                for o in outcomes
+                if o.error is not None
+            ],
+            "customers": len(touched - {None}),
+        }
+
+    async def write_orders(
+        self,
+        rows: Sequence[Mapping[Any, Any]],
+        *,
+        actor: Actor,
+        on_conflict: OnConflict,
+        create_missing_customers: bool,
+        require_customer_name: bool = False,
+    ) -> list[OrderOutcome]:
+        """Write order rows and say what became of each; a bad row never stops the others.
+
+        An order is keyed by ``source`` + ``external_id``. A row equal to the stored
+        order is ``unchanged``; one that differs is updated, skipped or rejected
+        (:class:`OrderExists`) as ``on_conflict`` says, and an update may move the order
+        to another customer. Every customer reference of a row (``customer_id``,
+        ``email``, ``phone``, ``account``) must name the same live customer. When none
+        names anyone, the row is rejected (:class:`CustomerNotFound`) unless
+        ``create_missing_customers``: then a customer holding the row's identities is
+        created, named ``customer_name`` (required if ``require_customer_name``, else
+        the first identity).
+
+        Rows are written in chunks, one transaction each and one savepoint per row, so
+        a rejected row leaves no trace. Then the value of every customer touched is
+        recomputed from its monthly totals, and each gets an ``orders.imported`` audit
+        event naming the orders written.
+        """
+        outcomes: list[OrderOutcome] = []
+        for start in range(0, len(rows), _ORDER_CHUNK):
             async with self.engine.begin() as conn:
-                await self._live_customer(conn, customer_id)
-                existing = (
-                    (
-                        await conn.execute(
-                            select(orders.c.id, orders.c.customer_id, orders.c.ordered_at).where(
-                                orders.c.source == order["source"],
-                                orders.c.external_id == order["external_id"],
+                touched: dict[int, set[int]] = {}
+                written: dict[int, list[OrderOutcome]] = {}
+                for index in range(start, min(start + _ORDER_CHUNK, len(rows))):
+                    try:
+                        async with conn.begin_nested():
+                            outcome = await self._write_order(
+                                conn,
+                                index,
+                                rows[index],
+                                actor=actor,
+                                on_conflict=on_conflict,
+                                create_missing_customers=create_missing_customers,
+                                require_customer_name=require_customer_name,
+                                touched=touched,
                             )
+                    except AppError as exc:
+                        outcome = OrderOutcome(index, "rejected", error=exc)
+                    except IntegrityError:
+                        # Another writer stored the same order or identity meanwhile.
+                        outcome = OrderOutcome(
+                            index,
+                            "rejected",
+                            error=Conflict("written by someone else at the same time: retry"),
                         )
+                    outcomes.append(outcome)
+                    if outcome.outcome in ("created", "updated"):
+                        for customer_id in {outcome.customer_id, outcome.previous_customer_id}:
+                            if customer_id is not None:
+                                written.setdefault(customer_id, []).append(outcome)
+                for customer_id, months in touched.items():
+                    await self._rebuild_months(conn, customer_id, months)
+                    await self._refresh_value(conn, customer_id)
+                for customer_id, done in written.items():
+                    await self._audit(
+                        conn,
+                        actor,
+                        "orders.imported",
+                        customer_id,
+                        details={
+                            "created": [o.order_id for o in done if o.outcome == "created"],
+                            "updated": {
+                                str(o.order_id): list(o.fields)
+                                for o in done
+                                if o.outcome == "updated"
+                            },
+                        },
                     )
-                    .mappings()
-                    .first()
+        return outcomes
+
+    async def _write_order(
+        self,
+        conn: AsyncConnection,
+        index: int,
+        row: Mapping[Any, Any],
+        *,
+        actor: Actor,
+        on_conflict: OnConflict,
+        create_missing_customers: bool,
+        require_customer_name: bool,
+        touched: dict[int, set[int]],
+    ) -> OrderOutcome:
+        order = self._order_values(row)
+        customer_id, references = await self._order_customer(conn, row)
+        if customer_id is None and not create_missing_customers:
+            kinds = ", ".join(dict.fromkeys(i.kind.value for i in references))
+            raise CustomerNotFound(f"no customer has the {kinds} of this row")
+        existing = (
+            (
+                await conn.execute(
+                    select(orders).where(
+                        orders.c.source == order["source"],
+                        orders.c.external_id == order["external_id"],
+                    )
                 )
-                if existing is None:
-                    await conn.execute(insert(orders).values(customer_id=customer_id, **order))
-                    summary["inserted"] += 1
-                else:
-                    await conn.execute(
-                        update(orders)
-                        .where(orders.c.id == existing["id"])
-                        .values(customer_id=customer_id, **order)
-                    )
-                    summary["updated"] += 1
-                    touched.setdefault(existing["customer_id"], set()).add(
-                        month_index(existing["ordered_at"])
-                    )
-                touched.setdefault(customer_id, set()).add(month_index(order["ordered_at"]))
-        for customer_id, months in touched.items():
-            async with self.engine.begin() as conn:
-                await self._rebuild_months(conn, customer_id, months)
-                await self._refresh_value(conn, customer_id)
-        summary["customers"] = len(touched)
-        if summary["inserted"] or summary["updated"]:
-            async with self.engine.begin() as conn:
-                await self._audit(
-                    conn,
-                    actor,
-                    "orders.imported",
-                    None,
-                    details={k: summary[k] for k in ("inserted", "updated", "customers")}
-                    | {"rejected": len(summary["rejected"])},
+            )
+            .mappings()
+            .first()
+        )
+        fields: tuple[str, ...] = ()
+        if existing is not None:
+            fields = tuple(
+                name for column, name in _ORDER_FIELDS if existing[column] != order[column]
+            )
+            if existing["customer_id"] != customer_id:
+                fields += ("customer",)
+            if not fields:
+                return OrderOutcome(index, "unchanged", existing["id"], customer_id)
+            if on_conflict == "reject":
+                raise OrderExists(
+                    f"order {existing['id']} is stored with a different {', '.join(fields)}",
+                    details={
+                        "order_id": existing["id"],
+                        "customer_id": existing["customer_id"],
+                        "fields": list(fields),
+                    },
                 )
-        return summary
+            if on_conflict == "skip":
+                return OrderOutcome(
+                    index, "skipped", existing["id"], existing["customer_id"], fields=fields
+                )
+        created = customer_id is None
+        if customer_id is None:
+            customer_id = await self._create_order_customer(
+                conn, row, references, actor=actor, require_name=require_customer_name
+            )
+        month = month_index(order["ordered_at"])
+        if existing is None:
+            result = await conn.execute(
+                insert(orders).values(customer_id=customer_id, **order).returning(orders.c.id)
+            )
+            touched.setdefault(customer_id, set()).add(month)
+            return OrderOutcome(
+                index, "created", int(result.scalar_one()), customer_id, customer_created=created
+            )
+        await conn.execute(
+            update(orders)
+            .where(orders.c.id == existing["id"])
+            .values(customer_id=customer_id, **order)
+        )
+        touched.setdefault(existing["customer_id"], set()).add(month_index(existing["ordered_at"]))
+        touched.setdefault(customer_id, set()).add(month)
+        moved = existing["customer_id"] if existing["customer_id"] != customer_id else None
+        return OrderOutcome(
+            index,
+            "updated",
+            existing["id"],
+            customer_id,
+            previous_customer_id=moved,
+            fields=fields,
+            customer_created=created,
+        )
+
+    async def _order_customer(
+        self, conn: AsyncConnection, row: Mapping[Any, Any]
+    ) -> tuple[int | None, list[Identity]]:
+        """The live customer every reference of an order row names (None: nobody), and
+        the row's identities."""
+        references: list[Identity] = []
+        for kind, key in (
+            (IdentityKind.EMAIL, "email"),
+            (IdentityKind.PHONE, "phone"),
+            (IdentityKind.ACCOUNT, "account"),
+        ):
+            raw = row.get(key)
+            if raw is not None and raw != "":
+                references.append(self.identity(kind, raw))
+        named: set[int] = set()
+        customer_id = row.get("customer_id")
+        if customer_id is not None:
+            if not isinstance(customer_id, int) or isinstance(customer_id, bool):
+                raise InvalidInput("customer_id must be an integer")
+            await self._check_order_customer(conn, customer_id)
+            named.add(customer_id)
+        elif not references:
+            raise InvalidInput("an order needs customer_id, email, phone or account")
+        owners = await self._owners(conn, references)
+        named |= set(owners.values())
+        unknown = [i for i in references if i not in owners]
+        if len(named) > 1 or (named and unknown):
+            raise IdentitiesConflict(
+                "the customer id and identities of this row do not all name the same customer",
+                details={
+                    "customer_ids": sorted(named),
+                    "unknown": list(dict.fromkeys(i.kind.value for i in unknown)),
+                },
+            )
+        if not named:
+            return None, references
+        (found,) = named
+        await self._check_order_customer(conn, found)
+        return found, references
+
+    async def _check_order_customer(self, conn: AsyncConnection, customer_id: int) -> None:
+        row = (
+            (
+                await conn.execute(
+                    select(customers.c.merged_into_id, customers.c.erased_at).where(
+                        customers.c.id == customer_id
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise CustomerNotFound(f"customer {customer_id} does not exist")
+        if row["merged_into_id"] is not None:
+            raise CustomerMerged(
+                f"customer {customer_id} was merged into {row['merged_into_id']}",
+                details={"merged_into_id": row["merged_into_id"]},
+            )
+        if row["erased_at"] is not None:
+            raise CustomerErased(f"customer {customer_id} was erased")
+
+    async def _create_order_customer(
+        self,
+        conn: AsyncConnection,
+        row: Mapping[Any, Any],
+        references: Sequence[Identity],
+        *,
+        actor: Actor,
+        require_name: bool,
+    ) -> int:
+        name = _check_text("customer_name", row.get("customer_name"), 200)
+        if not name:
+            if require_name:
+                raise MissingField(
+                    "customer_name is needed to create the customer of this order",
+                    details={"field": "customer_name"},
+                )
+            name = references[0].value
+        now = self.clock()
+        # Known to the back office: a customer, not a provisional stranger.
+        customer_id = await self._insert_customer(conn, {"display_name": name}, now)
+        await self._insert_identities(conn, customer_id, references, now)
+        await self._audit(
+            conn,
+            actor,
+            "customer.created",
+            customer_id,
+            details={"via": "orders", "identities": [str(i) for i in references]},
+        )
+        return customer_id
+
+    async def _owners(
+        self, conn: AsyncConnection, identity_list: Sequence[Identity]
+    ) -> dict[Identity, int]:
+        """Who holds each of these identities (those nobody holds are absent): one query."""
+        if not identity_list:
+            return {}
+        result = await conn.execute(
+            select(identities.c.kind, identities.c.value, identities.c.customer_id).where(
+                or_(
+                    *(
+                        and_(identities.c.kind == i.kind.value, identities.c.value == i.value)
+                        for i in identity_list
+                    )
+                )
+            )
+        )
+        return {Identity(IdentityKind(r.kind), r.value): int(r.customer_id) for r in result}
+
+    async def _insert_identities(
+        self,
+        conn: AsyncConnection,
+        customer_id: int,
+        identity_list: Iterable[Identity],
+        now: float,
+    ) -> None:
+        rows = [
+            {"customer_id": customer_id, "kind": i.kind.value, "value": i.value, "created_at": now}
+            for i in dict.fromkeys(identity_list)
+        ]
+        if rows:
+            await conn.execute(insert(identities), rows)
 
     def _order_values(self, row: Mapping[Any, Any]) -> dict[str, Any]:
         allowed = {
@@ -1414,34 +2225,6 @@ class ProfileStore:
             "status": _check_text("status", row.get("status") or "completed", 32),
             "ordered_at": float(ordered_at),
         }
-
-    async def _order_customer(self, row: Mapping[Any, Any], actor: Actor) -> int:
-        if row.get("customer_id") is not None:
-            customer_id = row["customer_id"]
-            if not isinstance(customer_id, int) or isinstance(customer_id, bool):
-                raise InvalidInput("customer_id must be an integer")
-            return customer_id
-        for kind, key in (
-            (IdentityKind.EMAIL, "email"),
-            (IdentityKind.PHONE, "phone"),
-            (IdentityKind.ACCOUNT, "account"),
-        ):
-            if row.get(key):
-                resolution = await self.resolve(
-                    self.identity(kind, str(row[key])),
-                    display_name=row.get("customer_name"),
-                    actor=actor,
-                )
-                if resolution.created:
-                    # Known to the back office: not a provisional stranger.
-                    async with self.engine.begin() as conn:
-                        await conn.execute(
-                            update(customers)
-                            .where(customers.c.id == resolution.customer_id)
-                            .values(provisional=False)
-                        )
-                return resolution.customer_id
-        raise InvalidInput("an order needs customer_id, email, phone or account")
 
     async def _rebuild_months(
         self, conn: AsyncConnection, customer_id: int, months: Iterable[int]
@@ -1982,6 +2765,32 @@ class ProfileStore:
             "backend": self.engine.dialect.name,
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         }
+
+
+@functools.cache
+def _highest_ids(tables: tuple[Any, ...]) -> Select[Any]:
+    """The largest id of each table, in one row (built once per set of tables)."""
+    return select(*(select(func.coalesce(func.max(t.c.id), 0)).scalar_subquery() for t in tables))
+
+
+def _month_totals(
+    order_values: Iterable[Mapping[str, Any]],
+) -> tuple[list[MonthTotals], float | None]:
+    """Monthly totals and the last order time of a new customer's orders, as
+    :meth:`ProfileStore._rebuild_months` and ``_refresh_value`` would read them back."""
+    buckets: dict[int, list[int]] = {}
+    last_order_at: float | None = None
+    for order in order_values:
+        if order["status"] == "cancelled":
+            continue
+        bucket = buckets.setdefault(month_index(order["ordered_at"]), [0, 0, 0])
+        bucket[0] += order["amount_cents"]
+        bucket[1] += order["margin_cents"]
+        bucket[2] += 1
+        if last_order_at is None or order["ordered_at"] > last_order_at:
+            last_order_at = order["ordered_at"]
+    months = [MonthTotals(m, s, g, n) for m, (s, g, n) in sorted(buckets.items())]
+    return months, last_order_at
 
 
 def _month_start(year: int, month: int) -> float:

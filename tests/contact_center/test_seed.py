@@ -15,7 +15,7 @@ from typing import Any
 import phonenumbers
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contact_center.accounts import AccountStore
@@ -30,6 +30,7 @@ from contact_center.bulk_load import (
 )
 from contact_center.domain.customer import Channel, Direction, InteractionStatus
 from contact_center.domain.identity import Identity, IdentityKind, normalize_email
+from contact_center.errors import Conflict
 from contact_center.seed import (
     MAX_CUSTOMERS,
     InvalidSeedRequest,
@@ -43,11 +44,11 @@ from contact_center.seed import (
     seed_store,
     visitor_id_for,
 )
-from contact_center.services import Actor
+from contact_center.services import SYSTEM, Actor
 from contact_center.settings import ValueSettings
 from contact_center.store.engine import create_engine
 from contact_center.store.migrate import upgrade
-from contact_center.store.profiles import ProfileStore
+from contact_center.store.profiles import NewInteraction, ProfileStore
 from contact_center.store.schema import (
     audit_events,
     customers,
@@ -405,6 +406,85 @@ async def test_given_a_store_when_seeding_then_every_customer_is_written_and_aud
         assert tiers[customer.display_name] == (
             derive_value(customer, now=NOW, settings=settings).value.tier
         )
+
+
+async def test_given_a_store_when_seeding_then_each_customer_is_one_short_transaction(
+    engine: AsyncEngine,
+) -> None:
+    store = _store(engine)
+    agents = await _agents(engine)
+    statements: list[str] = []
+    commits: list[bool] = []
+
+    def on_statement(*args: Any) -> None:
+        statements.append(args[2])
+
+    def on_commit(*_args: Any) -> None:
+        commits.append(True)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", on_statement)
+    event.listen(engine.sync_engine, "commit", on_commit)
+    try:
+        summary = await seed_store(store, 6, rng_seed=4, shape=SHAPE, agents=agents)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", on_statement)
+        event.remove(engine.sync_engine, "commit", on_commit)
+
+    assert summary["customers"] == 6
+    # One transaction per customer, every row of a table in one statement, nothing read
+    # back: what makes the audited path take seconds, not minutes, for thousands.
+    assert len(commits) == 6
+    assert len(statements) <= 6 * 11, len(statements)
+
+
+async def test_given_a_seeded_store_then_the_audit_trail_names_every_write(
+    engine: AsyncEngine,
+) -> None:
+    store = _store(engine)
+    agents = await _agents(engine)
+    generated = list(generate_customers(5, rng_seed=6, now=NOW, shape=SHAPE))
+
+    summary = await seed_store(store, 5, rng_seed=6, shape=SHAPE, agents=agents)
+
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            select(audit_events.c.action, audit_events.c.customer_id, audit_events.c.actor_id)
+        )
+        events = result.all()
+    actions = [e.action for e in events]
+    assert actions.count("customer.created") == 5
+    assert actions.count("interaction.updated") == summary["interactions"]
+    assert actions.count("note.added") == summary["notes"]
+    assert actions.count("orders.imported") == sum(1 for c in generated if c.orders)
+    assert all(e.customer_id is not None for e in events)
+    agent_ids = {a.user_id for a in agents}
+    handled = [e for e in events if e.action == "interaction.updated"]
+    assert any(e.actor_id in agent_ids for e in handled)
+
+
+async def test_given_an_order_already_recorded_when_writing_a_history_then_nothing_is_written(
+    engine: AsyncEngine,
+) -> None:
+    store = _store(engine)
+    first = await store.create_customer(
+        {"display_name": "Ann"}, [store.identity("email", "ann@example.com")], actor=SYSTEM
+    )
+    await store.import_orders(
+        [{"customer_id": first["id"], "external_id": "o-1", "amount": 5, "ordered_at": NOW}],
+        actor=SYSTEM,
+    )
+
+    with pytest.raises(Conflict):
+        await store.create_customer_with_history(
+            {"display_name": "Bob"},
+            [store.identity("email", "bob@example.com")],
+            order_rows=[{"external_id": "o-1", "amount": 9, "ordered_at": NOW}],
+            contacts=[NewInteraction(channel="voice", direction="inbound", started_at=NOW)],
+            actor=SYSTEM,
+        )
+
+    assert await _count(engine, customers) == 1
+    assert await _count(engine, interactions) == 0
 
 
 async def test_given_a_seeded_store_when_seeding_the_same_numbers_again_then_nothing_is_added(
