@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from contact_center import __version__
 from contact_center.errors import AppError
+from contact_center.outside_text import configure_logging
 from contact_center.services import Actor, Services
 from contact_center.settings import Settings, load_settings
 from contact_center.store.schema import customers
@@ -636,10 +637,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
-        logging.basicConfig(
-            level=settings.logging.level,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        configure_logging(settings.logging.level)
         # Alembic narrates every plugin it loads at INFO: only its warnings matter here.
         logging.getLogger("alembic").setLevel(max(logging.WARNING, settings.logging.level_number))
         args.handler(args, settings)

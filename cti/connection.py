@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from contact_center.outside_text import one_line
 from contact_center.settings import AsteriskServer
 from cti.errors import AsteriskRejected, AsteriskTimeout, AsteriskUnavailable, LoginFailed
 from cti.protocol import (
@@ -480,7 +481,9 @@ class AmiLink:
         self._pending.clear()
 
     def _record_error(self, text: str) -> None:
-        self._health.last_error = text
+        # The text may quote what the peer sent (a login rejection's Message): kept on
+        # one line and bounded, since /status shows it to anyone.
+        self._health.last_error = one_line(text)
         self._health.last_error_at = self._clock()
         self._notify()
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from agent_ui.app_keys import LOGIN_THROTTLE, SESSIONS
 from agent_ui.middlewares import json_response
 from agent_ui.request_state import services_of
+from contact_center.outside_text import one_line
 from contact_center.services import HealthProbe
 
 PROBE_TIMEOUT_SECONDS = 2.0
@@ -62,7 +63,8 @@ def _without_secrets(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_without_secrets(v) for v in value]
     if isinstance(value, str):
-        return _URL_CREDENTIALS.sub("***@", value)
+        # Reports may quote what a peer sent (an AMI error): one line, bounded.
+        return one_line(_URL_CREDENTIALS.sub("***@", value))
     if value is None or isinstance(value, bool | int | float):
         return value
-    return str(value)
+    return one_line(value)
