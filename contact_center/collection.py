@@ -12,8 +12,12 @@ The router leaves no cyclic garbage of its own in steady state (none was found o
 (:func:`take_over_collection`) and run a full collection every few tens of seconds
 instead (:func:`collect_periodically`): it reclaims whatever cycles the rest of the
 process leaves (exceptions with their tracebacks, closed connections), and its pause
-is logged. The entry points choose this; tests and library users keep Python's own
-collector.
+is logged. Once the application has started, everything it built (modules imported on
+first use, services, the app) is frozen out of the collector's way, so a full
+collection scans only what was made since: about 0.2 ms of CPU per 1,000 live
+container objects, 1-3 ms in the demo with the CTI and its calls running (a full scan
+of the whole heap took 100-180 ms there). The entry points choose this; tests and
+library users keep Python's own collector.
 """
 
 from __future__ import annotations
@@ -41,10 +45,12 @@ def take_over_collection() -> None:
 
 
 def collect_now() -> tuple[int, float]:
-    """One full collection: the unreachable objects found and the pause in seconds."""
-    started = time.perf_counter()
+    """One full collection: the unreachable objects found and the pause in seconds
+    (the thread's CPU time: on a busy machine the wall time also counts the time the
+    process waited for a core, which is not the collector's)."""
+    started = time.thread_time()
     found = gc.collect()
-    return found, time.perf_counter() - started
+    return found, time.thread_time() - started
 
 
 async def collect_periodically(interval: float) -> None:
@@ -60,6 +66,10 @@ def periodic_collection(interval: float) -> Callable[[web.Application], AsyncIte
     """:func:`collect_periodically` for the lifetime of an aiohttp application."""
 
     async def context(_app: web.Application) -> AsyncIterator[None]:
+        # Everything started by now (modules imported on first use, the app, its
+        # services) lives as long as the process: out of every later collection's way.
+        collect_now()
+        gc.freeze()
         task = asyncio.create_task(collect_periodically(interval), name="garbage-collection")
         try:
             yield
