@@ -59,6 +59,20 @@ class ContactConnected(ContactEvent, frozen=True, kw_only=True):
     waited_seconds: float
 
 
+class ContactAttached(ContactEvent, frozen=True, kw_only=True):
+    """The channel put the contact with ``agent_id`` whatever the router had decided
+    (AttachToAgent): its phone rings for it (``state`` "offered") or they talk
+    ("connected"). ``previous_agent_id``: who had the offer before (they keep their
+    state); ``restored``: the router did not have the contact (found after a restart:
+    only this event tells it, no offered/connected events follow)."""
+
+    name: ClassVar[str] = "contact.attached"
+    agent_id: str
+    state: str
+    previous_agent_id: str | None = None
+    restored: bool = False
+
+
 class ContactTransferred(ContactEvent, frozen=True, kw_only=True):
     """Moved to another queue or agent (``queue`` is the new queue)."""
 
