@@ -36,7 +36,8 @@ class ContactOffered(ContactEvent, frozen=True, kw_only=True):
     waited_seconds: float
     offer_deadline: float
     # "sticky" (preferred agent), "strategy" (queue strategy), "agent-available"
-    # (an agent freed up and this was the best contact), "direct" (supervisor/transfer).
+    # (an agent freed up and this was the best contact), "direct" (supervisor/transfer),
+    # "channel" (AttachToAgent: the channel rang that agent).
     decided_by: str
     strategy: str
     ring: int
