@@ -155,6 +155,19 @@ class AsteriskSettings(_Section):
     servers: tuple[AsteriskServer, ...] = ()
     ping_interval_seconds: float = Field(20.0, gt=0, le=3600)
     reconnect_max_seconds: float = Field(30.0, gt=0, le=3600)
+    # An agent's phone must stay unreachable this long before they are taken out of
+    # routing (not ready, "phone-unreachable"); 0: at once.
+    phone_unreachable_grace_seconds: float = Field(5.0, ge=0, le=3600)
+    # Safety net: at most this many offers (Redirects to an agent) per caller within a
+    # minute; past it the caller waits at its place until the minute is over. 0: no limit.
+    max_offers_per_call_per_minute: int = Field(10, ge=0, le=1000)
+    # A caller the router cannot take (its queue does not exist...) goes to this queue;
+    # failing that, to this dialplan context and extension; failing that, it is hung up
+    # with this cause. Empty queue or context: that step is skipped.
+    unroutable_queue: str = Field("", max_length=64)
+    unroutable_context: str = Field("cc-unroutable", max_length=80)
+    unroutable_exten: str = Field("s", min_length=1, max_length=80)
+    unroutable_hangup_cause: int = Field(21, ge=1, le=127)
 
     @model_validator(mode="after")
     def _unique_names(self) -> AsteriskSettings:

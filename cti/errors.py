@@ -54,3 +54,11 @@ class LoginFailed(AppError):
 
     error_id = "ami-login-failed"
     status = 502
+
+
+class CallNotRoutable(AppError):
+    """The router cannot take a caller where the dialplan put it (no such queue, a queue
+    without voice): nobody would ever be offered the call."""
+
+    error_id = "call-not-routable"
+    status = 409

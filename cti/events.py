@@ -187,8 +187,11 @@ class AgentPhoneStateChanged(DomainEvent, frozen=True, kw_only=True):
     state: PhoneState
 
     @property
-    def can_take_calls(self) -> bool:
-        return self.state in (PhoneState.AVAILABLE, PhoneState.UNKNOWN)
+    def reachable(self) -> bool:
+        """Whether Asterisk can reach the phone at all. Ringing, talking and on hold are
+        the agent's own calls, not a reason to stop routing to them; UNKNOWN is Asterisk
+        not knowing (Dial will tell), not a phone it knows to be gone."""
+        return self.state is not PhoneState.UNREACHABLE
 
 
 class TelephonyResynced(DomainEvent, frozen=True, kw_only=True):

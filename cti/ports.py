@@ -1,10 +1,11 @@
 """Ports the CTI service needs from the rest of the system, with in-memory twins.
 
-* :class:`VoiceRouting` - the router, in call terms: a voice contact queued,
-  offer answered / not answered, call ended or transferred, an agent's phone
-  can or cannot take calls, a server resynchronised. Each call returns the offers
-  the router decided right away ("ring agent A for call X"); later decisions (an
-  agent became ready) come in through :meth:`cti.service.TelephonyService.offer`.
+* :class:`VoiceRouting` - the router, in call terms: a voice contact queued, an
+  agent's phone ringing for it, offer answered / not answered / refused by the
+  CTI itself, call ended or transferred, an agent's phone reachable or not, a server
+  resynchronised. Each call returns the offers the router decided right away ("ring
+  agent A for call X"); later decisions (an agent became ready) come in through
+  :meth:`cti.service.TelephonyService.offer`.
 * :class:`AgentDirectory` - agent id <-> phone extension (user accounts own it).
 * :class:`EventSink` - where domain events go (the bus).
 """
@@ -29,6 +30,20 @@ class VoiceOffer:
 
     call_id: str
     agent_id: str
+    # The router's time of the decision: the same decision reaching the CTI twice (a
+    # router call's result and the bus) is carried out once.
+    decided_at: float | None = dataclasses.field(default=None, compare=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What the tracker knows of a call, for a router that has no contact for it (a
+    call found ringing or talking after a restart)."""
+
+    queue: str = ""
+    caller_number: str = ""
+    caller_name: str = ""
+    waiting_since: float | None = None
 
 
 class VoiceRouting(Protocol):
@@ -41,15 +56,39 @@ class VoiceRouting(Protocol):
         caller_name: str,
         at: float,
         requeued: bool,
-    ) -> Sequence[VoiceOffer]: ...
+    ) -> Sequence[VoiceOffer]:
+        """A caller waits in ``queue``. Raises :class:`cti.errors.CallNotRoutable` when
+        the router cannot take it there (no such queue...): nobody would ever be offered it."""
+        ...
+
+    async def agent_ringing(
+        self, *, call_id: str, agent_id: str, at: float, facts: CallFacts
+    ) -> Sequence[VoiceOffer]:
+        """The agent's phone rings for the call: whatever the router decided, the contact
+        is now offered to that agent (one offered to someone else is taken from them)."""
+        ...
 
     async def offer_answered(
-        self, *, call_id: str, agent_id: str, at: float
-    ) -> Sequence[VoiceOffer]: ...
+        self, *, call_id: str, agent_id: str, at: float, facts: CallFacts | None = None
+    ) -> Sequence[VoiceOffer]:
+        """The agent talks with the caller: the contact is connected with them (created
+        from ``facts`` if the router has none, e.g. a call found talking after a restart)."""
+        ...
 
     async def offer_not_answered(
         self, *, call_id: str, agent_id: str, reason: str, at: float
-    ) -> Sequence[VoiceOffer]: ...
+    ) -> Sequence[VoiceOffer]:
+        """The agent's phone rang and nobody answered (or it was busy): a real no-answer."""
+        ...
+
+    async def offer_refused(
+        self, *, call_id: str, agent_id: str, reason: str, at: float, retry_seconds: float
+    ) -> Sequence[VoiceOffer]:
+        """The CTI could not carry out the offer (the phone is in another call, the call
+        is not known yet, Asterisk refused the Redirect...): not the agent's doing. The
+        contact goes back to its place, the agent stays as they were, and the two are not
+        matched again for ``retry_seconds``."""
+        ...
 
     async def call_transferred(
         self,
@@ -70,7 +109,11 @@ class VoiceRouting(Protocol):
 
     async def phone_availability(
         self, *, agent_id: str, can_take_calls: bool, at: float
-    ) -> Sequence[VoiceOffer]: ...
+    ) -> Sequence[VoiceOffer]:
+        """The agent's phone has been unreachable for longer than the grace
+        (``can_take_calls`` false), or is reachable again. Its own ringing and talking
+        are never told here."""
+        ...
 
     async def resynced(
         self,
@@ -217,11 +260,45 @@ class FifoVoiceRouting:
             self.waiting.append(_Waiting(call_id, queue, at))
         return self._match()
 
-    async def offer_answered(self, *, call_id: str, agent_id: str, at: float) -> list[VoiceOffer]:
+    async def agent_ringing(
+        self, *, call_id: str, agent_id: str, at: float, facts: CallFacts
+    ) -> list[VoiceOffer]:
+        self.log.append(("ringing", call_id, agent_id))
+        holder = self.offered.get(call_id)
+        if holder == agent_id:
+            return []
+        if holder is not None and self.busy.get(holder) == call_id:
+            del self.busy[holder]
+        self.offered[call_id] = agent_id
+        self.busy[agent_id] = call_id
+        self.waiting = [w for w in self.waiting if w.call_id != call_id]
+        return self._match()
+
+    async def offer_answered(
+        self, *, call_id: str, agent_id: str, at: float, facts: CallFacts | None = None
+    ) -> list[VoiceOffer]:
         self.log.append(("answered", call_id, agent_id))
+        holder = self.offered.get(call_id)
+        if holder is not None and holder != agent_id and self.busy.get(holder) == call_id:
+            del self.busy[holder]
         self.offered.pop(call_id, None)
         self.busy[agent_id] = call_id
         self.waiting = [w for w in self.waiting if w.call_id != call_id]
+        return self._match()
+
+    async def offer_refused(
+        self, *, call_id: str, agent_id: str, reason: str, at: float, retry_seconds: float
+    ) -> list[VoiceOffer]:
+        # No pause and no memory of the pair: the twin re-offers at the next match.
+        self.log.append(("refused", call_id, agent_id))
+        self.offered.pop(call_id, None)
+        if self.busy.get(agent_id) == call_id:
+            del self.busy[agent_id]
+        if not any(w.call_id == call_id for w in self.waiting):
+            queue = next(
+                (q for a, c, q in reversed(self.log) if a == "queued" and c == call_id), ""
+            )
+            self.waiting.insert(0, _Waiting(call_id, queue, at))
         return []
 
     async def offer_not_answered(

@@ -18,19 +18,21 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 
 from contact_center.domain.events import DomainEvent
 from contact_center.errors import AppError
-from cti.ports import LOST_WITH_PBX, EventSink, VoiceOffer
+from cti.errors import CallNotRoutable
+from cti.ports import LOST_WITH_PBX, CallFacts, EventSink, VoiceOffer
 from routing.backends.base import CommandResult
-from routing.events import ContactAbandoned, ContactOffered
-from routing.model import Channel, CustomerContext
+from routing.commands import SetAgentState
+from routing.events import ContactAbandoned, ContactAttached, ContactOffered
+from routing.model import PHONE_UNREACHABLE_REASON, AgentState, Channel, CustomerContext
 from routing.ports import WaitingContact, WaitingContactStore
 from routing.service import RoutingService
 
 log = logging.getLogger(__name__)
 
 CONTACT_PREFIX = "call-"
-# Not-ready reason used while an agent's phone cannot ring; add it to
-# [routing] not_ready_reasons to have unreachable phones taken out of routing.
-PHONE_DOWN_REASON = "phone-unreachable"
+# Not-ready reason while an agent's phone is unreachable: built into the router, so it
+# needs no configuration.
+PHONE_DOWN_REASON = PHONE_UNREACHABLE_REASON
 
 
 def contact_id(call_id: str) -> str:
@@ -48,7 +50,7 @@ def voice_offers(events: Iterable[DomainEvent]) -> list[VoiceOffer]:
         if isinstance(event, ContactOffered) and event.channel == Channel.VOICE:
             call = call_id_of(event.contact_id)
             if call is not None:
-                offers.append(VoiceOffer(call, event.agent_id))
+                offers.append(VoiceOffer(call, event.agent_id, event.at))
     return offers
 
 
@@ -88,6 +90,10 @@ class HeldVoiceContacts:
         """Ids of the contacts still held, oldest first."""
         return list(self._held)
 
+    def pop(self, contact_id: str) -> WaitingContact | None:
+        """Stop holding one contact and return it (None if it is not held)."""
+        return self._held.pop(contact_id, None)
+
     def take(self, server: str) -> list[WaitingContact]:
         """Stop holding the contacts of ``server``'s calls and return them, oldest first."""
         prefix = contact_id(f"{server}:")
@@ -125,23 +131,47 @@ class RouterVoiceRouting:
         self.customers = customers
         self.held = held
         self.events = events
-        self._phone_down: set[str] = set()
         # Contacts re-queued from the held ones: the resync's call.queued for them is old news.
         self._restored: set[str] = set()
+        # Contacts enqueued in this run (until their call ends): the router has their customer.
+        self._routed: set[str] = set()
+        # Held contacts whose call was answered while nobody was routing: what the router
+        # needs to take them back as connected (customer, queue, original wait).
+        self._answered_while_down: dict[str, WaitingContact] = {}
 
     async def _run(
-        self, what: str, call_id: str, command: Awaitable[CommandResult]
+        self,
+        what: str,
+        call_id: str,
+        command: Awaitable[CommandResult],
+        *,
+        level: int = logging.INFO,
     ) -> Sequence[VoiceOffer]:
         try:
             result = await command
         except AppError as exc:
-            # The router refusing (already closed, duplicate after a resync) is not fatal
-            # for telephony: log it with the stable id and carry on.
-            log.info(
-                "router refused %s for call %s: %s (%s)", what, call_id, exc.message, exc.error_id
+            # The router refusing is not fatal for telephony: log it with the stable id
+            # and carry on. ``level``: ERROR where a refusal means the router and the
+            # call disagree (a bug), INFO where it already knows (a duplicate after a resync).
+            log.log(
+                level,
+                "router refused %s for call %s: %s (%s)",
+                what,
+                call_id,
+                exc.message,
+                exc.error_id,
             )
             return []
         return voice_offers(result.events)
+
+    async def _customer(self, caller_number: str, call_id: str) -> CustomerContext | None:
+        if self.customers is None or not caller_number:
+            return None
+        try:
+            return await self.customers(caller_number)
+        except Exception:
+            log.exception("customer lookup for %s failed; routing as unknown", call_id)
+            return None
 
     async def call_queued(
         self,
@@ -159,36 +189,123 @@ class RouterVoiceRouting:
         if contact_id(call_id) in self._restored:
             self._restored.discard(contact_id(call_id))
             return []  # back in its queue already, with the wait it had before the restart
-        customer = None
-        if self.customers is not None and caller_number:
-            try:
-                customer = await self.customers(caller_number)
-            except Exception:
-                log.exception("customer lookup for %s failed; routing as unknown", call_id)
-        return await self._run(
-            "enqueue",
-            call_id,
-            self.routing.enqueue(
+        customer = await self._customer(caller_number, call_id)
+        try:
+            result = await self.routing.enqueue(
                 contact_id(call_id),
                 Channel.VOICE,
                 queue,
                 customer,
                 attributes={"caller_number": caller_number, "caller_name": caller_name},
-            ),
-        )
+            )
+        except AppError as exc:
+            if exc.error_id == "duplicate-contact":
+                # Told twice (a resync overlapping the live event): it is being routed.
+                log.info("router already has call %s: %s", call_id, exc.message)
+                return []
+            raise CallNotRoutable(
+                exc.message,
+                details={"call_id": call_id, "queue": queue, "reason": exc.error_id},
+            ) from exc
+        self._routed.add(contact_id(call_id))
+        return voice_offers(result.events)
+
+    async def agent_ringing(
+        self, *, call_id: str, agent_id: str, at: float, facts: CallFacts
+    ) -> Sequence[VoiceOffer]:
+        return await self._attach(call_id, agent_id, "offered", facts)
 
     async def offer_answered(
-        self, *, call_id: str, agent_id: str, at: float
+        self, *, call_id: str, agent_id: str, at: float, facts: CallFacts | None = None
     ) -> Sequence[VoiceOffer]:
-        return await self._run(
-            "accept", call_id, self.routing.accept(contact_id(call_id), agent_id)
-        )
+        return await self._attach(call_id, agent_id, "connected", facts or CallFacts())
+
+    async def _attach(
+        self, call_id: str, agent_id: str, state: str, facts: CallFacts
+    ) -> Sequence[VoiceOffer]:
+        """The router follows the call (one command; it changes nothing when the router
+        already agrees). What it needs to create a contact it does not have comes from the
+        contact held since before a restart, else from the call and a customer lookup."""
+        cid = contact_id(call_id)
+        kept = self._answered_while_down.pop(cid, None)
+        if kept is None and self.held is not None:
+            kept = self.held.pop(cid)
+            if kept is not None:
+                # Out of the store too: a connected contact is not saved again, and a
+                # record left there would come back after the next restart.
+                await self.held.remove(cid)
+        customer: CustomerContext | None
+        waiting_since: float | None
+        if kept is not None:
+            customer = CustomerContext(
+                customer_id=kept.customer_id,
+                tier=kept.tier,
+                owner_agent_id=kept.owner_agent_id,
+                last_agent_id=kept.last_agent_id,
+                last_served_at=kept.last_served_at,
+            )
+            queue, waiting_since, attributes = kept.queue, kept.waiting_since, dict(kept.attributes)
+        else:
+            customer = await self._known_or_looked_up(cid, facts, call_id)
+            queue, waiting_since = facts.queue, facts.waiting_since
+            attributes = {"caller_number": facts.caller_number, "caller_name": facts.caller_name}
+        try:
+            result = await self.routing.attach(
+                cid,
+                agent_id,
+                state,
+                queue=queue,
+                customer=customer,
+                waiting_since=waiting_since,
+                attributes=attributes,
+            )
+        except AppError as exc:
+            # The router not following a call is a bug: it would offer a talking agent
+            # new callers, or a ringing caller to someone else.
+            log.error(
+                "router refused to follow call %s (%s with agent %s): %s (%s)",
+                call_id,
+                state,
+                agent_id,
+                exc.message,
+                exc.error_id,
+            )
+            return []
+        for event in result.events:
+            if isinstance(event, ContactAttached):
+                if event.restored:
+                    had = "did not have it (restored after a restart)"
+                elif event.previous_agent_id is None:
+                    had = "had it waiting"
+                else:
+                    had = f"had it with agent {event.previous_agent_id}"
+                log.info("call %s %s with agent %s; the router %s", call_id, state, agent_id, had)
+        return voice_offers(result.events)
+
+    async def _known_or_looked_up(
+        self, cid: str, facts: CallFacts, call_id: str
+    ) -> CustomerContext | None:
+        # Contacts enqueued in this run carry their customer already: no lookup for them.
+        if cid in self._routed:
+            return None
+        return await self._customer(facts.caller_number, call_id)
 
     async def offer_not_answered(
         self, *, call_id: str, agent_id: str, reason: str, at: float
     ) -> Sequence[VoiceOffer]:
         return await self._run(
             "not-answered", call_id, self.routing.not_answered(contact_id(call_id), agent_id)
+        )
+
+    async def offer_refused(
+        self, *, call_id: str, agent_id: str, reason: str, at: float, retry_seconds: float
+    ) -> Sequence[VoiceOffer]:
+        return await self._run(
+            "return-offer",
+            call_id,
+            self.routing.return_offer(
+                contact_id(call_id), agent_id, reason=reason, retry_seconds=retry_seconds
+            ),
         )
 
     async def call_transferred(
@@ -218,6 +335,8 @@ class RouterVoiceRouting:
         self, *, call_id: str, agent_id: str | None, abandoned: bool, at: float, lost: bool = False
     ) -> Sequence[VoiceOffer]:
         self._restored.discard(contact_id(call_id))
+        self._routed.discard(contact_id(call_id))
+        self._answered_while_down.pop(contact_id(call_id), None)
         if lost:
             reason = LOST_WITH_PBX  # nobody saw it end: who left is not known
         elif abandoned:
@@ -231,22 +350,36 @@ class RouterVoiceRouting:
     async def phone_availability(
         self, *, agent_id: str, can_take_calls: bool, at: float
     ) -> Sequence[VoiceOffer]:
-        if not can_take_calls:
-            try:
-                result = await self.routing.not_ready(agent_id, PHONE_DOWN_REASON)
-            except AppError as exc:
-                log.info(
-                    "agent %s's phone is down but the router keeps the state: %s (%s)",
-                    agent_id,
-                    exc.message,
-                    exc.error_id,
-                )
-                return []
-            self._phone_down.add(agent_id)
-            return voice_offers(result.events)
-        if agent_id in self._phone_down:
-            self._phone_down.discard(agent_id)
-            return await self._run("ready", agent_id, self.routing.ready(agent_id))
+        """Only a ready agent is paused for an unreachable phone (one on a break or
+        logged out stays so), and only one paused for it is made ready again."""
+        try:
+            agent = await self.routing.describe_agent(agent_id)
+        except AppError as exc:
+            log.warning("agent %s's phone changed: %s (%s)", agent_id, exc.message, exc.error_id)
+            return []
+        state, reason = agent.get("state"), agent.get("reason")
+        if not can_take_calls and state == AgentState.READY:
+            log.info("agent %s set not ready (%s)", agent_id, PHONE_DOWN_REASON)
+            return await self._run(
+                "not-ready",
+                agent_id,
+                self.routing.run(
+                    SetAgentState(
+                        agent_id=agent_id,
+                        state="not_ready",
+                        reason=PHONE_DOWN_REASON,
+                        by="system",
+                    )
+                ),
+                level=logging.ERROR,
+            )
+        if can_take_calls and state == AgentState.NOT_READY and reason == PHONE_DOWN_REASON:
+            log.info("agent %s's phone is reachable again: set ready", agent_id)
+            return await self._run(
+                "ready",
+                agent_id,
+                self.routing.run(SetAgentState(agent_id=agent_id, state="ready", by="system")),
+            )
         return []
 
     async def resynced(
@@ -278,11 +411,9 @@ class RouterVoiceRouting:
                 continue
             await self.held.remove(waiting.contact_id)
             if call_id in live_calls:
-                # Answered while nobody was routing: the agent has it; nothing to route.
-                log.info(
-                    "contact %s was answered while the contact center was down; not routed",
-                    waiting.contact_id,
-                )
+                # Answered while nobody was routing: its call.answered attaches it to the
+                # agent, with what was kept of it.
+                self._answered_while_down[waiting.contact_id] = waiting
                 continue
             await self._lost(waiting, at)
         return offers

@@ -19,6 +19,7 @@ with a stable id (``no-such-call``, ``illegal-call-state``, ``asterisk-rejected`
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -34,6 +35,7 @@ from cti.errors import (
     AsteriskRejected,
     AsteriskTimeout,
     AsteriskUnavailable,
+    CallNotRoutable,
     IllegalCallState,
     NoSuchCall,
     NoSuchServer,
@@ -43,6 +45,7 @@ from cti.events import (
     AgentPhoneStateChanged,
     CallAgentLeft,
     CallAgentNoAnswer,
+    CallAgentRinging,
     CallAnswered,
     CallDirection,
     CallHungUp,
@@ -53,7 +56,7 @@ from cti.events import (
     MonitorMode,
     TelephonyResynced,
 )
-from cti.ports import AgentDirectory, EventSink, VoiceOffer, VoiceRouting
+from cti.ports import AgentDirectory, CallFacts, EventSink, VoiceOffer, VoiceRouting
 from cti.protocol import AmiMessage
 from cti.tracker import Call, CallState, CallTracker, ChannelSnapshot, Role
 
@@ -67,6 +70,33 @@ FAILED_OFFERS_LIMIT = 3
 UNKNOWN_CALL_WINDOW_SECONDS = 60.0
 # Longest an offer waits for its server's first resync before it fails.
 SYNC_TIMEOUT_SECONDS = 10.0
+# Health: for this long after the router refused a caller's queue, the server is
+# reported not ok (callers of that queue go to the fallback).
+UNROUTABLE_WINDOW_SECONDS = 60.0
+# The window of TelephonySettings.max_offers_per_call_per_minute.
+OFFER_LIMIT_WINDOW_SECONDS = 60.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TelephonySettings:
+    """How the CTI treats phones and offers (``[asterisk]`` in the settings)."""
+
+    # A phone must stay unreachable (UNAVAILABLE/INVALID) this long before its agent is
+    # taken out of routing: registrations and qualify checks flap.
+    phone_unreachable_grace_seconds: float = 5.0
+    # Safety net against loops between the router and Asterisk: more Redirects than
+    # this for one caller within a minute are refused; the caller keeps its place.
+    max_offers_per_call_per_minute: int = 10
+    # A caller the router refuses (its queue does not exist...) goes, in this order, to
+    # the router's queue ``unroutable_queue``, to ``unroutable_context``/``_exten`` in the
+    # dialplan, or is hung up with ``unroutable_hangup_cause``. Empty: skip that step.
+    unroutable_queue: str = ""
+    unroutable_context: str = "cc-unroutable"
+    unroutable_exten: str = "s"
+    unroutable_hangup_cause: int = 21
+    # An offer the CTI could not carry out (phone in another call, call not known yet,
+    # Redirect refused) is not made to the same agent again for this long.
+    refused_offer_retry_seconds: float = 10.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -98,6 +128,10 @@ class ServerSession:
     last_offer_error: str = ""
     unknown_call_offers: int = 0
     last_unknown_call_offer_at: float | None = None
+    unroutable_calls: int = 0
+    last_unroutable_at: float | None = None
+    last_unroutable_error: str = ""
+    offer_limit_trips: int = 0
 
 
 class TelephonyService:
@@ -110,6 +144,7 @@ class TelephonyService:
         control_settings: ControlSettings | None = None,
         clock: Callable[[], float] = time.time,
         sync_timeout: float = SYNC_TIMEOUT_SECONDS,
+        settings: TelephonySettings | None = None,
     ) -> None:
         self.routing = routing
         self.directory = directory
@@ -117,10 +152,25 @@ class TelephonyService:
         self.control_settings = control_settings or ControlSettings()
         self.clock = clock
         self.sync_timeout = sync_timeout
+        self.settings = settings or TelephonySettings()
         self.sessions: dict[str, ServerSession] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._consults: dict[str, str] = {}  # call -> consultation target extension
-        self._offers: dict[str, tuple[str, str]] = {}  # call -> (agent, extension)
+        # Call -> (agent, extension) of the phone it was sent to (Redirect in flight or
+        # ringing), until it is answered, not answered or back in a queue.
+        self._offers: dict[str, tuple[str, str]] = {}
+        # Call -> when each of its Redirects to an agent was sent, within the last minute.
+        self._offer_times: dict[str, collections.deque[float]] = {}
+        # Call -> until when it is held back by the offer limit (one ERROR per trip).
+        self._offer_limited: dict[str, float] = {}
+        # Call -> the router's last decision for it being handled: (agent, decided at).
+        self._decisions: dict[str, tuple[str, float]] = {}
+        # Calls the router refused and that were sent elsewhere (not a router contact).
+        self._unroutable: set[str] = set()
+        # (server, extension) -> the timer of a phone in its unreachable grace.
+        self._phone_grace: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        # (server, extension) of phones whose agent was told unreachable.
+        self._phones_down: set[tuple[str, str]] = set()
         self._offer_hooks: list[Callable[[str, str, str], None]] = []
         self._resynced = asyncio.Event()
         self._health_changed = asyncio.Event()
@@ -160,6 +210,9 @@ class TelephonyService:
             stopper = getattr(session.link, "stop", None)
             if callable(stopper):
                 await stopper()
+        for timer in self._phone_grace.values():
+            timer.cancel()
+        self._phone_grace.clear()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -182,14 +235,23 @@ class TelephonyService:
                 last_offer_error=session.last_offer_error,
                 unknown_call_offers=session.unknown_call_offers,
                 last_unknown_call_offer_at=session.last_unknown_call_offer_at,
+                unroutable_calls=session.unroutable_calls,
+                last_unroutable_at=session.last_unroutable_at,
+                last_unroutable_error=session.last_unroutable_error,
+                offer_limit_trips=session.offer_limit_trips,
+                calls_held_by_offer_limit=self._held_by_limit(session, now),
                 problems=problems,
                 ok=not problems,
             )
             out.append(data)
         return out
 
-    @staticmethod
-    def _problems(session: ServerSession, link: dict[str, object], now: float) -> list[str]:
+    def _held_by_limit(self, session: ServerSession, now: float) -> int:
+        prefix = session.tracker.id_prefix
+        limited = self._offer_limited.items()
+        return sum(1 for call, until in limited if until > now and call.startswith(prefix))
+
+    def _problems(self, session: ServerSession, link: dict[str, object], now: float) -> list[str]:
         """What stops this server's calls from being routed right now."""
         problems = []
         if not link["ok"]:
@@ -206,6 +268,19 @@ class TelephonyService:
         seen = session.last_unknown_call_offer_at
         if seen is not None and now - seen < UNKNOWN_CALL_WINDOW_SECONDS:
             problems.append(f"an offer named a call Asterisk does not have {now - seen:.0f} s ago")
+        seen = session.last_unroutable_at
+        if seen is not None and now - seen < UNROUTABLE_WINDOW_SECONDS:
+            problems.append(
+                f"a caller could not be routed {now - seen:.0f} s ago "
+                f"({session.last_unroutable_error})"
+            )
+        held = self._held_by_limit(session, now)
+        if held:
+            problems.append(
+                f"{held} caller(s) held back by the offer limit "
+                f"({self.settings.max_offers_per_call_per_minute} a minute): "
+                "offers are not being answered or carried out"
+            )
         return problems
 
     async def wait_health(
@@ -331,11 +406,18 @@ class TelephonyService:
         waiting_ids = tuple(
             c.call_id for c in live if c.state in (CallState.QUEUED, CallState.OFFERED)
         )
-        # Contacts kept from an earlier run are settled before this resync's own
-        # call.queued events reach the router, so those still waiting keep their wait.
+        # First the calls that are with an agent (talking or ringing): the router takes
+        # them as that agent's, so it offers nobody to a busy agent. Then the contacts kept
+        # from an earlier run, before this resync's own call.queued events reach the
+        # router, so those still waiting keep their wait and their order.
+        with_agent = {e.call_id for e in events if isinstance(e, CallAnswered | CallAgentRinging)}
+        first = [e for e in events if getattr(e, "call_id", None) in with_agent]
+        if first:
+            await self._handle(session, first)
         await self._settle_kept_contacts(session, waiting_ids, live_ids, at)
-        if events:
-            await self._handle(session, events)
+        rest = [e for e in events if getattr(e, "call_id", None) not in with_agent]
+        if rest:
+            await self._handle(session, rest)
         await self.sink.publish(
             [
                 TelephonyResynced(
@@ -364,7 +446,7 @@ class TelephonyService:
             log.exception("cti[%s] could not settle contacts kept from before", session.name)
             return
         for offer in offers:
-            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id))
+            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
 
     async def _queue_of(self, session: ServerSession, channel: str) -> str:
         try:
@@ -377,22 +459,49 @@ class TelephonyService:
         for event in events:
             if isinstance(event, CallAgentLeft):
                 self._spawn(self._requeue_orphan(session, event.call_id))
-            offers = await self._route(event)
+            offers = await self._route(session, event)
             for offer in offers:
-                self._spawn(self._offer_quietly(offer.call_id, offer.agent_id))
+                self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
         await self.sink.publish(events)
 
-    async def _route(self, event: DomainEvent) -> Sequence[VoiceOffer]:
+    def _facts(self, session: ServerSession, call_id: str) -> CallFacts:
+        call = session.tracker.call(call_id)
+        if call is None:
+            return CallFacts()
+        return CallFacts(
+            queue=call.queue,
+            caller_number=call.caller_number,
+            caller_name=call.caller_name,
+            waiting_since=call.queued_at,
+        )
+
+    async def _route(self, session: ServerSession, event: DomainEvent) -> Sequence[VoiceOffer]:
         routing, agent_of = self.routing, self.directory.agent_of
         if isinstance(event, CallQueued):
             self._offers.pop(event.call_id, None)
-            return await routing.call_queued(
+            try:
+                return await routing.call_queued(
+                    call_id=event.call_id,
+                    queue=event.queue,
+                    caller_number=event.caller_number,
+                    caller_name=event.caller_name,
+                    at=event.at,
+                    requeued=event.requeued,
+                )
+            except CallNotRoutable as exc:
+                return await self._not_routable(session, event, exc)
+        if isinstance(event, CallAgentRinging):
+            agent = agent_of(event.extension)
+            if agent is None:
+                return []
+            # The router follows the phone: this agent has the offer now, whoever it was
+            # meant for (it changes nothing when the router rang this agent itself).
+            self._offers[event.call_id] = (agent, event.extension)
+            return await routing.agent_ringing(
                 call_id=event.call_id,
-                queue=event.queue,
-                caller_number=event.caller_number,
-                caller_name=event.caller_name,
+                agent_id=agent,
                 at=event.at,
-                requeued=event.requeued,
+                facts=self._facts(session, event.call_id),
             )
         if isinstance(event, CallAnswered):
             self._offers.pop(event.call_id, None)
@@ -400,7 +509,12 @@ class TelephonyService:
             agent = agent_of(event.extension)
             if agent is None or event.direction is CallDirection.OUTBOUND:
                 return []
-            return await routing.offer_answered(call_id=event.call_id, agent_id=agent, at=event.at)
+            return await routing.offer_answered(
+                call_id=event.call_id,
+                agent_id=agent,
+                at=event.at,
+                facts=self._facts(session, event.call_id),
+            )
         if isinstance(event, CallAgentNoAnswer):
             offered = self._offers.pop(event.call_id, None)
             agent = agent_of(event.extension) or (offered[0] if offered else None)
@@ -432,6 +546,12 @@ class TelephonyService:
         if isinstance(event, CallHungUp):
             self._offers.pop(event.call_id, None)
             self._consults.pop(event.call_id, None)
+            self._offer_times.pop(event.call_id, None)
+            self._offer_limited.pop(event.call_id, None)
+            self._decisions.pop(event.call_id, None)
+            if event.call_id in self._unroutable:
+                self._unroutable.discard(event.call_id)
+                return []  # never a router contact
             if event.direction is CallDirection.OUTBOUND:
                 return []
             return await routing.call_ended(
@@ -443,13 +563,160 @@ class TelephonyService:
                 lost=event.hung_up_by is HungUpBy.UNKNOWN,
             )
         if isinstance(event, AgentPhoneStateChanged):
-            agent = agent_of(event.extension)
-            if agent is None:
-                return []
-            return await routing.phone_availability(
-                agent_id=agent, can_take_calls=event.can_take_calls, at=event.at
-            )
+            return await self._phone_changed(session, event)
         return []
+
+    async def _phone_changed(
+        self, session: ServerSession, event: AgentPhoneStateChanged
+    ) -> Sequence[VoiceOffer]:
+        """Only an unreachable phone takes its agent out of routing, and only once it has
+        stayed unreachable for the grace; ringing, talking and on hold never do."""
+        agent = self.directory.agent_of(event.extension)
+        if agent is None:
+            return []
+        key = (session.name, event.extension)
+        if not event.reachable:
+            if key in self._phones_down or key in self._phone_grace:
+                return []
+            grace = self.settings.phone_unreachable_grace_seconds
+            if grace > 0:
+                self._phone_grace[key] = asyncio.get_running_loop().call_later(
+                    grace, lambda: self._spawn(self._phone_grace_over(session, event.extension))
+                )
+                return []
+            return await self._phone_down(session, event.extension, agent)
+        timer = self._phone_grace.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        if key not in self._phones_down:
+            return []
+        self._phones_down.discard(key)
+        return await self.routing.phone_availability(
+            agent_id=agent, can_take_calls=True, at=self.clock()
+        )
+
+    async def _phone_grace_over(self, session: ServerSession, extension: str) -> None:
+        self._phone_grace.pop((session.name, extension), None)
+        agent = self.directory.agent_of(extension)
+        if agent is None or session.tracker.phone_reachable(extension):
+            return
+        for offer in await self._phone_down(session, extension, agent):
+            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
+
+    async def _phone_down(
+        self, session: ServerSession, extension: str, agent: str
+    ) -> Sequence[VoiceOffer]:
+        self._phones_down.add((session.name, extension))
+        log.warning(
+            "cti[%s] phone %s of agent %s is unreachable for more than %.0f s",
+            session.name,
+            extension,
+            agent,
+            self.settings.phone_unreachable_grace_seconds,
+        )
+        return await self.routing.phone_availability(
+            agent_id=agent, can_take_calls=False, at=self.clock()
+        )
+
+    async def _not_routable(
+        self, session: ServerSession, event: CallQueued, exc: CallNotRoutable
+    ) -> Sequence[VoiceOffer]:
+        """A caller the router cannot take must not hear music for ever: try the fallback
+        queue, then the fallback dialplan place, then hang up."""
+        settings, call_id = self.settings, event.call_id
+        session.unroutable_calls += 1
+        session.last_unroutable_at = self.clock()
+        session.last_unroutable_error = f"queue {event.queue!r}: {exc.message}"
+        self._note_health_change()
+        fallback = settings.unroutable_queue
+        if fallback and fallback != event.queue:
+            try:
+                offers = await self.routing.call_queued(
+                    call_id=call_id,
+                    queue=fallback,
+                    caller_number=event.caller_number,
+                    caller_name=event.caller_name,
+                    at=event.at,
+                    requeued=False,
+                )
+            except CallNotRoutable as again:
+                log.error(
+                    "cti[%s] call %s: queue %r refused (%s), and the fallback queue %r too (%s)",
+                    session.name,
+                    call_id,
+                    event.queue,
+                    exc.message,
+                    fallback,
+                    again.message,
+                )
+            else:
+                log.warning(
+                    "cti[%s] call %s: queue %r refused (%s); routed in queue %r instead",
+                    session.name,
+                    call_id,
+                    event.queue,
+                    exc.message,
+                    fallback,
+                )
+                return offers
+        self._unroutable.add(call_id)
+        self._spawn(self._send_unroutable(session, event, exc))
+        return []
+
+    async def _send_unroutable(
+        self, session: ServerSession, event: CallQueued, exc: CallNotRoutable
+    ) -> None:
+        settings, call_id = self.settings, event.call_id
+        call = session.tracker.call(call_id)
+        channel = session.tracker.channel_name(call.customer) if call is not None else ""
+        if not channel:
+            return  # gone already
+        if settings.unroutable_context:
+            try:
+                await session.control.redirect(
+                    channel, settings.unroutable_context, settings.unroutable_exten
+                )
+            except AppError as failed:
+                log.error(
+                    "cti[%s] call %s: queue %r refused (%s); the Redirect to %s,%s failed (%s): "
+                    "hanging up",
+                    session.name,
+                    call_id,
+                    event.queue,
+                    exc.message,
+                    settings.unroutable_context,
+                    settings.unroutable_exten,
+                    failed.message,
+                )
+            else:
+                log.warning(
+                    "cti[%s] call %s: queue %r refused (%s); sent to %s,%s",
+                    session.name,
+                    call_id,
+                    event.queue,
+                    exc.message,
+                    settings.unroutable_context,
+                    settings.unroutable_exten,
+                )
+                return
+        try:
+            await session.control.hangup(channel, settings.unroutable_hangup_cause)
+        except AppError as failed:
+            log.error(
+                "cti[%s] call %s cannot be routed and could not be hung up: %s",
+                session.name,
+                call_id,
+                failed.message,
+            )
+        else:
+            log.warning(
+                "cti[%s] call %s: queue %r refused (%s); hung up (cause %d)",
+                session.name,
+                call_id,
+                event.queue,
+                exc.message,
+                settings.unroutable_hangup_cause,
+            )
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(coro)
@@ -521,15 +788,30 @@ class TelephonyService:
 
     # ------------------------------------------------------------------ routing
 
-    async def offer(self, call_id: str, agent_id: str) -> ActionResult:
+    async def offer(
+        self, call_id: str, agent_id: str, *, decided_at: float | None = None
+    ) -> ActionResult:
         """Carry out a router decision: ring the agent's phone for a held caller.
 
         Idempotent: the same offer arriving twice (returned by a router call and
-        again from the bus) is carried out once. A new decision for a call that is
-        ringing another agent (the router's own offer timer fired) redirects it.
-        Waits for the server's first resync. A call Asterisk does not have is closed
-        as lost with the PBX (the agent is not blamed) and raises ``no-such-call``.
+        again from the bus) is carried out once. Nothing moves a caller away from a
+        phone ringing for it (nor from an agent talking to it): a decision for such a
+        call is not carried out, and the router is told where the call is. Waits for
+        the server's first resync. A call Asterisk does not have is closed as lost with
+        the PBX (the agent is not blamed) and raises ``no-such-call``. An offer the CTI
+        cannot carry out (the phone is in another call, no extension, the Redirect is
+        refused, the caller's offer limit) goes back to the router as refused: the
+        caller keeps its place, the agent their state.
+
+        ``decided_at`` (the router's time of the decision) makes a decision that arrives
+        twice (returned by a router call and again from the bus) be handled once, even
+        when it is refused.
         """
+        if decided_at is not None:
+            decision = (agent_id, decided_at)
+            if self._decisions.get(call_id) == decision:
+                return ActionResult(True, "offer already handled", call_id=call_id)
+            self._decisions[call_id] = decision
         session = self._session_of_call(call_id)
         if session is None:
             log.error(
@@ -561,6 +843,9 @@ class TelephonyService:
         current = self._offers.get(call_id)
         if current is not None and current[0] == agent_id:
             return ActionResult(True, "offer already in progress", call_id=call_id)
+        holder = self._with_agent(call)
+        if holder is not None:
+            return await self._keep_with_agent(session, call, agent_id, holder)
         try:
             result = await self._ring(session, call, agent_id)
         except AppError as exc:
@@ -575,32 +860,164 @@ class TelephonyService:
         session.last_offer_error = error
         self._note_health_change()
 
+    def _with_agent(self, call: Call) -> tuple[str, str, str] | None:
+        """(extension, agent or "", "offered"/"connected") of the phone the call is with:
+        sent there (Redirect in flight), ringing there, or talking; None while it waits."""
+        sent = self._offers.get(call.call_id)
+        if sent is not None:
+            return sent[1], sent[0], "offered"
+        if call.state is CallState.OFFERED and call.offered_extension:
+            extension = call.offered_extension
+            return extension, self.directory.agent_of(extension) or "", "offered"
+        if call.state in (CallState.CONNECTED, CallState.HELD) and call.extension:
+            return call.extension, self.directory.agent_of(call.extension) or "", "connected"
+        return None
+
+    async def _keep_with_agent(
+        self, session: ServerSession, call: Call, agent_id: str, holder: tuple[str, str, str]
+    ) -> ActionResult:
+        """The router chose ``agent_id`` for a call whose phone rings elsewhere (it took
+        the offer back: the agent went not ready, its own timer fired) or that is talking:
+        the caller stays where it is, and the router is told so."""
+        extension, holder_agent, state = holder
+        call_id = call.call_id
+        log.info(
+            "cti[%s] call %s is %s at %s: not moved to agent %s; the router follows the call",
+            session.name,
+            call_id,
+            "ringing" if state == "offered" else "talking",
+            extension,
+            agent_id,
+        )
+        facts = self._facts(session, call_id)
+        if not holder_agent:
+            # A phone that is no agent's: the router's agent gets the offer back.
+            offers = await self.routing.offer_refused(
+                call_id=call_id,
+                agent_id=agent_id,
+                reason="call-with-another-phone",
+                at=self.clock(),
+                retry_seconds=self.settings.refused_offer_retry_seconds,
+            )
+        elif state == "offered":
+            offers = await self.routing.agent_ringing(
+                call_id=call_id, agent_id=holder_agent, at=self.clock(), facts=facts
+            )
+        else:
+            offers = await self.routing.offer_answered(
+                call_id=call_id, agent_id=holder_agent, at=self.clock(), facts=facts
+            )
+        self._spawn_offers(offers, call_id, agent_id)
+        return ActionResult(False, f"call {call_id} is {state} at {extension}", call_id=call_id)
+
+    async def contact_requeued(self, call_id: str) -> None:
+        """The router put a voice contact back in its queue on its own (the agent went
+        not ready or offline, its offer timer fired). If the phone still rings for the
+        call, or the agent talks with it, the router is told so at once: the caller is
+        never moved, and the router must not count that agent as free."""
+        session = self._session_of_call(call_id)
+        call = session.tracker.call(call_id) if session is not None else None
+        if session is None or call is None or call.state is CallState.ENDED:
+            return
+        holder = self._with_agent(call)
+        if holder is None or not holder[1]:
+            return
+        _, agent, state = holder
+        facts = self._facts(session, call_id)
+        if state == "offered":
+            offers = await self.routing.agent_ringing(
+                call_id=call_id, agent_id=agent, at=self.clock(), facts=facts
+            )
+        else:
+            offers = await self.routing.offer_answered(
+                call_id=call_id, agent_id=agent, at=self.clock(), facts=facts
+            )
+        self._spawn_offers(offers)
+
+    def _spawn_offers(
+        self, offers: Sequence[VoiceOffer], call_id: str = "", agent_id: str = ""
+    ) -> None:
+        for offer in offers:
+            if offer.call_id == call_id and offer.agent_id == agent_id:
+                continue  # never loop on the same refused pair
+            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
+
     async def _ring(self, session: ServerSession, call: Call, agent_id: str) -> ActionResult:
         call_id = call.call_id
         extension = self.directory.extension_of(agent_id)
         if not extension:
-            await self._offer_failed(call_id, agent_id, "no-extension")
+            log.error(
+                "cti[%s] agent %s was offered call %s but has no phone extension "
+                "(contact-center users ... --extension)",
+                session.name,
+                agent_id,
+                call_id,
+            )
+            await self._refuse(call_id, agent_id, "no-extension")
             raise UnknownExtension(f"agent {agent_id!r} has no phone extension")
         if call.state not in (CallState.QUEUED, CallState.OFFERED):
+            await self._refuse(call_id, agent_id, "call-not-waiting")
             raise IllegalCallState(f"call {call_id} is {call.state.value}, not waiting")
         if session.tracker.phone_busy(extension):
-            state = session.tracker.phone_state(extension)
-            await self._offer_failed(call_id, agent_id, f"phone-{state.value}")
-            raise IllegalCallState(f"phone {extension} cannot take a call ({state.value})")
+            reason = (
+                "phone-unreachable"
+                if not session.tracker.phone_reachable(extension)
+                else "phone-in-another-call"
+            )
+            await self._refuse(call_id, agent_id, reason)
+            raise IllegalCallState(f"phone {extension} cannot take a call now ({reason})")
+        retry = self._offer_limit(session, call_id)
+        if retry is not None:
+            await self._refuse(call_id, agent_id, "offer-limit", retry)
+            raise IllegalCallState(
+                f"call {call_id} was offered "
+                f"{self.settings.max_offers_per_call_per_minute} times within a minute"
+            )
         channel = self._channel(session, call.customer, "customer", call)
         self._offers[call_id] = (agent_id, extension)
+        self._offer_times.setdefault(call_id, collections.deque()).append(self.clock())
         for hook in self._offer_hooks:
             hook(call_id, agent_id, extension)
         try:
             reply = await session.control.offer_to_agent(channel, extension)
         except (AsteriskRejected, AsteriskUnavailable) as exc:
-            self._offers.pop(call_id, None)
+            if self._offers.get(call_id) == (agent_id, extension):
+                del self._offers[call_id]
             log.warning(
                 "cti[%s] offer of %s to %s failed: %s", session.name, call_id, extension, exc
             )
-            await self._offer_failed(call_id, agent_id, "redirect-failed")
+            await self._refuse(call_id, agent_id, "redirect-failed")
             raise
         return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    def _offer_limit(self, session: ServerSession, call_id: str) -> float | None:
+        """Seconds until the call may be offered again, if it reached its limit of
+        Redirects within the last minute (a safety net: no known flow comes near it)."""
+        limit = self.settings.max_offers_per_call_per_minute
+        times = self._offer_times.get(call_id)
+        if limit <= 0 or times is None:
+            return None
+        now = self.clock()
+        while times and times[0] <= now - OFFER_LIMIT_WINDOW_SECONDS:
+            times.popleft()
+        if len(times) < limit:
+            return None
+        # A little past the window's end, so that the router's retry finds it over.
+        retry = times[0] + OFFER_LIMIT_WINDOW_SECONDS - now + 0.01
+        if self._offer_limited.get(call_id, 0.0) <= now:
+            session.offer_limit_trips += 1
+            self._note_health_change()
+            log.error(
+                "cti[%s] call %s was sent to agents %d times within a minute (the limit): it "
+                "waits at its place and is offered again in %.0f s; is something taking "
+                "offers back as soon as they ring?",
+                session.name,
+                call_id,
+                len(times),
+                retry,
+            )
+        self._offer_limited[call_id] = now + retry
+        return retry
 
     def _session_of_call(self, call_id: str) -> ServerSession | None:
         for session in self.sessions.values():
@@ -618,17 +1035,18 @@ class TelephonyService:
                 await session.synced.wait()
         except TimeoutError:
             self._offer_went_wrong(session, "asterisk-unavailable: no resync yet")
-            await self._offer_failed(call_id, agent_id, "not-in-sync")
+            await self._refuse(call_id, agent_id, "not-in-sync")
             raise AsteriskUnavailable(
                 f"Asterisk {session.name} has not been resynchronised yet"
             ) from None
 
     async def _close_lost(self, call_id: str, agent_id: str) -> None:
+        self._decisions.pop(call_id, None)  # no hang-up will come to clear it
         offers = await self.routing.call_ended(
             call_id=call_id, agent_id=agent_id, abandoned=True, at=self.clock(), lost=True
         )
         for offer in offers:
-            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id))
+            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
 
     async def _requeue_orphan(self, session: ServerSession, call_id: str) -> None:
         """A held customer whose agent hung up goes back to its queue, not music forever."""
@@ -649,9 +1067,11 @@ class TelephonyService:
                 "cti[%s] could not requeue held call %s: %s", session.name, call_id, exc.message
             )
 
-    async def _offer_quietly(self, call_id: str, agent_id: str) -> None:
+    async def _offer_quietly(
+        self, call_id: str, agent_id: str, decided_at: float | None = None
+    ) -> None:
         try:
-            await self.offer(call_id, agent_id)
+            await self.offer(call_id, agent_id, decided_at=decided_at)
         except AppError as exc:
             log.warning(
                 "offer of call %s to %s not carried out: %s (%s)",
@@ -661,14 +1081,27 @@ class TelephonyService:
                 exc.error_id,
             )
 
-    async def _offer_failed(self, call_id: str, agent_id: str, reason: str) -> None:
-        offers = await self.routing.offer_not_answered(
-            call_id=call_id, agent_id=agent_id, reason=reason, at=self.clock()
+    async def _refuse(
+        self,
+        call_id: str,
+        agent_id: str,
+        reason: str,
+        retry_seconds: float | None = None,
+    ) -> None:
+        """The CTI could not carry out the offer: not the agent's failure to answer. The
+        router puts the caller back at its place and leaves the agent as they were."""
+        offers = await self.routing.offer_refused(
+            call_id=call_id,
+            agent_id=agent_id,
+            reason=reason,
+            at=self.clock(),
+            retry_seconds=(
+                retry_seconds
+                if retry_seconds is not None
+                else self.settings.refused_offer_retry_seconds
+            ),
         )
-        for offer in offers:
-            if offer.call_id == call_id and offer.agent_id == agent_id:
-                continue  # never loop on the same refused pair
-            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id))
+        self._spawn_offers(offers, call_id, agent_id)
 
     # ------------------------------------------------------------------ call control
 

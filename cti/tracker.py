@@ -360,19 +360,25 @@ class CallTracker:
         return ch.name if ch else ""
 
     def phone_busy(self, extension: str) -> bool:
-        """True when the phone has a live channel or reports a state that cannot ring."""
-        state = self.phone_states.get(extension, PhoneState.UNKNOWN)
-        if state in (
-            PhoneState.BUSY,
-            PhoneState.UNREACHABLE,
-            PhoneState.IN_USE,
-            PhoneState.RINGING,
-            PhoneState.ON_HOLD,
-        ):
+        """True when the phone cannot ring for another caller now: it has a channel in a
+        call that is not over (ringing, talking, on hold, dialling out), or Asterisk
+        cannot reach it.
+
+        The channels decide, not the device state: ``DeviceStateChange`` lags them (the
+        phone's NOT_INUSE comes after its channel's Hangup, which itself may come after
+        the call's root channel hung up), and the tracker sees every channel of the server.
+        """
+        if self.phone_states.get(extension) is PhoneState.UNREACHABLE:
             return True
-        return any(
-            ch.role is Role.PHONE and ch.endpoint == extension for ch in self.channels.values()
-        )
+        for ch in self.channels.values():
+            if ch.role is Role.PHONE and ch.endpoint == extension:
+                call = self.calls.get(ch.linkedid)
+                if call is None or call.state is not CallState.ENDED:
+                    return True
+        return False
+
+    def phone_reachable(self, extension: str) -> bool:
+        return self.phone_states.get(extension) is not PhoneState.UNREACHABLE
 
     def phone_state(self, extension: str) -> PhoneState:
         return self.phone_states.get(extension, PhoneState.UNKNOWN)
@@ -976,7 +982,7 @@ class CallTracker:
             return
         if status in ("Unreachable", "Removed"):
             self._set_phone_state(aor, PhoneState.UNREACHABLE, at, out)
-        elif status in ("Reachable", "Created", "Updated") and (
+        elif status in ("Reachable", "NonQualified", "Created", "Updated") and (
             self.phone_states.get(aor) is PhoneState.UNREACHABLE
         ):
             self._set_phone_state(aor, PhoneState.AVAILABLE, at, out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 
 from contact_center.domain.events import DomainEvent
 from contact_center.errors import AppError
@@ -18,9 +18,11 @@ from contact_center.settings import AsteriskServer, Settings
 from cti.connection import AmiLink
 from cti.control import ControlSettings
 from cti.ports import AgentDirectory, EventSink, StaticAgentDirectory, VoiceRouting
-from cti.routing_adapter import voice_offers
-from cti.service import TelephonyService
+from cti.routing_adapter import call_id_of, voice_offers
+from cti.service import TelephonyService, TelephonySettings
 from cti.simulator.pbx import PhoneMode, SimulatedPbx
+from routing.events import ContactQueued
+from routing.model import Channel
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,20 @@ def build_telephony(
     control: ControlSettings | None = None,
 ) -> TelephonyService:
     """The telephony service with one AMI link per ``[[asterisk.servers]]`` entry."""
+    ast = settings.asterisk
     service = TelephonyService(
-        routing=routing, directory=directory, sink=sink, control_settings=control
+        routing=routing,
+        directory=directory,
+        sink=sink,
+        control_settings=control,
+        settings=TelephonySettings(
+            phone_unreachable_grace_seconds=ast.phone_unreachable_grace_seconds,
+            max_offers_per_call_per_minute=ast.max_offers_per_call_per_minute,
+            unroutable_queue=ast.unroutable_queue,
+            unroutable_context=ast.unroutable_context,
+            unroutable_exten=ast.unroutable_exten,
+            unroutable_hangup_cause=ast.unroutable_hangup_cause,
+        ),
     )
     for server in settings.asterisk.servers:
         service.add_server(
@@ -57,7 +71,9 @@ async def load_directory(
 
 
 class RouterOffersToTelephony:
-    """An event sink for router events: passes them on, and rings phones for voice offers.
+    """An event sink for router events: passes them on, rings phones for voice offers,
+    and has the telephony service check every voice contact the router put back in its
+    queue on its own (the phone may still be ringing for it).
 
     Built before the telephony service (the router needs its sink first), then
     :meth:`attach` -ed to it.
@@ -76,15 +92,34 @@ class RouterOffersToTelephony:
             await self.inner.publish(events)
         if self.telephony is None:
             return
+        for event in events:
+            if (
+                isinstance(event, ContactQueued)
+                and event.channel == Channel.VOICE
+                and event.reason != "arrived"
+            ):
+                call_id = call_id_of(event.contact_id)
+                if call_id is not None:
+                    self._start(self._requeued(call_id))
         for offer in voice_offers(events):
-            task = asyncio.create_task(self._offer(offer.call_id, offer.agent_id))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(self._offer(offer.call_id, offer.agent_id, offer.decided_at))
 
-    async def _offer(self, call_id: str, agent_id: str) -> None:
+    def _start(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _requeued(self, call_id: str) -> None:
         assert self.telephony is not None
         try:
-            await self.telephony.offer(call_id, agent_id)
+            await self.telephony.contact_requeued(call_id)
+        except Exception:
+            log.exception("checking the requeued call %s failed", call_id)
+
+    async def _offer(self, call_id: str, agent_id: str, decided_at: float | None) -> None:
+        assert self.telephony is not None
+        try:
+            await self.telephony.offer(call_id, agent_id, decided_at=decided_at)
         except AppError as exc:
             log.warning(
                 "offer of call %s to %s not carried out: %s (%s)",

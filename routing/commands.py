@@ -88,6 +88,43 @@ class OfferNotAnswered(Command, frozen=True, kw_only=True, tag="not_answered"):
     agent_id: str
 
 
+class ReturnOffer(Command, frozen=True, kw_only=True, tag="return_offer"):
+    """The channel could not carry out the offer (its own refusal, not the agent's: the
+    phone is in another call, the call is not known yet, the PBX refused the action).
+
+    The contact goes back to its place in the queue (its original wait), the agent keeps
+    its state, and the two are not matched again for ``retry_seconds`` (0: at once)."""
+
+    contact_id: str
+    agent_id: str
+    reason: str = "returned"
+    retry_seconds: float = 0.0
+
+
+class AttachToAgent(Command, frozen=True, kw_only=True, tag="attach"):
+    """The channel reports that the contact is with this agent already, whatever the
+    router decided: the agent's phone rings for it (``state`` "offered") or they talk
+    (``state`` "connected"). The router follows: a waiting contact, or one offered to
+    someone else (who keeps their state), becomes offered to this agent; "connected"
+    then connects it. A contact the router does not have (a call found talking or
+    ringing after a restart) is created from the other fields, with that agent, and is
+    never matched with anyone else."""
+
+    contact_id: str
+    agent_id: str
+    state: str = "offered"
+    channel: str = "voice"
+    queue: str = ""
+    customer_id: str | None = None
+    tier: str | None = None
+    owner_agent_id: str | None = None
+    last_agent_id: str | None = None
+    last_served_at: float | None = None
+    priority: int | None = None
+    waiting_since: float | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
 class HangUp(Command, frozen=True, kw_only=True, tag="hang_up"):
     """The remote side ended: abandons a waiting contact, starts wrap-up of a connected one."""
 

@@ -57,6 +57,7 @@ from routing.errors import (
 from routing.events import (
     AgentStateChanged,
     ContactAbandoned,
+    ContactAttached,
     ContactCallbackOffered,
     ContactClosed,
     ContactConnected,
@@ -120,7 +121,10 @@ _NO_LANES: dict[Channel, tuple[Lane, ...]] = {}
 
 
 # Timers of one contact due at the same moment fire in this order.
-_TIMER_ORDER: Final = {"ring": 0, "sticky": 1, "max_wait": 2, "offer": 3, "wrap": 4}
+_TIMER_ORDER: Final = {"ring": 0, "sticky": 1, "max_wait": 2, "offer": 3, "wrap": 4, "returned": 5}
+
+# What AttachToAgent may say the channel has done with a contact.
+_ATTACH_STATES: Final = frozenset({ContactState.OFFERED, ContactState.CONNECTED})
 
 
 def _work_seq(agent: Agent) -> int:
@@ -236,6 +240,8 @@ class RoutingEngine:
             cmd.AcceptOffer: self._accept,
             cmd.DeclineOffer: self._decline,
             cmd.OfferNotAnswered: self._not_answered,
+            cmd.ReturnOffer: self._return_offer,
+            cmd.AttachToAgent: self._attach,
             cmd.HangUp: self._hang_up,
             cmd.EndWrapUp: self._end_wrap_up,
             cmd.TransferToQueue: self._transfer_to_queue,
@@ -353,6 +359,8 @@ class RoutingEngine:
             self._contacts[contact.contact_id] = contact
             if contact.declined_by:
                 self._declined[contact.contact_id] = contact.declined_by
+            for until in (contact.returned_until or {}).values():
+                self._push_timer(until, "returned", contact.contact_id)
             if contact.state == ContactState.QUEUED:
                 self._add_waiting(contact)
                 self._schedule_waiting_timers(contact)
@@ -1072,23 +1080,29 @@ class RoutingEngine:
         contact = self._get_contact(c.contact_id)
         self._require_state(contact, ContactState.OFFERED)
         self._require_holder(contact, c.agent_id)
-        agent = self._agents[c.agent_id]
+        self._connect(contact, self._agents[c.agent_id], events)
+
+    def _connect(
+        self, contact: Contact, agent: Agent, events: list[DomainEvent], *, count: bool = True
+    ) -> None:
+        """OFFERED -> CONNECTED; ``count``: an answer of today (not a contact restored
+        after a restart, answered in an earlier run)."""
         now = self.now
         contact.transition(ContactState.CONNECTED)
         contact.connected_at = now
         contact.offer_deadline = None
-        if contact.contact_id in self._declined:
-            del self._declined[contact.contact_id]
-        contact.declined_by = NO_DECLINES
+        self._forget_declines(contact)
+        waited = now - contact.waiting_since
+        self._dirty_contacts.add(contact.contact_id)
+        if not count:
+            return
         day = self._today
         if agent.today != day:
             agent.today, agent.contacts_today = day, 0
         agent.contacts_today += 1
         self._dirty_agents.add(agent.agent_id)
-        waited = now - contact.waiting_since
         self._qstats(contact.queue, contact.channel).answered(day, now, waited)
         self._dirty_stats.add((contact.queue, contact.channel))
-        self._dirty_contacts.add(contact.contact_id)
         events.append(
             ContactConnected(
                 at=now,
@@ -1118,6 +1132,8 @@ class RoutingEngine:
         )
         contact.declined_by = contact.declined_by | {agent.agent_id}
         self._declined[contact.contact_id] = contact.declined_by
+        if contact.returned_until and agent.agent_id in contact.returned_until:
+            del contact.returned_until[agent.agent_id]  # declined for good now
         self._requeue_offer(contact, agent, events, "declined")
         self._fill_agent(agent, events)
 
@@ -1162,6 +1178,196 @@ class RoutingEngine:
         contact.transition(ContactState.QUEUED)
         contact.sticky_agent = contact.sticky_until = None
         self._enter_queue(contact, events, reason)
+
+    def _forget_declines(self, contact: Contact) -> None:
+        if contact.contact_id in self._declined:
+            del self._declined[contact.contact_id]
+        contact.declined_by = NO_DECLINES
+        contact.returned_until = None
+
+    def _return_offer(self, c: cmd.ReturnOffer, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        self._require_state(contact, ContactState.OFFERED)
+        self._require_holder(contact, c.agent_id)
+        retry = c.retry_seconds
+        if not 0 <= retry <= 86_400:
+            raise InvalidCommand(
+                f"retry_seconds must be within 0-86400, not {retry}",
+                details={"field": "retry_seconds"},
+            )
+        agent = self._agents[c.agent_id]
+        returned = contact.returned_until
+        # An agent who declined it for good stays out for good.
+        if retry > 0 and (
+            agent.agent_id not in contact.declined_by
+            or (returned is not None and agent.agent_id in returned)
+        ):
+            until = self.now + retry
+            if returned is None:
+                returned = contact.returned_until = {}
+            returned[agent.agent_id] = until
+            contact.declined_by = contact.declined_by | {agent.agent_id}
+            self._declined[contact.contact_id] = contact.declined_by
+            self._push_timer(until, "returned", contact.contact_id)
+        self._requeue_offer(contact, agent, events, c.reason)
+        self._fill_agent(agent, events)
+
+    def _end_returns(self, contact: Contact, events: list[DomainEvent]) -> None:
+        """Returned offers whose time is up: those agents may be matched with it again."""
+        returned = contact.returned_until
+        if not returned:
+            return
+        now = self.now
+        over = [agent_id for agent_id, until in returned.items() if until <= now]
+        if not over:
+            return
+        for agent_id in over:
+            del returned[agent_id]
+        if not returned:
+            contact.returned_until = None
+        contact.declined_by = contact.declined_by.difference(over) or NO_DECLINES
+        if contact.declined_by:
+            self._declined[contact.contact_id] = contact.declined_by
+        elif contact.contact_id in self._declined:
+            del self._declined[contact.contact_id]
+        self._dirty_contacts.add(contact.contact_id)
+        if contact.state == ContactState.QUEUED:
+            self._match_contact(contact, events)
+
+    def _attach(self, c: cmd.AttachToAgent, events: list[DomainEvent]) -> dict[str, Any]:
+        try:
+            state = ContactState(c.state)
+        except ValueError:
+            state = ContactState.NEW
+        if state not in _ATTACH_STATES:
+            raise InvalidCommand(
+                f"attach state must be offered or connected, not {c.state!r}",
+                details={"field": "state"},
+            )
+        agent = self._get_agent(c.agent_id)
+        contact = self._contacts.get(c.contact_id)
+        restored = contact is None
+        if contact is None:
+            if c.contact_id in self._ended:
+                self._get_contact(c.contact_id)  # raises: it has ended
+            contact = self._attached_contact(c)
+        self._require_state(
+            contact, ContactState.QUEUED, ContactState.OFFERED, ContactState.CONNECTED
+        )
+        previous = contact.agent_id
+        if previous == agent.agent_id:
+            if contact.state == ContactState.OFFERED and state == ContactState.CONNECTED:
+                self._connect(contact, agent, events)
+                return {"contact_id": contact.contact_id, "state": contact.state, "changed": True}
+            # Already so (a ring after the answer is an old one).
+            return {"contact_id": contact.contact_id, "state": contact.state, "changed": False}
+        self._check_room(agent, contact)
+        # Whatever events the router would emit for a restored contact are left out: it
+        # was offered and answered in an earlier run, which history already has.
+        told: list[DomainEvent] = [] if restored else events
+        events.append(
+            ContactAttached(
+                at=self.now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=contact.customer.customer_id,
+                agent_id=agent.agent_id,
+                state=str(state),
+                previous_agent_id=previous,
+                restored=restored,
+            )
+        )
+        holder = self._agents.get(previous) if previous is not None else None
+        if contact.state != ContactState.QUEUED:
+            # Offered to or talking with someone else: they are let go (their state kept).
+            if holder is not None:
+                self._release_slot(holder, contact)
+            if contact.state == ContactState.CONNECTED:
+                told.append(
+                    self._transferred(contact, contact.queue, previous, agent.agent_id, "channel")
+                )
+                contact.connected_at = None
+            contact.transition(ContactState.QUEUED)
+            contact.ring = self._ring_at(contact)
+            self._add_waiting(contact)
+        decision = Decision(
+            contact_id=contact.contact_id,
+            agent_id=agent.agent_id,
+            at=self.now,
+            decided_by="channel",
+            strategy=self._strategy_names[contact.queue],
+            ring=contact.ring,
+            ranked=(agent.agent_id,),
+            scores=(0.0,),
+            counts={"eligible": 1},
+        )
+        self._offer(contact, agent, decision, told)
+        if state == ContactState.CONNECTED:
+            self._connect(contact, agent, told, count=not restored)
+        if holder is not None:
+            self._fill_agent(holder, events)
+        return {"contact_id": contact.contact_id, "state": contact.state, "changed": True}
+
+    def _attached_contact(self, c: cmd.AttachToAgent) -> Contact:
+        """A contact the router did not have, put in its queue's lane for a moment (the
+        caller offers it straight away)."""
+        queue = self._get_queue(c.queue)
+        channel = CHANNEL_BY_NAME.get(c.channel)
+        if channel is None:
+            raise InvalidCommand(
+                f"unknown channel {c.channel!r} (voice, chat or email)",
+                details={"channel": c.channel},
+            )
+        if channel not in queue.channels:
+            raise ChannelNotServed(
+                f"queue {queue.name} does not take {channel} contacts",
+                details={"queue": queue.name, "channel": channel},
+            )
+        problem = name_problem(c.contact_id)
+        if problem:
+            raise InvalidCommand(f"contact_id {problem}", details={"contact_id": c.contact_id})
+        now = self.now
+        self._seq += 1
+        contact = Contact(
+            contact_id=c.contact_id,
+            channel=channel,
+            queue=queue.name,
+            customer=CustomerContext(
+                customer_id=c.customer_id,
+                tier=c.tier,
+                owner_agent_id=c.owner_agent_id,
+                last_agent_id=c.last_agent_id,
+                last_served_at=c.last_served_at,
+            ),
+            priority=queue.base_priority if c.priority is None else c.priority,
+            created_at=now,
+            seq=self._seq,
+            attributes=dict(c.attributes),
+        )
+        if c.waiting_since is not None:
+            contact.waiting_since = contact.queue_entered_at = min(c.waiting_since, now)
+        self._contacts[contact.contact_id] = contact
+        contact.transition(ContactState.QUEUED)
+        contact.ring = self._ring_at(contact)
+        self._add_waiting(contact)
+        return contact
+
+    def _check_room(self, agent: Agent, contact: Contact) -> None:
+        """The channel's word goes, but never past the agent's capacity (the router
+        would then offer them more than they can take)."""
+        if agent.agent_id == contact.agent_id:
+            return
+        profile = self._rules[agent.profile]
+        channel = contact.channel
+        full = agent.load[channel] >= profile.slots.get(channel, 0) or (
+            profile.max_total is not None and len(agent.active) >= profile.max_total
+        )
+        if full:
+            raise AgentUnavailable(
+                f"agent {agent.agent_id} has no free {channel} slot for {contact.contact_id}",
+                details={"agent_id": agent.agent_id, "reason": "capacity"},
+            )
 
     # ------------------------------------------------------------------ ending
 
@@ -1323,7 +1529,7 @@ class RoutingEngine:
         contact.queue = queue.name
         contact.waiting_since = contact.queue_entered_at = self.now
         contact.max_wait_done = False
-        contact.declined_by = NO_DECLINES
+        self._forget_declines(contact)
         contact.connected_at = None
         events.append(self._transferred(contact, from_queue, agent_id, None, "agent"))
         self._choose_sticky(contact, queue)
@@ -1347,7 +1553,7 @@ class RoutingEngine:
         # The transferred part of the conversation is a new wait for the customer.
         contact.waiting_since = contact.queue_entered_at = self.now
         contact.connected_at = None
-        contact.declined_by = NO_DECLINES
+        self._forget_declines(contact)
         events.append(self._transferred(contact, contact.queue, agent_id, target.agent_id, "agent"))
         self._offer(contact, target, self._direct(contact, target), events)
         self._fill_agent(agent, events)
@@ -1489,6 +1695,8 @@ class RoutingEngine:
                 if contact.state == ContactState.WRAP_UP and contact.wrap_up_deadline == due:
                     agent = self._agents[contact.agent_id or ""]
                     self._finish_wrap_up(contact, agent, events, "timer")
+            elif kind == "returned":
+                self._end_returns(contact, events)
             elif kind == "max_wait" and contact.state == ContactState.QUEUED:
                 max_wait = self._queues[contact.queue].max_wait
                 if (

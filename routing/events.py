@@ -36,7 +36,8 @@ class ContactOffered(ContactEvent, frozen=True, kw_only=True):
     waited_seconds: float
     offer_deadline: float
     # "sticky" (preferred agent), "strategy" (queue strategy), "agent-available"
-    # (an agent freed up and this was the best contact), "direct" (supervisor/transfer).
+    # (an agent freed up and this was the best contact), "direct" (supervisor/transfer),
+    # "channel" (AttachToAgent: the channel rang that agent).
     decided_by: str
     strategy: str
     ring: int
@@ -57,6 +58,20 @@ class ContactConnected(ContactEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "contact.connected"
     agent_id: str
     waited_seconds: float
+
+
+class ContactAttached(ContactEvent, frozen=True, kw_only=True):
+    """The channel put the contact with ``agent_id`` whatever the router had decided
+    (AttachToAgent): its phone rings for it (``state`` "offered") or they talk
+    ("connected"). ``previous_agent_id``: who had the offer before (they keep their
+    state); ``restored``: the router did not have the contact (found after a restart:
+    only this event tells it, no offered/connected events follow)."""
+
+    name: ClassVar[str] = "contact.attached"
+    agent_id: str
+    state: str
+    previous_agent_id: str | None = None
+    restored: bool = False
 
 
 class ContactTransferred(ContactEvent, frozen=True, kw_only=True):

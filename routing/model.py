@@ -75,6 +75,10 @@ class AgentState(StrEnum):
 
 
 NO_ANSWER_REASON = "no-answer"
+# Set by the telephony adapter while an agent's phone is unreachable (after a grace).
+PHONE_UNREACHABLE_REASON = "phone-unreachable"
+# Not-ready reasons the system sets itself: always allowed, never configured.
+SYSTEM_NOT_READY_REASONS: Final = frozenset({NO_ANSWER_REASON, PHONE_UNREACHABLE_REASON})
 
 AGENT_TRANSITIONS: Final[dict[AgentState, frozenset[AgentState]]] = {
     AgentState.OFFLINE: frozenset({AgentState.READY, AgentState.NOT_READY}),
@@ -251,7 +255,7 @@ class RoutingConfig:
 
     @property
     def reasons(self) -> frozenset[str]:
-        return self.not_ready_reasons | {NO_ANSWER_REASON}
+        return self.not_ready_reasons | SYSTEM_NOT_READY_REASONS
 
 
 class CustomerContext:
@@ -428,6 +432,7 @@ class Contact:
         "priority",
         "queue",
         "queue_entered_at",
+        "returned_until",
         "ring",
         "seq",
         "state",
@@ -470,6 +475,9 @@ class Contact:
         self.wrap_up_deadline: float | None = None
         # Agents who declined it (replaced, never mutated: most contacts share the empty one).
         self.declined_by: frozenset[str] = NO_DECLINES
+        # Agents whose offer the channel could not carry out (ReturnOffer), each kept out
+        # of ``declined_by`` again at its time; None for the many contacts without one.
+        self.returned_until: dict[str, float] | None = None
         self.awaiting_customer = False
         self.callback_offered = False
         self.max_wait_done = False
@@ -532,6 +540,7 @@ class Contact:
             "priority": self.priority,
             "queue": self.queue,
             "queue_entered_at": self.queue_entered_at,
+            "returned_until": dict(self.returned_until) if self.returned_until else {},
             "ring": self.ring,
             "seq": self.seq,
             "state": self.state,
@@ -568,6 +577,9 @@ class Contact:
         contact.connected_at = _optional_float(data.get("connected_at"))
         contact.wrap_up_deadline = _optional_float(data.get("wrap_up_deadline"))
         contact.declined_by = frozenset(data.get("declined_by", ())) or NO_DECLINES
+        returned = data.get("returned_until")
+        if returned:
+            contact.returned_until = {str(k): float(v) for k, v in returned.items()}
         contact.awaiting_customer = bool(data.get("awaiting_customer", False))
         contact.callback_offered = bool(data.get("callback_offered", False))
         contact.max_wait_done = bool(data.get("max_wait_done", False))

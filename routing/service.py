@@ -68,6 +68,53 @@ class RoutingService:
         """Ring-no-answer reported by the channel (e.g. the dialplan's CCAgentNoAnswer)."""
         return await self.run(cmd.OfferNotAnswered(contact_id=contact_id, agent_id=agent_id))
 
+    async def return_offer(
+        self, contact_id: str, agent_id: str, reason: str = "returned", retry_seconds: float = 0.0
+    ) -> CommandResult:
+        """The channel could not carry out the offer: back to its place in the queue, the
+        agent as they were, the pair kept apart for ``retry_seconds``."""
+        return await self.run(
+            cmd.ReturnOffer(
+                contact_id=contact_id,
+                agent_id=agent_id,
+                reason=reason,
+                retry_seconds=retry_seconds,
+            )
+        )
+
+    async def attach(
+        self,
+        contact_id: str,
+        agent_id: str,
+        state: str,
+        *,
+        channel: Channel | str = Channel.VOICE,
+        queue: str = "",
+        customer: CustomerContext | None = None,
+        waiting_since: float | None = None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        """The channel has the contact with ``agent_id`` ("offered": their phone rings,
+        "connected": they talk); the router follows, creating the contact if it has none
+        (``queue``, ``customer``... are used only then)."""
+        customer = customer or CustomerContext()
+        return await self.run(
+            cmd.AttachToAgent(
+                contact_id=contact_id,
+                agent_id=agent_id,
+                state=state,
+                channel=str(channel),
+                queue=queue,
+                customer_id=customer.customer_id,
+                tier=customer.tier,
+                owner_agent_id=customer.owner_agent_id,
+                last_agent_id=customer.last_agent_id,
+                last_served_at=customer.last_served_at,
+                waiting_since=waiting_since,
+                attributes=tuple(sorted((attributes or {}).items())),
+            )
+        )
+
     async def hang_up(self, contact_id: str, reason: str = "customer-left") -> CommandResult:
         return await self.run(cmd.HangUp(contact_id=contact_id, reason=reason))
 

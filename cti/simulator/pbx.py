@@ -160,6 +160,10 @@ class SimulatedPbx:
         self._event_waiters: list[tuple[str, int, asyncio.Future[None]]] = []
         self._state_waiters: list[tuple[str, frozenset[str], asyncio.Future[str]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        # Per PJSIP device: its live channels and their states, and the device state last
+        # announced (DeviceStateChange), derived from the channel events as Asterisk does.
+        self._device_channels: dict[str, dict[str, str]] = {}
+        self._device_shown: dict[str, str] = {}
 
     # ================================================================== server
 
@@ -527,7 +531,7 @@ class SimulatedPbx:
         self._broadcast(batch)
 
     def _broadcast(self, messages: Iterable[list[tuple[str, str]]]) -> None:
-        messages = list(messages)
+        messages = self._with_device_states(messages)
         if not messages:
             return
         for msg in messages:
@@ -546,6 +550,64 @@ class SimulatedPbx:
         for client in list(self._clients):
             if client.logged_in and client.events:
                 self._write(client, data)
+
+    def _with_device_states(
+        self, messages: Iterable[list[tuple[str, str]]]
+    ) -> list[list[tuple[str, str]]]:
+        """``messages`` with the DeviceStateChange each channel event causes on a real
+        Asterisk (recorded in tests/cti/captures/m1, m2): a phone RINGING while its
+        channel rings, INUSE once up, NOT_INUSE after its last channel hung up (or
+        UNAVAILABLE if it is unreachable)."""
+        out: list[list[tuple[str, str]]] = []
+        for msg in messages:
+            out.append(msg)
+            if not msg or msg[0][0] != "Event":
+                continue
+            event, headers = msg[0][1], dict(msg)
+            if event == "DeviceStateChange":
+                self._device_shown[headers.get("Device", "")] = headers.get("State", "")
+                continue
+            channel = headers.get("Channel", "")
+            if event not in ("Newchannel", "Newstate", "Hangup") or not channel.startswith(
+                "PJSIP/"
+            ):
+                continue
+            device = channel.rpartition("-")[0]
+            live = self._device_channels.setdefault(device, {})
+            if event == "Hangup":
+                live.pop(channel, None)
+            else:
+                live[channel] = headers.get("ChannelStateDesc", "")
+            state = self._device_state(device, live)
+            if self._device_shown.get(device, "NOT_INUSE") == state:
+                continue
+            self._device_shown[device] = state
+            out.append(
+                [
+                    ("Event", "DeviceStateChange"),
+                    ("Privilege", "call,all"),
+                    ("Timestamp", headers.get("Timestamp", f"{self.clock():.6f}")),
+                    ("Device", device),
+                    ("State", state),
+                ]
+            )
+        return out
+
+    def _device_state(self, device: str, live: dict[str, str]) -> str:
+        states = set(live.values())
+        ringing = "Ringing" in states
+        # An inbound channel in Ring (being answered) shows as in use once it is Up.
+        up = bool(states - {"Ringing", "Ring", "Down"})
+        if ringing and up:
+            return "RINGINUSE"
+        if ringing:
+            return "RINGING"
+        if up:
+            return "INUSE"
+        phone = self.phones.get(device.partition("/")[2])
+        if not live and phone is not None and phone.mode is PhoneMode.UNREACHABLE:
+            return "UNAVAILABLE"
+        return "NOT_INUSE"
 
     @staticmethod
     def _write(client: _Client, data: bytes) -> None:
@@ -766,6 +828,11 @@ class SimulatedPbx:
             self._requeue(call, exten if context == "cc-queue" else call.queue, client, action_id)
         elif context == "cc-outbound":
             self._transfer_out(call, exten, client, action_id)
+        elif context == "cc-unroutable":
+            # The shipped [cc-unroutable]: an announcement, then Asterisk hangs up.
+            _cancel(call)
+            self._respond(client, action_id, Message="Redirect successful")
+            self._later(call, 0.01, lambda: self._caller_gone(call, soft=True))
         else:
             self._respond(
                 client,

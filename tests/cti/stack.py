@@ -9,7 +9,7 @@ from contact_center.settings import AsteriskServer
 from cti.connection import AmiLink, LinkHealth
 from cti.ports import CollectingEventSink, StaticAgentDirectory
 from cti.routing_adapter import RouterVoiceRouting, contact_id
-from cti.service import ServerSession, TelephonyService
+from cti.service import ServerSession, TelephonyService, TelephonySettings
 from cti.simulator.pbx import PhoneMode, SimulatedPbx
 from cti.wiring import RouterOffersToTelephony
 from routing.backends.memory import MemoryRouterBackend
@@ -20,7 +20,7 @@ from routing.settings import build_config, parse_routing_settings
 AGENTS = {"alice": "1001", "bob": "1002", "carol": "1003", "sam": "1901"}
 
 ROUTING: dict[str, Any] = {
-    "not_ready_reasons": ["break", "lunch", "phone-unreachable"],
+    "not_ready_reasons": ["break", "lunch"],
     "queues": {
         "support": {"channels": ["voice"], "offer_timeout_seconds": {"voice": 60}},
         "sales": {"channels": ["voice"], "offer_timeout_seconds": {"voice": 60}},
@@ -71,6 +71,7 @@ async def build_stack(
     ring_timeout: float = 0.3,
     md5: bool = False,
     queue_size: int = 10_000,
+    settings: TelephonySettings | None = None,
 ) -> Stack:
     pbx = SimulatedPbx(ring_timeout=ring_timeout, atxfer_digit_timeout=0.05, optimize_delay=0.02)
     for ext in AGENTS.values():
@@ -92,6 +93,8 @@ async def build_stack(
         routing=RouterVoiceRouting(router),
         directory=StaticAgentDirectory(AGENTS),
         sink=events,
+        # Refused offers come back quickly: tests wait for them, not for ten seconds.
+        settings=settings or TelephonySettings(refused_offer_retry_seconds=0.05),
     )
     offers.attach(telephony)
     session = telephony.add_server(link)

@@ -42,3 +42,10 @@ def test_agent_phones_land_in_the_agents_context() -> None:
     text = (CONFIG / "pjsip_cc.conf").read_text()
     assert "context = cc-agents" in text
     assert "context = cc-inbound" in text
+
+
+def test_the_default_fallback_for_unroutable_callers_is_in_the_shipped_dialplan() -> None:
+    from contact_center.settings import AsteriskSettings
+
+    shipped = contexts((CONFIG / "extensions_cc.conf").read_text())
+    assert AsteriskSettings().unroutable_context in shipped

@@ -76,8 +76,11 @@ async def test_offers_failing_in_a_row_make_the_server_not_ok_until_one_succeeds
     assert health["last_offer_error"] == "asterisk-rejected: Permission denied"
     assert f"the last {failures(health)} offers failed" in str(health["problems"])
 
+    # The CTI's own failures are not the agents': nobody was set not ready.
+    for agent in ("alice", "bob", "carol"):
+        assert (await stack.agent(agent))["state"] == "ready"
     stack.pbx.denied_actions.clear()
-    await stack.router.ready("alice")  # each refused offer set its agent not ready
+    # The caller kept its place and is offered again once the refused pairs' time is up.
     assert await stack.pbx.wait_call_state(call, ("connected",)) == "connected"
     health = await stack.telephony.wait_health("pbx1", lambda h: failures(h) == 0)
     assert health["ok"] is True
@@ -103,7 +106,8 @@ async def test_nothing_is_offered_before_the_first_resync() -> None:
         call = await pbx.place_call("+442079460603")  # tracked from its events all the same
         health = await telephony.wait_health("pbx1", lambda h: failures(h) == 1)
         assert not [a for a in pbx.actions if a.get("Action") == "Redirect"]
-        assert ("not_answered", f"pbx1:{call}", "alice") in routing.log
+        assert ("refused", f"pbx1:{call}", "alice") in routing.log
+        assert ("not_answered", f"pbx1:{call}", "alice") not in routing.log
         assert health["last_offer_error"] == "asterisk-unavailable: no resync yet"
         assert health["problems"] == ["resync failed: Permission denied"]
         with pytest.raises(AsteriskUnavailable):

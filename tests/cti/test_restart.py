@@ -218,3 +218,62 @@ async def test_after_a_restart_of_the_contact_center_alone_waiting_callers_keep_
     finally:
         await node.stop()
         await pbx.stop()
+
+
+@pytest.fixture
+async def two_agents(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'contact-center.db'}"
+    engine = create_engine(url)
+    await upgrade(engine)
+    accounts = AccountStore(engine)
+    agents = {}
+    for name, extension in (("alice", "1001"), ("bob", "1002")):
+        user = await accounts.add_user(
+            name, password="correct horse battery", role="agent", extension=extension
+        )
+        agents[str(user.id)] = extension
+    await engine.dispose()
+    yield url, agents
+
+
+async def test_after_a_restart_a_talking_agent_stays_busy_and_waiting_callers_keep_their_order(
+    two_agents: tuple[str, dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    url, agents = two_agents
+    alice = next(iter(agents))
+    pbx, port = await start_pbx(agents)
+    node = await start_node(url, port, {alice: agents[alice]})
+    talking = await pbx.place_call("+442079460701")
+    assert await pbx.wait_call_state(talking, ("connected",)) == "connected"
+    first, second = [await pbx.place_call(f"+44207946070{n}") for n in (2, 3)]
+    await node.events.wait_for("contact.queued", 3)
+    await node.recorder.wait_idle()
+    await node.stop()  # Asterisk goes on: one caller talks to alice, two hear music
+
+    actions_before = len(pbx.actions)
+    node = await start_node(url, port, agents)  # alice and bob both ready before the resync
+    try:
+        # bob is free and takes the caller who waited longest; alice is talking: the
+        # router has her call as hers, so she is offered nobody.
+        assert await pbx.wait_call_state(first, ("connected",)) == "connected"
+        call = await node.router.describe_contact(contact_id(node.cid(talking)))
+        assert (call["state"], call["agent_id"]) == ("connected", alice)
+        assert (await node.router.describe_agent(alice))["active"] == {
+            contact_id(node.cid(talking)): "voice"
+        }
+        later = [a for a in pbx.actions[actions_before:] if a.get("Action") == "Redirect"]
+        assert [a.get("Exten") for a in later] == ["1002"]
+        waiting = await node.router.describe_contact(contact_id(node.cid(second)))
+        assert (waiting["state"], waiting["position"]) == ("queued", 1)
+
+        # When alice's caller hangs up, the next caller goes to her.
+        await pbx.caller_hangs_up(talking)
+        assert await pbx.wait_call_state(second, ("connected",)) == "connected"
+        assert (await node.router.describe_contact(contact_id(node.cid(second))))[
+            "agent_id"
+        ] == alice
+    finally:
+        await node.stop()
+        await pbx.stop()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

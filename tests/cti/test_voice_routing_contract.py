@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from cti.ports import FifoVoiceRouting, VoiceOffer, VoiceRouting
+from cti.errors import CallNotRoutable
+from cti.ports import CallFacts, FifoVoiceRouting, VoiceOffer, VoiceRouting
 from cti.routing_adapter import RouterVoiceRouting
 from routing.backends.memory import MemoryRouterBackend
 from routing.model import CustomerContext
@@ -126,4 +128,56 @@ async def test_router_adapter_passes_what_the_profile_store_knows_about_the_call
     )
     assert (await router.describe_contact("call-pbx1:1.2"))["customer_id"] is None
     assert asked == ["+442079460301", "+15550000000"]
+    await router.close()
+
+
+async def test_an_offer_refused_by_the_cti_does_not_pause_the_agent(kind: str) -> None:
+    routing, router = await make(kind, ["alice"])
+    assert await queued(routing, "c1") == [VoiceOffer("c1", "alice")]
+    await routing.offer_refused(
+        call_id="c1", agent_id="alice", reason="phone-in-another-call", at=T0, retry_seconds=30
+    )
+    # alice was not set not ready: the next caller (or the same) is offered to her.
+    offers = await queued(routing, "c2")
+    assert [o.agent_id for o in offers] == ["alice"]
+    if router:
+        await router.close()
+
+
+async def test_a_phone_ringing_for_another_agent_takes_the_offer_over(kind: str) -> None:
+    routing, router = await make(kind, ["alice", "bob"])
+    assert await queued(routing, "c1") == [VoiceOffer("c1", "alice")]
+    await routing.agent_ringing(call_id="c1", agent_id="bob", at=T0, facts=CallFacts())
+    # alice is free again and takes the next caller; c1 is bob's.
+    assert await queued(routing, "c2") == [VoiceOffer("c2", "alice")]
+    await routing.offer_answered(call_id="c1", agent_id="bob", at=T0 + 1)
+    if router:
+        view = await router.describe_contact("call-c1")
+        assert (view["state"], view["agent_id"]) == ("connected", "bob")
+        await router.close()
+
+
+async def test_a_queue_the_router_does_not_have_raises_not_routable() -> None:
+    routing, router = await make("router", ["alice"])
+    with pytest.raises(CallNotRoutable) as raised:
+        await routing.call_queued(
+            call_id="c1", queue="nowhere", caller_number="", caller_name="", at=T0, requeued=False
+        )
+    assert raised.value.details["reason"] == "no-such-queue"
+    assert await queued(routing, "c2") == [VoiceOffer("c2", "alice")]
+    assert await queued(routing, "c2") == []  # a duplicate is not a routing problem
+    assert router is not None
+    await router.close()
+
+
+async def test_a_router_that_cannot_follow_a_call_is_logged_as_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    routing, router = await make("router", ["alice"])
+    await queued(routing, "c1")
+    # "zoe" is unknown to the router: it cannot put the call with her.
+    assert await routing.offer_answered(call_id="c1", agent_id="zoe", at=T0) == []
+    refused = [r for r in caplog.records if "router refused to follow call c1" in r.getMessage()]
+    assert [r.levelno for r in refused] == [logging.ERROR]
+    assert router is not None
     await router.close()

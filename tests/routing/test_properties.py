@@ -165,8 +165,19 @@ class Day:
             offered = self.contacts_in(ContactState.OFFERED)
             if offered:
                 c = offered[y % len(offered)]
-                action = (cmd.AcceptOffer, cmd.DeclineOffer, cmd.OfferNotAnswered)[kind - 5]
-                self.run(action(contact_id=c.contact_id, agent_id=c.agent_id))
+                if kind == 6 and x % 4 == 3:
+                    # The channel could not ring the agent: back, the pair kept apart.
+                    self.run(
+                        cmd.ReturnOffer(
+                            contact_id=c.contact_id, agent_id=c.agent_id, retry_seconds=y % 30
+                        )
+                    )
+                elif kind == 7 and x % 4 == 3:
+                    # The channel rings another agent than the router chose.
+                    self.run(cmd.AttachToAgent(contact_id=c.contact_id, agent_id=agent))
+                else:
+                    action = (cmd.AcceptOffer, cmd.DeclineOffer, cmd.OfferNotAnswered)[kind - 5]
+                    self.run(action(contact_id=c.contact_id, agent_id=c.agent_id))
         elif kind == 8:
             live = self.contacts_in(
                 ContactState.QUEUED, ContactState.OFFERED, ContactState.CONNECTED
@@ -194,8 +205,14 @@ class Day:
                     self.run(cmd.MoveContact(contact_id=c.contact_id, queue="q2"))
                 elif x % 3 == 1:
                     self.run(cmd.ChangePriority(contact_id=c.contact_id, priority=y))
-                else:
+                elif y % 2:
                     self.run(cmd.OfferToAgent(contact_id=c.contact_id, agent_id=agent))
+                else:
+                    # The channel rings (or connects) this agent whatever was decided.
+                    state = ("offered", "connected")[y % 4 // 2]
+                    self.run(
+                        cmd.AttachToAgent(contact_id=c.contact_id, agent_id=agent, state=state)
+                    )
         elif kind == 12:
             connected = self.contacts_in(ContactState.CONNECTED)
             if connected:
@@ -258,7 +275,7 @@ def check_history(events: list[DomainEvent]) -> None:
                 sticky[cid] = (event.sticky_agent_id, event.sticky_until)
         elif isinstance(event, ev.ContactStickyWidened):
             sticky.pop(cid, None)
-        elif isinstance(event, ev.ContactTransferred):
+        elif isinstance(event, ev.ContactTransferred | ev.ContactAttached):
             holder[cid] = None
             sticky.pop(cid, None)
         elif isinstance(event, ev.ContactOffered):
