@@ -32,6 +32,8 @@ class Principal:
 SERVICES = web.AppKey("agent_ui.services", Services)
 SESSIONS = web.AppKey("agent_ui.sessions", SessionStore)
 LOGIN_THROTTLE = web.AppKey("agent_ui.login_throttle", LoginThrottle)
+# Customer searches per user (security.search_max_per_window).
+SEARCH_THROTTLE = web.AppKey("agent_ui.search_throttle", LoginThrottle)
 # (method, canonical path) -> the endpoint's declaration (handler, roles, schemas).
 ENDPOINTS = web.AppKey("agent_ui.endpoints", dict[tuple[str, str], Endpoint])
 OPENAPI_DOCUMENT = web.AppKey("agent_ui.openapi_document", dict[str, Any])
@@ -40,3 +42,6 @@ PRINCIPAL = web.RequestKey("agent_ui.principal", Principal)
 BODY = web.RequestKey("agent_ui.body", BaseModel)
 QUERY = web.RequestKey("agent_ui.query", BaseModel)
 REQUEST_ID = web.RequestKey("agent_ui.request_id", str)
+# Whether the path matched a route (read by the access log: an unmatched path is
+# whatever a client typed, and may hold an address or a phone number).
+ROUTED = web.RequestKey("agent_ui.routed", bool)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from contact_center.errors import AppError, Forbidden, InvalidInput, NotFound, RateLimited
+from contact_center.errors import (
+    AppError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+)
 from contact_center.errors import Unauthenticated as Unauthenticated
 
 
@@ -47,6 +54,10 @@ class LoginRateLimited(RateLimited):
     error_id = "login-rate-limited"
 
 
+class SearchRateLimited(RateLimited):
+    error_id = "search-rate-limited"
+
+
 class RouteNotFound(NotFound):
     error_id = "route-not-found"
 
@@ -59,3 +70,30 @@ class MethodNotAllowed(AppError):
 class InternalError(AppError):
     error_id = "internal-error"
     status = 500
+
+
+class BadRequest(AppError):
+    """A request the HTTP parser could not read (malformed request line or headers)."""
+
+    error_id = "bad-request"
+    status = 400
+
+
+class UriTooLong(AppError):
+    error_id = "uri-too-long"
+    status = 414
+
+
+class HeadersTooLarge(AppError):
+    error_id = "headers-too-large"
+    status = 431
+
+
+class ServerBusy(ServiceUnavailable):
+    """Every connection of a pool (Redis, database) stayed busy for the whole wait."""
+
+    error_id = "server-busy"
+
+
+class RedisUnavailable(ServiceUnavailable):
+    error_id = "redis-unavailable"

@@ -26,6 +26,7 @@ from agent_ui.app_keys import (
     PRINCIPAL,
     QUERY,
     REQUEST_ID,
+    ROUTED,
     SERVICES,
     SESSIONS,
     Principal,
@@ -38,8 +39,10 @@ from agent_ui.errors import (
     InvalidJson,
     InvalidRequest,
     MethodNotAllowed,
+    RedisUnavailable,
     RoleRequired,
     RouteNotFound,
+    ServerBusy,
     SessionExpired,
     Unauthenticated,
     UnsupportedMediaType,
@@ -54,6 +57,10 @@ SESSION_COOKIE = "cc_session"
 CSRF_HEADER = "X-CSRF-Token"
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Seconds a client is told to wait after a 503: a full pool drains in well under one;
+# an unreachable Redis needs longer to come back.
+BUSY_RETRY_AFTER = 1
+UNAVAILABLE_RETRY_AFTER = 5
 
 
 def json_response(data: Any, *, status: int = 200) -> web.Response:
@@ -86,6 +93,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     supplied = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex[:16]
     request[REQUEST_ID] = request_id
+    request[ROUTED] = request.match_info.http_exception is None
     try:
         response: web.StreamResponse = await handler(request)
     except AppError as exc:
@@ -94,7 +102,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         response = error_response(_from_http_exception(exc))
-    except Exception:
+    except Exception as exc:
+        refused = _overloaded(exc, request_id)
+        if refused is not None:
+            # Expected under load or during an outage, and not a bug: one line, no
+            # traceback, and the client is told when to come back.
+            log.warning(
+                "refused %s %s (request %s): %s",
+                request.method,
+                request.path,
+                request_id,
+                refused.message,
+            )
+            return error_response(refused)
         log.exception(
             "unexpected error in %s %s (request %s)", request.method, request.path, request_id
         )
@@ -105,6 +125,38 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             )
         )
     return response
+
+
+def _overloaded(exc: Exception, request_id: str) -> AppError | None:
+    """A 503 for a pool that stayed full for its whole wait, or a Redis that cannot be
+    reached; None for anything else (a bug: 500)."""
+    import redis.exceptions as redis_errors
+    from sqlalchemy.exc import TimeoutError as DatabasePoolTimeout
+
+    busy = "the server is busy; try again in a moment"
+    if isinstance(exc, redis_errors.MaxConnectionsError) or (
+        # redis-py's blocking pool: "No connection available." after its timeout.
+        isinstance(exc, redis_errors.ConnectionError) and isinstance(exc.__cause__, TimeoutError)
+    ):
+        return ServerBusy(
+            f"{busy} (no Redis connection free)",
+            details={"retry_after": BUSY_RETRY_AFTER, "pool": "redis", "request_id": request_id},
+        )
+    if isinstance(exc, DatabasePoolTimeout):
+        return ServerBusy(
+            f"{busy} (no database connection free)",
+            details={
+                "retry_after": BUSY_RETRY_AFTER,
+                "pool": "database",
+                "request_id": request_id,
+            },
+        )
+    if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
+        return RedisUnavailable(
+            "the session store (Redis) cannot be reached; try again shortly",
+            details={"retry_after": UNAVAILABLE_RETRY_AFTER, "request_id": request_id},
+        )
+    return None
 
 
 def _from_http_exception(exc: web.HTTPException) -> AppError:
@@ -204,6 +256,14 @@ async def read_json(request: web.Request, limit: int) -> Any:
         raise UnsupportedMediaType(
             "send the body as JSON with Content-Type: application/json",
             details={"content_type": request.content_type[:100]},
+        )
+    charset = request.charset
+    if charset is not None and charset.strip().lower() not in ("utf-8", "utf8"):
+        # JSON is UTF-8 (RFC 8259); reading UTF-16 or Latin-1 bytes as UTF-8 would
+        # store mojibake or refuse valid text with a misleading message.
+        raise UnsupportedMediaType(
+            "send the JSON body in UTF-8 (Content-Type: application/json; charset=utf-8)",
+            details={"charset": charset[:40]},
         )
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(

@@ -52,6 +52,7 @@ _TOKEN_SCHEMA: dict[str, Any] = {
         "created_at": {"type": "number"},
         "last_used_at": {"type": ["number", "null"]},
         "revoked_at": {"type": ["number", "null"]},
+        "expires_at": {"type": "number"},
     },
 }
 _PROFILE_SCHEMA: dict[str, Any] = {

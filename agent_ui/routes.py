@@ -38,7 +38,9 @@ from agent_ui.schemas import (
 
 API = "/api/v1"
 # Ids are 64-bit: more than 18 digits cannot be one, so such paths do not match at all.
-ID = r"\d{1,18}"
+# ASCII digits only: \d also matches Arabic-Indic or full-width digits, which int()
+# would read, so /customers/%D9%A1 would have been customer 1.
+ID = r"[0-9]{1,18}"
 ORDER_IMPORT_MAX_BODY = 8 * 1024 * 1024
 
 

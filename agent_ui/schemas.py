@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from contact_center.accounts import MAX_PASSWORD_LENGTH
+from contact_center.settings import MAX_TOKEN_DAYS
 
 MAX_ID = 2**63 - 1
 MAX_IMPORT_ROWS = 10_000
@@ -66,6 +67,8 @@ class LoginRequest(Strict):
 
 class TokenCreate(Strict):
     name: Text100
+    # Shorter than security.token_days if wanted (a token for one day's job); never longer.
+    expires_in_days: Annotated[int, Field(ge=1, le=MAX_TOKEN_DAYS)] | None = None
 
 
 class UserCreate(Strict):

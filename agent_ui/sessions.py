@@ -5,7 +5,10 @@ keyed by its SHA-256, so reading the store (or a Redis dump) gives no usable coo
 A session expires when it has been idle longer than the configured time: every
 authenticated request "touches" it, atomically checking the idle limit and moving
 ``last_seen`` forward. Time is passed in, so expiry is testable without sleeping;
-Redis keys also carry a TTL so abandoned sessions are garbage-collected.
+Redis keys also carry a TTL so abandoned sessions are garbage-collected, and so does
+each user's index of session ids (it lives as long as the user's longest-lived
+session), so nothing in Redis outlives the sessions it names. The in-memory store
+sweeps idle sessions out as new ones are saved.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import dataclasses
 import hashlib
 import math
 import secrets
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -79,8 +82,17 @@ class MemorySessionStore:
 
     def __init__(self) -> None:
         self._sessions: dict[str, BrowserSession] = {}
+        self._swept_at = float("-inf")
 
     async def save(self, session: BrowserSession, *, idle_seconds: float) -> None:
+        now = session.created_at
+        if now - self._swept_at > idle_seconds:
+            # Sessions abandoned without a logout are never touched again: drop the idle
+            # ones at most once per idle period, so the dict does not grow for ever.
+            self._swept_at = now
+            self._sessions = {
+                k: s for k, s in self._sessions.items() if now - s.last_seen <= idle_seconds
+            }
         self._sessions[session.key] = session
 
     async def touch(self, key: str, *, now: float, idle_seconds: float) -> BrowserSession | None:
@@ -110,20 +122,41 @@ class MemorySessionStore:
         return {"ok": True, "backend": "memory", "sessions": len(self._sessions)}
 
 
-# KEYS[1] = session hash. ARGV = now, idle seconds, ttl ms.
-# Returns the session's fields, or an empty list when absent or idle (then deleted).
+# KEYS[1] = session hash, KEYS[2] = its user's index. ARGV = ttl ms, session key,
+# then the hash's fields and values. The index lives as long as its longest session.
+_SAVE = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[2], ARGV[1])
+end
+return 1
+"""
+
+# KEYS[1] = session hash. ARGV = now, idle seconds, ttl ms, the user index's key
+# prefix, session key. Returns the session's fields, or an empty list when absent or
+# idle (then deleted). A live session keeps its user's index alive at least as long as
+# itself: the index's key is only known from the session (its user id), so it is
+# built here, as on one standalone Redis (like the multi-key DEL in delete_user).
 _TOUCH = """
 local last = redis.call('HGET', KEYS[1], 'last_seen')
 if not last then return {} end
+local index = ARGV[4] .. redis.call('HGET', KEYS[1], 'user_id')
 local now = tonumber(ARGV[1])
 if now - tonumber(last) > tonumber(ARGV[2]) then
   redis.call('DEL', KEYS[1])
+  redis.call('SREM', index, ARGV[5])
   return {}
 end
 if now > tonumber(last) then
   redis.call('HSET', KEYS[1], 'last_seen', ARGV[1])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('SADD', index, ARGV[5])
+if redis.call('PTTL', index) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', index, ARGV[3])
+end
 return redis.call('HGETALL', KEYS[1])
 """
 
@@ -134,13 +167,18 @@ class RedisSessionStore:
     def __init__(self, redis: Redis, *, prefix: str = "cc") -> None:
         self._redis = redis
         self._prefix = prefix
+        self._save = redis.register_script(_SAVE)
         self._touch = redis.register_script(_TOUCH)
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}:session:{key}"
 
     def _user_key(self, user_id: int) -> str:
-        return f"{self._prefix}:user-sessions:{user_id}"
+        return f"{self._user_prefix}{user_id}"
+
+    @property
+    def _user_prefix(self) -> str:
+        return f"{self._prefix}:user-sessions:"
 
     @staticmethod
     def _ttl_ms(idle_seconds: float) -> int:
@@ -155,11 +193,11 @@ class RedisSessionStore:
             "created_at": repr(session.created_at),
             "last_seen": repr(session.last_seen),
         }
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=cast(Any, fields))
-            pipe.pexpire(key, self._ttl_ms(idle_seconds))
-            pipe.sadd(self._user_key(session.user_id), session.key)
-            await pipe.execute()
+        pairs = [item for pair in fields.items() for item in pair]
+        await self._save(
+            keys=[key, self._user_key(session.user_id)],
+            args=[self._ttl_ms(idle_seconds), session.key, *pairs],
+        )
         await self._prune_index(session.user_id)
 
     async def _prune_index(self, user_id: int) -> None:
@@ -177,7 +215,14 @@ class RedisSessionStore:
 
     async def touch(self, key: str, *, now: float, idle_seconds: float) -> BrowserSession | None:
         raw = await self._touch(
-            keys=[self._key(key)], args=[repr(now), repr(idle_seconds), self._ttl_ms(idle_seconds)]
+            keys=[self._key(key)],
+            args=[
+                repr(now),
+                repr(idle_seconds),
+                self._ttl_ms(idle_seconds),
+                self._user_prefix,
+                key,
+            ],
         )
         if not raw:
             return None

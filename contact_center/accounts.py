@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +30,8 @@ from contact_center.errors import Conflict, Forbidden, InvalidInput, NotFound, U
 from contact_center.services import Actor
 from contact_center.store.schema import api_tokens, users
 
+log = logging.getLogger(__name__)
+
 USERNAME_PATTERN = re.compile(r"^[a-z0-9._-]{3,64}$")
 EXTENSION_PATTERN = re.compile(r"^[0-9]{1,32}$")
 MIN_PASSWORD_LENGTH = 10
@@ -39,6 +42,12 @@ MAX_TOKEN_NAME_LENGTH = 100
 TOKEN_PREFIX = "cc_"  # noqa: S105 - a public marker, not a secret
 # Writing last_used_at on every request would turn each API call into a write.
 TOKEN_USE_RESOLUTION_SECONDS = 60.0
+DEFAULT_TOKEN_DAYS = 90
+DAY_SECONDS = 86_400.0
+
+# Called with a user id when that user's access is withdrawn (disabled, password set):
+# ends their sessions and returns how many. The HTTP edge registers its session store.
+AccessRevokedListener = Callable[[int], Awaitable[int]]
 
 
 class Role(StrEnum):
@@ -88,6 +97,10 @@ class InvalidToken(Unauthenticated):
     error_id = "invalid-token"
 
 
+class TokenExpired(InvalidToken):
+    error_id = "token-expired"
+
+
 class TokenNotFound(NotFound):
     error_id = "token-not-found"
 
@@ -130,9 +143,21 @@ class ApiToken:
     created_at: float
     last_used_at: float | None
     revoked_at: float | None
+    expires_at: float
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def live(self, now: float) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AccessRevoked:
+    """What withdrawing a user's access ended."""
+
+    tokens_revoked: int
+    sessions_ended: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -227,14 +252,21 @@ def _user_from_row(row: Mapping[Any, Any]) -> User:
     )
 
 
-def _token_from_row(row: Mapping[Any, Any]) -> ApiToken:
+def _token_from_row(row: Mapping[Any, Any], default_days: int) -> ApiToken:
+    created_at = float(row["created_at"])
+    expires_at = row["expires_at"]
     return ApiToken(
         id=int(row["id"]),
         user_id=int(row["user_id"]),
         name=row["name"],
-        created_at=float(row["created_at"]),
+        created_at=created_at,
         last_used_at=None if row["last_used_at"] is None else float(row["last_used_at"]),
         revoked_at=None if row["revoked_at"] is None else float(row["revoked_at"]),
+        # Every token is issued with an expiry (the migration gave older ones one too);
+        # a row without one is treated as issued under today's lifetime, never as eternal.
+        expires_at=(
+            created_at + default_days * DAY_SECONDS if expires_at is None else float(expires_at)
+        ),
     )
 
 
@@ -254,11 +286,30 @@ class AccountStore:
         clock: Callable[[], float] = time.time,
         *,
         hasher: PasswordHasher | None = None,
+        token_days: int = DEFAULT_TOKEN_DAYS,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash: str | None = None
+        self.token_days = token_days
+        self._revoked_listeners: list[AccessRevokedListener] = []
+        # Token id -> when this process last wrote its last_used_at (see _note_use).
+        self._use_written: dict[int, float] = {}
+
+    def on_access_revoked(self, listener: AccessRevokedListener) -> Callable[[], None]:
+        """Call ``listener(user_id)`` whenever a user is disabled or their password set,
+        after the change is committed. Returns a function that unregisters it.
+
+        The one place access is withdrawn: the HTTP edge and the CLI both disable users
+        and set passwords through this class, so both end the user's sessions."""
+        self._revoked_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._revoked_listeners:
+                self._revoked_listeners.remove(listener)
+
+        return remove
 
     # -- users -----------------------------------------------------------------------
 
@@ -326,6 +377,8 @@ class AccountStore:
         return _user_from_row(row)
 
     async def disable_user(self, user: int | str) -> User:
+        """Disable a user: their API tokens are revoked (enabling them again does not
+        bring the tokens back) and their sessions end."""
         return await self._update(user, disabled=True)
 
     async def enable_user(self, user: int | str) -> User:
@@ -361,13 +414,22 @@ class AccountStore:
             return await self.get_user(user)
         return await self._update(user, **values)
 
-    async def set_password(self, user: int | str, password: str) -> None:
+    async def set_password(
+        self, user: int | str, password: str, *, revoke_tokens: bool = True
+    ) -> AccessRevoked:
+        """Set a user's password. Every session of the user ends; their API tokens are
+        revoked too, unless ``revoke_tokens`` is false (the user changing their own
+        password, having proved the current one: their integrations keep working)."""
         current = await self.get_user(user)
         check_password_strength(password, username=current.username)
         password_hash = await self._hash(password)
-        await self._update(
-            current.id, password_hash=password_hash, password_changed_at=self._clock()
+        _user, revoked = await self._update_revoking(
+            current.id,
+            {"password_hash": password_hash, "password_changed_at": self._clock()},
+            revoke_tokens=revoke_tokens,
         )
+        assert revoked is not None
+        return revoked
 
     async def verify_password(self, username: str, password: str) -> User:
         """The user if ``password`` is right and the account enabled.
@@ -439,7 +501,14 @@ class AccountStore:
 
     # -- API tokens ------------------------------------------------------------------
 
-    async def issue_token(self, user: int | str, name: str) -> IssuedToken:
+    async def issue_token(
+        self, user: int | str, name: str, *, days: int | None = None
+    ) -> IssuedToken:
+        """A new token for ``user``, expiring after ``days`` (at most, and by default,
+        the configured token lifetime)."""
+        lifetime = self.token_days if days is None else min(int(days), self.token_days)
+        if lifetime < 1:
+            raise InvalidAccount("a token must live at least one day", details={"field": "days"})
         owner = await self.get_user(user)
         if owner.disabled:
             raise AccountDisabled(
@@ -454,32 +523,41 @@ class AccountStore:
             )
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self._clock()
+        expires_at = now + lifetime * DAY_SECONDS
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 api_tokens.insert()
                 .values(
-                    user_id=owner.id, name=label, token_hash=token_digest(secret), created_at=now
+                    user_id=owner.id,
+                    name=label,
+                    token_hash=token_digest(secret),
+                    created_at=now,
+                    expires_at=expires_at,
                 )
                 .returning(api_tokens.c.id)
             )
             token_id = int(result.scalar_one())
-        token = ApiToken(token_id, owner.id, label, now, None, None)
+        token = ApiToken(token_id, owner.id, label, now, None, None, expires_at)
         return IssuedToken(token=token, secret=secret)
 
     async def list_tokens(
         self, user: int | str, *, include_revoked: bool = False
     ) -> list[ApiToken]:
+        """The user's tokens; without ``include_revoked``, only those that still work
+        (neither revoked nor expired)."""
         owner = await self.get_user(user)
         query = (
             sa.select(api_tokens)
             .where(api_tokens.c.user_id == owner.id)
             .order_by(api_tokens.c.created_at, api_tokens.c.id)
         )
-        if not include_revoked:
-            query = query.where(api_tokens.c.revoked_at.is_(None))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [_token_from_row(row) for row in rows]
+        tokens = [_token_from_row(row, self.token_days) for row in rows]
+        if include_revoked:
+            return tokens
+        now = self._clock()
+        return [t for t in tokens if t.live(now)]
 
     async def revoke_token(self, token_id: int, *, user_id: int | None = None) -> ApiToken:
         """Revoke a token; with ``user_id``, only if that user owns it (else not found)."""
@@ -497,10 +575,11 @@ class AccountStore:
                     api_tokens.update().where(condition).values(revoked_at=self._clock())
                 )
             row = (await conn.execute(sa.select(api_tokens).where(condition))).mappings().one()
-        return _token_from_row(row)
+        return _token_from_row(row, self.token_days)
 
     async def authenticate_token(self, secret: str) -> tuple[User, ApiToken]:
-        """The owner of a live token; revoked tokens and disabled owners are refused."""
+        """The owner of a live token; revoked or expired tokens and disabled owners are
+        refused."""
         if not isinstance(secret, str) or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             raise InvalidToken("API token is not valid")
         digest = token_digest(secret)
@@ -515,20 +594,48 @@ class AccountStore:
         # digest of a guessed token reveals nothing, but this keeps the intent explicit.
         if row is None or not secrets.compare_digest(row["token_hash"], digest):
             raise InvalidToken("API token is not valid")
-        token = _token_from_row(row)
+        token = _token_from_row(row, self.token_days)
         if token.revoked_at is not None:
             raise InvalidToken("API token has been revoked")
+        now = self._clock()
+        if now >= token.expires_at:
+            raise TokenExpired(
+                "API token has expired; create a new one", details={"token_id": token.id}
+            )
         user = _user_from_row({c.name: row[f"owner__{c.name}"] for c in _USER_COLUMNS})
         if user.disabled:
             raise AccountDisabled(f"account {user.username!r} is disabled")
-        now = self._clock()
-        if token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_RESOLUTION_SECONDS:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    api_tokens.update().where(api_tokens.c.id == token.id).values(last_used_at=now)
-                )
+        if await self._note_use(token, now):
             token = dataclasses.replace(token, last_used_at=now)
         return user, token
+
+    async def _note_use(self, token: ApiToken, now: float) -> bool:
+        """Record ``last_used_at`` at most once a minute per token: concurrent requests
+        with one token must not each become a database write (on SQLite, a write takes
+        the database's only write lock). The in-process note is claimed before the
+        write, so requests arriving meanwhile skip it."""
+        seen = max(token.last_used_at or float("-inf"), self._use_written.get(token.id, -1e18))
+        if now - seen < TOKEN_USE_RESOLUTION_SECONDS:
+            return False
+        if len(self._use_written) > 10_000:
+            # Notes older than the resolution decide nothing: forget them.
+            horizon = now - TOKEN_USE_RESOLUTION_SECONDS
+            self._use_written = {k: v for k, v in self._use_written.items() if v > horizon}
+        self._use_written[token.id] = now
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                api_tokens.update()
+                .where(
+                    api_tokens.c.id == token.id,
+                    # Another node may have written it meanwhile.
+                    sa.or_(
+                        api_tokens.c.last_used_at.is_(None),
+                        api_tokens.c.last_used_at <= now - TOKEN_USE_RESOLUTION_SECONDS,
+                    ),
+                )
+                .values(last_used_at=now)
+            )
+        return True
 
     # -- internals -------------------------------------------------------------------
 
@@ -553,6 +660,18 @@ class AccountStore:
                 )
 
     async def _update(self, user: int | str, **values: Any) -> User:
+        updated, _revoked = await self._update_revoking(user, values, revoke_tokens=True)
+        return updated
+
+    async def _update_revoking(
+        self, user: int | str, values: dict[str, Any], *, revoke_tokens: bool
+    ) -> tuple[User, AccessRevoked | None]:
+        """Apply ``values`` to a user. Disabling them or setting their password also
+        withdraws their access: tokens revoked in the same transaction (unless
+        ``revoke_tokens`` is false, for a password change only), then the registered
+        listeners end their sessions. Returns what was withdrawn (None if nothing was)."""
+        withdraw = values.get("disabled") is True or "password_hash" in values
+        tokens_revoked = 0
         async with self._engine.begin() as conn:
             row = (
                 (
@@ -588,7 +707,34 @@ class AccountStore:
                     )
             await conn.execute(users.update().where(users.c.id == row["id"]).values(**values))
             user_id = int(row["id"])
-        return await self.get_user(user_id)
+            if withdraw and (revoke_tokens or values.get("disabled") is True):
+                result = await conn.execute(
+                    api_tokens.update()
+                    .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
+                    .values(revoked_at=self._clock())
+                )
+                tokens_revoked = int(result.rowcount or 0)
+        revoked = None
+        if withdraw:
+            revoked = AccessRevoked(tokens_revoked, await self._end_sessions(user_id))
+        return await self.get_user(user_id), revoked
+
+    async def _end_sessions(self, user_id: int) -> int:
+        ended = 0
+        for listener in list(self._revoked_listeners):
+            try:
+                ended += await listener(user_id)
+            except Exception:
+                # The change is committed and every request re-reads the user, so a
+                # session that could not be deleted now is still refused at its next
+                # use; the withdrawal must not fail on a session store outage.
+                log.warning(
+                    "could not end the sessions of user %s now; they are refused at their "
+                    "next request",
+                    user_id,
+                    exc_info=True,
+                )
+        return ended
 
     @staticmethod
     async def _refuse_if_last_admin(conn: AsyncConnection, user_id: int, username: str) -> None:

@@ -140,7 +140,7 @@ def build_services(
         settings=settings,
         engine=engine,
         profiles=profiles,
-        accounts=AccountStore(engine, clock),
+        accounts=AccountStore(engine, clock, token_days=settings.security.token_days),
         bus=bus,
         clock=clock,
         routing=routing,

@@ -84,14 +84,16 @@ def _require_database_file(url: str) -> None:
 
 
 def _serve_forever(app: Any, settings: Settings, banner: str) -> None:
-    """Run the HTTP server; a port that cannot be bound is one line, not a traceback."""
-    from aiohttp import web
+    """Run the HTTP server; a port that cannot be bound is one line, not a traceback.
 
+    The edge's runner: unreadable requests get the API's JSON error and one WARNING
+    line, and the access log writes no personal data (agent_ui/server.py)."""
+    from agent_ui.server import run_app
     from contact_center.store.engine import describe_database
 
     host, port = settings.server.host, settings.server.port
     try:
-        web.run_app(
+        run_app(
             app,
             loop=event_loop_factory()(),
             host=host,
@@ -341,8 +343,15 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_users(args: argparse.Namespace, settings: Settings) -> None:
+    from agent_ui.wiring import session_revocation
+    from contact_center.deployment import redis_prefix
+
     async def work(services: Services) -> None:
         accounts = services.accounts
+        # Disabling a user or setting a password revokes their tokens (the account
+        # store) and, with Redis, ends their sessions at once; in-memory sessions of a
+        # running server are refused at their next request.
+        ended = session_revocation(services, redis_prefix=redis_prefix(settings))
         if args.users_command == "add":
             user = await accounts.add_user(
                 args.username,
@@ -361,13 +370,16 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> None:
                     f"{user.extension or '-':<8} {state:<8} {user.display_name}"
                 )
         elif args.users_command == "disable":
-            await accounts.disable_user(args.username)
+            async with ended:
+                await accounts.disable_user(args.username)
             print(f"disabled {args.username}")
         elif args.users_command == "enable":
             await accounts.enable_user(args.username)
             print(f"enabled {args.username}")
         elif args.users_command == "set-password":
-            await accounts.set_password(args.username, _read_password(args))
+            password = _read_password(args)
+            async with ended:
+                await accounts.set_password(args.username, password)
             print(f"password changed for {args.username}")
         elif args.users_command == "token":
             issued = await accounts.issue_token(args.username, args.token_name)
@@ -640,6 +652,9 @@ def main(argv: list[str] | None = None) -> None:
         configure_logging(settings.logging.level)
         # Alembic narrates every plugin it loads at INFO: only its warnings matter here.
         logging.getLogger("alembic").setLevel(max(logging.WARNING, settings.logging.level_number))
+        # aiosqlite logs every statement with its parameters (names, phone numbers) at
+        # DEBUG: never, even when the rest of the server runs at DEBUG.
+        logging.getLogger("aiosqlite").setLevel(max(logging.INFO, settings.logging.level_number))
         args.handler(args, settings)
     except AppError as exc:
         print(f"contact-center: {exc.error_id}: {exc.message}", file=sys.stderr)

@@ -97,11 +97,24 @@ class PhoneSettings(_Section):
         return value.upper()
 
 
+MAX_TOKEN_DAYS = 365
+
+
 class SecuritySettings(_Section):
     session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
     login_max_attempts: int = Field(5, ge=1, le=1000)
     login_window_seconds: int = Field(300, ge=1, le=86_400)
     cookie_secure: bool = False
+    # API tokens stop working this many days after they are issued. Bounded: a token
+    # that outlives the people and scripts that know of it is a standing key.
+    token_days: int = Field(90, ge=1, le=MAX_TOKEN_DAYS)
+    # Customer searches per user within the window, and customer profiles those
+    # searches may show (429 beyond either). An agent looks up a customer or two per
+    # contact; a script walking the customer base by name prefix, page by page, is
+    # slowed to this pace, and every search it made is in the audit log.
+    search_max_per_window: int = Field(30, ge=1, le=10_000)
+    search_max_results_per_window: int = Field(200, ge=1, le=100_000)
+    search_window_seconds: int = Field(300, ge=1, le=86_400)
 
 
 class TierRule(_Section):

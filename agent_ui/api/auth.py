@@ -107,7 +107,13 @@ async def me(request: web.Request) -> web.StreamResponse:
 async def create_token(request: web.Request) -> web.StreamResponse:
     principal = principal_of(request)
     body = body_of(request, TokenCreate)
-    issued = await services_of(request).accounts.issue_token(principal.user.id, body.name)
+    services = services_of(request)
+    token_days = services.settings.security.token_days
+    issued = await services.accounts.issue_token(
+        principal.user.id,
+        body.name,
+        days=min(body.expires_in_days or token_days, token_days),
+    )
     return json_response(
         {
             "token": issued.token.to_dict(),
@@ -135,7 +141,9 @@ async def revoke_token(request: web.Request) -> web.StreamResponse:
 async def change_password(request: web.Request) -> web.StreamResponse:
     """Change one's own password (the current one is required, and throttled like a login).
 
-    Every session of the user ends; a browser caller gets a fresh session at once.
+    Every session of the user ends (the account store's revocation listener); a browser
+    caller gets a fresh session at once. Their API tokens are kept: the caller proved the
+    current password, and may revoke tokens one by one.
     """
     services = services_of(request)
     throttle = request.app[LOGIN_THROTTLE]
@@ -160,8 +168,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
         # Not 401: the caller is still logged in, only this password was wrong.
         raise WrongCurrentPassword("the current password is wrong") from None
     await throttle.clear(key)
-    await services.accounts.set_password(principal.user.id, body.new_password)
-    await request.app[SESSIONS].delete_user(principal.user.id)
+    await services.accounts.set_password(principal.user.id, body.new_password, revoke_tokens=False)
     user = await services.accounts.get_user(principal.user.id)
     if principal.via == "session":
         return await start_session(request, user.to_dict(), user.id)

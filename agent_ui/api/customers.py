@@ -3,12 +3,17 @@ merges, order import and privacy requests, over the profile store.
 
 Every call passes the authenticated user as the store's ``actor``/``viewer``, so the
 audit log records who read or changed what (and in which contact, when given).
+Searches are rate-limited per user (``security.search_max_per_window``): a name
+prefix search walks the customer base page by page, so an unlimited one lets any
+agent copy every name, phone and email in seconds.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from agent_ui.app_keys import SEARCH_THROTTLE
+from agent_ui.errors import SearchRateLimited
 from agent_ui.middlewares import json_response
 from agent_ui.request_state import body_of, path_id, principal_of, query_of, services_of
 from agent_ui.schemas import (
@@ -24,10 +29,34 @@ from agent_ui.schemas import (
     ProfileQuery,
     ScreenPopQuery,
 )
+from contact_center.errors import AppError
+from contact_center.settings import SecuritySettings
 
 
 async def search_customers(request: web.Request) -> web.StreamResponse:
-    profiles = services_of(request).profiles
+    services = services_of(request)
+    profiles = services.profiles
+    principal = principal_of(request)
+    security = services.settings.security
+    throttle = request.app[SEARCH_THROTTLE]
+    window = float(security.search_window_seconds)
+    now = services.clock()
+    searches_key = f"search:{principal.user.id}"
+    results_key = f"search-results:{principal.user.id}"
+    # Counted before the search runs, atomically, so parallel requests cannot slip past:
+    # the search itself, and its first result (an empty search costs one too).
+    searches = await throttle.acquire(
+        searches_key, limit=security.search_max_per_window, window=window, now=now
+    )
+    if not searches.allowed:
+        raise _search_limited(security, "searches", searches.retry_after)
+    results = await throttle.acquire(
+        results_key, limit=security.search_max_results_per_window, window=window, now=now
+    )
+    if not results.allowed:
+        # Refused searches do not count: only the results allowance blocks this one.
+        await throttle.forgive(searches_key, searches.ticket)
+        raise _search_limited(security, "results", results.retry_after)
     query = query_of(request, CustomerSearchQuery)
     page = await profiles.search(
         text=query.q,
@@ -38,17 +67,43 @@ async def search_customers(request: web.Request) -> web.StreamResponse:
         limit=query.limit,
         cursor=query.cursor,
     )
-    if page["items"]:
-        # Search results show names and identities: who saw which customers is audited too.
-        criteria = sorted(
-            k for k in ("q", "name", "phone", "email", "number") if getattr(query, k) is not None
-        )
-        await profiles.record_audit(
-            principal_of(request).actor,
-            "customers.searched",
-            details={"customer_ids": [c["id"] for c in page["items"]], "criteria": criteria},
-        )
+    # The profiles shown beyond the first, paid for above: a page of 100 uses up as
+    # much of the allowance as 100 searches showing one each.
+    await throttle.charge(results_key, len(page["items"]) - 1, window=window, now=now)
+    # Every search is audited, empty ones too (probing whether a phone number is a
+    # customer discloses something): which keys were searched and which customers were
+    # shown, never the search text itself, which is a name, a number or an address.
+    criteria = sorted(
+        k for k in ("q", "name", "phone", "email", "number") if getattr(query, k) is not None
+    )
+    await profiles.record_audit(
+        principal.actor,
+        "customers.searched",
+        details={
+            "criteria": criteria,
+            "customer_ids": [c["id"] for c in page["items"]],
+            "next_page": query.cursor is not None,
+        },
+    )
     return json_response(page)
+
+
+def _search_limited(security: SecuritySettings, scope: str, retry_after: float) -> AppError:
+    limit = (
+        security.search_max_per_window
+        if scope == "searches"
+        else security.search_max_results_per_window
+    )
+    return SearchRateLimited(
+        f"more than {limit} customer {scope} in {security.search_window_seconds} s; "
+        "try again later",
+        details={
+            "retry_after": round(retry_after, 1),
+            "scope": scope,
+            "limit": limit,
+            "window_seconds": security.search_window_seconds,
+        },
+    )
 
 
 async def create_customer(request: web.Request) -> web.StreamResponse:

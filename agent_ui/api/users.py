@@ -1,15 +1,16 @@
 """User administration (admins only): list, create, change role/profile, disable, reset password.
 
-Disabling a user or resetting their password ends their browser sessions at once.
-The last enabled admin cannot be disabled or demoted (the account store refuses it,
-for the CLI too): someone must be able to log in and administer the system.
+Disabling a user or resetting their password ends their browser sessions at once and
+revokes their API tokens (the account store does both, for the CLI too; enabling the
+user again revives no token). The last enabled admin cannot be disabled or demoted
+(the account store refuses it, for the CLI too): someone must be able to log in and
+administer the system.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from agent_ui.app_keys import SESSIONS
 from agent_ui.middlewares import json_response
 from agent_ui.request_state import body_of, path_id, query_of, services_of
 from agent_ui.schemas import PasswordReset, UserCreate, UserListQuery, UserUpdate
@@ -50,8 +51,6 @@ async def update_user(request: web.Request) -> web.StreamResponse:
         role=body.role,
         disabled=body.disabled,
     )
-    if body.disabled is True:
-        await request.app[SESSIONS].delete_user(user.id)
     return json_response(user.to_dict())
 
 
@@ -59,6 +58,11 @@ async def reset_password(request: web.Request) -> web.StreamResponse:
     accounts = services_of(request).accounts
     body = body_of(request, PasswordReset)
     user_id = path_id(request, "user_id")
-    await accounts.set_password(user_id, body.password)
-    ended = await request.app[SESSIONS].delete_user(user_id)
-    return json_response({"user_id": user_id, "sessions_ended": ended})
+    revoked = await accounts.set_password(user_id, body.password)
+    return json_response(
+        {
+            "user_id": user_id,
+            "sessions_ended": revoked.sessions_ended,
+            "tokens_revoked": revoked.tokens_revoked,
+        }
+    )

@@ -80,6 +80,9 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Deleted or rewritten rows are overwritten with zeros, not just unlinked:
+            # an erased customer's name must not linger in the file's free space.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine

@@ -7,12 +7,19 @@ audit-logged in the same transaction as the read or change.
 Hot reads use SQLAlchemy Core with hand-shaped queries: a screen-pop is three
 read round trips (profile + value figures, interactions, their notes/messages and
 recent orders) plus the audit insert.
+
+The audit log says who did what to which customer id, and keeps no personal values:
+which identity kind matched (not the number or address), which fields changed (values
+only for fields that identify nobody), never free text. Erasing a customer also redacts
+their older audit rows and merge records, and on SQLite checkpoints the write-ahead log
+so no erased value is left in the database files.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -71,6 +78,8 @@ from contact_center.store.schema import (
     orders,
     users,
 )
+
+log = logging.getLogger(__name__)
 
 
 class CustomerNotFound(NotFound):
@@ -250,6 +259,13 @@ _RECORDED_FIELDS = [
     "agent_id", "answered_at", "disposition", "ended_at", "notes", "offered_at",
     "queued_at", "resolved", "status", "summary",
 ]  # fmt: skip
+# Fields whose before and after values the audit log keeps: they identify nobody. Of
+# the others (name, language, time zone, tags, attributes) it records only that they
+# changed: their values are personal data, and free text may hold anything.
+_AUDITED_VALUES = frozenset({"lifecycle_stage", "owner_agent_id", "consent", "provisional"})
+# Audit detail keys whose string values are vocabulary of this code, not personal data.
+_AUDIT_SAFE_STRINGS = frozenset({"via", "identity_kind", "criteria", "fields"})
+_ASCII_DIGITS = re.compile(r"[0-9]{1,18}")
 
 _PROFILE_COLUMNS = [
     customers.c.id,
@@ -430,7 +446,7 @@ class ProfileStore:
                         actor,
                         "customer.created",
                         customer_id,
-                        details={"provisional": True, "identity": str(identity)},
+                        details={"provisional": True, "identity_kind": identity.kind.value},
                     )
                 return Resolution(customer_id, True)
             except IntegrityError:
@@ -475,7 +491,11 @@ class ProfileStore:
                 raise IdentityTaken(f"{identity} was just added to another customer") from None
             await self._touch(conn, customer_id)
             await self._audit(
-                conn, actor, "identity.added", customer_id, details={"identity": str(identity)}
+                conn,
+                actor,
+                "identity.added",
+                customer_id,
+                details={"identity_kind": identity.kind.value},
             )
 
     async def remove_identity(self, customer_id: int, identity: Identity, *, actor: Actor) -> None:
@@ -492,7 +512,11 @@ class ProfileStore:
                 raise NotFound(f"customer {customer_id} has no identity {identity}")
             await self._touch(conn, customer_id)
             await self._audit(
-                conn, actor, "identity.removed", customer_id, details={"identity": str(identity)}
+                conn,
+                actor,
+                "identity.removed",
+                customer_id,
+                details={"identity_kind": identity.kind.value},
             )
 
     # ------------------------------------------------------------------ customers
@@ -618,12 +642,16 @@ class ProfileStore:
                 await conn.execute(
                     update(customers).where(customers.c.id == customer_id).values(**values)
                 )
-            changed = {
-                k: {"from": before[k], "to": v}
+            changed = sorted(
+                k
                 for k, v in values.items()
                 if k not in ("updated_at", "search_name") and before[k] != v
-            }
-            await self._audit(conn, actor, "customer.updated", customer_id, details=changed)
+            )
+            details: dict[str, Any] = {"fields": changed}
+            details.update(
+                {k: {"from": before[k], "to": values[k]} for k in changed if k in _AUDITED_VALUES}
+            )
+            await self._audit(conn, actor, "customer.updated", customer_id, details=details)
             return await self._load_profile(conn, customer_id)
 
     async def import_customer(
@@ -1215,7 +1243,8 @@ class ProfileStore:
     def _int_cursor(cursor: str | None) -> int:
         if cursor is None or cursor == "":
             return 0
-        if not cursor.isdigit() or len(cursor) > 18:
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+        if not _ASCII_DIGITS.fullmatch(cursor):
             raise InvalidCursor("cursor is not one this API returned")
         return int(cursor)
 
@@ -1274,7 +1303,7 @@ class ProfileStore:
                 "profile.viewed",
                 customer_id,
                 contact_id=contact_id,
-                details={"via": "screen_pop", "identity": str(identity)},
+                details={"via": "screen_pop", "identity_kind": identity.kind.value},
             )
         history = [i for i in items if i["status"] != InteractionStatus.OPEN.value][:limit]
         return {
@@ -2397,11 +2426,12 @@ class ProfileStore:
                     actor,
                     "customer.merged",
                     customer_id,
+                    # The reason is free text: it stays on the merge record, which an
+                    # erasure redacts, not in the audit log.
                     details={
                         "merge_id": merge_id,
                         "survivor_id": survivor_id,
                         "merged_id": merged_id,
-                        "reason": reason_text,
                         "moved": counts,
                     },
                 )
@@ -2509,10 +2539,14 @@ class ProfileStore:
                         .values(customer_id=merged_id)
                     )
             fields = record["survivor_before"]
+            # An erasure since keeps only the fields that identify nobody: the rest
+            # is not put back.
             restore = {
                 k: fields["before"][k]
                 for k in _MERGE_RESTORABLE
-                if survivor[k] == fields["after"][k] and k in fields["before"]
+                if k in fields["before"]
+                and k in fields["after"]
+                and survivor[k] == fields["after"][k]
             }
             now = self.clock()
             if restore:
@@ -2637,53 +2671,146 @@ class ProfileStore:
 
     async def erase_customer(self, customer_id: int, *, actor: Actor) -> dict[str, Any]:
         """Anonymise personal data; keep what aggregate metrics need (channels, queues,
-        agents, timestamps, dispositions, order amounts and dates)."""
+        agents, timestamps, dispositions, order amounts and dates).
+
+        Covers the customer, every record merged into it (the same person), the free
+        text and field values of their merge records, and their audit rows (who did
+        what to which customer id stays; values are replaced). On SQLite the
+        write-ahead log is then checkpointed and truncated, and freed pages are zeroed
+        (``secure_delete``, set by the engine), so the file keeps no erased value.
+        """
         now = self.clock()
         async with self.engine.begin() as conn:
             row = await self._live_customer(conn, customer_id)
-            name = f"Erased customer {customer_id}"
-            await conn.execute(
-                update(customers)
-                .where(customers.c.id == customer_id)
-                .values(
-                    display_name=name,
-                    search_name=search_key(name),
-                    language=None,
-                    timezone=None,
-                    tags=[],
-                    attributes={},
-                    consent={},
-                    erased_at=now,
-                    updated_at=now,
+            erased = await self._merged_into(conn, customer_id)
+            for cid in erased:
+                name = f"Erased customer {cid}"
+                await conn.execute(
+                    update(customers)
+                    .where(customers.c.id == cid)
+                    .values(
+                        display_name=name,
+                        search_name=search_key(name),
+                        language=None,
+                        timezone=None,
+                        tags=[],
+                        attributes={},
+                        consent={},
+                        erased_at=now,
+                        updated_at=now,
+                    )
                 )
-            )
             removed = await conn.execute(
-                delete(identities).where(identities.c.customer_id == customer_id)
+                delete(identities).where(identities.c.customer_id.in_(erased))
             )
             await conn.execute(
                 update(interactions)
-                .where(interactions.c.customer_id == customer_id)
+                .where(interactions.c.customer_id.in_(erased))
                 .values(subject=None, notes=None, summary=None, external_ids={}, external_ref=None)
             )
             await conn.execute(
                 update(messages)
-                .where(messages.c.customer_id == customer_id)
+                .where(messages.c.customer_id.in_(erased))
                 .values(body=ERASED, subject=None, sender=None, attachments=[], external_id=None)
             )
             await conn.execute(
-                update(notes).where(notes.c.customer_id == customer_id).values(body=ERASED)
+                update(notes).where(notes.c.customer_id.in_(erased)).values(body=ERASED)
             )
             await conn.execute(
-                update(orders).where(orders.c.customer_id == customer_id).values(items=[])
+                update(orders).where(orders.c.customer_id.in_(erased)).values(items=[])
             )
+            await self._redact_merges(conn, erased)
+            await self._redact_audit(conn, erased)
             await self._audit(
                 conn,
                 actor,
                 "customer.erased",
                 customer_id,
-                details={"identities_removed": removed.rowcount, "had_name": bool(row)},
+                details={
+                    "identities_removed": removed.rowcount,
+                    "had_name": bool(row),
+                    "merged_records": len(erased) - 1,
+                },
             )
+        await self._checkpoint()
         return {"customer_id": customer_id, "erased_at": now}
+
+    async def _merged_into(self, conn: AsyncConnection, customer_id: int) -> list[int]:
+        """``customer_id`` and every customer merged into it, directly or through others."""
+        found = [customer_id]
+        frontier = [customer_id]
+        while frontier:
+            children = (
+                (
+                    await conn.execute(
+                        select(customers.c.id).where(customers.c.merged_into_id.in_(frontier))
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            frontier = [int(c) for c in children if int(c) not in found]
+            found.extend(frontier)
+        return found
+
+    async def _redact_merges(self, conn: AsyncConnection, erased: list[int]) -> None:
+        """The merge records of erased customers keep their ids and counts (undo still
+        works on what is left) but lose the reason text and the personal field values."""
+        rows = (
+            await conn.execute(
+                select(merges.c.id, merges.c.survivor_before).where(
+                    or_(merges.c.survivor_id.in_(erased), merges.c.merged_id.in_(erased))
+                )
+            )
+        ).all()
+        for merge_id, survivor_before in rows:
+            kept = {
+                side: {k: v for k, v in fields.items() if k in _AUDITED_VALUES}
+                for side, fields in (survivor_before or {}).items()
+                if isinstance(fields, dict)
+            }
+            await conn.execute(
+                update(merges)
+                .where(merges.c.id == merge_id)
+                .values(reason=ERASED, survivor_before=kept)
+            )
+
+    async def _redact_audit(self, conn: AsyncConnection, erased: list[int]) -> None:
+        """Rows written before the audit log stopped keeping personal values (or by
+        code that slipped one in) are rewritten without them."""
+        rows = (
+            await conn.execute(
+                select(audit_events.c.id, audit_events.c.details).where(
+                    audit_events.c.customer_id.in_(erased)
+                )
+            )
+        ).all()
+        for event_id, details in rows:
+            redacted = redact_audit_details(details or {})
+            if redacted != details:
+                await conn.execute(
+                    update(audit_events)
+                    .where(audit_events.c.id == event_id)
+                    .values(details=redacted)
+                )
+
+    async def _checkpoint(self) -> None:
+        """On SQLite, move the write-ahead log into the database file and truncate it:
+        until then the log holds the pages as they were before the erasure."""
+        if self.engine.dialect.name != "sqlite" or self.engine.url.database in (
+            None,
+            "",
+            ":memory:",
+        ):
+            return  # PostgreSQL has no such log to empty; an in-memory database no file.
+        async with self.engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            result = await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = result.first()
+        if busy is not None and busy[0]:
+            # A long reader kept the log from being emptied; the next checkpoint (SQLite
+            # runs one every 1000 pages) finishes the job.
+            log.warning("the write-ahead log could not be truncated after an erasure")
 
     # ---------------------------------------------------------------------- audit
 
@@ -2797,3 +2924,27 @@ def _month_start(year: int, month: int) -> float:
     import calendar
 
     return float(calendar.timegm((year, month, 1, 0, 0, 0, 0, 0, 0)))
+
+
+def redact_audit_details(details: Any, key: str | None = None) -> Any:
+    """Audit details without personal values: numbers, booleans and this code's own
+    vocabulary (``via``, ``criteria``, field names) stay; an identity keeps its kind;
+    any other text, and any before/after value that is not a number, is replaced."""
+    if isinstance(details, dict):
+        redacted: dict[str, Any] = {}
+        for k, v in details.items():
+            if v is None or isinstance(v, bool | int | float):
+                redacted[str(k)] = v
+            elif k in ("from", "to"):
+                # A changed field's old or new text, list or object (a name, tags, ...).
+                redacted[str(k)] = ERASED
+            else:
+                redacted[str(k)] = redact_audit_details(v, str(k))
+        return redacted
+    if isinstance(details, list):
+        return [redact_audit_details(v, key) for v in details]
+    if isinstance(details, str):
+        if key == "identity":
+            return details.partition(":")[0] + ":" + ERASED
+        return details if key in _AUDIT_SAFE_STRINGS else ERASED
+    return details

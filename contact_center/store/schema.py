@@ -61,6 +61,8 @@ api_tokens = Table(
     Column("created_at", Float, nullable=False),
     Column("last_used_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),
+    # Set at issue (security.token_days); nullable only for rows older than the column.
+    Column("expires_at", Float, nullable=True),
 )
 
 customers = Table(

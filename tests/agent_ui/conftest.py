@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agent_ui.server import EdgeAppRunner
 from agent_ui.wiring import setup
 from contact_center.accounts import AccountStore
 from contact_center.services import Services
@@ -117,6 +119,21 @@ async def client(
     app: web.Application, aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
 ) -> TestClient[Any, Any]:
     return await aiohttp_client(app)
+
+
+class EdgeTestServer(TestServer):
+    """The test server with the production runner: the edge's protocol handler (JSON
+    answers to unreadable requests) and its redacting access log."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return EdgeAppRunner(self.app, **kwargs)
+
+
+@pytest.fixture
+async def edge_client(
+    app: web.Application, aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
+) -> TestClient[Any, Any]:
+    return await aiohttp_client(EdgeTestServer(app))
 
 
 @pytest.fixture

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from agent_ui.middlewares import CSRF_HEADER, SESSION_COOKIE
+from agent_ui.sessions import MemorySessionStore
+from agent_ui.wiring import setup
 from contact_center.services import Services
 from tests.agent_ui.conftest import PASSWORD, Caller, FakeClock
 
@@ -246,16 +249,47 @@ async def test_given_disabled_user_when_logging_in_or_using_session_then_refused
     client: Client, agent: Caller, login: Login, services: Services
 ) -> None:
     await login("agent1")
+    # The account store itself (as the CLI calls it) ends the sessions and revokes tokens.
     await services.accounts.disable_user("agent1")
     response = await client.get("/api/v1/auth/me")
-    assert response.status == 403
-    assert (await response.json())["error"] == "account-disabled"
+    assert response.status == 401
+    assert (await response.json())["error"] == "session-expired"
     relogin = await client.post(
         "/api/v1/auth/login", json={"username": "agent1", "password": PASSWORD}
     )
     assert relogin.status == 403
+    assert (await relogin.json())["error"] == "account-disabled"
     token = await client.get("/api/v1/auth/me", headers=agent.bearer)
-    assert token.status == 403
+    assert token.status == 401
+    assert (await token.json())["error"] == "invalid-token"
+    # Enabling the user again brings back neither the session nor the token.
+    await services.accounts.enable_user("agent1")
+    assert (await client.get("/api/v1/auth/me")).status == 401
+    assert (await client.get("/api/v1/auth/me", headers=agent.bearer)).status == 401
+
+
+class SessionsThatCannotBeEnded(MemorySessionStore):
+    async def delete_user(self, user_id: int) -> int:
+        raise ConnectionError("session store down")
+
+
+async def test_given_session_store_failing_when_disabling_then_disabled_and_session_refused(
+    services: Services, agent: Caller, aiohttp_client: Any
+) -> None:
+    application = web.Application()
+    setup(application, services, sessions=SessionsThatCannotBeEnded())
+    client = await aiohttp_client(application)
+    login = await client.post(
+        "/api/v1/auth/login", json={"username": "agent1", "password": PASSWORD}
+    )
+    assert login.status == 200
+    # The session cannot be deleted now: disabling still succeeds, and the next request
+    # with the session is refused all the same (every request re-reads the user).
+    await services.accounts.disable_user("agent1")
+    assert (await services.accounts.get_user("agent1")).disabled
+    response = await client.get("/api/v1/auth/me")
+    assert response.status == 403
+    assert (await response.json())["error"] == "account-disabled"
 
 
 async def test_given_password_reset_when_old_session_used_then_expired(

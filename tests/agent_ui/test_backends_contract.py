@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -213,3 +214,84 @@ async def test_memory_throttle_forgets_keys_once_their_window_passed() -> None:
         await throttle.acquire(f"user:guess{index}", limit=3, window=300, now=NOW)
     await throttle.acquire("user:late", limit=3, window=300, now=NOW + 301)
     assert list(throttle._attempts) == ["user:late"]
+
+
+# -- what each backend keeps, and for how long ------------------------------------------
+
+
+async def test_memory_sessions_idle_and_abandoned_are_swept_at_later_logins() -> None:
+    sessions = MemorySessionStore()
+    abandoned = new_session(7, now=NOW)
+    await sessions.save(abandoned.session, idle_seconds=IDLE)
+    active = new_session(8, now=NOW)
+    await sessions.save(active.session, idle_seconds=IDLE)
+    await sessions.touch(active.session.key, now=NOW + IDLE, idle_seconds=IDLE)
+    await sessions.save(new_session(9, now=NOW + IDLE + 1).session, idle_seconds=IDLE)
+    # Never touched again, the abandoned session is gone; the active one stays.
+    assert (await sessions.health())["sessions"] == 2
+    assert await sessions.delete_user(7) == 0
+    assert await sessions.delete_user(8) == 1
+
+
+@pytest.fixture
+async def redis_parts(
+    redis_url: str, redis_namespace: str
+) -> AsyncIterator[tuple[RedisSessionStore, Any, str]]:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_url)
+    try:
+        yield RedisSessionStore(client, prefix=redis_namespace), client, redis_namespace
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.integration
+async def test_redis_user_session_index_expires_with_the_sessions_it_names(
+    redis_parts: tuple[RedisSessionStore, Any, str],
+) -> None:
+    sessions, client, prefix = redis_parts
+    index = f"{prefix}:user-sessions:7"
+    created = new_session(7, now=NOW)
+    await sessions.save(created.session, idle_seconds=IDLE)
+    session_ttl = await client.pttl(f"{prefix}:session:{created.session.key}")
+    index_ttl = await client.pttl(index)
+    # Read one after the other: a few milliseconds may pass between the two.
+    assert 0 < session_ttl - 100 <= index_ttl <= (IDLE + 60) * 1000
+    # An index written without a TTL (before this version) gets one at the next use.
+    await client.persist(index)
+    assert await client.pttl(index) == -1
+    found = await sessions.touch(created.session.key, now=NOW + 10, idle_seconds=IDLE)
+    assert found is not None
+    assert 0 < await client.pttl(index) <= (IDLE + 60) * 1000
+
+
+@pytest.mark.integration
+async def test_redis_user_session_index_outlives_every_live_session(
+    redis_parts: tuple[RedisSessionStore, Any, str],
+) -> None:
+    sessions, client, prefix = redis_parts
+    index = f"{prefix}:user-sessions:7"
+    created = new_session(7, now=NOW)
+    await sessions.save(created.session, idle_seconds=60.0)
+    # A second session with a longer idle limit: the index must cover it too.
+    longer = new_session(7, now=NOW)
+    await sessions.save(longer.session, idle_seconds=IDLE)
+    longer_ttl = await client.pttl(f"{prefix}:session:{longer.session.key}")
+    assert await client.pttl(index) >= longer_ttl - 100
+    # Touching the short one must not shorten the index below the long one.
+    await sessions.touch(created.session.key, now=NOW + 1, idle_seconds=60.0)
+    longer_ttl = await client.pttl(f"{prefix}:session:{longer.session.key}")
+    assert await client.pttl(index) >= longer_ttl - 100
+    assert await sessions.delete_user(7) == 2
+
+
+@pytest.mark.integration
+async def test_redis_idle_session_leaves_the_user_index_when_found_idle(
+    redis_parts: tuple[RedisSessionStore, Any, str],
+) -> None:
+    sessions, client, prefix = redis_parts
+    created = new_session(7, now=NOW)
+    await sessions.save(created.session, idle_seconds=IDLE)
+    assert await sessions.touch(created.session.key, now=NOW + IDLE + 1, idle_seconds=IDLE) is None
+    assert await client.smembers(f"{prefix}:user-sessions:7") == set()

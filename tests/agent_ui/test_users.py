@@ -76,12 +76,20 @@ async def test_given_logged_in_user_when_disabled_then_session_and_tokens_refuse
     )
     assert response.status == 200 and (await response.json())["disabled"] is True
     assert (await client.get("/api/v1/auth/me")).status == 401
-    assert (await client.get("/api/v1/auth/me", headers=agent.bearer)).status == 403
+    refused = await client.get("/api/v1/auth/me", headers=agent.bearer)
+    assert refused.status == 401 and (await refused.json())["error"] == "invalid-token"
     enabled = await client.patch(
         f"/api/v1/users/{agent.user_id}", json={"disabled": False}, headers=admin.bearer
     )
     assert (await enabled.json())["disabled"] is False
-    assert (await client.get("/api/v1/auth/me", headers=agent.bearer)).status == 200
+    # Enabling the user does not bring the revoked token back to life.
+    assert (await client.get("/api/v1/auth/me", headers=agent.bearer)).status == 401
+    listed = await client.post(
+        "/api/v1/auth/login", json={"username": "agent1", "password": PASSWORD}
+    )
+    assert listed.status == 200
+    tokens = await (await client.get("/api/v1/auth/tokens")).json()
+    assert tokens["items"] == []
 
 
 async def test_given_last_admin_when_disabling_or_demoting_self_then_refused(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,6 +19,7 @@ from contact_center.accounts import (
     InvalidToken,
     Language,
     Role,
+    TokenExpired,
     TokenNotFound,
     UserExists,
     UserNotFound,
@@ -343,10 +345,27 @@ async def test_given_someone_elses_token_when_revoking_as_owner_then_not_found(
     assert user.username == "alice"
 
 
-async def test_given_disabled_owner_when_token_used_then_refused(accounts: AccountStore) -> None:
+async def test_given_disabled_owner_when_token_used_then_refused_and_not_revived(
+    accounts: AccountStore,
+) -> None:
     await accounts.add_user("alice", password=PASSWORD)
     issued = await accounts.issue_token("alice", "ci")
     await accounts.disable_user("alice")
+    with pytest.raises(InvalidToken):
+        await accounts.authenticate_token(issued.secret)
+    await accounts.enable_user("alice")
+    with pytest.raises(InvalidToken):
+        await accounts.authenticate_token(issued.secret)
+    assert await accounts.list_tokens("alice") == []
+
+
+async def test_given_owner_disabled_behind_the_stores_back_when_token_used_then_refused(
+    accounts: AccountStore, engine: AsyncEngine
+) -> None:
+    await accounts.add_user("alice", password=PASSWORD)
+    issued = await accounts.issue_token("alice", "ci")
+    async with engine.begin() as conn:
+        await conn.execute(users.update().values(disabled=True))
     with pytest.raises(AccountDisabled):
         await accounts.authenticate_token(issued.secret)
 
@@ -357,3 +376,134 @@ async def test_given_bad_token_name_when_issuing_then_refused(accounts: AccountS
         with pytest.raises(InvalidAccount):
             await accounts.issue_token("alice", name)
     assert await accounts.list_tokens("alice") == []
+
+
+DAY = 86_400.0
+
+
+async def test_given_token_when_its_lifetime_passes_then_expired_and_not_listed(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.add_user("alice", password=PASSWORD)
+    issued = await accounts.issue_token("alice", "ci")
+    assert issued.token.expires_at == clock.now + 90 * DAY
+    clock.now += 90 * DAY - 1
+    await accounts.authenticate_token(issued.secret)
+    clock.now += 1
+    with pytest.raises(TokenExpired):
+        await accounts.authenticate_token(issued.secret)
+    assert await accounts.list_tokens("alice") == []
+    assert [t.id for t in await accounts.list_tokens("alice", include_revoked=True)] == [
+        issued.token.id
+    ]
+
+
+async def test_given_token_lifetime_asked_then_shorter_allowed_longer_capped(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    accounts = AccountStore(engine, clock, hasher=FAST_HASHER, token_days=30)
+    await accounts.add_user("alice", password=PASSWORD)
+    assert (await accounts.issue_token("alice", "a")).token.expires_at == clock.now + 30 * DAY
+    short = await accounts.issue_token("alice", "b", days=1)
+    assert short.token.expires_at == clock.now + DAY
+    capped = await accounts.issue_token("alice", "c", days=365)
+    assert capped.token.expires_at == clock.now + 30 * DAY
+    with pytest.raises(InvalidAccount):
+        await accounts.issue_token("alice", "d", days=0)
+
+
+async def test_given_token_row_without_expiry_then_it_expires_by_the_configured_lifetime(
+    accounts: AccountStore, clock: FakeClock, engine: AsyncEngine
+) -> None:
+    # A row the expiry column was added under (migration 0002 fills it; this is the
+    # fallback should one be left empty): never eternal.
+    await accounts.add_user("alice", password=PASSWORD)
+    issued = await accounts.issue_token("alice", "legacy")
+    async with engine.begin() as conn:
+        await conn.execute(api_tokens.update().values(expires_at=None))
+    clock.now += 90 * DAY
+    with pytest.raises(TokenExpired):
+        await accounts.authenticate_token(issued.secret)
+
+
+async def test_given_admin_sets_password_then_tokens_revoked_and_sessions_ended(
+    accounts: AccountStore,
+) -> None:
+    await accounts.add_user("alice", password=PASSWORD)
+    issued = await accounts.issue_token("alice", "ci")
+    ended: list[int] = []
+
+    async def end_sessions(user_id: int) -> int:
+        ended.append(user_id)
+        return 2
+
+    accounts.on_access_revoked(end_sessions)
+    revoked = await accounts.set_password("alice", "a brand new passphrase")
+    assert (revoked.tokens_revoked, revoked.sessions_ended) == (1, 2)
+    assert ended == [(await accounts.get_user("alice")).id]
+    with pytest.raises(InvalidToken):
+        await accounts.authenticate_token(issued.secret)
+
+
+async def test_given_own_password_change_then_sessions_end_but_tokens_kept(
+    accounts: AccountStore,
+) -> None:
+    alice = await accounts.add_user("alice", password=PASSWORD)
+    issued = await accounts.issue_token("alice", "ci")
+    ended: list[int] = []
+
+    async def end_sessions(user_id: int) -> int:
+        ended.append(user_id)
+        return 1
+
+    accounts.on_access_revoked(end_sessions)
+    revoked = await accounts.set_password("alice", "a brand new passphrase", revoke_tokens=False)
+    assert (revoked.tokens_revoked, revoked.sessions_ended) == (0, 1)
+    assert ended == [alice.id]
+    user, _token = await accounts.authenticate_token(issued.secret)
+    assert user.id == alice.id
+
+
+async def test_given_listener_removed_then_no_longer_called(accounts: AccountStore) -> None:
+    await accounts.add_user("alice", password=PASSWORD)
+    calls: list[int] = []
+
+    async def end_sessions(user_id: int) -> int:
+        calls.append(user_id)
+        return 0
+
+    remove = accounts.on_access_revoked(end_sessions)
+    await accounts.disable_user("alice")
+    remove()
+    await accounts.enable_user("alice")
+    await accounts.disable_user("alice")
+    assert len(calls) == 1
+
+
+async def test_given_many_requests_with_one_token_then_last_used_written_once_a_minute(
+    accounts: AccountStore, clock: FakeClock, engine: AsyncEngine
+) -> None:
+    await accounts.add_user("alice", password=PASSWORD)
+    issued = await accounts.issue_token("alice", "ci")
+    writes: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE API_TOKENS"):
+            writes.append(statement)
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        # Concurrent requests with a token: one write between them, not one each.
+        await asyncio.gather(*(accounts.authenticate_token(issued.secret) for _ in range(20)))
+        assert len(writes) == 1
+        clock.now += 59
+        for _ in range(5):
+            await accounts.authenticate_token(issued.secret)
+        assert len(writes) == 1
+        clock.now += 1
+        _user, token = await accounts.authenticate_token(issued.secret)
+        assert len(writes) == 2 and token.last_used_at == clock.now
+    finally:
+        sa.event.remove(engine.sync_engine, "before_cursor_execute", count)
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.select(api_tokens.c.last_used_at)) == clock.now

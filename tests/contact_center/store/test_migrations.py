@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contact_center.store.migrate import current_head, database_revision, downgrade, upgrade
@@ -42,3 +43,28 @@ async def test_downgrade_to_base_and_upgrade_again(engine: AsyncEngine) -> None:
 
 def tables_left(names: set[str]) -> set[str]:
     return names - {"alembic_version"}
+
+
+async def test_tokens_issued_before_expiry_existed_get_ninety_days_from_the_upgrade(
+    engine: AsyncEngine,
+) -> None:
+    await downgrade(engine, "0001")
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO users (username, display_name, role, password_hash, language,"
+                " disabled, created_at, password_changed_at)"
+                " VALUES ('old', 'Old', 'agent', 'x', 'en', false, 1, 1)"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO api_tokens (user_id, name, token_hash, created_at)"
+                " SELECT id, 'legacy', 'digest', 1 FROM users"
+            )
+        )
+    before = time.time()
+    await upgrade(engine)
+    async with engine.connect() as conn:
+        expires_at = await conn.scalar(text("SELECT expires_at FROM api_tokens"))
+    assert before + 90 * 86_400 <= expires_at <= time.time() + 90 * 86_400

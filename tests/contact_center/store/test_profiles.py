@@ -20,7 +20,7 @@ from contact_center.store.profiles import (
     MergeRejected,
     ProfileStore,
 )
-from contact_center.store.schema import audit_events, customers
+from contact_center.store.schema import audit_events, customers, merges
 from tests.contact_center.conftest import FakeClock
 
 AGENT = Actor(None, "alice", "agent")
@@ -109,14 +109,21 @@ async def test_bad_updates_are_rejected_and_change_nothing(
     assert await store.get_profile(cid, viewer=AGENT) == before
 
 
-async def test_update_is_audited_with_old_and_new_values(store: ProfileStore) -> None:
+async def test_update_is_audited_with_fields_and_only_impersonal_values(
+    store: ProfileStore,
+) -> None:
     cid = (await store.create_customer({"display_name": "Ann Lee"}, [], actor=SYSTEM))["id"]
     updated = await store.update_customer(
-        cid, {"display_name": "Ann Leigh", "lifecycle_stage": "advocate"}, actor=AGENT
+        cid,
+        {"display_name": "Ann Leigh", "lifecycle_stage": "advocate", "attributes": {"x": "y"}},
+        actor=AGENT,
     )
     assert updated["display_name"] == "Ann Leigh"
     log = await store.audit_log(customer_id=cid, action="customer.updated")
-    assert log["items"][0]["details"]["display_name"] == {"from": "Ann Lee", "to": "Ann Leigh"}
+    assert log["items"][0]["details"] == {
+        "fields": ["attributes", "display_name", "lifecycle_stage"],
+        "lifecycle_stage": {"from": "prospect", "to": "advocate"},
+    }
     assert log["items"][0]["actor"] == "alice"
 
 
@@ -424,3 +431,50 @@ async def test_notes_added_after_a_merge_follow_their_interaction_back(
     assert "added while merged" in [n["body"] for n in call["note_items"]]
     exported = await store.export_customer(b, actor=SYSTEM)
     assert {n["customer_id"] for n in exported["notes"]} == {b}
+
+
+async def test_erase_reaches_merged_records_merge_reasons_and_audit_values(
+    store: ProfileStore, engine: AsyncEngine
+) -> None:
+    a = await _customer_with_history(store, "+442079460018", "Ann Lee")
+    b = await _customer_with_history(store, "+8613800138000", "Ann Leigh")
+    merge = await store.merge(a, b, actor=AGENT, reason="Ann Lee, second phone")
+    async with engine.begin() as conn:
+        # A row as the audit log wrote them before it stopped keeping values.
+        await conn.execute(
+            audit_events.insert().values(
+                at=store.clock(), actor_id=None, actor="alice", action="customer.updated",
+                customer_id=b, details={"display_name": {"from": "Ann Leigh", "to": "Ann L"},
+                                        "identity": "phone:+8613800138000", "note_id": 3},
+            )
+        )  # fmt: skip
+    await store.erase_customer(a, actor=AGENT)
+
+    async with engine.connect() as conn:
+        names = dict((await conn.execute(select(customers.c.id, customers.c.display_name))).all())
+        merge_row = (await conn.execute(select(merges))).mappings().one()
+        details = [r for r in (await conn.execute(select(audit_events.c.details))).scalars()]
+    assert names == {a: f"Erased customer {a}", b: f"Erased customer {b}"}
+    assert merge_row["reason"] == "[erased]"
+    assert "Ann" not in str(merge_row["survivor_before"])
+    assert "Ann" not in str(details) and "8613800138000" not in str(details)
+    assert {"display_name": {"from": "[erased]", "to": "[erased]"},
+            "identity": "phone:[erased]", "note_id": 3} in details  # fmt: skip
+    # Undoing the merge still works on what is left, and brings no name back.
+    await store.unmerge(merge["id"], actor=AGENT)
+    async with engine.connect() as conn:
+        names = dict((await conn.execute(select(customers.c.id, customers.c.display_name))).all())
+    assert names == {a: f"Erased customer {a}", b: f"Erased customer {b}"}
+
+
+async def test_audit_rows_keep_identity_kinds_not_values(store: ProfileStore) -> None:
+    cid = (await store.create_customer({"display_name": "Ann Lee"}, [], actor=SYSTEM))["id"]
+    phone = store.identity("phone", "+442079460018")
+    await store.add_identity(cid, phone, actor=AGENT)
+    await store.screen_pop(phone, viewer=AGENT)
+    await store.remove_identity(cid, phone, actor=AGENT)
+    await store.resolve(store.identity("email", "ann@example.com"), actor=AGENT)
+    log = await store.audit_log(limit=50)
+    assert "442079460018" not in str(log) and "ann@example.com" not in str(log)
+    kinds = [e["details"].get("identity_kind") for e in log["items"]]
+    assert kinds.count("phone") == 3 and kinds.count("email") == 1
