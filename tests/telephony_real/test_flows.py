@@ -29,6 +29,7 @@ import pytest
 
 from tests.telephony_real.harness import RING_TIMEOUT, Flow
 from tests.telephony_real.kit import AGENT_EXTENSIONS, PlannedCall
+from tests.telephony_real.ledger import CallLedger
 from tests.telephony_real.proxy import AmiProxy
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.integration, pytest.mark.slow]
@@ -124,28 +125,42 @@ def test_burst_of_callers_on_three_agents_served_in_arrival_order(
         wait_agent_free(flow, ext)
 
 
-@pytest.mark.parametrize(("mode", "status"), [("noanswer", "NOANSWER"), ("busy", "BUSY")])
-def test_agent_whose_phone_does_not_answer_or_is_busy(flow: Flow, mode: str, status: str) -> None:
-    """The first agent's phone does not answer (or says busy): it is dialled once,
-    made not ready, and the caller goes to the other agent, who ends the call."""
+def first_agent_fails(flow: Flow, mode: str) -> CallLedger:
+    """Agent 1001's phone in ``mode`` is the only one ready when the caller comes; 1002
+    goes ready once 1001 rings. The caller stays until 1002 hangs up."""
     flow.phones.start("1001", mode)
     flow.phones.start("1002", "answer-hangup", ring_ms=300, talk_ms=1500)
     flow.start_product()
     flow.ready("1001")
-    # The caller stays until the agent hangs up.
     flow.callers.place([PlannedCall("5550301", start_ms=0, hold_ms=-1)])
     first = flow.wait_dial("5550301")
     assert first.get("DestChannel").startswith("PJSIP/1001-"), str(first)
     flow.ready("1002")
+    return flow.finish(served=["5550301"], callers_timeout=RING_TIMEOUT + 20)
 
-    ledger = flow.finish(served=["5550301"], callers_timeout=RING_TIMEOUT + 20)
+
+def test_agent_whose_phone_does_not_answer(flow: Flow) -> None:
+    """1001 rings out (the dialplan's ring timeout): dialled once, made not ready, and
+    the caller goes to 1002, who ends the call."""
+    ledger = first_agent_fails(flow, "noanswer")
 
     caller = ledger.caller("5550301")
-    assert [(d.agent, d.status) for d in caller.dials] == [("1001", status), ("1002", "ANSWER")]
-    assert [(agent, why) for _, agent, why in caller.no_answers] == [("1001", status)]
+    assert [(d.agent, d.status) for d in caller.dials] == [("1001", "NOANSWER"), ("1002", "ANSWER")]
+    assert [(agent, why) for _, agent, why in caller.no_answers] == [("1001", "NOANSWER")]
     assert ledger.hung_up_by(caller) == "agent 1002"
     state = flow.product.state("1001")
     assert (state["state"], state["reason"]) == ("not_ready", "no-answer"), state
+
+
+def test_agent_whose_phone_is_busy(flow: Flow) -> None:
+    """1001 answers 486 Busy Here: dialled once (no retry storm), and the caller goes
+    to 1002 at once, who ends the call."""
+    ledger = first_agent_fails(flow, "busy")
+
+    caller = ledger.caller("5550301")
+    assert [(d.agent, d.status) for d in caller.dials] == [("1001", "BUSY"), ("1002", "ANSWER")]
+    assert [(agent, why) for _, agent, why in caller.no_answers] == [("1001", "BUSY")]
+    assert ledger.hung_up_by(caller) == "agent 1002"
 
 
 def test_callers_who_hang_up_while_waiting_keep_no_agent(flow: Flow) -> None:
