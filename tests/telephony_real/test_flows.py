@@ -15,10 +15,9 @@ forgets shows as not served instead of a hanging test. (A caller sipp that hangs
 itself counts a BYE from the far end as a failure, so where the agent ends the call the
 caller waits for that BYE instead.)
 
-Flows the product gets wrong today are marked ``xfail(strict=True)`` with what fails
-on Asterisk's side; they turn into failures the day the product is fixed, so the mark
-must then go. ``raises=AssertionError``: only the flow's checks may fail them, not a
-missing kit or a broken fixture.
+A flow the product gets wrong is marked ``xfail(strict=True, raises=AssertionError)``
+with what fails on Asterisk's side (only the flow's checks may fail it, not a missing
+kit or a broken fixture); today every flow passes.
 """
 
 from __future__ import annotations
@@ -36,17 +35,6 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.integration, pytest.mark.slow]
 
 # With "phone-unreachable" in not_ready_reasons (docs/cti.md, "Connecting a real
 # Asterisk", step 4), the CTI takes the agent's own ringing for an unreachable phone.
-REDIRECT_STORM = (
-    "the agent's own RINGING/INUSE device state is taken as 'phone unreachable': each offer "
-    "sets the ringing agent not ready (phone-unreachable), the contact is queued again and "
-    "offered to the next agent. On Asterisk: a Redirect storm, callers go 1001 -> 1002 -> "
-    "1003 -> 1001 ... every ~0.1 s (dozens of DialBegin per caller, each Dial ending CANCEL "
-    "while the phone rings), the last callers are never bridged and hang up unserved"
-)
-REFUSED_OFFER_PAUSES_AGENT = (
-    "an offer the CTI refuses before anything rings ('phone 100x cannot take a call') is "
-    "taken by the router as a no-answer and sets the agent not ready (no-answer)"
-)
 
 
 def numbers(calls: list[PlannedCall]) -> list[str]:
@@ -91,11 +79,7 @@ def test_basic_call_answered_and_ended_by_the_caller(flow: Flow, phone_down_reas
     "phone_down_reason",
     [
         pytest.param(False, id="shipped-config"),
-        pytest.param(
-            True,
-            id="with-phone-unreachable-reason",
-            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=REDIRECT_STORM),
-        ),
+        pytest.param(True, id="with-phone-unreachable-reason"),
     ],
 )
 def test_burst_of_callers_on_three_agents_served_in_arrival_order(
@@ -190,16 +174,6 @@ def test_callers_who_hang_up_while_waiting_keep_no_agent(flow: Flow) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="after the reconnect the CTI still holds phone 1001 as in_use (its "
-    "DeviceStateChange NOT_INUSE came during the cut and the resync does not refresh device "
-    "states), so the offer of the next caller is refused; "
-    + REFUSED_OFFER_PAUSES_AGENT
-    + ". On Asterisk: callers 5550602 and 5550603 get no DialBegin at all after the "
-    "resync, wait on hold while 1001 is idle and hang up unserved",
-)
 def test_ami_link_cut_for_a_few_seconds_calls_keep_their_place(flow: Flow) -> None:
     """The product's AMI link (through a proxy) is cut while one caller talks and two
     wait; the talking call ends during the cut. After the reconnect and resync the two
@@ -240,15 +214,6 @@ def test_ami_link_cut_for_a_few_seconds_calls_keep_their_place(flow: Flow) -> No
         proxy.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the restarted router does not count the two calls still talking: as soon as "
-    "the agents are ready it offers them the waiting callers, the CTI refuses; "
-    + REFUSED_OFFER_PAUSES_AGENT
-    + " (both agents). On Asterisk: callers 5550702 and 5550703 get no DialBegin at all, "
-    "wait on hold while 1001 and 1002 are idle after their calls and hang up unserved",
-)
 def test_product_killed_and_restarted_while_calls_talk_and_wait(flow: Flow) -> None:
     """SIGKILL while two callers talk and two wait, then a restart (agents go ready
     again, as their consoles would): every call ends served, in order."""
