@@ -380,6 +380,15 @@ def start_server(
         )
 
 
+def start_profiler(pid: int, path: Path | None) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the server (collapsed stacks, idle frames left out), if asked."""
+    if path is None:
+        return None
+    py_spy = Path(sys.executable).parent / "py-spy"
+    command = [str(py_spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
+    return subprocess.Popen([*command, "--output", str(path)], stdout=subprocess.DEVNULL)
+
+
 async def wait_until_serving(
     base_url: str, server: subprocess.Popen[bytes], log_path: Path, timeout: float = 60.0
 ) -> None:
@@ -507,11 +516,15 @@ async def run_http(args: argparse.Namespace) -> dict[str, Any]:
             args=(send, base_url, tokens, identities, warmup, args.clients),
         )
         server_cpu = process_cpu_seconds(server.pid)
+        profiler = start_profiler(server.pid, args.profile_server)
         generator.start()
         send.close()
         figures: dict[str, Any] = await asyncio.to_thread(receive.recv)
         generator.join()
         after = process_cpu_seconds(server.pid)
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
         if server_cpu is not None and after is not None:
             # Warm-up included: the server's CPU per screen-pop, warm-up and timed alike.
             figures["server_cpu_ms_per_request"] = round(
@@ -569,6 +582,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="CC_KEY=VALUE",
         help="extra setting for the --http server (repeatable)",
+    )
+    parser.add_argument(
+        "--profile-server",
+        type=Path,
+        metavar="PATH",
+        help="--http: sample the server with py-spy (pip install py-spy) into PATH",
     )
     args = parser.parse_args(argv)
     quick = args.quick
