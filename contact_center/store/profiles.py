@@ -481,8 +481,8 @@ class AuditWriter:
     :meth:`write` returns once its row is committed. Rows arriving while a batch is
     being written form the next batch, so under load each commit carries every view
     of the last round trip, and a lone writer waits for nothing but its own commit
-    (no timer). A failed batch fails every writer in it. Runs on an engine in
-    AUTOCOMMIT mode: one multi-row INSERT is one atomic statement, one round trip.
+    (no timer). A batch is one transaction: it fails or commits as a whole, and a
+    failed batch fails every writer in it.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -504,11 +504,8 @@ class AuditWriter:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                async with self._engine.connect() as conn:
-                    await conn.execute(insert(audit_events).values([row for row, _ in batch]))
-                    # Without this the pool's reset on return would be its only "commit":
-                    # autocommit has committed already; this keeps the intent explicit.
-                    await conn.commit()
+                async with self._engine.begin() as conn:
+                    await conn.execute(_INSERT_AUDIT, [row for row, _ in batch])
             except BaseException as exc:
                 for _, done in batch:
                     if not done.done():
@@ -524,6 +521,7 @@ class AuditWriter:
 
 
 _SCREEN_POP = _ScreenPopStatements()
+_INSERT_AUDIT = insert(audit_events)
 
 
 def _profile(row: Mapping[Any, Any], identity_rows: Iterable[Mapping[Any, Any]]) -> dict[str, Any]:
@@ -617,7 +615,7 @@ class ProfileStore:
         self.clock = clock
         # The same pool; connections from it run each statement on its own (no BEGIN).
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._views = AuditWriter(self._autocommit)
+        self._views = AuditWriter(engine)
 
     # ----------------------------------------------------------------- identities
 
