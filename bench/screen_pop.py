@@ -417,13 +417,16 @@ def load_generator(
     identities: list[tuple[str, str]],
     warmup: int,
     clients: int,
+    rate: float | None,
 ) -> None:
-    """Child process: ``clients`` concurrent clients, each a loop of screen-pops."""
+    """Child process: ``clients`` concurrent clients, each a loop of screen-pops (or, at
+    ``rate``, requests sent on a fixed schedule over at most ``clients`` connections)."""
     from contact_center.cli import event_loop_factory
 
     loop = event_loop_factory()()
     try:
-        out.send(loop.run_until_complete(drive(base_url, tokens, identities, warmup, clients)))
+        figures = drive(base_url, tokens, identities, warmup, clients, rate)
+        out.send(loop.run_until_complete(figures))
     finally:
         loop.close()
         out.close()
@@ -435,12 +438,14 @@ async def drive(
     identities: list[tuple[str, str]],
     warmup: int,
     clients: int,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     import aiohttp
 
     url = f"{base_url}/api/v1/screen-pop"
     statuses: dict[int, int] = {}
     timings: list[float] = []
+    session: aiohttp.ClientSession
 
     async def client(number: int, work: list[tuple[str, str]], record: bool) -> None:
         headers = {"Authorization": f"Bearer {tokens[number % len(tokens)]}"}
@@ -454,12 +459,40 @@ async def drive(
                 statuses[r.status] = statuses.get(r.status, 0) + 1
                 timings.append(elapsed)
 
+    async def paced(timed: list[tuple[str, str]], started: float) -> None:
+        """Open loop: request i is due at started + i / rate, whether or not earlier
+        ones have been answered; its time runs from when it was due, so a server
+        falling behind is charged for the queue it built (no coordinated omission)."""
+        assert rate is not None
+        free = asyncio.Semaphore(clients)
+
+        async def one(number: int, kind: str, value: str, due: float) -> None:
+            async with free:
+                headers = {"Authorization": f"Bearer {tokens[number % len(tokens)]}"}
+                params = {"kind": kind, "value": value}
+                async with session.get(url, params=params, headers=headers) as r:
+                    await r.read()
+            statuses[r.status] = statuses.get(r.status, 0) + 1
+            timings.append((time.perf_counter() - due) * 1000)
+
+        tasks = []
+        for number, (kind, value) in enumerate(timed):
+            due = started + number / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(number, kind, value, due)))
+        await asyncio.gather(*tasks)
+
     connector = aiohttp.TCPConnector(limit=clients, limit_per_host=clients)
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(client(n, identities[:warmup], False) for n in range(clients)))
         cpu = time.process_time()
         started = time.perf_counter()
-        await asyncio.gather(*(client(n, identities[warmup:], True) for n in range(clients)))
+        if rate is None:
+            await asyncio.gather(*(client(n, identities[warmup:], True) for n in range(clients)))
+        else:
+            await paced(identities[warmup:], started)
         wall = time.perf_counter() - started
         cpu = time.process_time() - cpu
     timings.sort()
@@ -475,6 +508,8 @@ async def drive(
         "http_seconds": round(wall, 2),
         "load_generator_cpu_s": round(cpu, 2),
         "clients": clients,
+        "mode": "closed loop" if rate is None else "open loop",
+        "offered_per_s": rate,
     }
 
 
@@ -513,7 +548,7 @@ async def run_http(args: argparse.Namespace) -> dict[str, Any]:
         receive, send = context.Pipe(duplex=False)
         generator = context.Process(
             target=load_generator,
-            args=(send, base_url, tokens, identities, warmup, args.clients),
+            args=(send, base_url, tokens, identities, warmup, args.clients, args.rate),
         )
         server_cpu = process_cpu_seconds(server.pid)
         profiler = start_profiler(server.pid, args.profile_server)
@@ -575,6 +610,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="drive `contact-center serve` (PostgreSQL + Redis) over HTTP instead",
     )
     parser.add_argument("--clients", type=int, default=64, help="concurrent HTTP clients (64)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="--http: send this many screen-pops a second on a fixed schedule (open loop) "
+        "instead of --clients clients each waiting for its answer",
+    )
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="Redis for --http")
     parser.add_argument(
         "--server-env",
@@ -596,8 +637,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error("--http runs on PostgreSQL")
         if any("=" not in item or not item.startswith("CC_") for item in args.server_env):
             parser.error("--server-env takes CC_KEY=VALUE")
-        if args.clients < 1:
-            parser.error("--clients must be positive")
+        if args.clients < 1 or (args.rate is not None and args.rate <= 0):
+            parser.error("--clients and --rate must be positive")
 
     def given(value: int | None, default: int) -> int:
         return default if value is None else value
