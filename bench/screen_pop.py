@@ -535,7 +535,11 @@ async def run_http(args: argparse.Namespace) -> dict[str, Any]:
         sample = await sample_identities(engine, args.q + warmup, rng)
     finally:
         await engine.dispose()
-    identities = [(i.kind.value, i.value) for i in sample]
+    # A small database has fewer distinct identities than requests: ask again.
+    identities = [
+        (sample[n % len(sample)].kind.value, sample[n % len(sample)].value)
+        for n in range(args.q + warmup)
+    ]
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = DEFAULT_SQLITE_DIR / "screen-pop-http-server.log"
