@@ -493,10 +493,14 @@ class AuditWriter:
 
     async def write(self, row: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
+        if self._flushing is not None and self._flushing.get_loop() is not loop:
+            # Left by an event loop that ended mid-write (a test's, a CLI command's):
+            # its rows and waiters went with it.
+            self._pending, self._flushing = [], None
         done: asyncio.Future[None] = loop.create_future()
         self._pending.append((row, done))
         if self._flushing is None or self._flushing.done():
-            self._flushing = loop.create_task(self._flush())
+            self._flushing = loop.create_task(self._flush(), name="audit-group-commit")
         # Shielded: a cancelled request does not cancel the write of its row.
         await asyncio.shield(done)
 
