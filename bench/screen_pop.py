@@ -16,6 +16,17 @@ forces a fresh load). The PostgreSQL database (``cc_bench`` by default,
 ``cc_bench_quick`` for ``--quick``) is created if missing and belongs to the
 benchmark: a reload empties every table in it. The last printed line is one JSON
 object: ``{"postgres": {"p50_ms": ..., "p99_ms": ..., ...}, "sqlite": {...}}``.
+
+``--http`` measures screen-pops as agents meet them instead: it loads PostgreSQL
+(``cc_bench_http``, 100,000 x 10; ``cc_bench_http_quick``, 2,000 x 5, with
+``--quick``), issues API tokens to the roster's agents, starts ``contact-center
+serve`` as a subprocess with Redis configured, and drives it from a load generator
+in its own process (``--clients`` concurrent aiohttp clients, 64 by default, random
+identities of every kind, after a warm-up). Last line:
+``{"http": {"http_screen_pops_per_s": ..., "http_p50_ms": ..., "http_p99_ms": ...}}``.
+
+    python -m bench.screen_pop --http               # 10,000 timed screen-pops
+    python -m bench.screen_pop --http --quick       # under 30 s
 """
 
 from __future__ import annotations
@@ -24,12 +35,18 @@ import argparse
 import asyncio
 import json
 import math
+import multiprocessing
+import os
 import random
 import secrets
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +68,9 @@ from contact_center.store.schema import audit_events, identities, metadata
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cc_bench"
 QUICK_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cc_bench_quick"
+HTTP_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cc_bench_http"
+HTTP_QUICK_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cc_bench_http_quick"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_SQLITE_DIR = Path("var/bench")
 RNG_SEED = 20_240_601
 AGENTS = 12
@@ -203,6 +223,72 @@ async def measure(
     }
 
 
+async def prepare_database(
+    backend: str,
+    engine: AsyncEngine,
+    *,
+    customers: int,
+    interactions: int,
+    reload: bool,
+    progress: bool,
+    workers: int,
+) -> dict[str, Any] | None:
+    """Migrate, and load the requested scale unless it is already there; the figures of
+    this load, or None when the loaded database was reused."""
+    await upgrade(engine)
+    counts = await table_counts(engine)
+    loaded = counts == {"customers": customers, "interactions": customers * interactions}
+    if not reload and loaded:
+        _log(f"{backend}: reusing the loaded database ({customers:,} customers)")
+        return None
+    _log(f"{backend}: loading {customers:,} customers x {interactions} interactions")
+    await empty_tables(engine)
+    agents = await agent_ids(engine)
+    now = time.time()
+    shape = SeedShape(interactions=(interactions, interactions), agents=AGENTS)
+    if workers:
+        load = await bulk_load_generated(
+            engine,
+            customers,
+            rng_seed=RNG_SEED,
+            now=now,
+            value_settings=ValueSettings(),
+            shape=shape,
+            agent_ids=agents,
+            workers=workers,
+            rebuild_indexes=backend == "postgresql",
+            progress=progress,
+        )
+    else:
+        load = await bulk_load(
+            engine,
+            generate_customers(customers, rng_seed=RNG_SEED, now=now, shape=shape),
+            now=now,
+            value_settings=ValueSettings(),
+            agent_ids=agents,
+            rebuild_indexes=backend == "postgresql",
+            total=customers,
+            progress=progress,
+        )
+    _log(f"{backend}: loaded {load['rows']:,} rows in {load['seconds']} s")
+    return load
+
+
+def load_figures(load: dict[str, Any] | None) -> dict[str, Any]:
+    if load is None:
+        return {"load_rows_per_s": None}
+    result: dict[str, Any] = {
+        "load_rows": load["rows"],
+        "load_seconds": load["seconds"],
+        "load_rows_per_s": load["rows_per_s"],
+        "rows": {t: load[t] for t in ("identities", "messages", "notes", "orders")},
+    }
+    for key in ("copy_seconds", "index_rebuild_seconds", "analyze_seconds"):
+        if key in load:
+            result[key] = load[key]
+    return result
+
+
 async def run_backend(
     backend: str,
     url: str,
@@ -218,43 +304,15 @@ async def run_backend(
         await ensure_postgres_database(url)
     engine = create_engine(url)
     try:
-        await upgrade(engine)
-        counts = await table_counts(engine)
-        loaded = counts == {"customers": customers, "interactions": customers * interactions}
-        load: dict[str, Any] | None = None
-        if reload or not loaded:
-            _log(f"{backend}: loading {customers:,} customers x {interactions} interactions")
-            await empty_tables(engine)
-            agents = await agent_ids(engine)
-            now = time.time()
-            shape = SeedShape(interactions=(interactions, interactions), agents=AGENTS)
-            if workers:
-                load = await bulk_load_generated(
-                    engine,
-                    customers,
-                    rng_seed=RNG_SEED,
-                    now=now,
-                    value_settings=ValueSettings(),
-                    shape=shape,
-                    agent_ids=agents,
-                    workers=workers,
-                    rebuild_indexes=backend == "postgresql",
-                    progress=progress,
-                )
-            else:
-                load = await bulk_load(
-                    engine,
-                    generate_customers(customers, rng_seed=RNG_SEED, now=now, shape=shape),
-                    now=now,
-                    value_settings=ValueSettings(),
-                    agent_ids=agents,
-                    rebuild_indexes=backend == "postgresql",
-                    total=customers,
-                    progress=progress,
-                )
-            _log(f"{backend}: loaded {load['rows']:,} rows in {load['seconds']} s")
-        else:
-            _log(f"{backend}: reusing the loaded database ({customers:,} customers)")
+        load = await prepare_database(
+            backend,
+            engine,
+            customers=customers,
+            interactions=interactions,
+            reload=reload,
+            progress=progress,
+            workers=workers,
+        )
         store = ProfileStore(engine, default_region="US", value_settings=ValueSettings())
         rng = random.Random(RNG_SEED)
         warmup = max(20, queries // 10)
@@ -265,22 +323,267 @@ async def run_backend(
             "interactions": customers * interactions,
             **figures,
         }
-        if load is None:
-            load = await last_load(engine)
-        if load is not None:
-            result["load_rows"] = load["rows"]
-            result["load_seconds"] = load["seconds"]
-            result["load_rows_per_s"] = load["rows_per_s"]
-            result["rows"] = {t: load[t] for t in ("identities", "messages", "notes", "orders")}
-            for key in ("copy_seconds", "index_rebuild_seconds", "analyze_seconds"):
-                if key in load:
-                    result[key] = load[key]
-        else:
-            result["load_rows_per_s"] = None
+        result.update(load_figures(load if load is not None else await last_load(engine)))
         _log(f"{backend}: {json.dumps(result)}")
         return result
     finally:
         await engine.dispose()
+
+
+# ------------------------------------------------------------------ over HTTP
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def issue_tokens(engine: AsyncEngine) -> list[str]:
+    """One API token per roster agent (expiring after a day), as `users token` issues."""
+    accounts = AccountStore(engine)
+    return [
+        (await accounts.issue_token(user_id, "bench.screen_pop --http", days=1)).secret
+        for user_id in await agent_ids(engine)
+    ]
+
+
+def start_server(
+    url: str, redis_url: str, port: int, log_path: Path, extra_env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """``contact-center serve`` in its own process, configured by environment variables."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CC_")},
+        "CC_DATABASE_URL": url,
+        "CC_REDIS_URL": redis_url,
+        "CC_SERVER_HOST": "127.0.0.1",
+        "CC_SERVER_PORT": str(port),
+        **extra_env,
+    }
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "contact_center.cli", "serve"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def start_profiler(pid: int, path: Path | None) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the server (collapsed stacks, idle frames left out), if asked."""
+    if path is None:
+        return None
+    py_spy = Path(sys.executable).parent / "py-spy"
+    command = [str(py_spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
+    return subprocess.Popen([*command, "--output", str(path)], stdout=subprocess.DEVNULL)
+
+
+async def wait_until_serving(
+    base_url: str, server: subprocess.Popen[bytes], log_path: Path, timeout: float = 60.0
+) -> None:
+    import aiohttp
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                tail = (await asyncio.to_thread(log_path.read_text, errors="replace"))[-2000:]
+                raise SystemExit(f"the server exited ({server.returncode}):\n{tail}")
+            try:
+                async with session.get(f"{base_url}/status") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit(f"the server did not answer within {timeout:.0f} s (log: {log_path})")
+
+
+def load_generator(
+    out: Connection,
+    base_url: str,
+    tokens: list[str],
+    identities: list[tuple[str, str]],
+    warmup: int,
+    clients: int,
+    rate: float | None,
+) -> None:
+    """Child process: ``clients`` concurrent clients, each a loop of screen-pops (or, at
+    ``rate``, requests sent on a fixed schedule over at most ``clients`` connections)."""
+    from contact_center.cli import event_loop_factory
+
+    loop = event_loop_factory()()
+    try:
+        figures = drive(base_url, tokens, identities, warmup, clients, rate)
+        out.send(loop.run_until_complete(figures))
+    finally:
+        loop.close()
+        out.close()
+
+
+async def drive(
+    base_url: str,
+    tokens: list[str],
+    identities: list[tuple[str, str]],
+    warmup: int,
+    clients: int,
+    rate: float | None = None,
+) -> dict[str, Any]:
+    import aiohttp
+
+    url = f"{base_url}/api/v1/screen-pop"
+    statuses: dict[int, int] = {}
+    timings: list[float] = []
+    session: aiohttp.ClientSession
+
+    async def client(number: int, work: list[tuple[str, str]], record: bool) -> None:
+        headers = {"Authorization": f"Bearer {tokens[number % len(tokens)]}"}
+        for kind, value in work[number::clients]:
+            started = time.perf_counter()
+            params = {"kind": kind, "value": value}
+            async with session.get(url, params=params, headers=headers) as r:
+                await r.read()
+            elapsed = (time.perf_counter() - started) * 1000
+            if record:
+                statuses[r.status] = statuses.get(r.status, 0) + 1
+                timings.append(elapsed)
+
+    async def paced(timed: list[tuple[str, str]], started: float) -> None:
+        """Open loop: request i is due at started + i / rate, whether or not earlier
+        ones have been answered; its time runs from when it was due, so a server
+        falling behind is charged for the queue it built (no coordinated omission)."""
+        assert rate is not None
+        free = asyncio.Semaphore(clients)
+
+        async def one(number: int, kind: str, value: str, due: float) -> None:
+            async with free:
+                headers = {"Authorization": f"Bearer {tokens[number % len(tokens)]}"}
+                params = {"kind": kind, "value": value}
+                async with session.get(url, params=params, headers=headers) as r:
+                    await r.read()
+            statuses[r.status] = statuses.get(r.status, 0) + 1
+            timings.append((time.perf_counter() - due) * 1000)
+
+        tasks = []
+        for number, (kind, value) in enumerate(timed):
+            due = started + number / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(number, kind, value, due)))
+        await asyncio.gather(*tasks)
+
+    connector = aiohttp.TCPConnector(limit=clients, limit_per_host=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(client(n, identities[:warmup], False) for n in range(clients)))
+        cpu = time.process_time()
+        started = time.perf_counter()
+        if rate is None:
+            await asyncio.gather(*(client(n, identities[warmup:], True) for n in range(clients)))
+        else:
+            await paced(identities[warmup:], started)
+        wall = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+    timings.sort()
+    ok = statuses.get(200, 0)
+    return {
+        "http_screen_pops_per_s": round(ok / wall, 1),
+        "http_p50_ms": round(percentile(timings, 0.50), 2),
+        "http_p90_ms": round(percentile(timings, 0.90), 2),
+        "http_p99_ms": round(percentile(timings, 0.99), 2),
+        "http_max_ms": round(timings[-1], 2),
+        "http_requests": len(timings),
+        "http_statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "http_seconds": round(wall, 2),
+        "load_generator_cpu_s": round(cpu, 2),
+        "clients": clients,
+        "mode": "closed loop" if rate is None else "open loop",
+        "offered_per_s": rate,
+    }
+
+
+async def run_http(args: argparse.Namespace) -> dict[str, Any]:
+    """Screen-pops as users meet them: ``contact-center serve`` on PostgreSQL and Redis,
+    driven over HTTP by ``--clients`` concurrent clients in another process."""
+    url = args.url
+    await ensure_postgres_database(url)
+    engine = create_engine(url)
+    try:
+        load = await prepare_database(
+            "postgresql",
+            engine,
+            customers=args.pg_customers,
+            interactions=args.m,
+            reload=args.reload,
+            progress=not args.no_progress,
+            workers=args.workers,
+        )
+        tokens = await issue_tokens(engine)
+        warmup = max(100, args.q // 10)
+        rng = random.Random(RNG_SEED)
+        sample = await sample_identities(engine, args.q + warmup, rng)
+    finally:
+        await engine.dispose()
+    # A small database has fewer distinct identities than requests: ask again.
+    identities = [
+        (sample[n % len(sample)].kind.value, sample[n % len(sample)].value)
+        for n in range(args.q + warmup)
+    ]
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = DEFAULT_SQLITE_DIR / "screen-pop-http-server.log"
+    extra_env = dict(item.split("=", 1) for item in args.server_env)
+    server = start_server(url, args.redis_url, port, log_path, extra_env)
+    try:
+        await wait_until_serving(base_url, server, log_path)
+        _log(f"http: {len(tokens)} tokens, {args.clients} clients, {warmup} warm-up + {args.q}")
+        context = multiprocessing.get_context("spawn")
+        receive, send = context.Pipe(duplex=False)
+        generator = context.Process(
+            target=load_generator,
+            args=(send, base_url, tokens, identities, warmup, args.clients, args.rate),
+        )
+        server_cpu = process_cpu_seconds(server.pid)
+        profiler = start_profiler(server.pid, args.profile_server)
+        generator.start()
+        send.close()
+        figures: dict[str, Any] = await asyncio.to_thread(receive.recv)
+        generator.join()
+        after = process_cpu_seconds(server.pid)
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
+        if server_cpu is not None and after is not None:
+            # Warm-up included: the server's CPU per screen-pop, warm-up and timed alike.
+            figures["server_cpu_ms_per_request"] = round(
+                (after - server_cpu) * 1000 / len(identities), 3
+            )
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    result: dict[str, Any] = {
+        "customers": args.pg_customers,
+        "interactions": args.pg_customers * args.m,
+        **figures,
+        **load_figures(load),
+    }
+    _log(f"http: {json.dumps(result)}")
+    return result
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -305,17 +608,57 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=2,
         help="generator processes during the load (2; 0 generates in this process)",
     )
+    parser.add_argument(
+        "--http",
+        action="store_true",
+        help="drive `contact-center serve` (PostgreSQL + Redis) over HTTP instead",
+    )
+    parser.add_argument("--clients", type=int, default=64, help="concurrent HTTP clients (64)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="--http: send this many screen-pops a second on a fixed schedule (open loop) "
+        "instead of --clients clients each waiting for its answer",
+    )
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="Redis for --http")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="CC_KEY=VALUE",
+        help="extra setting for the --http server (repeatable)",
+    )
+    parser.add_argument(
+        "--profile-server",
+        type=Path,
+        metavar="PATH",
+        help="--http: sample the server with py-spy (pip install py-spy) into PATH",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
+    if args.http:
+        if args.backend == "sqlite":
+            parser.error("--http runs on PostgreSQL")
+        if any("=" not in item or not item.startswith("CC_") for item in args.server_env):
+            parser.error("--server-env takes CC_KEY=VALUE")
+        if args.clients < 1 or (args.rate is not None and args.rate <= 0):
+            parser.error("--clients and --rate must be positive")
 
     def given(value: int | None, default: int) -> int:
         return default if value is None else value
 
-    args.pg_customers = given(args.customers, 2_000 if quick else 1_000_000)
+    if args.http:
+        # Over HTTP: 100,000 customers x 10 by default, in a database of its own.
+        args.pg_customers = given(args.customers, 2_000 if quick else 100_000)
+        args.q = given(args.queries, 1_000 if quick else 10_000)
+        default_url = HTTP_QUICK_POSTGRES_URL if quick else HTTP_POSTGRES_URL
+    else:
+        args.pg_customers = given(args.customers, 2_000 if quick else 1_000_000)
+        args.q = given(args.queries, 300 if quick else 2_000)
+        default_url = QUICK_POSTGRES_URL if quick else DEFAULT_POSTGRES_URL
     args.sqlite_n = given(args.sqlite_customers, given(args.customers, 1_000 if quick else 100_000))
     args.m = given(args.interactions_per_customer, 5 if quick else 10)
-    args.q = given(args.queries, 300 if quick else 2_000)
-    args.url = args.database_url or (QUICK_POSTGRES_URL if quick else DEFAULT_POSTGRES_URL)
+    args.url = args.database_url or default_url
     if min(args.pg_customers, args.sqlite_n, args.q) < 1 or min(args.m, args.workers) < 0:
         parser.error("customers, queries and workers must be positive, interactions not negative")
     if not args.url.startswith("postgresql+asyncpg://"):
@@ -326,6 +669,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     results: dict[str, Any] = {}
+    if args.http:
+        results["http"] = await run_http(args)
+        print(json.dumps(results), flush=True)
+        return results
     if args.backend in ("postgres", "both"):
         results["postgres"] = await run_backend(
             "postgresql",

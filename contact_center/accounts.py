@@ -271,6 +271,13 @@ def _token_from_row(row: Mapping[Any, Any], default_days: int) -> ApiToken:
 
 
 _USER_COLUMNS = [c for c in users.c if c.name != "password_hash"]
+# The token check of every API request, built once: a statement object reused keeps its
+# cache key, so SQLAlchemy finds the compiled form without rebuilding the construct.
+_TOKEN_WITH_OWNER = (
+    sa.select(api_tokens, *[c.label(f"owner__{c.name}") for c in _USER_COLUMNS])
+    .join(users, users.c.id == api_tokens.c.user_id)
+    .where(api_tokens.c.token_hash == sa.bindparam("digest", type_=api_tokens.c.token_hash.type))
+)
 
 
 class AccountStore:
@@ -289,6 +296,8 @@ class AccountStore:
         token_days: int = DEFAULT_TOKEN_DAYS,
     ) -> None:
         self._engine = engine
+        # The same pool; a lone SELECT needs no BEGIN and ROLLBACK around it.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._clock = clock
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash: str | None = None
@@ -583,13 +592,8 @@ class AccountStore:
         if not isinstance(secret, str) or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             raise InvalidToken("API token is not valid")
         digest = token_digest(secret)
-        query = (
-            sa.select(api_tokens, *[c.label(f"owner__{c.name}") for c in _USER_COLUMNS])
-            .join(users, users.c.id == api_tokens.c.user_id)
-            .where(api_tokens.c.token_hash == digest)
-        )
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
+        async with self._autocommit.connect() as conn:
+            row = (await conn.execute(_TOKEN_WITH_OWNER, {"digest": digest})).mappings().first()
         # Compared again in constant time: the index lookup is by digest, and the
         # digest of a guessed token reveals nothing, but this keeps the intent explicit.
         if row is None or not secrets.compare_digest(row["token_hash"], digest):

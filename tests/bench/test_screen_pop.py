@@ -80,3 +80,48 @@ async def test_given_postgres_when_running_tiny_then_figures_are_printed(
         assert figures["load_rows_per_s"] > 0
     finally:
         await screen_pop.drop_postgres_database(url)
+
+
+def test_given_http_then_the_server_database_and_scale_are_its_own() -> None:
+    quick = screen_pop.parse_args(["--http", "--quick"])
+    assert quick.url == screen_pop.HTTP_QUICK_POSTGRES_URL
+    assert quick.pg_customers <= 5_000 and quick.clients == 64
+    full = screen_pop.parse_args(["--http"])
+    assert full.url == screen_pop.HTTP_POSTGRES_URL
+    assert (full.pg_customers, full.m) == (100_000, 10)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--http", "--backend", "sqlite"],
+        ["--http", "--clients", "0"],
+        ["--http", "--rate", "0"],
+        ["--http", "--server-env", "DATABASE_URL=x"],
+    ],
+)
+def test_given_bad_http_arguments_then_the_benchmark_refuses_them(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        screen_pop.parse_args(argv)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+async def test_given_http_when_running_tiny_then_the_server_answers_every_screen_pop(
+    postgres_url: str, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = postgres_url + "_bench_http"
+    argv = ["--http", "--database-url", url, "--redis-url", redis_url, "--customers", "40",
+            "--interactions-per-customer", "3", "--queries", "150", "--clients", "8",
+            "--no-progress", "--workers", "0"]  # fmt: skip
+    try:
+        await screen_pop.main(argv)
+        figures = _figures(capsys.readouterr().out)["http"]
+        # Every timed request was a screen-pop answered 200, through the real server.
+        assert figures["http_statuses"] == {"200": 150}
+        assert figures["http_requests"] == 150
+        assert figures["http_screen_pops_per_s"] > 0
+        assert 0 < figures["http_p50_ms"] <= figures["http_p99_ms"] <= figures["http_max_ms"]
+        assert figures["mode"] == "closed loop"
+    finally:
+        await screen_pop.drop_postgres_database(url)

@@ -303,6 +303,69 @@ async def test_screen_pop_has_everything_in_three_reads_and_is_audited(
     assert log["items"][0]["actor"] == "alice"
 
 
+async def test_given_concurrent_screen_pops_then_each_view_is_audited_before_it_returns(
+    store: ProfileStore, engine: AsyncEngine
+) -> None:
+    cid = await _customer_with_history(store, "+442079460018", "Ann Lee")
+    identity = store.identity("phone", "020 7946 0018")
+    commits: list[int] = []
+    audited_when_returned: list[int] = []
+
+    def count(_conn: Any) -> None:
+        commits.append(1)
+
+    async def pop(n: int) -> None:
+        await store.screen_pop(identity, viewer=AGENT, contact_id=f"call-{n}")
+        # Committed by the time the data comes back: another connection sees it.
+        async with engine.connect() as conn:
+            audited_when_returned.append(
+                (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(audit_events)
+                        .where(audit_events.c.contact_id == f"call-{n}")
+                    )
+                ).scalar_one()
+            )
+
+    event.listen(engine.sync_engine, "commit", count)
+    try:
+        await asyncio.gather(*(pop(n) for n in range(20)))
+    finally:
+        event.remove(engine.sync_engine, "commit", count)
+    assert audited_when_returned == [1] * 20
+    log = await store.audit_log(customer_id=cid, action="profile.viewed", limit=100)
+    assert sorted(e["contact_id"] for e in log["items"]) == sorted(f"call-{n}" for n in range(20))
+    # Group commit: the twenty views did not take twenty commits.
+    assert 1 <= len(commits) < 20, commits
+
+
+async def test_given_an_audit_write_that_fails_then_the_screen_pop_returns_no_data(
+    store: ProfileStore, engine: AsyncEngine
+) -> None:
+    await _customer_with_history(store, "+442079460018", "Ann Lee")
+    identity = store.identity("phone", "020 7946 0018")
+
+    def refuse(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_EVENTS"):
+            raise RuntimeError("audit log unavailable")
+
+    event.listen(engine.sync_engine, "before_cursor_execute", refuse)
+    try:
+        results = await asyncio.gather(
+            *(store.screen_pop(identity, viewer=AGENT) for _ in range(5)),
+            return_exceptions=True,
+        )
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", refuse)
+    assert all(isinstance(r, RuntimeError) for r in results), results
+    # The writer recovers: the next view is audited and returned.
+    pop = await store.screen_pop(identity, viewer=AGENT, contact_id="after")
+    assert pop["customer"]["display_name"] == "Ann Lee"
+    log = await store.audit_log(action="profile.viewed")
+    assert [e["contact_id"] for e in log["items"]] == ["after"]
+
+
 async def test_screen_pop_of_unknown_identity_is_not_found(store: ProfileStore) -> None:
     with pytest.raises(CustomerNotFound):
         await store.screen_pop(store.identity("email", "nobody@example.com"), viewer=AGENT)
