@@ -75,6 +75,10 @@ class AgentState(StrEnum):
 
 
 NO_ANSWER_REASON = "no-answer"
+# Set by the console hub when an agent has had no live console for the grace period.
+DISCONNECTED_REASON = "disconnected"
+# Reasons the system sets, always accepted whatever the configured list says.
+SYSTEM_REASONS = frozenset({NO_ANSWER_REASON, DISCONNECTED_REASON})
 
 AGENT_TRANSITIONS: Final[dict[AgentState, frozenset[AgentState]]] = {
     AgentState.OFFLINE: frozenset({AgentState.READY, AgentState.NOT_READY}),
@@ -251,7 +255,7 @@ class RoutingConfig:
 
     @property
     def reasons(self) -> frozenset[str]:
-        return self.not_ready_reasons | {NO_ANSWER_REASON}
+        return self.not_ready_reasons | SYSTEM_REASONS
 
 
 class CustomerContext:

@@ -17,7 +17,7 @@ from routing.model import (
     DEFAULT_NOT_READY_REASONS,
     DEFAULT_OFFER_TIMEOUTS,
     DEFAULT_PROFILE,
-    NO_ANSWER_REASON,
+    SYSTEM_REASONS,
     BlockRule,
     Channel,
     MaxWait,
@@ -272,7 +272,7 @@ def build_config(settings: RoutingSettings) -> RoutingConfig:
     return RoutingConfig(
         queues=queues,
         profiles=profiles,
-        not_ready_reasons=frozenset(settings.not_ready_reasons) - {NO_ANSWER_REASON},
+        not_ready_reasons=frozenset(settings.not_ready_reasons) - SYSTEM_REASONS,
         default_profile=settings.default_profile,
         stats_window_seconds=settings.stats_window_seconds,
         short_abandon_seconds=settings.short_abandon_seconds,
