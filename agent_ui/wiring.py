@@ -8,6 +8,7 @@ use and is closed by the application's cleanup.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -29,6 +30,9 @@ from agent_ui.routes import ENDPOINTS as API_ENDPOINTS
 from agent_ui.sessions import MemorySessionStore, RedisSessionStore, SessionStore
 from contact_center.services import Services
 
+if TYPE_CHECKING:
+    from agent_ui.hub.hub import Hub
+
 REDIS_PREFIX = "cc"
 
 
@@ -39,13 +43,17 @@ def setup(
     sessions: SessionStore | None = None,
     login_throttle: LoginThrottle | None = None,
     redis_prefix: str = REDIS_PREFIX,
+    hub: Hub | None = None,
 ) -> None:
-    """Register the REST API on ``app``.
+    """Register the REST API and the consoles' live hub on ``app``.
 
     Sessions and login attempts live in Redis when ``settings.redis.url`` is set (so
     every node sees them), else in this process. Tests may pass their own backends
-    or a Redis key prefix of their own.
+    or a Redis key prefix of their own. The assembly passes the ``hub`` it starts and
+    stops with the services (agent_ui/hub/wiring.py).
     """
+    from agent_ui.hub.wiring import setup as setup_hub
+
     app[SERVICES] = services
     if sessions is None or login_throttle is None:
         if services.settings.redis.url:
@@ -70,6 +78,7 @@ def setup(
     app.middlewares.extend([error_middleware, auth_middleware, body_middleware])
     app.on_response_prepare.append(add_security_headers)
     add_endpoints(app, API_ENDPOINTS)
+    setup_hub(app, services, hub=hub, redis_prefix=redis_prefix)
 
 
 def add_endpoints(app: web.Application, endpoints: Iterable[Endpoint]) -> None:
