@@ -41,6 +41,8 @@ from contact_center.services import Services
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from agent_ui.hub.hub import Hub
+
 REDIS_PREFIX = "cc"
 # How long a request waits for a free Redis connection before it is refused with
 # 503 server-busy. A Redis command takes well under a millisecond, so a full pool
@@ -71,13 +73,17 @@ def setup(
     login_throttle: LoginThrottle | None = None,
     search_throttle: LoginThrottle | None = None,
     redis_prefix: str = REDIS_PREFIX,
+    hub: Hub | None = None,
 ) -> None:
-    """Register the REST API on ``app``.
+    """Register the REST API and the consoles' live hub on ``app``.
 
     Sessions, login attempts and search counts live in Redis when
     ``settings.redis.url`` is set (so every node sees them), else in this process.
-    Tests may pass their own backends or a Redis key prefix of their own.
+    Tests may pass their own backends or a Redis key prefix of their own. The assembly
+    passes the ``hub`` it starts and stops with the services (agent_ui/hub/wiring.py).
     """
+    from agent_ui.hub.wiring import setup as setup_hub
+
     app[SERVICES] = services
     if sessions is None or login_throttle is None or search_throttle is None:
         if services.settings.redis.url:
@@ -113,6 +119,7 @@ def setup(
     app.middlewares.extend([error_middleware, auth_middleware, body_middleware])
     app.on_response_prepare.append(add_security_headers)
     add_endpoints(app, API_ENDPOINTS)
+    setup_hub(app, services, hub=hub, redis_prefix=redis_prefix)
 
 
 @contextlib.asynccontextmanager

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -45,6 +45,9 @@ from contact_center.store.engine import create_engine
 from contact_center.store.migrate import ensure_migrated
 from contact_center.store.profiles import ProfileStore
 from contact_center.store.waiting import SqlWaitingContactStore
+
+if TYPE_CHECKING:
+    from agent_ui.hub.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -178,19 +181,22 @@ def build_app(
     require_migrated: bool = True,
 ) -> web.Application:
     """The aiohttp application for ``contact-center serve`` and ``demo``."""
+    from agent_ui.hub.wiring import build_hub
     from agent_ui.wiring import setup as setup_http
 
     if services is None:
         services = build_services(settings, bus=bus, clock=clock)
     app = web.Application(client_max_size=2 * 1024 * 1024)
     app[SERVICES] = services
-    app.cleanup_ctx.append(_lifetime(services, require_migrated=require_migrated))
-    setup_http(app, services, redis_prefix=redis_prefix(settings))
+    # The consoles' live hub: its notifier follows services.bus once started.
+    hub = build_hub(services, redis_prefix=redis_prefix(settings))
+    app.cleanup_ctx.append(_lifetime(services, hub=hub, require_migrated=require_migrated))
+    setup_http(app, services, redis_prefix=redis_prefix(settings), hub=hub)
     return app
 
 
 def _lifetime(
-    services: Services, *, require_migrated: bool
+    services: Services, *, hub: Hub | None = None, require_migrated: bool
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         try:
@@ -210,6 +216,8 @@ def _lifetime(
             log.info("router started with %d agents", len(agents))
         if services.telephony is not None:
             await services.telephony.start()
+        if hub is not None:
+            await hub.start()
         log.info(
             "services started (database %s, Redis namespace %s)",
             services.engine.dialect.name,
@@ -218,6 +226,8 @@ def _lifetime(
         try:
             yield
         finally:
+            if hub is not None:
+                await hub.stop()
             if services.telephony is not None:
                 await services.telephony.stop()
             if services.routing is not None:

@@ -117,6 +117,21 @@ class SecuritySettings(_Section):
     search_window_seconds: int = Field(300, ge=1, le=86_400)
 
 
+class ConsoleSettings(_Section):
+    """The live hub of the consoles (agent_ui/hub, docs/hub.md)."""
+
+    # A ready agent with no live console anywhere for this long goes not ready with the
+    # reason "disconnected" (their ringing offers go back to the queue). A reload or a
+    # short network drop within it changes nothing.
+    disconnect_grace_seconds: float = Field(60.0, ge=5.0, le=86_400.0)
+    # Websocket ping interval: a console that does not answer a ping within it is closed.
+    heartbeat_seconds: float = Field(20.0, ge=1.0, le=300.0)
+    # Messages kept per user (on each node) for a reconnecting tab to resume from.
+    resume_messages: int = Field(256, ge=16, le=100_000)
+    # Messages queued for one tab; a tab further behind is dropped (it resumes).
+    send_queue_messages: int = Field(256, ge=8, le=100_000)
+
+
 class TierRule(_Section):
     name: str = Field(min_length=1, max_length=40)
     min_spend: float = Field(0, ge=0)
@@ -204,6 +219,7 @@ class Settings(_Section):
     redis: RedisSettings = RedisSettings()
     phone: PhoneSettings = PhoneSettings()
     security: SecuritySettings = SecuritySettings()
+    console: ConsoleSettings = ConsoleSettings()
     value: ValueSettings = ValueSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
     logging: LoggingSettings = LoggingSettings()

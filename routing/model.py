@@ -77,8 +77,12 @@ class AgentState(StrEnum):
 NO_ANSWER_REASON = "no-answer"
 # Set by the telephony adapter while an agent's phone is unreachable (after a grace).
 PHONE_UNREACHABLE_REASON = "phone-unreachable"
+# Set by the console hub when an agent has had no live console for the grace period.
+DISCONNECTED_REASON = "disconnected"
 # Not-ready reasons the system sets itself: always allowed, never configured.
-SYSTEM_NOT_READY_REASONS: Final = frozenset({NO_ANSWER_REASON, PHONE_UNREACHABLE_REASON})
+SYSTEM_NOT_READY_REASONS: Final = frozenset(
+    {NO_ANSWER_REASON, PHONE_UNREACHABLE_REASON, DISCONNECTED_REASON}
+)
 
 AGENT_TRANSITIONS: Final[dict[AgentState, frozenset[AgentState]]] = {
     AgentState.OFFLINE: frozenset({AgentState.READY, AgentState.NOT_READY}),

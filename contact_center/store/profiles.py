@@ -412,7 +412,8 @@ class _ScreenPopStatements:
     """
 
     def __init__(self) -> None:
-        self.head = self._head()
+        self.head = self._head(by_identity=True)
+        self.head_of_customer = self._head(by_identity=False)
         customer_id = bindparam("customer_id", type_=interactions.c.customer_id.type)
         recent = (
             select(*_INTERACTION_COLUMNS)
@@ -431,15 +432,19 @@ class _ScreenPopStatements:
         )
 
     @staticmethod
-    def _head() -> Select[Any]:
-        owner = (
-            select(identities.c.customer_id)
-            .where(
-                identities.c.kind == bindparam("kind", type_=identities.c.kind.type),
-                identities.c.value == bindparam("value", type_=identities.c.value.type),
+    def _head(*, by_identity: bool) -> Select[Any]:
+        """Profile, identities and value figures of the owner of the identity
+        ``kind``/``value``, or of the customer ``customer_id``."""
+        owner: Any = bindparam("customer_id", type_=customers.c.id.type)
+        if by_identity:
+            owner = (
+                select(identities.c.customer_id)
+                .where(
+                    identities.c.kind == bindparam("kind", type_=identities.c.kind.type),
+                    identities.c.value == bindparam("value", type_=identities.c.value.type),
+                )
+                .scalar_subquery()
             )
-            .scalar_subquery()
-        )
         contacts_30d = (
             select(func.count())
             .select_from(interactions)
@@ -1471,41 +1476,47 @@ class ProfileStore:
 
     async def screen_pop(
         self,
-        identity: Identity,
+        identity: Identity | None = None,
         *,
         viewer: Actor,
         contact_id: str | None = None,
         limit: int | None = None,
+        customer_id: int | None = None,
     ) -> dict[str, Any]:
-        """Everything an agent needs when a contact is offered, from any identity.
+        """Everything an agent needs when a contact is offered, from any identity (or
+        from the customer's id, which is what the router knows of an offered contact).
 
         Three read round trips: (1) profile, identities and value figures; (2) the last
         ``limit`` interactions plus every open one; (3) their notes, latest message
         snippets, and recent orders. Then the view's audit row, committed before this
         returns: concurrent screen-pops share one insert and one commit (group commit).
         """
+        if (identity is None) == (customer_id is None):
+            raise ValueError("screen_pop needs an identity or a customer id, not both")
         limit = min(max(1, limit or self.value_settings.screen_pop_interactions), 200)
         now = self.clock()
         # Reads without BEGIN/COMMIT: each statement sees the latest committed data, as
         # each one did inside a READ COMMITTED transaction (and in SQLite, where reads
         # never opened one). The statements are built once (see _ScreenPopStatements).
         async with self._autocommit.connect() as conn:
-            head = (
-                (
-                    await conn.execute(
-                        _SCREEN_POP.head,
-                        {
-                            "kind": identity.kind.value,
-                            "value": identity.value,
-                            "since": now - 30 * 86_400,
-                        },
-                    )
-                )
-                .mappings()
-                .all()
-            )
+            since = now - 30 * 86_400
+            if identity is not None:
+                head_statement = _SCREEN_POP.head
+                head_params: dict[str, Any] = {
+                    "kind": identity.kind.value,
+                    "value": identity.value,
+                    "since": since,
+                }
+            else:
+                head_statement = _SCREEN_POP.head_of_customer
+                head_params = {"customer_id": customer_id, "since": since}
+            head = (await conn.execute(head_statement, head_params)).mappings().all()
             if not head:
-                raise CustomerNotFound(f"no customer has identity {identity}")
+                raise CustomerNotFound(
+                    f"no customer has identity {identity}"
+                    if identity is not None
+                    else f"customer {customer_id} does not exist"
+                )
             customer_id = head[0]["id"]
             profile = _profile(head[0], [r for r in head if r["kind"] is not None])
             profile["value"]["contacts_30d"] = head[0]["contacts_30d"]
@@ -1543,14 +1554,18 @@ class ProfileStore:
                 viewer,
                 "profile.viewed",
                 customer_id,
-                {"via": "screen_pop", "identity_kind": identity.kind.value},
+                {"via": "screen_pop", "identity_kind": identity.kind.value}
+                if identity is not None
+                else {"via": "screen_pop"},
                 contact_id=contact_id,
             )
         )
         history = [i for i in items if i["status"] != InteractionStatus.OPEN.value][:limit]
         return {
             "customer": profile,
-            "matched_identity": {"kind": identity.kind.value, "value": identity.value},
+            "matched_identity": {"kind": identity.kind.value, "value": identity.value}
+            if identity is not None
+            else None,
             "open_interactions": [i for i in items if i["status"] == InteractionStatus.OPEN.value],
             "interactions": history,
             "notes": customer_notes,
