@@ -31,7 +31,7 @@ from contact_center.domain.customer import LifecycleStage
 from contact_center.domain.identity import Identity, IdentityKind, InvalidIdentity
 from contact_center.errors import AppError, InvalidInput
 from contact_center.services import Actor
-from contact_center.store.profiles import OnConflict, OrderOutcome, ProfileStore
+from contact_center.store.profiles import ORDER_FIELDS, OnConflict, OrderOutcome, ProfileStore
 
 log = logging.getLogger(__name__)
 
@@ -70,23 +70,7 @@ CUSTOMER_COLUMNS = frozenset(
     }
 )
 JSON_ONLY_CUSTOMER_COLUMNS = frozenset({"attributes", "consent"})
-ORDER_COLUMNS = frozenset(
-    {
-        "customer_id",
-        "email",
-        "phone",
-        "account",
-        "customer_name",
-        "source",
-        "external_id",
-        "amount",
-        "margin",
-        "currency",
-        "items",
-        "ordered_at",
-        "status",
-    }
-)
+ORDER_COLUMNS = ORDER_FIELDS
 ORDER_STATUSES = ("processing", "shipped", "completed", "refunded", "cancelled")
 CONSENT_KEYS = ("voice", "chat", "email", "marketing", "recording")
 LIFECYCLE_STAGES = tuple(s.value for s in LifecycleStage)

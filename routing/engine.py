@@ -659,18 +659,7 @@ class RoutingEngine:
             reason = exclusion(agent, self._rules[agent.profile], contact.channel)
             if reason is not None or agent.agent_id in contact.declined_by:
                 return False
-            sticky = Decision(
-                contact_id=contact.contact_id,
-                agent_id=agent.agent_id,
-                at=self.now,
-                decided_by="sticky",
-                strategy=self._strategy_names[contact.queue],
-                ring=contact.ring,
-                ranked=(agent.agent_id,),
-                scores=(0.0,),
-                counts={"eligible": 1},
-            )
-            self._offer(contact, agent, sticky, events)
+            self._offer(contact, agent, self._single_choice(contact, agent, "sticky"), events)
             return True
         lane = self._lane_of(contact)
         if self._unplaced:
@@ -739,6 +728,21 @@ class RoutingEngine:
                 ranks_contacts=True,
             )
             self._offer(contact, agent, decision, events)
+
+    def _single_choice(self, contact: Contact, agent: Agent, decided_by: str) -> Decision:
+        """A decision with one candidate: the agent chosen for the contact by ``decided_by``
+        (a sticky preference, or the channel that already rings that agent)."""
+        return Decision(
+            contact_id=contact.contact_id,
+            agent_id=agent.agent_id,
+            at=self.now,
+            decided_by=decided_by,
+            strategy=self._strategy_names[contact.queue],
+            ring=contact.ring,
+            ranked=(agent.agent_id,),
+            scores=(0.0,),
+            counts={"eligible": 1},
+        )
 
     def _offer(
         self, contact: Contact, agent: Agent, decision: Decision, events: list[DomainEvent]
@@ -1291,18 +1295,7 @@ class RoutingEngine:
             contact.transition(ContactState.QUEUED)
             contact.ring = self._ring_at(contact)
             self._add_waiting(contact)
-        decision = Decision(
-            contact_id=contact.contact_id,
-            agent_id=agent.agent_id,
-            at=self.now,
-            decided_by="channel",
-            strategy=self._strategy_names[contact.queue],
-            ring=contact.ring,
-            ranked=(agent.agent_id,),
-            scores=(0.0,),
-            counts={"eligible": 1},
-        )
-        self._offer(contact, agent, decision, told)
+        self._offer(contact, agent, self._single_choice(contact, agent, "channel"), told)
         if state == ContactState.CONNECTED:
             self._connect(contact, agent, told, count=not restored)
         if holder is not None:

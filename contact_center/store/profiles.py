@@ -609,6 +609,26 @@ def _json_size_ok(value: Any, limit: int = 16_384) -> bool:
         return False
 
 
+# The fields an order row may carry (the API's order import and the CLI's files).
+ORDER_FIELDS = frozenset(
+    {
+        "customer_id",
+        "email",
+        "phone",
+        "account",
+        "customer_name",
+        "source",
+        "external_id",
+        "amount",
+        "margin",
+        "currency",
+        "items",
+        "ordered_at",
+        "status",
+    }
+)
+
+
 class ProfileStore:
     def __init__(
         self,
@@ -2345,22 +2365,7 @@ class ProfileStore:
             await conn.execute(insert(identities), rows)
 
     def _order_values(self, row: Mapping[Any, Any]) -> dict[str, Any]:
-        allowed = {
-            "customer_id",
-            "email",
-            "phone",
-            "account",
-            "customer_name",
-            "source",
-            "external_id",
-            "amount",
-            "margin",
-            "currency",
-            "items",
-            "ordered_at",
-            "status",
-        }
-        unknown = sorted(set(row) - allowed)
+        unknown = sorted(set(row) - ORDER_FIELDS)
         if unknown:
             raise InvalidInput(f"unknown order field(s): {', '.join(unknown)}")
         external_id = _check_text("external_id", row.get("external_id"), 128, required=True)
