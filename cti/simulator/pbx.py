@@ -128,6 +128,7 @@ class SimulatedPbx:
         atxfer_digit_timeout: float = 3.0,
         optimize_delay: float = 0.45,
         auth_failure_close_delay: float = 0.2,
+        redirect_delay: float = 0.0015,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.username = username
@@ -136,6 +137,8 @@ class SimulatedPbx:
         self.atxfer_digit_timeout = atxfer_digit_timeout
         self.optimize_delay = optimize_delay
         self.auth_failure_close_delay = auth_failure_close_delay
+        # Seconds from a Redirect's reply to the redirected channel's first event.
+        self.redirect_delay = redirect_delay
         self.clock = clock
         self.phones: dict[str, SimPhone] = {}
         self.numbers: dict[str, SimPhone] = {}
@@ -164,6 +167,11 @@ class SimulatedPbx:
         # announced (DeviceStateChange), derived from the channel events as Asterisk does.
         self._device_channels: dict[str, dict[str, str]] = {}
         self._device_shown: dict[str, str] = {}
+        # Events held back by a delay (``_send``), oldest first, with their due time.
+        self._outbox: collections.deque[tuple[float, list[list[tuple[str, str]]]]] = (
+            collections.deque()
+        )
+        self._outbox_timer: asyncio.TimerHandle | None = None
 
     # ================================================================== server
 
@@ -177,6 +185,8 @@ class SimulatedPbx:
     async def stop(self) -> None:
         for call in self.calls.values():
             _cancel(call)
+        if self._outbox_timer is not None:
+            self._outbox_timer.cancel()
         if self._server is not None:
             self._server.close()
         await self.drop_connections()
@@ -499,6 +509,7 @@ class SimulatedPbx:
         extra_binding: dict[str, str] | None = None,
         cdrs: int | None = None,
         post: Callable[[list[list[tuple[str, str]]]], list[list[tuple[str, str]]]] | None = None,
+        delay: float = 0.0,
     ) -> None:
         binding = self._binding(call, action_id)
         if extra_binding:
@@ -512,23 +523,51 @@ class SimulatedPbx:
             for msg in messages:
                 if msg and msg[0][0] == "Event" and msg[0][1] in rename:
                     msg[0] = ("Event", rename[msg[0][1]])
-        self._send(messages, client)
+        self._send(messages, client, delay=delay)
 
-    def _send(self, messages: Iterable[list[tuple[str, str]]], client: _Client | None) -> None:
-        """Responses to the asking client, events to all, in order, batched per write."""
+    def _send(
+        self,
+        messages: Iterable[list[tuple[str, str]]],
+        client: _Client | None,
+        *,
+        delay: float = 0.0,
+    ) -> None:
+        """Responses to the asking client, events to all, in order, batched per write.
+
+        With ``delay``, the events go out that many seconds after the response, as a
+        real Asterisk's do after a Redirect (the reply first, the channel's events about
+        1.5 ms later: recorded in tests/fixtures/ami-product/p2). Events are never
+        reordered: while some wait, later ones queue behind them.
+        """
         if self._state_waiters:
             # Call states change right after their events are emitted: look next turn.
             asyncio.get_running_loop().call_soon(self._check_state_waiters)
         batch: list[list[tuple[str, str]]] = []
         for msg in messages:
             if msg and msg[0][0] == "Response":
-                self._broadcast(batch)
-                batch = []
+                if delay <= 0:
+                    self._broadcast(batch)
+                    batch = []
                 if client is not None:
                     self._write(client, encode_message(msg))
             else:
                 batch.append(msg)
-        self._broadcast(batch)
+        if delay <= 0 and not self._outbox:
+            self._broadcast(batch)
+            return
+        loop = asyncio.get_running_loop()
+        self._outbox.append((loop.time() + delay, batch))
+        if self._outbox_timer is None:
+            self._outbox_timer = loop.call_at(self._outbox[0][0], self._flush_outbox)
+
+    def _flush_outbox(self) -> None:
+        """Broadcast the delayed events that are due, in the order they were sent."""
+        loop = asyncio.get_running_loop()
+        self._outbox_timer = None
+        while self._outbox and self._outbox[0][0] <= loop.time():
+            self._broadcast(self._outbox.popleft()[1])
+        if self._outbox:
+            self._outbox_timer = loop.call_at(self._outbox[0][0], self._flush_outbox)
 
     def _broadcast(self, messages: Iterable[list[tuple[str, str]]]) -> None:
         messages = self._with_device_states(messages)
@@ -853,7 +892,13 @@ class SimulatedPbx:
             call.target, call.target_ext = self._phone_channel(extension, call.call_id), extension
             call.caller.bridge = ""
             call.dials += 1
-            self._emit("transfer_redirect", call, client=client, action_id=action_id)
+            self._emit(
+                "transfer_redirect",
+                call,
+                client=client,
+                action_id=action_id,
+                delay=self.redirect_delay,
+            )
             self._drop(old_agent)
             call.agent, call.agent_ext = call.target, extension
             call.target, call.target_ext = None, ""
@@ -872,11 +917,20 @@ class SimulatedPbx:
                     ("Value", "BUSY"): "CHANUNAVAIL",
                 }
             call.dials += 1
-            self._emit("offer_busy", call, client=client, action_id=action_id, overrides=overrides)
+            self._emit(
+                "offer_busy",
+                call,
+                client=client,
+                action_id=action_id,
+                overrides=overrides,
+                delay=self.redirect_delay,
+            )
             self._back_to_hold(call)
             return
         call.dials += 1
-        self._emit("offer_ring", call, client=client, action_id=action_id)
+        self._emit(
+            "offer_ring", call, client=client, action_id=action_id, delay=self.redirect_delay
+        )
         call.state = "ringing"
         self._ring(call, phone, False)
 
