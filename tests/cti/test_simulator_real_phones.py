@@ -31,6 +31,7 @@ from contact_center.settings import AsteriskServer
 from cti.connection import AmiLink, LinkUp
 from cti.protocol import AmiMessage, frame_all
 from cti.simulator.pbx import REFUSED_NO_MEDIA, CallRefused, PhoneMode, SimulatedPbx
+from tests.cti.stack import build_stack, close_stack
 
 pytestmark = pytest.mark.integration
 
@@ -293,3 +294,29 @@ async def test_out_of_rtp_ports_callers_are_refused_and_agent_legs_fail_as_on_as
     assert_conforms(await b.settle(), "p4-out-of-rtp-ports")
     # Ports free again: the next caller gets in.
     assert await b.pbx.place_call("5554005")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "cti/service.py reports every CCAgentNoAnswer as the agent's no-answer, also a "
+        "CHANUNAVAIL for a leg Asterisk could not even make (no RTP port, p4): the agent "
+        "is paused 'no-answer' for Asterisk's failure"
+    ),
+)
+async def test_an_agent_leg_asterisk_cannot_make_does_not_pause_the_agent() -> None:
+    stack = await build_stack(ready=("alice",))
+    stack.pbx.media_sessions = 1  # the waiting caller takes the only RTP session
+    try:
+        call = await stack.pbx.place_call("5554001", queue="support")
+        await stack.pbx.wait_for_event("UserEvent", 2)  # CCEnqueue, CCAgentNoAnswer
+        assert stack.redirects_to("1001") == 1
+        deadline = asyncio.get_running_loop().time() + 5
+        while (await stack.contact(call))["state"] != "queued":
+            assert asyncio.get_running_loop().time() < deadline, "the offer never ended"
+            await asyncio.sleep(0.01)  # polling the router with a deadline
+        alice = await stack.agent("alice")
+        assert (alice["state"], alice["reason"]) == ("ready", None)
+    finally:
+        await close_stack(stack)
