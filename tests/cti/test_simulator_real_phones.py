@@ -296,15 +296,6 @@ async def test_out_of_rtp_ports_callers_are_refused_and_agent_legs_fail_as_on_as
     assert await b.pbx.place_call("5554005")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "cti/service.py reports every CCAgentNoAnswer as the agent's no-answer, also a "
-        "CHANUNAVAIL for a leg Asterisk could not even make (no RTP port, p4): the agent "
-        "is paused 'no-answer' for Asterisk's failure"
-    ),
-)
 async def test_an_agent_leg_asterisk_cannot_make_does_not_pause_the_agent() -> None:
     stack = await build_stack(ready=("alice",))
     stack.pbx.media_sessions = 1  # the waiting caller takes the only RTP session
