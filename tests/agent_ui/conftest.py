@@ -174,3 +174,52 @@ def login(client: TestClient[Any, Any]) -> Callable[..., Awaitable[str]]:
         return str(body["csrf_token"])
 
     return log_in
+
+
+# -- a running router behind the API (offers, wrap-up, agent reports and routing) --------
+
+ROUTED_SETTINGS: dict[str, Any] = {
+    "not_ready_reasons": ["break", "lunch"],
+    "profiles": {"chat_only": {"capacity": {"chat": 2}}},
+    "queues": {
+        "support": {
+            "channels": ["voice", "chat", "email"],
+            "wrap_up_seconds": "manual",
+            "dispositions": [
+                {"id": "resolved", "label": "Resolved", "resolved": True},
+                {"id": "follow-up", "label": "Needs follow-up"},
+            ],
+            "disposition_required": True,
+        },
+        "sales": {"channels": ["chat", "email"], "wrap_up_seconds": 30, "dispositions": ["sold"]},
+    },
+}
+
+
+@pytest.fixture
+async def routed_services(services: Services) -> AsyncIterator[Services]:
+    """``services`` with a running in-memory router whose events go, as in the product,
+    to the history recorder, the agent state log and an in-memory bus."""
+    from contact_center.agent_reports import AgentStateLog
+    from contact_center.app import FanOutSink
+    from contact_center.bus import MemoryBus
+    from contact_center.history import InteractionRecorder
+    from routing.wiring import build_routing
+
+    services.settings = services.settings.model_copy(update={"routing": ROUTED_SETTINGS})
+    bus = MemoryBus()
+    services.bus = bus
+    services.recorder = InteractionRecorder(services.profiles)
+    services.agent_states = AgentStateLog(services.engine)
+    sink = FanOutSink(services.recorder, services.agent_states, bus)
+    services.routing = build_routing(services.settings, sink=sink, clock=services.clock)
+    await services.recorder.start()
+    await services.agent_states.start()
+    await services.routing.start()
+    try:
+        yield services
+    finally:
+        await services.routing.close()
+        await services.agent_states.stop()
+        await services.recorder.stop()
+        await bus.close()
