@@ -13,9 +13,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from agent_ui.wiring import setup
+from contact_center.app import SERVICES
 from contact_center.services import Services
+from cti.simulator.pbx import PhoneMode, SimulatedPbx
 from routing.model import CustomerContext
-from tests.agent_ui.conftest import Caller
+from tests.agent_ui.conftest import PASSWORD, Caller
 
 Client = TestClient[Any, Any]
 
@@ -153,3 +155,61 @@ async def test_given_a_malformed_contact_id_then_no_route_matches(
     long_id = "c" * 200
     response = await client.post(f"/api/v1/offers/{long_id}/accept", headers=agent.bearer)
     assert response.status == 404
+
+
+# -- auto-accept on the simulated PBX ----------------------------------------------------
+
+
+async def phone_login(client: Client, username: str) -> dict[str, str]:
+    login = await client.post(
+        "/api/v1/auth/login", json={"username": username, "password": PASSWORD}
+    )
+    assert login.status == 200, await login.text()
+    return {"X-CSRF-Token": (await login.json())["csrf_token"]}
+
+
+async def test_given_an_agent_auto_accepting_calls_then_their_phone_answers_by_itself(
+    phone_stack: tuple[web.Application, SimulatedPbx, Client],
+) -> None:
+    app, pbx, client = phone_stack
+    services = app[SERVICES]
+    alice = await services.accounts.get_user("alice")
+    pbx.set_phone("1001", PhoneMode.MANUAL)  # nobody there to pick up by hand
+    admin = await phone_login(client, "root")
+    routing = await client.put(
+        f"/api/v1/agents/{alice.id}/routing", json={"auto_accept": ["voice"]}, headers=admin
+    )
+    assert routing.status == 200, await routing.text()
+    await client.post("/api/v1/auth/logout", headers=admin)
+    mine = await phone_login(client, "alice")
+    ready = await client.put("/api/v1/agents/me/state", json={"state": "ready"}, headers=mine)
+    assert ready.status == 200, await ready.text()
+
+    connected = services.bus.subscribe(["contact.connected"])
+    call_id = await pbx.place_call("+44 20 7946 0018", queue="support")
+    assert await pbx.wait_call_state(call_id, ("connected",), timeout=10) == "connected"
+    answered = await connected.get(timeout=10)
+    # The product set the variable on the caller's channel, then redirected it.
+    names = [action.get("Action").lower() for action in pbx.actions]
+    setvar = names.index("setvar")
+    assert names[setvar + 1] == "redirect"
+    assert pbx.actions[setvar].get("Variable") == "CC_AUTO_ANSWER"
+    assert services.routing is not None
+    assert answered.to_dict()["agent_id"] == str(alice.id)
+    me = await services.routing.describe_agent(str(alice.id))
+    assert me["active"] == {answered.to_dict()["contact_id"]: "voice"}
+
+
+async def test_given_an_agent_without_auto_accept_then_the_phone_rings_for_a_human(
+    phone_stack: tuple[web.Application, SimulatedPbx, Client],
+) -> None:
+    _app, pbx, client = phone_stack
+    pbx.set_phone("1001", PhoneMode.MANUAL)
+    mine = await phone_login(client, "alice")
+    ready = await client.put("/api/v1/agents/me/state", json={"state": "ready"}, headers=mine)
+    assert ready.status == 200
+    call_id = await pbx.place_call("+44 20 7946 0018", queue="support")
+    assert await pbx.wait_call_state(call_id, ("ringing",), timeout=10) == "ringing"
+    assert "setvar" not in [action.get("Action").lower() for action in pbx.actions]
+    await pbx.answer("1001")
+    assert await pbx.wait_call_state(call_id, ("connected",), timeout=10) == "connected"

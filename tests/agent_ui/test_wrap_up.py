@@ -5,7 +5,7 @@ call on the simulated PBX wrapped up end to end."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +14,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from agent_ui.wiring import setup
-from contact_center.app import SERVICES, build_app, build_services
+from contact_center.app import SERVICES
 from contact_center.services import SYSTEM, Services
-from contact_center.settings import Settings
-from contact_center.store.migrate import upgrade
 from contact_center.wrap_up import ContactWrappedUp
 from cti.simulator.pbx import SimulatedPbx
-from cti.wiring import start_simulated_asterisk
 from routing.model import CustomerContext
-from tests.agent_ui.conftest import PASSWORD, ROUTED_SETTINGS, Caller, FakeClock
+from tests.agent_ui.conftest import PASSWORD, Caller, FakeClock
 
 Client = TestClient[Any, Any]
 
@@ -256,39 +253,6 @@ async def test_given_any_user_then_queues_list_dispositions_and_wrap_up_timers(
 
 
 # -- a call on the simulated PBX -------------------------------------------------------
-
-
-@pytest.fixture
-async def phone_stack(
-    tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]]
-) -> AsyncIterator[tuple[web.Application, SimulatedPbx, Client]]:
-    settings = Settings().with_overrides(
-        database={"url": f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"},
-        phone={"default_region": "GB"},
-    )
-    settings = settings.model_copy(update={"routing": ROUTED_SETTINGS})
-    setup_services = build_services(settings)
-    await upgrade(setup_services.engine)
-    await setup_services.accounts.add_user(
-        "alice", password=PASSWORD, role="agent", extension="1001"
-    )
-    await setup_services.profiles.create_customer(
-        {"display_name": "Ann Lee"},
-        [setup_services.profiles.identity("phone", "+442079460018")],
-        actor=SYSTEM,
-    )
-    await setup_services.engine.dispose()
-    pbx, server = await start_simulated_asterisk({"alice": "1001"}, ring_seconds=0.05)
-    asterisk = settings.asterisk.model_copy(update={"servers": (server,)})
-    app = build_app(settings.model_copy(update={"asterisk": asterisk}))
-    client = await aiohttp_client(app)
-    services = app[SERVICES]
-    assert services.telephony is not None
-    await services.telephony.wait_resyncs("simulated", 1, timeout=10)
-    try:
-        yield app, pbx, client
-    finally:
-        await pbx.stop()
 
 
 async def test_given_a_call_answered_and_hung_up_when_wrapped_up_then_its_interaction_has_it(
