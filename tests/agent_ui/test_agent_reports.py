@@ -15,9 +15,11 @@ from aiohttp.test_utils import TestClient
 
 from agent_ui.wiring import setup
 from contact_center.agent_reports import StateChange, day_bounds, time_in_states
+from contact_center.agent_state import register_agents, settle_state_log
 from contact_center.services import Services
 from contact_center.store.schema import agent_state_changes
 from routing.model import CustomerContext
+from routing.wiring import build_routing
 from tests.agent_ui.conftest import Caller, FakeClock
 
 Client = TestClient[Any, Any]
@@ -164,3 +166,27 @@ def test_given_changes_then_intervals_are_cut_at_the_period_bounds() -> None:
     assert days["7"].changes == 2
     assert days["8"].states["ready"] == 86_400.0 - 100
     assert (days["8"].state, days["8"].changes) == ("ready", 1)
+
+
+async def test_given_a_restart_under_a_ready_agent_then_the_downtime_is_not_counted_as_ready(
+    client: Client, agent: Caller, supervisor: Caller, clock: FakeClock, routed_services: Services
+) -> None:
+    await set_state(client, agent, "ready")  # 23:00
+    clock.advance(600)
+    # The node stops; an in-memory router starts everyone offline.
+    fresh = build_routing(
+        routed_services.settings, sink=routed_services.agent_states, clock=routed_services.clock
+    )
+    await fresh.start()
+    old, routed_services.routing = routed_services.routing, fresh
+    try:
+        agents = await register_agents(routed_services)
+        assert await settle_state_log(routed_services, agents) == 1
+        assert await settle_state_log(routed_services, agents) == 0  # once is enough
+        clock.advance(1200)
+        body = await report(client, supervisor, f"day={DAY}")
+        [row] = body["agents"]
+        assert row["states"] == {"offline": 1200.0, "ready": 600.0, "not_ready": 0.0}
+    finally:
+        routed_services.routing = old
+        await fresh.close()

@@ -170,7 +170,7 @@ def test_given_dispositions_as_ids_or_tables_then_both_read_and_duplicates_are_r
     ]
     assert queue.disposition_required is True
     for bad in (["a", "a"], [{"id": "has space"}], [{"id": "x", "colour": "red"}], [""]):
-        with pytest.raises(InvalidRoutingConfig, match="routing.queues.support.dispositions"):
+        with pytest.raises(InvalidRoutingConfig, match=r"routing\.queues\.support\.dispositions"):
             parse_routing_settings(
                 {"queues": {"support": {"channels": ["voice"], "dispositions": bad}}}
             )
@@ -182,5 +182,5 @@ def test_given_auto_accept_then_channels_are_checked() -> None:
     )
     assert build_config(settings).auto_accept == frozenset({Channel.CHAT})
     assert settings.agents["ann"].auto_accept == ()
-    with pytest.raises(InvalidRoutingConfig, match="routing.auto_accept"):
+    with pytest.raises(InvalidRoutingConfig, match=r"routing\.auto_accept"):
         parse_routing_settings({"auto_accept": ["fax"]})
