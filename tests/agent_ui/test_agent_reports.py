@@ -27,9 +27,13 @@ DAY = datetime.date(2026, 3, 9)
 START, END = day_bounds(DAY)
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'cc.db'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    # A file for SQLite: the history recorder and the agent state log write from their
+    # own tasks, which one shared in-memory connection cannot take.
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'cc.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

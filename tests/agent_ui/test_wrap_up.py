@@ -24,11 +24,13 @@ from tests.agent_ui.conftest import PASSWORD, Caller, FakeClock
 Client = TestClient[Any, Any]
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    # A file: the history recorder and the agent state log write from their own tasks,
-    # which one shared in-memory connection cannot take.
-    return f"sqlite+aiosqlite:///{tmp_path / 'cc.db'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    # A file for SQLite: the history recorder and the agent state log write from their
+    # own tasks, which one shared in-memory connection cannot take.
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'cc.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
