@@ -35,6 +35,7 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
 from contact_center.domain.events import DomainEvent, decode_event, encode_event
 from contact_center.history_sql import HistoryStatements, agent_user_id
@@ -254,21 +255,43 @@ class InteractionRecorder:
 
     async def _write(self, batch: list[DomainEvent]) -> None:
         """One transaction, one statement per event (plus one for the customers of the
-        contacts that arrived)."""
+        contacts that arrived).
+
+        The events are laid out in steps: an event goes one step after the previous
+        event of its contact, so each contact's events keep their order while, within a
+        step, the events of one kind go to the database together (``executemany``: one
+        round trip for many statements).
+        """
+        steps: list[dict[Executable, list[dict[str, Any]]]] = []
+        step_of: dict[str, int] = {}
         arrived: list[int] = []
+        resyncs: list[dict[str, Any]] = []
+        for event in batch:
+            data: dict[str, Any] = event.to_dict()
+            if event.name == "telephony.resynced":
+                if data["first"]:
+                    resyncs.append(data)
+                continue
+            found = self._statements.for_event(event.name, data)
+            if found is None:
+                continue
+            statement, params = found
+            key = str(params["p_contact"])
+            step = step_of.get(key, -1) + 1
+            step_of[key] = step
+            if step == len(steps):
+                steps.append({})
+            steps[step].setdefault(statement, []).append(params)
+            if event.name == "contact.queued":
+                arrived.append(int(params["p_customer"]))
         async with self.profiles.engine.begin() as conn:
-            for event in batch:
-                data: dict[str, Any] = event.to_dict()
-                if event.name == "telephony.resynced":
-                    if data["first"]:
-                        await self._close_earlier_run(conn, data)
-                    continue
-                statement = self._statements.for_event(event.name, data)
-                if statement is None:
-                    continue
-                result = await conn.execute(statement)
-                if event.name == "contact.queued" and result.rowcount:
-                    arrived.append(int(data["customer_id"]))
+            # A first resync closes what an earlier run left open: before this run's
+            # events, which are all about calls routed after it.
+            for data in resyncs:
+                await self._close_earlier_run(conn, data)
+            for groups in steps:
+                for statement, rows in groups.items():
+                    await conn.execute(statement, rows)
             if arrived:
                 await conn.execute(
                     self._statements.customers_touched(arrived, self.profiles.clock())

@@ -62,11 +62,15 @@ def contact_events(contact: int, customer_id: int, agent_id: str, at: float) -> 
 
 @pytest.fixture
 def statements(store: ProfileStore) -> Iterator[list[str]]:
-    """Every SQL statement the engine sends (BEGIN and COMMIT are not statements here)."""
+    """Every SQL statement the engine runs, once per parameter set of an executemany
+    (BEGIN and COMMIT are not statements here)."""
     sent: list[str] = []
 
-    def record(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
-        sent.append(" ".join(sql.split()[:3]))
+    def record(
+        conn: Any, cursor: Any, sql: str, params: Any, context: Any, executemany: bool
+    ) -> None:
+        head = " ".join(sql.split()[:3])
+        sent.extend([head] * (len(params) if executemany else 1))
 
     target = store.engine.sync_engine
     event.listen(target, "before_cursor_execute", record)
