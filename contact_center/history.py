@@ -38,14 +38,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
 from contact_center.domain.events import DomainEvent, decode_event, encode_event
-from contact_center.history_sql import HistoryStatements, agent_user_id
+from contact_center.history_sql import HistoryStatements
 from contact_center.outside_text import one_line
 from contact_center.store.profiles import ProfileStore
 from contact_center.store.schema import interactions
 
 log = logging.getLogger(__name__)
-
-__all__ = ["ContactLifeLog", "InteractionRecorder", "agent_user_id"]
 
 # Events written in one transaction at most (those queued together).
 BATCH_SIZE = 200
