@@ -208,3 +208,14 @@ class TelephonyResynced(DomainEvent, frozen=True, kw_only=True):
     first: bool
     live_call_ids: tuple[str, ...]
     waiting_call_ids: tuple[str, ...]
+
+
+class CallNotTracked(CallEvent, frozen=True, kw_only=True):
+    """A caller asked for a queue (``CCEnqueue``) on a channel the tracker does not follow
+    because it was at its ceiling (``[asterisk] max_tracked_channels``): the product
+    cannot route this caller and sends it to the unroutable fallback instead of leaving
+    it on music for ever. ``channel`` is the caller's Asterisk channel name."""
+
+    name: ClassVar[str] = "call.not_tracked"
+    channel: str
+    queue: str

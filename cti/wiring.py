@@ -49,6 +49,7 @@ def build_telephony(
             unroutable_context=ast.unroutable_context,
             unroutable_exten=ast.unroutable_exten,
             unroutable_hangup_cause=ast.unroutable_hangup_cause,
+            max_tracked_channels=ast.max_tracked_channels,
         ),
     )
     for server in settings.asterisk.servers:
