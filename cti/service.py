@@ -178,6 +178,9 @@ class TelephonyService:
         # Calls whose offered agent phone has rung: only then is a failed dial the
         # agent's (see _agent_leg_failed).
         self._rang: set[str] = set()
+        # Calls whose ringing agent leg the agent declined from the console: the no-answer
+        # that follows is theirs, whatever status Asterisk reports for the hung-up leg.
+        self._declined: set[str] = set()
         # Call -> when each of its Redirects to an agent was sent, within the last minute.
         self._offer_times: dict[str, collections.deque[float]] = {}
         # Call -> until when it is held back by the offer limit (one ERROR per trip).
@@ -553,6 +556,7 @@ class TelephonyService:
         if isinstance(event, CallAnswered):
             self._offers.pop(event.call_id, None)
             self._rang.discard(event.call_id)
+            self._declined.discard(event.call_id)
             self._consults.pop(event.call_id, None)
             agent = agent_of(event.extension)
             if agent is None or event.direction is CallDirection.OUTBOUND:
@@ -567,10 +571,12 @@ class TelephonyService:
             offered = self._offers.pop(event.call_id, None)
             rang = event.call_id in self._rang
             self._rang.discard(event.call_id)
+            declined = event.call_id in self._declined
+            self._declined.discard(event.call_id)
             agent = agent_of(event.extension) or (offered[0] if offered else None)
             if agent is None:
                 return []
-            if not rang or event.dial_status.upper() not in AGENT_DIAL_FAILURES:
+            if not declined and (not rang or event.dial_status.upper() not in AGENT_DIAL_FAILURES):
                 # Asterisk could not make or ring the agent's leg (no RTP port, phone not
                 # registered, congestion): not the agent's failure to answer. The caller
                 # keeps its place, the agent their state; an unreachable phone pauses
@@ -608,6 +614,7 @@ class TelephonyService:
         if isinstance(event, CallHungUp):
             self._offers.pop(event.call_id, None)
             self._rang.discard(event.call_id)
+            self._declined.discard(event.call_id)
             self._consults.pop(event.call_id, None)
             self._offer_times.pop(event.call_id, None)
             self._offer_limited.pop(event.call_id, None)
@@ -1222,6 +1229,37 @@ class TelephonyService:
         session, call = self._find(call_id)
         channel = self._channel(session, call.root, "customer", call)
         reply = await session.control.hangup(channel)
+        return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    async def decline_offer(self, call_id: str, agent_id: str) -> ActionResult:
+        """The agent declines a call ringing on their phone, from the console: its ringing
+        leg is hung up (call rejected). The dialplan's no-answer that follows is the
+        agent's missed offer, the one rule for every channel."""
+        session, call = self._find(call_id)
+        offered = self._offers.get(call_id)
+        if offered is None or offered[0] != agent_id or call.state is not CallState.OFFERED:
+            raise IllegalCallState(
+                f"call {call_id} is not ringing for agent {agent_id}",
+                details={"call_id": call_id, "state": str(call.state)},
+            )
+        prefix = f"{session.control.phone(offered[1])}-"
+        legs = [
+            name
+            for uniqueid in call.channels
+            if (name := session.tracker.channel_name(uniqueid)).startswith(prefix)
+        ]
+        if not legs:
+            raise IllegalCallState(
+                f"call {call_id} has no ringing leg on agent {agent_id}'s phone yet",
+                details={"call_id": call_id, "state": str(call.state)},
+            )
+        self._declined.add(call_id)
+        try:
+            for leg in legs:
+                reply = await session.control.hangup(leg, cause=21)
+        except Exception:
+            self._declined.discard(call_id)
+            raise
         return ActionResult(True, reply.get("Message"), call_id=call_id)
 
     async def hold(self, call_id: str) -> ActionResult:
