@@ -95,15 +95,16 @@ async def _audit(
     error: AppError | None = None,
     customer_id: int | None = None,
 ) -> None:
-    contact = contact_id(call_id)
-    row: dict[str, Any] = {"call_id": call_id, "outcome": outcome, **details}
+    # No call id: a click-to-dial Asterisk refused before any call existed.
+    contact = contact_id(call_id)[:64] if call_id else None
+    row: dict[str, Any] = {"call_id": call_id or None, "outcome": outcome, **details}
     if error is not None:
         row["error"] = error.error_id
         row["message"] = one_line(error.message)
-    if customer_id is None:
+    if customer_id is None and contact is not None:
         customer_id = await _customer_of(services, contact)
     await services.profiles.record_audit(
-        user.actor, action, customer_id=customer_id, contact_id=contact[:64], details=row
+        user.actor, action, customer_id=customer_id, contact_id=contact, details=row
     )
     log.info(
         "call action %s on %s by user %s: %s%s",
