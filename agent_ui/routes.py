@@ -88,8 +88,10 @@ CALL_VIEW = _object(
      "monitors": {"type": "array", "items": OBJECT}},
     ["contact_id", "call_id", "state", "held", "recording", "transfer", "agent_id"],
 )  # fmt: skip
-_CALL_ACTION = ("200: Asterisk's events show the result; 202: Asterisk accepted it, the hub's "
-                "call message tells the rest. Agents: their own calls only (403 not-your-call).")
+_CALL_ACTION = (
+    "200: Asterisk's events show the result; 202: Asterisk accepted it, the hub's "
+    "call message tells the rest. Agents: their own calls only (403 not-your-call)."
+)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     # -- authentication ----------------------------------------------------------------
