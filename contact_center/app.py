@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from contact_center.accounts import AccountStore
-from contact_center.agent_state import register_agents
+from contact_center.agent_reports import AgentStateLog
+from contact_center.agent_state import register_agents, settle_state_log
 from contact_center.bus import EventBus, MemoryBus
 from contact_center.deployment import (
     claim_redis_namespace,
@@ -100,7 +101,8 @@ def build_services(
         clock=clock,
     )
     recorder = InteractionRecorder(profiles, voice_prefix=CONTACT_PREFIX)
-    events = FanOutSink(recorder, ContactLifeLog(voice_prefix=CONTACT_PREFIX), bus)
+    agent_states = AgentStateLog(engine)
+    events = FanOutSink(recorder, agent_states, ContactLifeLog(voice_prefix=CONTACT_PREFIX), bus)
 
     # Agents are registered from the user accounts at start-up (ids = user ids), so the
     # [routing.agents] entries, keyed by username, are applied there, not by the router.
@@ -155,6 +157,7 @@ def build_services(
         directory=directory,
         recorder=recorder,
         calls=calls,
+        agent_states=agent_states,
         agent_settings=agent_settings,
     )
     services.health["database"] = profiles.ping
@@ -215,10 +218,13 @@ def _lifetime(
         await services.bus.start()
         if services.recorder is not None:
             await services.recorder.start()
+        if services.agent_states is not None:
+            await services.agent_states.start()
         if services.routing is not None:
             await services.routing.start()
             agents = await register_agents(services)
             log.info("router started with %d agents", len(agents))
+            await settle_state_log(services, agents)
         if services.telephony is not None:
             await services.telephony.start()
         if hub is not None:
@@ -239,6 +245,8 @@ def _lifetime(
                 await services.routing.close()
             if services.recorder is not None:
                 await services.recorder.stop()
+            if services.agent_states is not None:
+                await services.agent_states.stop()
             await services.bus.close()
             await services.engine.dispose()
             log.info("services stopped")

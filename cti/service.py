@@ -65,6 +65,9 @@ log = logging.getLogger(__name__)
 # Health: offers failing this many times in a row on one server mean the router is
 # offering calls that cannot be carried out (a success resets the count).
 FAILED_OFFERS_LIMIT = 3
+# Dial results that, once the agent's phone has rung, are the agent's own: it rang out,
+# or the agent rejected it on the phone (BUSY after ringing).
+AGENT_DIAL_FAILURES = frozenset({"NOANSWER", "BUSY"})
 # Health: for this long after an offer named a call Asterisk does not have, the server
 # is reported not ok (the router and the PBX disagreed; the contact was closed).
 UNKNOWN_CALL_WINDOW_SECONDS = 60.0
@@ -159,6 +162,9 @@ class TelephonyService:
         # Call -> (agent, extension) of the phone it was sent to (Redirect in flight or
         # ringing), until it is answered, not answered or back in a queue.
         self._offers: dict[str, tuple[str, str]] = {}
+        # Calls whose offered agent phone has rung: only then is a failed dial the
+        # agent's (see _agent_leg_failed).
+        self._rang: set[str] = set()
         # Call -> when each of its Redirects to an agent was sent, within the last minute.
         self._offer_times: dict[str, collections.deque[float]] = {}
         # Call -> until when it is held back by the offer limit (one ERROR per trip).
@@ -446,7 +452,11 @@ class TelephonyService:
             log.exception("cti[%s] could not settle contacts kept from before", session.name)
             return
         for offer in offers:
-            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
+            self._spawn(
+                self._offer_quietly(
+                    offer.call_id, offer.agent_id, offer.decided_at, offer.auto_answer
+                )
+            )
 
     async def _queue_of(self, session: ServerSession, channel: str) -> str:
         try:
@@ -461,7 +471,11 @@ class TelephonyService:
                 self._spawn(self._requeue_orphan(session, event.call_id))
             offers = await self._route(session, event)
             for offer in offers:
-                self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
+                self._spawn(
+                    self._offer_quietly(
+                        offer.call_id, offer.agent_id, offer.decided_at, offer.auto_answer
+                    )
+                )
         await self.sink.publish(events)
 
     def _facts(self, session: ServerSession, call_id: str) -> CallFacts:
@@ -497,6 +511,7 @@ class TelephonyService:
             # The router follows the phone: this agent has the offer now, whoever it was
             # meant for (it changes nothing when the router rang this agent itself).
             self._offers[event.call_id] = (agent, event.extension)
+            self._rang.add(event.call_id)
             return await routing.agent_ringing(
                 call_id=event.call_id,
                 agent_id=agent,
@@ -505,6 +520,7 @@ class TelephonyService:
             )
         if isinstance(event, CallAnswered):
             self._offers.pop(event.call_id, None)
+            self._rang.discard(event.call_id)
             self._consults.pop(event.call_id, None)
             agent = agent_of(event.extension)
             if agent is None or event.direction is CallDirection.OUTBOUND:
@@ -517,9 +533,23 @@ class TelephonyService:
             )
         if isinstance(event, CallAgentNoAnswer):
             offered = self._offers.pop(event.call_id, None)
+            rang = event.call_id in self._rang
+            self._rang.discard(event.call_id)
             agent = agent_of(event.extension) or (offered[0] if offered else None)
             if agent is None:
                 return []
+            if not rang or event.dial_status.upper() not in AGENT_DIAL_FAILURES:
+                # Asterisk could not make or ring the agent's leg (no RTP port, phone not
+                # registered, congestion): not the agent's failure to answer. The caller
+                # keeps its place, the agent their state; an unreachable phone pauses
+                # the agent through its device state instead.
+                return await routing.offer_refused(
+                    call_id=event.call_id,
+                    agent_id=agent,
+                    reason=event.dial_status.lower() or "not-dialled",
+                    at=event.at,
+                    retry_seconds=self.settings.refused_offer_retry_seconds,
+                )
             return await routing.offer_not_answered(
                 call_id=event.call_id, agent_id=agent, reason=event.dial_status.lower(), at=event.at
             )
@@ -545,6 +575,7 @@ class TelephonyService:
             )
         if isinstance(event, CallHungUp):
             self._offers.pop(event.call_id, None)
+            self._rang.discard(event.call_id)
             self._consults.pop(event.call_id, None)
             self._offer_times.pop(event.call_id, None)
             self._offer_limited.pop(event.call_id, None)
@@ -601,7 +632,11 @@ class TelephonyService:
         if agent is None or session.tracker.phone_reachable(extension):
             return
         for offer in await self._phone_down(session, extension, agent):
-            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
+            self._spawn(
+                self._offer_quietly(
+                    offer.call_id, offer.agent_id, offer.decided_at, offer.auto_answer
+                )
+            )
 
     async def _phone_down(
         self, session: ServerSession, extension: str, agent: str
@@ -789,7 +824,12 @@ class TelephonyService:
     # ------------------------------------------------------------------ routing
 
     async def offer(
-        self, call_id: str, agent_id: str, *, decided_at: float | None = None
+        self,
+        call_id: str,
+        agent_id: str,
+        *,
+        decided_at: float | None = None,
+        auto_answer: bool = False,
     ) -> ActionResult:
         """Carry out a router decision: ring the agent's phone for a held caller.
 
@@ -805,7 +845,8 @@ class TelephonyService:
 
         ``decided_at`` (the router's time of the decision) makes a decision that arrives
         twice (returned by a router call and again from the bus) be handled once, even
-        when it is refused.
+        when it is refused. ``auto_answer``: the agent auto-accepts calls, their phone is
+        asked to answer by itself (AmiCallControl.offer_to_agent).
         """
         if decided_at is not None:
             decision = (agent_id, decided_at)
@@ -847,7 +888,7 @@ class TelephonyService:
         if holder is not None:
             return await self._keep_with_agent(session, call, agent_id, holder)
         try:
-            result = await self._ring(session, call, agent_id)
+            result = await self._ring(session, call, agent_id, auto_answer)
         except AppError as exc:
             self._offer_went_wrong(session, f"{exc.error_id}: {exc.message}")
             raise
@@ -940,9 +981,15 @@ class TelephonyService:
         for offer in offers:
             if offer.call_id == call_id and offer.agent_id == agent_id:
                 continue  # never loop on the same refused pair
-            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
+            self._spawn(
+                self._offer_quietly(
+                    offer.call_id, offer.agent_id, offer.decided_at, offer.auto_answer
+                )
+            )
 
-    async def _ring(self, session: ServerSession, call: Call, agent_id: str) -> ActionResult:
+    async def _ring(
+        self, session: ServerSession, call: Call, agent_id: str, auto_answer: bool = False
+    ) -> ActionResult:
         call_id = call.call_id
         extension = self.directory.extension_of(agent_id)
         if not extension:
@@ -979,7 +1026,9 @@ class TelephonyService:
         for hook in self._offer_hooks:
             hook(call_id, agent_id, extension)
         try:
-            reply = await session.control.offer_to_agent(channel, extension)
+            reply = await session.control.offer_to_agent(
+                channel, extension, auto_answer=auto_answer
+            )
         except (AsteriskRejected, AsteriskUnavailable) as exc:
             if self._offers.get(call_id) == (agent_id, extension):
                 del self._offers[call_id]
@@ -1046,7 +1095,11 @@ class TelephonyService:
             call_id=call_id, agent_id=agent_id, abandoned=True, at=self.clock(), lost=True
         )
         for offer in offers:
-            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
+            self._spawn(
+                self._offer_quietly(
+                    offer.call_id, offer.agent_id, offer.decided_at, offer.auto_answer
+                )
+            )
 
     async def _requeue_orphan(self, session: ServerSession, call_id: str) -> None:
         """A held customer whose agent hung up goes back to its queue, not music forever."""
@@ -1068,10 +1121,14 @@ class TelephonyService:
             )
 
     async def _offer_quietly(
-        self, call_id: str, agent_id: str, decided_at: float | None = None
+        self,
+        call_id: str,
+        agent_id: str,
+        decided_at: float | None = None,
+        auto_answer: bool = False,
     ) -> None:
         try:
-            await self.offer(call_id, agent_id, decided_at=decided_at)
+            await self.offer(call_id, agent_id, decided_at=decided_at, auto_answer=auto_answer)
         except AppError as exc:
             log.warning(
                 "offer of call %s to %s not carried out: %s (%s)",
