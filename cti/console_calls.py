@@ -428,9 +428,10 @@ class ConsoleCalls:
     async def hangup(self, call_id: str) -> ActionOutcome:
         view = self.require(call_id)
         if view.direction == CallDirection.INBOUND and view.state == "ringing":
-            # Hanging up here would drop the caller; a ringing offer is declined instead.
+            # Hanging up here would drop the caller: an offer is declined on the phone
+            # (rejected, or left to ring out), which puts the caller back in its queue.
             raise IllegalCallState(
-                f"call {call_id} is ringing at an agent: decline the offer instead",
+                f"call {call_id} is ringing at an agent's phone: answer or reject it there",
                 details={"call_id": call_id, "state": view.state},
             )
         result = await self._service().hangup(call_id)

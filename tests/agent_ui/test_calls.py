@@ -295,7 +295,7 @@ async def test_given_an_offer_ringing_then_the_agent_cannot_hang_the_caller_up(
     await desk.until(desk.alice, contact, lambda v: v["state"] == "ringing")
     status, body = await desk.post(desk.alice, f"/calls/{contact}/hangup")
     assert (status, body["error"]) == (409, "illegal-call-state")
-    assert "decline" in body["message"]
+    assert "reject it there" in body["message"]
     assert desk.pbx.calls[call].state == "ringing"
 
 
