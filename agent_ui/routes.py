@@ -10,11 +10,24 @@ from __future__ import annotations
 from typing import Any
 
 from agent_ui import openapi
-from agent_ui.api import agents, audit, auth, customers, status, users
+from agent_ui.api import (
+    agents,
+    audit,
+    auth,
+    contacts,
+    customers,
+    offers,
+    queues,
+    reports,
+    status,
+    users,
+)
 from agent_ui.endpoint import ADMINS, AGENTS, ANY_USER, PUBLIC, SUPERVISORS, Endpoint
 from agent_ui.pages import home, static
 from agent_ui.schemas import (
+    AgentRoutingUpdate,
     AgentStateChange,
+    AgentStatesReportQuery,
     AuditQuery,
     CustomerCreate,
     CustomerSearchQuery,
@@ -34,6 +47,7 @@ from agent_ui.schemas import (
     UserCreate,
     UserListQuery,
     UserUpdate,
+    WrapUpSave,
 )
 
 API = "/api/v1"
@@ -69,6 +83,93 @@ AGENT_STATE = _object(
      "active": {"type": "object"}, "extension": {"type": ["string", "null"]}},
     ["user_id", "agent_id", "state", "reason"],
 )  # fmt: skip
+
+# Router contact ids: voice ones are "call-<server>:<Asterisk uniqueid>".
+CONTACT_ID = r"[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}"
+OFFER_OUTCOME = _object(
+    {
+        "contact": _object(
+            {
+                "contact_id": {"type": "string"},
+                "channel": {"type": "string"},
+                "queue": {"type": "string"},
+                "state": {"type": "string"},
+                "agent_id": {"type": ["string", "null"]},
+            }
+        ),
+        "agent": AGENT_STATE,
+    },
+    ["contact", "agent"],
+)
+WRAP_UP = _object(
+    {
+        "contact_id": {"type": "string"},
+        "state": {"type": "string"},
+        "interaction_id": {"type": ["integer", "null"]},
+        "disposition": {"type": ["string", "null"]},
+        "disposition_label": {"type": ["string", "null"]},
+        "resolved": {"type": "boolean"},
+        "notes": {"type": ["string", "null"]},
+        "finished": {"type": "boolean"},
+    },
+    ["contact_id", "state", "interaction_id", "disposition", "finished"],
+)
+QUEUE = _object(
+    {
+        "name": {"type": "string"},
+        "channels": {"type": "array", "items": {"type": "string"}},
+        "dispositions": {
+            "type": "array",
+            "items": _object(
+                {
+                    "id": {"type": "string"},
+                    "label": {"type": "string"},
+                    "resolved": {"type": "boolean"},
+                }
+            ),
+        },
+        "disposition_required": {"type": "boolean"},
+        "wrap_up_seconds": {"type": ["number", "string"]},
+        "wrap_up_max_seconds": {"type": "number"},
+    },
+    ["name", "channels", "dispositions", "disposition_required", "wrap_up_seconds"],
+)
+AGENT_STATES_REPORT = _object(
+    {
+        "day": {"type": "string"},
+        "from": {"type": "number"},
+        "to": {"type": "number"},
+        "agents": {
+            "type": "array",
+            "items": _object(
+                {
+                    "agent_id": {"type": "string"},
+                    "user_id": {"type": ["integer", "null"]},
+                    "name": {"type": ["string", "null"]},
+                    "states": OBJECT,
+                    "not_ready_reasons": OBJECT,
+                    "changes": {"type": "integer"},
+                    "state": {"type": "string"},
+                    "reason": {"type": ["string", "null"]},
+                }
+            ),
+        },
+    },
+    ["day", "from", "to", "agents"],
+)
+AGENT_ROUTING = _object(
+    {
+        "user_id": {"type": "integer"},
+        "agent_id": {"type": "string"},
+        "source": {"enum": ["admin", "settings", "default"]},
+        "queues": {"type": ["array", "null"]},
+        "skills": OBJECT,
+        "profile": {"type": ["string", "null"]},
+        "auto_accept": {"type": ["array", "null"]},
+        "effective": OBJECT,
+    },
+    ["user_id", "agent_id", "source", "queues", "skills", "profile", "auto_accept", "effective"],
+)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     # -- authentication ----------------------------------------------------------------
@@ -167,6 +268,28 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("PUT", f"{API}/agents/{{user_id:{ID}}}/state", agents.set_agent_state, SUPERVISORS,
              "Change an agent's state (recorded as forced by the supervisor)", "agents",
              body=AgentStateChange, response=AGENT_STATE),
+    # -- offers, wrap-up, queues, agent reports and administration ------------------------
+    Endpoint("POST", f"{API}/offers/{{contact_id:{CONTACT_ID}}}/accept", offers.accept, AGENTS,
+             "Accept a chat or email offered to me (a call: answer the phone)", "offers",
+             response=OFFER_OUTCOME),
+    Endpoint("POST", f"{API}/offers/{{contact_id:{CONTACT_ID}}}/decline", offers.decline, AGENTS,
+             "Decline a chat or email offered to me: back to its place in the queue, and I "
+             "go not ready (missed-offer)", "offers", response=OFFER_OUTCOME),
+    Endpoint("POST", f"{API}/contacts/{{contact_id:{CONTACT_ID}}}/wrap-up", contacts.wrap_up,
+             AGENTS, "Save my contact's disposition and notes; finish ends wrap-up",
+             "contacts", body=WrapUpSave, response=WRAP_UP),
+    Endpoint("GET", f"{API}/queues", queues.list_queues, ANY_USER,
+             "Every queue: channels, dispositions, wrap-up timer", "queues",
+             response=_object({"items": {"type": "array", "items": QUEUE}})),
+    Endpoint("GET", f"{API}/reports/agent-states", reports.agent_states, SUPERVISORS,
+             "Seconds per state and per not-ready reason per agent on a UTC day",
+             "reports", query=AgentStatesReportQuery, response=AGENT_STATES_REPORT),
+    Endpoint("GET", f"{API}/agents/{{user_id:{ID}}}/routing", agents.get_agent_routing, ADMINS,
+             "An agent's queues, skills, routing profile and auto-accept channels", "agents",
+             response=AGENT_ROUTING),
+    Endpoint("PUT", f"{API}/agents/{{user_id:{ID}}}/routing", agents.set_agent_routing_of,
+             ADMINS, "Replace an agent's routing (in force from the next decision)", "agents",
+             body=AgentRoutingUpdate, response=AGENT_ROUTING),
     Endpoint("GET", "/", home.home, PUBLIC, "Start page: what runs, the API, how to log in",
              "pages", response={"type": "string"}, media_type="text/html"),
     Endpoint("GET", f"/static/{{name:{static.NAME_PATTERN}}}", static.static_file, PUBLIC,

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from contact_center.accounts import AccountStore
+from contact_center.agent_reports import AgentStateLog
 from contact_center.agent_state import register_agents
 from contact_center.bus import EventBus, MemoryBus
 from contact_center.deployment import (
@@ -99,7 +100,8 @@ def build_services(
         clock=clock,
     )
     recorder = InteractionRecorder(profiles, voice_prefix=CONTACT_PREFIX)
-    events = FanOutSink(recorder, ContactLifeLog(voice_prefix=CONTACT_PREFIX), bus)
+    agent_states = AgentStateLog(engine)
+    events = FanOutSink(recorder, agent_states, ContactLifeLog(voice_prefix=CONTACT_PREFIX), bus)
 
     # Agents are registered from the user accounts at start-up (ids = user ids), so the
     # [routing.agents] entries, keyed by username, are applied there, not by the router.
@@ -150,6 +152,7 @@ def build_services(
         telephony=telephony,
         directory=directory,
         recorder=recorder,
+        agent_states=agent_states,
         agent_settings=agent_settings,
     )
     services.health["database"] = profiles.ping
@@ -210,6 +213,8 @@ def _lifetime(
         await services.bus.start()
         if services.recorder is not None:
             await services.recorder.start()
+        if services.agent_states is not None:
+            await services.agent_states.start()
         if services.routing is not None:
             await services.routing.start()
             agents = await register_agents(services)
@@ -234,6 +239,8 @@ def _lifetime(
                 await services.routing.close()
             if services.recorder is not None:
                 await services.recorder.stop()
+            if services.agent_states is not None:
+                await services.agent_states.stop()
             await services.bus.close()
             await services.engine.dispose()
             log.info("services stopped")

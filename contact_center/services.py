@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from contact_center.accounts import AccountStore
+    from contact_center.agent_reports import AgentStateLog
     from contact_center.bus import EventBus
     from contact_center.history import InteractionRecorder
     from contact_center.settings import Settings
@@ -53,6 +54,8 @@ class Services:
     telephony: TelephonyService | None = None
     directory: StaticAgentDirectory | None = None
     recorder: InteractionRecorder | None = None
+    # Keeps every agent.state_changed for the time-in-state report.
+    agent_states: AgentStateLog | None = None
     # Per-agent routing settings by username or user id ([routing.agents.NAME]).
     agent_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)

@@ -53,13 +53,16 @@ class EnqueueContact(Command, frozen=True, kw_only=True, tag="enqueue"):
 
 
 class UpsertAgent(Command, frozen=True, kw_only=True, tag="upsert_agent"):
-    """Create or update an agent's definition (skills, queues, routing profile)."""
+    """Create or update an agent's definition (skills, queues, routing profile, the
+    channels they auto-accept): in force from the next routing decision."""
 
     agent_id: str
     name: str = ""
     skills: tuple[tuple[str, int], ...] = ()
     queues: tuple[str, ...] = ()
     profile: str | None = None
+    # Channels whose offers are accepted without a click; None: the configured default.
+    auto_accept: tuple[str, ...] | None = None
 
 
 class SetAgentState(Command, frozen=True, kw_only=True, tag="set_agent_state"):

@@ -86,7 +86,7 @@ from routing.model import (
     CHANNELS,
     ENDED_STATES,
     HOLDING_STATES,
-    NO_ANSWER_REASON,
+    MISSED_OFFER_REASON,
     NO_DECLINES,
     Agent,
     AgentState,
@@ -101,6 +101,8 @@ from routing.model import (
     RoutingConfig,
     SkillRequirement,
     StrategyName,
+    channels_in_order,
+    current_reason,
     meets,
     name_problem,
     to_milliseconds,
@@ -178,6 +180,10 @@ class RoutingEngine:
             name: ChannelRules(profile) for name, profile in config.profiles.items()
         }
         self._rings: dict[str, tuple[Ring, ...]] = {n: q.rings() for n, q in config.queues.items()}
+        # Channels auto-accepted by agents who set none of their own.
+        self._auto_accept: tuple[Channel, ...] = tuple(
+            channel for channel in CHANNELS if channel in config.auto_accept
+        )
         self._contacts: dict[str, Contact] = {}
         self._agents: dict[str, Agent] = {}
         self._stats: dict[tuple[str, Channel], QueueChannelStats] = {}
@@ -764,6 +770,10 @@ class RoutingEngine:
         lane.stats.offered(self._today)
         self._dirty_stats.add((contact.queue, contact.channel))
         self._dirty_contacts.add(contact.contact_id)
+        accepting = agent.auto_accept
+        if accepting is None:
+            accepting = self._auto_accept
+        auto_accept = contact.channel in accepting and decision.decided_by != "channel"
         events.append(
             ContactOffered(
                 at=now,
@@ -777,8 +787,13 @@ class RoutingEngine:
                 decided_by=decision.decided_by,
                 strategy=decision.strategy,
                 ring=decision.ring,
+                auto_accept=auto_accept,
             )
         )
+        if auto_accept and contact.channel != Channel.VOICE:
+            # A call is connected when the phone answers (the channel reports it); a
+            # chat or email is the agent's at once.
+            self._connect(contact, agent, events)
 
     def _remember(self, contact: Contact, record: Decision) -> None:
         contact.explanations.append(record)
@@ -923,6 +938,14 @@ class RoutingEngine:
                     details={"skill": skill, "level": level},
                 )
             skills[skill] = level
+        auto_accept: tuple[Channel, ...] | None = None
+        if c.auto_accept is not None:
+            unknown = sorted(set(c.auto_accept) - set(CHANNEL_BY_NAME))
+            if unknown:
+                raise InvalidCommand(
+                    f"unknown auto-accept channels {unknown}", details={"channels": unknown}
+                )
+            auto_accept = channels_in_order(c.auto_accept)
         agent = self._agents.get(c.agent_id)
         if agent is None:
             agent = Agent(
@@ -947,6 +970,7 @@ class RoutingEngine:
             agent.skills = skills
             agent.serve(frozenset(c.queues))
             agent.profile = profile
+        agent.auto_accept = auto_accept
         self._index_agent(agent)
         self._refresh_agent(agent)
         self._fill_agent(agent, events)
@@ -1011,7 +1035,7 @@ class RoutingEngine:
             raise InvalidCommand(
                 f"unknown agent state {c.state!r} (offline, ready or not_ready)"
             ) from None
-        reason = c.reason if target == AgentState.NOT_READY else None
+        reason = current_reason(c.reason) if target == AgentState.NOT_READY else None
         if target == AgentState.NOT_READY and reason not in self.config.reasons:
             raise UnknownNotReadyReason(
                 f"unknown not-ready reason {reason!r}",
@@ -1138,8 +1162,9 @@ class RoutingEngine:
         self._declined[contact.contact_id] = contact.declined_by
         if contact.returned_until and agent.agent_id in contact.returned_until:
             del contact.returned_until[agent.agent_id]  # declined for good now
-        self._requeue_offer(contact, agent, events, "declined")
-        self._fill_agent(agent, events)
+        self._release_slot(agent, contact)
+        self._missed_offer(agent, events)
+        self._back_to_queue(contact, events, "declined")
 
     def _not_answered(self, c: cmd.OfferNotAnswered, events: list[DomainEvent]) -> None:
         contact = self._get_contact(c.contact_id)
@@ -1164,12 +1189,17 @@ class RoutingEngine:
         )
         # Pause the agent first so the contact cannot be offered straight back to them.
         self._release_slot(agent, contact)
-        no_answer = agent.state == AgentState.NOT_READY and agent.reason == NO_ANSWER_REASON
-        if not no_answer and agent.state != AgentState.OFFLINE:
-            self._change_agent_state(
-                agent, AgentState.NOT_READY, NO_ANSWER_REASON, "system", events
-            )
+        self._missed_offer(agent, events)
         self._back_to_queue(contact, events, "no-answer")
+
+    def _missed_offer(self, agent: Agent, events: list[DomainEvent]) -> None:
+        """The one rule for an offer declined or not answered in time, on every channel:
+        the agent goes NOT_READY("missed-offer") (their other ringing offers go back)."""
+        missed = agent.state == AgentState.NOT_READY and agent.reason == MISSED_OFFER_REASON
+        if not missed and agent.state != AgentState.OFFLINE:
+            self._change_agent_state(
+                agent, AgentState.NOT_READY, MISSED_OFFER_REASON, "system", events
+            )
 
     def _requeue_offer(
         self, contact: Contact, agent: Agent, events: list[DomainEvent], reason: str

@@ -41,6 +41,10 @@ class ContactOffered(ContactEvent, frozen=True, kw_only=True):
     decided_by: str
     strategy: str
     ring: int
+    # Accepted without a click (the agent's auto-accept channels): a chat or email is
+    # connected at once (contact.connected follows); a call rings the phone, which the
+    # dialplan tells to answer by itself.
+    auto_accept: bool = False
 
 
 class ContactOfferTimedOut(ContactEvent, frozen=True, kw_only=True):
@@ -151,5 +155,5 @@ class AgentStateChanged(DomainEvent, frozen=True, kw_only=True):
     state: AgentState
     reason: str | None = None
     previous_seconds: float = 0.0
-    # "agent", "supervisor" or "system" (no-answer)
+    # "agent", "supervisor" or "system" (missed offer, phone unreachable, disconnected)
     by: str = "agent"

@@ -74,15 +74,31 @@ class AgentState(StrEnum):
     NOT_READY = "not_ready"
 
 
-NO_ANSWER_REASON = "no-answer"
+# An offer the agent declined or let time out (any channel: a phone that rang out, a
+# chat or email not accepted in time): one rule, one reason (docs/routing.md).
+MISSED_OFFER_REASON = "missed-offer"
+# The id this reason had before: records kept by an earlier version still read.
+LEGACY_NO_ANSWER_REASON = "no-answer"
 # Set by the telephony adapter while an agent's phone is unreachable (after a grace).
 PHONE_UNREACHABLE_REASON = "phone-unreachable"
 # Set by the console hub when an agent has had no live console for the grace period.
 DISCONNECTED_REASON = "disconnected"
 # Not-ready reasons the system sets itself: always allowed, never configured.
 SYSTEM_NOT_READY_REASONS: Final = frozenset(
-    {NO_ANSWER_REASON, PHONE_UNREACHABLE_REASON, DISCONNECTED_REASON}
+    {MISSED_OFFER_REASON, PHONE_UNREACHABLE_REASON, DISCONNECTED_REASON}
 )
+
+
+def channels_in_order(names: Sequence[str]) -> tuple[Channel, ...]:
+    """Channel names as channels, once each, in the order of :data:`CHANNELS`."""
+    wanted = {Channel(name) for name in names}
+    return tuple(channel for channel in CHANNELS if channel in wanted)
+
+
+def current_reason(reason: str | None) -> str | None:
+    """A not-ready reason as this version names it (older records say "no-answer")."""
+    return MISSED_OFFER_REASON if reason == LEGACY_NO_ANSWER_REASON else reason
+
 
 AGENT_TRANSITIONS: Final[dict[AgentState, frozenset[AgentState]]] = {
     AgentState.OFFLINE: frozenset({AgentState.READY, AgentState.NOT_READY}),
@@ -252,6 +268,8 @@ class RoutingConfig:
     short_abandon_seconds: float = 5.0
     # "Today" for the daily counters starts at local midnight in this zone.
     timezone: str = "UTC"
+    # Channels whose offers are accepted without a click, for agents who set none.
+    auto_accept: frozenset[Channel] = frozenset()
     # Decision records kept per live contact for the console's "why" panel.
     explanations_per_contact: int = 10
     # Candidates listed in one decision record (the counts always cover all of them).
@@ -601,6 +619,7 @@ class Agent:
     __slots__ = (
         "active",
         "agent_id",
+        "auto_accept",
         "awaiting",
         "contacts_today",
         "last_offer",
@@ -637,6 +656,9 @@ class Agent:
         # The same, sorted (what records hold): rebuilt only when the queues change.
         self.queue_order: tuple[str, ...] = tuple(sorted(queues))
         self.profile = profile
+        # Channels whose offers this agent accepts without a click, sorted; None: the
+        # configured default (RoutingConfig.auto_accept).
+        self.auto_accept: tuple[Channel, ...] | None = None
         self.state = AgentState.OFFLINE
         self.reason: str | None = None
         self.state_since = since
@@ -682,6 +704,8 @@ class Agent:
         data["active"] = {contact: str(channel) for contact, channel in self.active.items()}
         data["load"] = {str(channel): count for channel, count in self.load.items()}
         data["awaiting"] = {str(channel): count for channel, count in self.awaiting.items()}
+        accepted = self.auto_accept
+        data["auto_accept"] = None if accepted is None else [str(c) for c in accepted]
         return data
 
     def serve(self, queues: frozenset[str]) -> None:
@@ -698,6 +722,7 @@ class Agent:
         sorted. A backend serialises records before the next command."""
         return {
             "agent_id": self.agent_id,
+            "auto_accept": self.auto_accept,
             "contacts_today": self.contacts_today,
             "last_offer": dict(self.last_offer),
             "last_work_at": self.last_work_at,
@@ -723,7 +748,10 @@ class Agent:
             since=float(data["state_since"]),
         )
         agent.state = AgentState(data["state"])
-        agent.reason = data["reason"]
+        agent.reason = current_reason(data["reason"])
+        accepted = data.get("auto_accept")
+        if accepted is not None:
+            agent.auto_accept = channels_in_order(accepted)
         agent.last_work_at = float(data["last_work_at"])
         agent.work_seq = int(data.get("work_seq", 0))
         agent.contacts_today = int(data["contacts_today"])

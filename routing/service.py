@@ -140,7 +140,10 @@ class RoutingService:
         skills: Mapping[str, int] | None = None,
         queues: tuple[str, ...] | list[str] = (),
         profile: str | None = None,
+        auto_accept: tuple[str, ...] | list[str] | None = None,
     ) -> CommandResult:
+        """Create or update an agent (in force from the next decision); ``auto_accept``:
+        the channels whose offers they accept without a click (None: the default)."""
         return await self.run(
             cmd.UpsertAgent(
                 agent_id=agent_id,
@@ -148,6 +151,7 @@ class RoutingService:
                 skills=tuple(sorted((skills or {}).items())),
                 queues=tuple(queues),
                 profile=profile,
+                auto_accept=None if auto_accept is None else tuple(auto_accept),
             )
         )
 

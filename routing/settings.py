@@ -87,6 +87,16 @@ class MaxWaitSettings(_Model):
     target_queue: str | None = None
 
 
+class DispositionSettings(_Model):
+    """One wrap-up outcome an agent can pick: a stable id (what reports and the API
+    carry), the label agents see, and whether it marks the customer's issue resolved
+    (an unresolved last contact shows as such on the next screen-pop)."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    label: str = Field("", max_length=100)
+    resolved: bool = False
+
+
 class QueueSettings(_Model):
     channels: tuple[Channel, ...] = Field(min_length=1)
     skills: dict[str, int] = Field(default_factory=dict)
@@ -101,11 +111,27 @@ class QueueSettings(_Model):
     wrap_up_seconds: float | Literal["manual"] = 0.0
     wrap_up_max_seconds: float = Field(3600.0, gt=0)
     max_wait: MaxWaitSettings | None = None
+    # Wrap-up outcomes offered for this queue's contacts: ids ("resolved") or tables
+    # ({ id = "resolved", label = "Resolved", resolved = true }).
+    dispositions: tuple[DispositionSettings, ...] = ()
+    # Whether saving a wrap-up needs one of them.
+    disposition_required: bool = False
 
     @field_validator("skills")
     @classmethod
     def _levels(cls, value: dict[str, int]) -> dict[str, int]:
         return _check_levels(value)
+
+    @field_validator("dispositions", mode="before")
+    @classmethod
+    def _disposition_ids(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            return value
+        found = [{"id": item} if isinstance(item, str) else item for item in value]
+        ids = [item.get("id") for item in found if isinstance(item, dict)]
+        if len(set(ids)) != len(ids):
+            raise ValueError("disposition ids must be unique")
+        return found
 
     @field_validator("offer_timeout_seconds")
     @classmethod
@@ -128,6 +154,8 @@ class AgentSettings(_Model):
     skills: dict[str, int] = Field(default_factory=dict)
     queues: tuple[str, ...] = ()
     profile: str | None = None
+    # None: the channels of [routing] auto_accept.
+    auto_accept: tuple[Channel, ...] | None = None
 
     @field_validator("skills")
     @classmethod
@@ -152,6 +180,9 @@ class RoutingSettings(_Model):
     checkpoint_seconds: float = Field(5.0, ge=0.1, le=300)
     checkpoint_commands: int = Field(100_000, ge=1, le=1_000_000)
     not_ready_reasons: tuple[str, ...] = tuple(sorted(DEFAULT_NOT_READY_REASONS))
+    # Channels whose offers are accepted without a click, for every agent who does not
+    # set their own (agent administration, [routing.agents.NAME] auto_accept).
+    auto_accept: tuple[Channel, ...] = ()
     default_profile: str = "default"
     stats_window_seconds: float = Field(1800.0, ge=60, le=86_400)
     short_abandon_seconds: float = Field(5.0, ge=0)
@@ -273,6 +304,7 @@ def build_config(settings: RoutingSettings) -> RoutingConfig:
         queues=queues,
         profiles=profiles,
         not_ready_reasons=frozenset(settings.not_ready_reasons) - SYSTEM_NOT_READY_REASONS,
+        auto_accept=frozenset(settings.auto_accept),
         default_profile=settings.default_profile,
         stats_window_seconds=settings.stats_window_seconds,
         short_abandon_seconds=settings.short_abandon_seconds,

@@ -1,5 +1,7 @@
 """Agent state in the router: an agent's own (``/agents/me/state``) and, for
 supervisors, anyone's (``/agents/{id}/state``, recorded as forced by the supervisor).
+Admins edit an agent's routing (``/agents/{id}/routing``: queues, skills, profile,
+auto-accept channels), in force from the router's next decision.
 
 Logging in to the router is separate from logging in to the API: an agent logged in
 over HTTP stays OFFLINE until they ask to be READY or NOT_READY (with a reason from
@@ -8,12 +10,21 @@ over HTTP stays OFFLINE until they ask to be READY or NOT_READY (with a reason f
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from agent_ui.middlewares import json_response
 from agent_ui.request_state import body_of, path_id, principal_of, services_of
-from agent_ui.schemas import AgentStateChange
-from contact_center.agent_state import agent_state, change_agent_state
+from agent_ui.schemas import AgentRoutingUpdate, AgentStateChange
+from contact_center.agent_state import (
+    agent_routing_view,
+    agent_state,
+    change_agent_state,
+    set_agent_routing,
+)
+
+log = logging.getLogger(__name__)
 
 
 async def my_state(request: web.Request) -> web.StreamResponse:
@@ -42,3 +53,27 @@ async def set_agent_state(request: web.Request) -> web.StreamResponse:
     return json_response(
         await change_agent_state(services, user, body.state, body.reason, by=supervisor)
     )
+
+
+async def get_agent_routing(request: web.Request) -> web.StreamResponse:
+    services = services_of(request)
+    user = await services.accounts.get_user(path_id(request, "user_id"))
+    return json_response(await agent_routing_view(services, user))
+
+
+async def set_agent_routing_of(request: web.Request) -> web.StreamResponse:
+    services = services_of(request)
+    body = body_of(request, AgentRoutingUpdate)
+    user = await services.accounts.get_user(path_id(request, "user_id"))
+    admin = principal_of(request).user
+    view = await set_agent_routing(
+        services,
+        user,
+        queues=body.queues,
+        skills=body.skills,
+        profile=body.profile,
+        auto_accept=body.auto_accept,
+        by=admin,
+    )
+    log.info("agents: user %d changed the routing of agent %d", admin.id, user.id)
+    return json_response(view)

@@ -159,7 +159,7 @@ class ContactUpdate(_Message, frozen=True, kw_only=True, tag="contact"):
 
 class AgentStateUpdate(_Message, frozen=True, kw_only=True, tag="agent_state"):
     """An agent's state changed (on ``agent:<id>`` and ``agents``); ``by``: agent,
-    supervisor or system (no-answer, disconnected)."""
+    supervisor or system (missed-offer, phone-unreachable, disconnected)."""
 
     seq: int
     topic: str

@@ -250,3 +250,35 @@ waiting_contacts = Table(
     Column("data", JSON, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+# Every change of an agent's state in the router (agent.state_changed), for the daily
+# time-in-state report. Ids only (the router's agent id, the user id as text): nothing
+# here is a customer's personal data.
+agent_state_changes = Table(
+    "agent_state_changes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("agent_id", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(64), nullable=True),
+    # "agent", "supervisor" or "system"
+    Column("changed_by", String(16), nullable=False),
+    Index("ix_agent_state_changes_agent_at", "agent_id", "at"),
+    Index("ix_agent_state_changes_at", "at"),
+)
+
+# An agent's routing definition set by an administrator (API): it replaces the
+# [routing.agents.<username>] entry and survives restarts. NULL queues: every queue;
+# NULL auto_accept: the [routing] auto_accept default.
+agent_routing = Table(
+    "agent_routing",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("queues", JSON, nullable=True),
+    Column("skills", JSON, nullable=False),
+    Column("profile", String(64), nullable=True),
+    Column("auto_accept", JSON, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", Id, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+)

@@ -93,7 +93,7 @@ async def test_a_real_no_answer_pauses_the_agent_and_their_phone_coming_back_doe
         await r.feed(recorded("m2-ring-no-answer-device-state"))
         assert r.redirects() == ["1002"]
         bob = await r.agent("bob")
-        assert (bob["state"], bob["reason"]) == ("not_ready", "no-answer")
+        assert (bob["state"], bob["reason"]) == ("not_ready", "missed-offer")
         assert [e.name for e in r.router_events.events].count("contact.offered") == 1
     finally:
         await r.close()

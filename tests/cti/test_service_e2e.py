@@ -90,7 +90,7 @@ async def test_agent_not_answering_is_set_not_ready_and_the_call_goes_to_the_nex
     answered = await stack.events.wait_for("call.answered")
     assert answered.to_dict()["extension"] == "1002"
     alice = await stack.agent("alice")
-    assert (alice["state"], alice["reason"]) == ("not_ready", "no-answer")
+    assert (alice["state"], alice["reason"]) == ("not_ready", "missed-offer")
     assert (await stack.contact(call))["state"] == "connected"
 
 

@@ -15,9 +15,12 @@ from contact_center.domain.events import DomainEvent
 from contact_center.errors import AppError
 from routing import errors
 from routing.backends.base import CommandResult
+from routing.backends.memory import MemoryRouterBackend
 from routing.events import ContactOffered
 from routing.model import CustomerContext
-from tests.routing.conftest import Router
+from routing.ports import InMemoryWaitingContactStore, ListEventSink
+from routing.service import RoutingService
+from tests.routing.conftest import Router, make_config
 
 
 def names(events: Iterable[DomainEvent] | CommandResult) -> list[str]:
@@ -172,7 +175,7 @@ async def test_given_an_offer_when_it_times_out_then_agent_pauses_and_contact_re
         "contact.queued",
     ]
     agent = await router.service.describe_agent("a1")
-    assert (agent["state"], agent["reason"]) == ("not_ready", "no-answer")
+    assert (agent["state"], agent["reason"]) == ("not_ready", "missed-offer")
     assert (await router.service.describe_contact("c1"))["position"] == 1
     await add_agent(router, "a2")
     assert (await router.service.describe_agent("a2"))["active"] == {"c1": "voice"}
@@ -186,23 +189,98 @@ async def test_given_an_offer_when_the_channel_reports_no_answer_then_agent_paus
     await router.service.enqueue("c1", "voice", "support")
     result = await router.service.not_answered("c1", "a1")
     assert "contact.offer_timed_out" in names(result)
-    assert (await router.service.describe_agent("a1"))["reason"] == "no-answer"
+    assert (await router.service.describe_agent("a1"))["reason"] == "missed-offer"
     after = await router.service.ready("a2")
     assert offers(after) == [("c1", "a2")]
 
 
-async def test_given_an_offer_when_declined_then_someone_else_gets_it_and_not_the_decliner(
+async def test_given_an_offer_when_declined_then_the_decliner_misses_it_and_someone_else_gets_it(
     router: Router,
 ) -> None:
     await add_agent(router, "a1")
-    await router.service.enqueue("c1", "voice", "support")
+    await router.service.enqueue("c1", "chat", "support")
     declined = await router.service.decline("c1", "a1")
-    assert names(declined) == ["contact.offer_declined", "contact.queued"]
-    assert (await router.service.describe_agent("a1"))["state"] == "ready"
+    # The one missed-offer rule: the same as an offer that timed out.
+    assert names(declined) == ["contact.offer_declined", "agent.state_changed", "contact.queued"]
+    agent = await router.service.describe_agent("a1")
+    assert (agent["state"], agent["reason"]) == ("not_ready", "missed-offer")
+    assert (await router.service.describe_contact("c1"))["position"] == 1
     joined = await add_and_collect(router, "a2")
     assert offers(joined) == [("c1", "a2")]
     explanation = await router.service.explain("c1")
     assert [d["agent_id"] for d in explanation["decisions"]] == ["a1", "a2"]
+
+
+async def test_given_a_decliner_back_ready_then_the_declined_contact_is_not_offered_again(
+    router: Router,
+) -> None:
+    await add_agent(router, "a1")
+    await router.service.enqueue("c1", "email", "support")
+    await router.service.decline("c1", "a1")
+    back = await router.service.ready("a1")
+    assert offers(back) == []
+    await router.service.enqueue("c2", "email", "support")
+    assert (await router.service.describe_agent("a1"))["active"] == {"c2": "email"}
+
+
+# -- auto-accept -----------------------------------------------------------------------
+
+
+async def test_given_an_agent_auto_accepting_chat_then_a_chat_is_connected_without_a_click(
+    router: Router,
+) -> None:
+    await router.service.upsert_agent("a1", queues=("support",), auto_accept=("chat",))
+    await router.service.ready("a1")
+    result = await router.service.enqueue("c1", "chat", "support")
+    assert names(result) == ["contact.queued", "contact.offered", "contact.connected"]
+    offered = result.events[1]
+    assert isinstance(offered, ContactOffered) and offered.auto_accept is True
+    assert (await router.service.describe_contact("c1"))["state"] == "connected"
+    # Nothing left to time out.
+    assert names(await router.advance(60)) == []
+    assert (await router.service.describe_agent("a1"))["state"] == "ready"
+
+
+async def test_given_auto_accept_for_chat_only_then_an_email_still_waits_for_a_click(
+    router: Router,
+) -> None:
+    await router.service.upsert_agent("a1", queues=("support",), auto_accept=("chat",))
+    await router.service.ready("a1")
+    result = await router.service.enqueue("c1", "email", "support")
+    assert names(result) == ["contact.queued", "contact.offered"]
+    offered = result.events[1]
+    assert isinstance(offered, ContactOffered) and offered.auto_accept is False
+
+
+async def test_given_auto_accept_for_voice_then_the_call_is_flagged_and_waits_for_the_phone(
+    router: Router,
+) -> None:
+    await router.service.upsert_agent("a1", queues=("support",), auto_accept=("voice",))
+    await router.service.ready("a1")
+    result = await router.service.enqueue("c1", "voice", "support")
+    # A call is connected when the phone answers (the channel reports it), not before.
+    assert names(result) == ["contact.queued", "contact.offered"]
+    offered = result.events[1]
+    assert isinstance(offered, ContactOffered) and offered.auto_accept is True
+    assert (await router.service.describe_agent("a1"))["auto_accept"] == ["voice"]
+
+
+async def test_given_auto_accept_changed_by_an_upsert_then_the_next_offer_follows_it(
+    router: Router,
+) -> None:
+    await router.service.upsert_agent("a1", queues=("support",), auto_accept=("chat",))
+    await router.service.ready("a1")
+    await router.service.upsert_agent("a1", queues=("support",), auto_accept=())
+    result = await router.service.enqueue("c1", "chat", "support")
+    assert names(result) == ["contact.queued", "contact.offered"]
+    assert (await router.service.describe_agent("a1"))["auto_accept"] == []
+
+
+async def test_given_an_unknown_auto_accept_channel_then_the_upsert_is_refused(
+    router: Router,
+) -> None:
+    with pytest.raises(errors.InvalidCommand):
+        await router.service.upsert_agent("a1", queues=("support",), auto_accept=("fax",))
 
 
 async def add_and_collect(router: Router, agent_id: str) -> CommandResult:
@@ -662,3 +740,29 @@ async def test_given_bad_input_when_submitted_then_a_clear_error_and_nothing_los
     assert await router.service.statistics() == before
     assert (await router.service.describe_contact("dup"))["state"] == "queued"
     assert (await router.service.describe_agent("a1"))["state"] == "ready"
+
+
+async def test_given_a_default_auto_accept_then_agents_without_their_own_follow_it(
+    backend_target: tuple[str, str, str], clock: Any
+) -> None:
+    if backend_target[0] != "memory":
+        pytest.skip("configuration, not state: one backend shows it")
+    backend = MemoryRouterBackend(
+        make_config({"auto_accept": ["email"]}),
+        sink=ListEventSink(),
+        store=InMemoryWaitingContactStore(),
+        clock=clock,
+        run_timers=False,
+    )
+    service = RoutingService(backend)
+    await service.start()
+    await service.upsert_agent("a1", queues=("support",))
+    await service.upsert_agent("a2", queues=("support",), auto_accept=())
+    await service.ready("a1")
+    first = await service.enqueue("c1", "email", "support")
+    assert names(first)[-1] == "contact.connected"
+    await service.not_ready("a1", "break")
+    await service.ready("a2")
+    second = await service.enqueue("c2", "email", "support")
+    assert offers(second) and names(second)[-1] == "contact.offered"
+    await service.close()

@@ -10,6 +10,7 @@ from routing.matching import ChannelRules, exclusion
 from routing.model import (
     CONTACT_TRANSITIONS,
     DEFAULT_PROFILE,
+    MISSED_OFFER_REASON,
     Agent,
     AgentState,
     Channel,
@@ -179,3 +180,26 @@ def test_given_profile_rules_then_exclusion_names_the_reason() -> None:
     assert exclusion(a, ChannelRules(DEFAULT_PROFILE), Channel.VOICE) == "busy"
     a.awaiting[Channel.CHAT] = 1
     assert exclusion(a, ChannelRules(DEFAULT_PROFILE), Channel.VOICE) is None
+
+
+def test_given_auto_accept_channels_when_serialised_then_they_round_trip() -> None:
+    a = agent()
+    a.auto_accept = (Channel.CHAT, Channel.EMAIL)
+    record = orjson.loads(orjson.dumps(a.to_record()))
+    assert record["auto_accept"] == ["chat", "email"]
+    assert Agent.from_dict(record).auto_accept == (Channel.CHAT, Channel.EMAIL)
+    # None (the configured default) stays None; records from before the field too.
+    b = agent()
+    assert Agent.from_dict(orjson.loads(orjson.dumps(b.to_record()))).auto_accept is None
+    older = b.to_dict()
+    del older["auto_accept"]
+    assert Agent.from_dict(older).auto_accept is None
+
+
+def test_given_a_record_paused_for_no_answer_by_an_earlier_version_then_it_reads_as_missed() -> (
+    None
+):
+    a = agent()
+    a.transition(AgentState.NOT_READY, "no-answer")
+    again = Agent.from_dict(a.to_dict())
+    assert (again.state, again.reason) == (AgentState.NOT_READY, MISSED_OFFER_REASON)

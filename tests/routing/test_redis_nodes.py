@@ -211,7 +211,7 @@ class Desk:
             self.spawn(self.work(event.contact_id, event.agent_id))
         elif isinstance(event, ev.ContactClosed | ev.ContactAbandoned):
             self.closed.add(event.contact_id)
-        elif isinstance(event, ev.AgentStateChanged) and event.reason == "no-answer":
+        elif isinstance(event, ev.AgentStateChanged) and event.reason == "missed-offer":
             self.spawn(self.quietly(self.service.ready(event.agent_id)))
 
     def spawn(self, coroutine: Any) -> None:

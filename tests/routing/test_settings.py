@@ -28,7 +28,7 @@ def test_given_the_test_configuration_then_it_builds_every_queue_option() -> Non
     assert config.queues["vip"].strategy == StrategyName.HIGHEST_PROFICIENCY
     spill = config.queues["spill"].max_wait
     assert spill is not None and spill.action == MaxWaitAction.MOVE
-    assert "no-answer" in config.reasons
+    assert "missed-offer" in config.reasons
     assert config.profiles["blended"].max_total == 3
 
 

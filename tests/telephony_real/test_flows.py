@@ -133,7 +133,7 @@ def test_agent_whose_phone_does_not_answer(flow: Flow) -> None:
     assert [(agent, why) for _, agent, why in caller.no_answers] == [("1001", "NOANSWER")]
     assert ledger.hung_up_by(caller) == "agent 1002"
     state = flow.product.state("1001")
-    assert (state["state"], state["reason"]) == ("not_ready", "no-answer"), state
+    assert (state["state"], state["reason"]) == ("not_ready", "missed-offer"), state
 
 
 def test_agent_whose_phone_is_busy(flow: Flow) -> None:

@@ -143,7 +143,7 @@ def test_given_configured_reasons_then_disconnected_is_always_allowed_and_never_
     config: RoutingConfig = build_config(
         parse_routing_settings({"not_ready_reasons": ["lunch", "disconnected"]})
     )
-    assert "disconnected" in config.reasons and "no-answer" in config.reasons
+    assert "disconnected" in config.reasons and "missed-offer" in config.reasons
     assert "disconnected" not in config.not_ready_reasons
 
 
