@@ -40,7 +40,7 @@ export function renderWrapUp(item, { queue, pending, serverNow, onSave }) {
     item.wrapError ? el("p", { class: "alert", role: "alert" }, item.wrapError) : null,
     el("div", { class: "form-row wrap-actions" },
       el("button", { type: "button", class: "button", "data-action": "wrap-save", disabled: pending, onclick: () => onSave(false) }, t("Save")),
-      el("button", { type: "submit", class: "button button-primary", "data-action": "wrap-finish", disabled: pending }, t("Finish and go ready"))),
+      el("button", { type: "submit", class: "button button-primary", "data-action": "wrap-finish", disabled: pending }, t("Finish wrap-up"))),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
