@@ -19,6 +19,7 @@ import orjson
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
+from yarl import URL
 
 from agent_ui.app_keys import (
     BODY,
@@ -185,7 +186,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     if endpoint is not None and endpoint.public:
         return await handler(request)
-    principal = await authenticate(request)
+    try:
+        principal = await authenticate(request)
+    except (Unauthenticated, SessionExpired, AccountDisabled):
+        if endpoint is not None and endpoint.media_type == "text/html":
+            # A person at a browser: to the login page, and back here afterwards.
+            raise web.HTTPFound(login_url(request)) from None
+        raise
     if principal.via == "session" and request.method not in SAFE_METHODS:
         check_csrf(request, principal)
     if endpoint is not None and principal.user.role not in endpoint.roles:
@@ -195,6 +202,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
     request[PRINCIPAL] = principal
     return await handler(request)
+
+
+def login_url(request: web.Request) -> str:
+    """The login page, returning to this page (path and query) once logged in."""
+    if request.method != "GET" or request.path == "/":
+        return "/login"
+    return str(URL("/login").with_query(next=str(request.rel_url)))
 
 
 async def authenticate(request: web.Request) -> Principal:

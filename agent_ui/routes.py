@@ -25,7 +25,8 @@ from agent_ui.api import (
 )
 from agent_ui.endpoint import ADMINS, AGENTS, ANY_USER, PUBLIC, SUPERVISORS, Endpoint
 from agent_ui.pages import console as console_page
-from agent_ui.pages import home, static
+from agent_ui.pages import customers as customer_pages
+from agent_ui.pages import home, login, static
 from agent_ui.schemas import (
     AgentRoutingUpdate,
     AgentStateChange,
@@ -42,6 +43,7 @@ from agent_ui.schemas import (
     IdentityRemoveQuery,
     LoginRequest,
     MergeRequest,
+    MyPreferences,
     NoteCreate,
     OrderImport,
     PasswordChange,
@@ -231,6 +233,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              body=UserUpdate, response=USER),
     Endpoint("POST", f"{API}/users/{{user_id:{ID}}}/password", users.reset_password, ADMINS,
              "Set a user's password (ends their sessions)", "users", body=PasswordReset),
+    Endpoint("PATCH", f"{API}/users/me", users.update_me, ANY_USER,
+             "Change my own preferences (UI language)", "users", body=MyPreferences,
+             response=USER),
     # -- customers -------------------------------------------------------------------------
     Endpoint("GET", f"{API}/customers", customers.search_customers, ANY_USER,
              "Search customers by name, phone, email or account number", "customers",
@@ -360,6 +365,21 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", f"/static/{{name:{static.NAME_PATTERN}}}", static.static_file, PUBLIC,
              "Stylesheets and scripts of the pages", "pages", response={"type": "string"},
              media_type="application/octet-stream"),
+    # -- the consoles' pages (HTML; without a session they redirect to /login) -------------
+    Endpoint("GET", "/login", login.login_page, PUBLIC, "Login page", "pages",
+             response={"type": "string"}, media_type="text/html"),
+    Endpoint("POST", "/login", login.login_submit, PUBLIC,
+             "Log in from the login form (login-CSRF token and Origin checked)", "pages",
+             status=303, response=None, media_type="text/html"),
+    Endpoint("POST", "/logout", login.logout_submit, PUBLIC,
+             "Log out from a page (the session's CSRF token as a form field)", "pages",
+             status=303, response=None, media_type="text/html"),
+    Endpoint("GET", "/customers", customer_pages.customer_search, ANY_USER,
+             "Customer search page", "pages", response={"type": "string"},
+             media_type="text/html"),
+    Endpoint("GET", f"/customers/{{customer_id:{ID}}}", customer_pages.customer_profile,
+             ANY_USER, "Customer profile page (audit-logged like a screen-pop)", "pages",
+             response={"type": "string"}, media_type="text/html"),
     Endpoint("GET", "/status", status.status, PUBLIC,
              "Health of every adapter (200 when all are ok, else 503)", "status",
              response=_object({"ok": {"type": "boolean"}, "services": OBJECT})),

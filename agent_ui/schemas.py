@@ -89,6 +89,12 @@ class UserUpdate(Strict):
     disabled: bool | None = None
 
 
+class MyPreferences(Strict):
+    """What any user may change about their own account."""
+
+    language: LanguageName
+
+
 class PasswordChange(Strict):
     current_password: Annotated[
         str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH)

@@ -9,8 +9,8 @@ from agent_ui.errors import LoginRateLimited, WrongCurrentPassword
 from agent_ui.middlewares import SESSION_COOKIE, json_response
 from agent_ui.request_state import body_of, path_id, principal_of, services_of
 from agent_ui.schemas import LoginRequest, PasswordChange, TokenCreate
-from agent_ui.sessions import new_session, session_key
-from contact_center.accounts import InvalidCredentials
+from agent_ui.sessions import NewSession, new_session, session_key
+from contact_center.accounts import InvalidCredentials, User
 
 # One address may fail this many times the per-user limit: an office NAT hides many
 # agents behind one address, and a typo each must not lock the whole office out.
@@ -18,12 +18,19 @@ ADDRESS_LIMIT_FACTOR = 5
 
 
 async def login(request: web.Request) -> web.StreamResponse:
+    body = body_of(request, LoginRequest)
+    user = await verify_login(request, body.username, body.password)
+    return await start_session(request, user.to_dict(), user.id)
+
+
+async def verify_login(request: web.Request, username: str, password: str) -> User:
+    """The user whose password this is, with failed attempts throttled per user and per
+    address (the JSON login and the HTML login form share it)."""
     services = services_of(request)
     throttle = request.app[LOGIN_THROTTLE]
-    body = body_of(request, LoginRequest)
     security = services.settings.security
     now = services.clock()
-    user_key = f"user:{body.username.strip().lower()}"
+    user_key = f"user:{username.strip().lower()}"
     address_key = f"addr:{request.remote or 'unknown'}"
     window = float(security.login_window_seconds)
 
@@ -48,39 +55,50 @@ async def login(request: web.Request) -> web.StreamResponse:
             details={"retry_after": round(address_attempt.retry_after, 1), "scope": "address"},
         )
     # A failure raises here, leaving the attempt recorded against both keys.
-    user = await services.accounts.verify_password(body.username, body.password)
+    user = await services.accounts.verify_password(username, password)
     await throttle.clear(user_key)
     await throttle.forgive(address_key, address_attempt.ticket)
-
-    return await start_session(request, user.to_dict(), user.id)
+    return user
 
 
 async def start_session(
     request: web.Request, user: dict[str, object], user_id: int
 ) -> web.StreamResponse:
     """A new browser session for ``user_id``: cookie set, CSRF token in the body."""
+    created = await open_session(request, user_id)
+    idle = services_of(request).settings.security.session_idle_minutes * 60
+    response = json_response(
+        {"user": user, "csrf_token": created.session.csrf_token, "idle_timeout_seconds": idle}
+    )
+    set_session_cookie(request, response, created)
+    return response
+
+
+async def open_session(request: web.Request, user_id: int) -> NewSession:
+    """Store a new session for ``user_id``, ending the one the browser held before."""
     services = services_of(request)
     sessions = request.app[SESSIONS]
-    security = services.settings.security
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:
         # A fresh session id at every login: a planted cookie cannot be upgraded.
         await sessions.delete(session_key(previous))
-    idle = security.session_idle_minutes * 60
+    idle = services.settings.security.session_idle_minutes * 60
     created = new_session(user_id, now=services.clock())
     await sessions.save(created.session, idle_seconds=idle)
-    response = json_response(
-        {"user": user, "csrf_token": created.session.csrf_token, "idle_timeout_seconds": idle}
-    )
+    return created
+
+
+def set_session_cookie(
+    request: web.Request, response: web.StreamResponse, created: NewSession
+) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         created.secret,
         httponly=True,
-        secure=security.cookie_secure,
+        secure=services_of(request).settings.security.cookie_secure,
         samesite="Lax",
         path="/",
     )
-    return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

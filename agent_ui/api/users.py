@@ -1,4 +1,5 @@
-"""User administration (admins only): list, create, change role/profile, disable, reset password.
+"""User administration (admins only): list, create, change role/profile, disable, reset
+password; and every user's own preferences (``PATCH /api/v1/users/me``).
 
 Disabling a user or resetting their password ends their browser sessions at once and
 revokes their API tokens (the account store does both, for the CLI too; enabling the
@@ -12,8 +13,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from agent_ui.middlewares import json_response
-from agent_ui.request_state import body_of, path_id, query_of, services_of
-from agent_ui.schemas import PasswordReset, UserCreate, UserListQuery, UserUpdate
+from agent_ui.request_state import body_of, path_id, principal_of, query_of, services_of
+from agent_ui.schemas import MyPreferences, PasswordReset, UserCreate, UserListQuery, UserUpdate
 
 
 async def list_users(request: web.Request) -> web.StreamResponse:
@@ -66,3 +67,12 @@ async def reset_password(request: web.Request) -> web.StreamResponse:
             "tokens_revoked": revoked.tokens_revoked,
         }
     )
+
+
+async def update_me(request: web.Request) -> web.StreamResponse:
+    """Any user changes their own preferences (today: the UI language)."""
+    body = body_of(request, MyPreferences)
+    user = await services_of(request).accounts.update_user(
+        principal_of(request).user.id, language=body.language
+    )
+    return json_response(user.to_dict())

@@ -1,5 +1,6 @@
 """``/static/NAME``: the pages' stylesheets and scripts, served by the product itself
-(no CDN). Names are plain file names, so no path can leave the folder."""
+(no CDN, no build step). Names are plain file names, optionally in the ``css/`` or
+``js/`` folder, so no path can leave ``agent_ui/static``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from aiohttp import web
 from contact_center.errors import NotFound
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}\.(?:css|js|svg|png|woff2)"
+NAME_PATTERN = r"(?:css/|js/)?[A-Za-z0-9_-]{1,64}\.(?:css|js|svg|png|woff2)"
 
 
 class StaticFileNotFound(NotFound):

@@ -46,14 +46,19 @@ async def test_given_no_credentials_when_calling_any_protected_route_then_401(
         declared = endpoint(app, method, path)
         if declared is not None and declared.public:
             continue
-        response = await client.request(method, concrete(path))
+        response = await client.request(method, concrete(path), allow_redirects=False)
+        checked += 1
+        if declared is not None and declared.media_type == "text/html":
+            # A page sends a person to the login form instead.
+            assert response.status == 302, (method, path, await response.text())
+            assert response.headers["Location"].startswith("/login"), (method, path)
+            continue
         assert response.status == 401, (method, path, await response.text())
         assert (await response.json())["error"] == "unauthenticated"
-        checked += 1
     assert checked >= 25
 
 
-async def test_given_public_routes_then_only_login_status_and_the_start_page(
+async def test_given_public_routes_then_only_login_logout_status_and_the_start_page(
     app: web.Application,
 ) -> None:
     public = sorted(
@@ -61,9 +66,14 @@ async def test_given_public_routes_then_only_login_status_and_the_start_page(
     )
     assert public == [
         ("GET", "/"),
+        ("GET", "/login"),
         ("GET", "/static/{name}"),
         ("GET", "/status"),
         ("POST", "/api/v1/auth/login"),
+        # The login form (login-CSRF token and Origin) and logging out (the session's
+        # CSRF token) check their own forms: tests/agent_ui/test_page_login.py.
+        ("POST", "/login"),
+        ("POST", "/logout"),
     ]
 
 
