@@ -94,6 +94,13 @@ def _free_port() -> int:
 
 async def _seed(settings: Settings) -> None:
     setup = build_services(settings)
+    try:
+        await _seed_with(setup)
+    finally:
+        await setup.engine.dispose()
+
+
+async def _seed_with(setup: Any) -> None:
     await upgrade(setup.engine)
     users = {}
     for username, extension in EXTENSIONS.items():
@@ -103,7 +110,7 @@ async def _seed(settings: Settings) -> None:
             role="agent",
             display_name={"alice": "Alice Agent", "bob": "Bob Agent", "wang": "王芳"}[username],
             extension=extension,
-            language="zh-CN" if username == "wang" else None,
+            **({"language": "zh-CN"} if username == "wang" else {}),
         )
     profiles = setup.profiles
     ann = await profiles.create_customer(
@@ -118,13 +125,12 @@ async def _seed(settings: Settings) -> None:
     await profiles.update_interaction(
         earlier["id"],
         {"agent_id": users["bob"].id, "answered_at": started + 20, "ended_at": started + 260,
-         "status": "ended", "disposition": "callback", "notes": EARLIER_NOTE},
+         "status": "closed", "disposition": "callback", "notes": EARLIER_NOTE},
     )  # fmt: skip
     hostile = await profiles.create_customer(
         {"display_name": XSS_NAME}, [profiles.identity("phone", XSS_PHONE)], actor=SYSTEM
     )
     await profiles.add_note(hostile["id"], "<script>window.__xss=3</script>", actor=SYSTEM)
-    await setup.engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +164,12 @@ def shift(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleProduct]:
         await telephony.wait_resyncs("simulated", 1, timeout=15)
         return pbx, runner, app
 
-    pbx, runner, app = asyncio.run_coroutine_threadsafe(start(), loop).result(60)
+    try:
+        pbx, runner, app = asyncio.run_coroutine_threadsafe(start(), loop).result(60)
+    except BaseException:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        raise
     try:
         yield ConsoleProduct(f"http://127.0.0.1:{port}", loop, pbx, app)
     finally:
@@ -242,7 +253,7 @@ def test_given_a_known_caller_when_agents_work_the_call_then_the_console_follows
     go_ready(bob)
     alice.click("[data-action=transfer-open]")
     alice.select_option("#transfer-kind", "agent")
-    alice.select_option("#transfer-target", label=re.compile("Bob Agent"))
+    alice.select_option("#transfer-target", label="Bob Agent (1002)")
     shot(alice, "console-06-transfer-form")
     alice.click("[data-action=transfer]")
     wait_offer(bob, "Ann Lee")

@@ -9,7 +9,7 @@
 
 import { api } from "./api.js";
 import { $, el, replace, toast } from "./dom.js";
-import { formatDuration, t } from "./i18n.js";
+import { t } from "./i18n.js";
 import { channelLabel } from "./labels.js";
 import { pageData } from "./page.js";
 import { OfferAlert } from "./console_alert.js";
@@ -18,7 +18,7 @@ import { CustomerArea } from "./console_customer.js";
 import { HubClient } from "./console_hub.js";
 import { installShortcuts } from "./console_keys.js";
 import { CHANNEL_ICONS, countdown, offerTitle, renderOffer } from "./console_offer.js";
-import { StateBar, reasonLabel } from "./console_state.js";
+import { StateBar, clock, reasonLabel } from "./console_state.js";
 import { renderWrapUp } from "./console_wrapup.js";
 
 const data = pageData();
@@ -284,7 +284,7 @@ function render() {
   workPanel.dataset.phase = item ? item.phase : "idle";
   customerArea.show(item);
   alert.ring([...items.values()].some((i) => i.phase === "offered"));
-  if (stateBar) stateBar.setBusy([...items.values()].some((i) => i.phase === "connected"));
+  if (stateBar) stateBar.setBusy([...items.values()].some((i) => i.phase !== "offered"));
   syncCustomerTopics();
   tick();
   restoreFocus(focusKey);
@@ -380,11 +380,11 @@ function tick() {
     }
   }
   const callTimer = $("#call-timer");
-  if (callTimer) replace(callTimer, formatDuration(serverNow() - Number(callTimer.dataset.since)));
+  if (callTimer) replace(callTimer, clock(serverNow() - Number(callTimer.dataset.since)));
   const wrapTimer = $("#wrap-timer");
   if (wrapTimer && item && item.wrapDeadline) {
     const left = Math.max(0, item.wrapDeadline - serverNow());
-    replace(wrapTimer, formatDuration(left));
+    replace(wrapTimer, clock(left));
     wrapTimer.classList.toggle("is-urgent", left < 15);
   }
   drawConnectionNotice();

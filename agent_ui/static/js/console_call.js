@@ -8,7 +8,8 @@
 
 import { api } from "./api.js";
 import { el, replace } from "./dom.js";
-import { formatDuration, t } from "./i18n.js";
+import { t } from "./i18n.js";
+import { clock } from "./console_state.js";
 
 export function callStateLabel(call) {
   if (!call) return t("Connecting…");
@@ -68,7 +69,7 @@ export function renderCallControls(item, context) {
       "div",
       { class: "call-status" },
       el("span", { class: `call-state-pill ${held ? "is-held" : ""}`, id: "call-state" }, callStateLabel(call)),
-      since ? el("span", { class: "call-timer", id: "call-timer", dataset: { since: String(since) } }, formatDuration(serverNow - since)) : null,
+      since ? el("span", { class: "call-timer", id: "call-timer", dataset: { since: String(since) } }, clock(serverNow - since)) : null,
       recording ? el("span", { class: "recording-dot", "data-recording": "true" }, t("Recording")) : null,
       transfer ? el("span", { class: "transfer-status", "data-transfer-state": transfer.state || "" }, transferLabel(transfer)) : null,
     ),

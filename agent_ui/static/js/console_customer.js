@@ -37,8 +37,16 @@ export class CustomerArea {
   // Show `item`'s customer; redraws only when the customer changed (the timeline's
   // paging and filter stay while the same customer is on screen).
   show(item) {
-    if (!item || !item.customerId) {
-      if (item && item.screenPopError) this.drawUnknown(item);
+    if (!item) {
+      // The contact ended: its customer stays on screen (the wrap-up just saved shows
+      // on the timeline) until the next contact comes.
+      if (!this.shown) this.drawEmpty();
+      else this.root.dataset.last = "true";
+      return;
+    }
+    delete this.root.dataset.last;
+    if (!item.customerId) {
+      if (item.screenPopError) this.drawUnknown(item);
       else this.drawEmpty();
       return;
     }

@@ -19,7 +19,7 @@ export function offerReasons(item, me) {
   const offer = item.offer || {};
   reasons.push(t("Queue {queue}", { queue: item.queue }));
   if (offer.waited_seconds !== null && offer.waited_seconds !== undefined) {
-    reasons.push(t("Waited {duration}", { duration: formatDuration(offer.waited_seconds) }));
+    reasons.push(t("Waited {duration}", { duration: formatDuration(Math.max(1, offer.waited_seconds)) }));
   }
   const decided = {
     sticky: t("You are this customer's preferred agent (sticky routing)"),
@@ -48,8 +48,9 @@ export function offerReasons(item, me) {
 export function countdown(item, serverNow) {
   const offer = item.offer || {};
   if (!offer.offer_deadline) return null;
-  const left = Math.max(0, offer.offer_deadline - serverNow);
   const total = offer.offered_at ? Math.max(1, offer.offer_deadline - offer.offered_at) : 30;
+  // Clocks a little apart must not show more time than the offer ever had.
+  const left = Math.min(total, Math.max(0, offer.offer_deadline - serverNow));
   return { left, share: Math.min(1, left / total) };
 }
 

@@ -7,7 +7,7 @@
 
 import { api } from "./api.js";
 import { el, replace, toast } from "./dom.js";
-import { formatDuration, t } from "./i18n.js";
+import { t } from "./i18n.js";
 
 export function reasonLabel(reason) {
   const known = {
@@ -21,6 +21,16 @@ export function reasonLabel(reason) {
     "phone-unreachable": t("Phone unreachable"),
   };
   return known[reason] || reason || "";
+}
+
+// A running timer as a clock: 0:07, 12:34, 1:02:03 (steady width while it ticks).
+export function clock(seconds) {
+  let rest = Math.max(0, Math.floor(seconds));
+  const hours = Math.floor(rest / 3600);
+  rest -= hours * 3600;
+  const minutes = Math.floor(rest / 60);
+  const secs = String(rest - minutes * 60).padStart(2, "0");
+  return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${secs}` : `${minutes}:${secs}`;
 }
 
 export function stateLabel(state) {
@@ -104,7 +114,7 @@ export class StateBar {
       replace(this.timer, "");
       return;
     }
-    replace(this.timer, formatDuration(Math.max(0, Date.now() / 1000 - this.since)));
+    replace(this.timer, clock(Date.now() / 1000 - this.since));
   }
 
   // Ask the router for a state; the bar changes when the hub confirms it (the answer

@@ -4,7 +4,8 @@
 // redraw of the work area: they live in the item, not only in the textarea.
 
 import { el } from "./dom.js";
-import { formatDuration, t } from "./i18n.js";
+import { t } from "./i18n.js";
+import { clock } from "./console_state.js";
 
 export function renderWrapUp(item, { queue, pending, serverNow, onSave }) {
   const dispositions = (queue && queue.dispositions) || [];
@@ -32,7 +33,7 @@ export function renderWrapUp(item, { queue, pending, serverNow, onSave }) {
         el("h2", { id: "wrap-title" }, t("Wrap-up")),
         el("p", { class: "muted small" }, t("Record the outcome, then finish to take the next contact."))),
       left !== null
-        ? el("span", { class: `wrap-timer ${left < 15 ? "is-urgent" : ""}`, id: "wrap-timer", "aria-live": "off" }, formatDuration(left))
+        ? el("span", { class: `wrap-timer ${left < 15 ? "is-urgent" : ""}`, id: "wrap-timer", "aria-live": "off" }, clock(left))
         : el("span", { class: "badge" }, t("No time limit"))),
     el("label", { class: "field", for: "wrap-disposition" },
       el("span", {}, t("Outcome"), required ? el("span", { class: "required", "aria-hidden": "true" }, " *") : null), select),
