@@ -72,10 +72,13 @@ def day_bounds(day: datetime.date) -> tuple[float, float]:
     return start, start + 86_400.0
 
 
-def time_in_states(changes: Iterable[StateChange], start: float, end: float) -> list[AgentDay]:
-    """Per agent, seconds in each state within [start, end) from their changes, sorted by
-    time per agent; each agent's last change before ``start`` (if given) says how the
-    period began. An agent with no change before ``start`` is counted from their first."""
+def time_in_states(
+    changes: Iterable[StateChange], start: float, end: float, *, up_to_now: bool = False
+) -> list[AgentDay]:
+    """Per agent, seconds in each state within [start, end) from their changes; each
+    agent's last change before ``start`` (if given) says how the period began, and an
+    agent with none is counted from their first. ``up_to_now``: ``end`` is the present,
+    so a change made at that very moment counts (with no time yet)."""
     by_agent: dict[str, list[StateChange]] = {}
     for change in changes:
         by_agent.setdefault(change.agent_id, []).append(change)
@@ -88,7 +91,7 @@ def time_in_states(changes: Iterable[StateChange], start: float, end: float) -> 
             not_ready_reasons={},
         )
         for index, change in enumerate(found):
-            if change.at >= end:
+            if change.at > end or (change.at == end and not up_to_now):
                 break
             if change.at >= start:
                 day.changes += 1
@@ -210,14 +213,14 @@ class AgentStateLog:
         t = agent_state_changes
         before = select(t.c.agent_id, func.max(t.c.id).label("id")).where(t.c.at < start)
         within = select(t.c.agent_id, t.c.at, t.c.state, t.c.reason).where(
-            t.c.at >= start, t.c.at < until
+            t.c.at >= start, t.c.at < end, t.c.at <= now
         )
         if agent_id is not None:
             before = before.where(t.c.agent_id == agent_id)
             within = within.where(t.c.agent_id == agent_id)
         opening = before.group_by(t.c.agent_id).subquery()
         changes: list[StateChange] = []
-        if until > start:
+        if now >= start:
             async with self.engine.connect() as conn:
                 rows = list(
                     await conn.execute(
@@ -232,7 +235,7 @@ class AgentStateLog:
             ]
         days = [
             d
-            for d in time_in_states(changes, start, until)
+            for d in time_in_states(changes, start, until, up_to_now=until == now)
             if d.changes or d.states[AgentState.OFFLINE] < until - start
         ]
         return {

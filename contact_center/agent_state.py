@@ -68,6 +68,25 @@ async def register_agents(services: Services) -> list[str]:
     ]
 
 
+async def settle_state_log(services: Services, agent_ids: Sequence[str]) -> int:
+    """At start-up: agents the router has offline whose kept state says otherwise (the
+    node stopped under them, and an in-memory router starts everyone offline) get an
+    offline change now, so the time-in-state report does not count the downtime as
+    ready. Returns how many."""
+    log, routing = services.agent_states, services.routing
+    if log is None or routing is None:
+        return 0
+    settled = 0
+    await log.wait_idle()  # changes still queued count
+    for agent_id, state in (await log.last_states(agent_ids)).items():
+        if state == "offline":
+            continue
+        if str((await routing.describe_agent(agent_id))["state"]) == "offline":
+            await log.record(agent_id, "offline", None, services.clock())
+            settled += 1
+    return settled
+
+
 async def agent_state(services: Services, user: User) -> dict[str, Any]:
     """The agent's state as the router holds it (registering a new agent first)."""
     if services.routing is None:

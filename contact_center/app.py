@@ -29,7 +29,7 @@ from aiohttp import web
 
 from contact_center.accounts import AccountStore
 from contact_center.agent_reports import AgentStateLog
-from contact_center.agent_state import register_agents
+from contact_center.agent_state import register_agents, settle_state_log
 from contact_center.bus import EventBus, MemoryBus
 from contact_center.deployment import (
     claim_redis_namespace,
@@ -224,6 +224,7 @@ def _lifetime(
             await services.routing.start()
             agents = await register_agents(services)
             log.info("router started with %d agents", len(agents))
+            await settle_state_log(services, agents)
         if services.telephony is not None:
             await services.telephony.start()
         if hub is not None:

@@ -19,6 +19,10 @@ from cti.events import MonitorMode
 from cti.protocol import AmiMessage
 from cti.tracker import DialplanContexts
 
+# Set on a caller's channel before its Redirect to [cc-agent] when the agent auto-accepts
+# calls; the dialplan clears it once read (config/asterisk/extensions_cc.conf).
+AUTO_ANSWER_VARIABLE = "CC_AUTO_ANSWER"
+
 _EXTENSION = re.compile(r"^[0-9A-Za-z*#+_.-]{1,40}$")
 _NUMBER = re.compile(r"^\+?[0-9*#]{1,32}$")
 # [cc-queue] matches _[0-9a-zA-Z]. : at least two characters, starting with one of those.
@@ -87,9 +91,22 @@ class AmiCallControl:
             ]
         return await self.link.send_action("Redirect", headers)
 
-    async def offer_to_agent(self, customer_channel: str, extension: str) -> AmiMessage:
-        """Send a held caller to ``[cc-agent]``, which dials the agent's phone."""
-        return await self.redirect(customer_channel, self._ctx.offer, check_extension(extension))
+    async def offer_to_agent(
+        self, customer_channel: str, extension: str, *, auto_answer: bool = False
+    ) -> AmiMessage:
+        """Send a held caller to ``[cc-agent]``, which dials the agent's phone.
+
+        ``auto_answer``: the agent auto-accepts calls. ``CC_AUTO_ANSWER=1`` is set on the
+        caller's channel first (AMI Redirect carries no variables); ``[cc-agent]`` reads
+        and clears it, and dials the phone with ``Call-Info: answer-after=0``, which SIP
+        phones take as "answer by yourself"."""
+        exten = check_extension(extension)
+        if auto_answer:
+            await self.link.send_action(
+                "Setvar",
+                [("Channel", customer_channel), ("Variable", AUTO_ANSWER_VARIABLE), ("Value", "1")],
+            )
+        return await self.redirect(customer_channel, self._ctx.offer, exten)
 
     async def send_to_queue(self, customer_channel: str, queue: str) -> AmiMessage:
         return await self.redirect(customer_channel, self._ctx.queue, check_queue(queue))

@@ -33,6 +33,8 @@ class VoiceOffer:
     # The router's time of the decision: the same decision reaching the CTI twice (a
     # router call's result and the bus) is carried out once.
     decided_at: float | None = dataclasses.field(default=None, compare=False)
+    # The agent auto-accepts calls: their phone is asked to answer by itself.
+    auto_answer: bool = dataclasses.field(default=False, compare=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -50,7 +50,7 @@ def voice_offers(events: Iterable[DomainEvent]) -> list[VoiceOffer]:
         if isinstance(event, ContactOffered) and event.channel == Channel.VOICE:
             call = call_id_of(event.contact_id)
             if call is not None:
-                offers.append(VoiceOffer(call, event.agent_id, event.at))
+                offers.append(VoiceOffer(call, event.agent_id, event.at, event.auto_accept))
     return offers
 
 

@@ -446,7 +446,11 @@ class TelephonyService:
             log.exception("cti[%s] could not settle contacts kept from before", session.name)
             return
         for offer in offers:
-            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
+            self._spawn(
+                self._offer_quietly(
+                    offer.call_id, offer.agent_id, offer.decided_at, offer.auto_answer
+                )
+            )
 
     async def _queue_of(self, session: ServerSession, channel: str) -> str:
         try:
@@ -461,7 +465,11 @@ class TelephonyService:
                 self._spawn(self._requeue_orphan(session, event.call_id))
             offers = await self._route(session, event)
             for offer in offers:
-                self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
+                self._spawn(
+                    self._offer_quietly(
+                        offer.call_id, offer.agent_id, offer.decided_at, offer.auto_answer
+                    )
+                )
         await self.sink.publish(events)
 
     def _facts(self, session: ServerSession, call_id: str) -> CallFacts:
@@ -601,7 +609,11 @@ class TelephonyService:
         if agent is None or session.tracker.phone_reachable(extension):
             return
         for offer in await self._phone_down(session, extension, agent):
-            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
+            self._spawn(
+                self._offer_quietly(
+                    offer.call_id, offer.agent_id, offer.decided_at, offer.auto_answer
+                )
+            )
 
     async def _phone_down(
         self, session: ServerSession, extension: str, agent: str
@@ -789,7 +801,12 @@ class TelephonyService:
     # ------------------------------------------------------------------ routing
 
     async def offer(
-        self, call_id: str, agent_id: str, *, decided_at: float | None = None
+        self,
+        call_id: str,
+        agent_id: str,
+        *,
+        decided_at: float | None = None,
+        auto_answer: bool = False,
     ) -> ActionResult:
         """Carry out a router decision: ring the agent's phone for a held caller.
 
@@ -805,7 +822,8 @@ class TelephonyService:
 
         ``decided_at`` (the router's time of the decision) makes a decision that arrives
         twice (returned by a router call and again from the bus) be handled once, even
-        when it is refused.
+        when it is refused. ``auto_answer``: the agent auto-accepts calls, their phone is
+        asked to answer by itself (AmiCallControl.offer_to_agent).
         """
         if decided_at is not None:
             decision = (agent_id, decided_at)
@@ -847,7 +865,7 @@ class TelephonyService:
         if holder is not None:
             return await self._keep_with_agent(session, call, agent_id, holder)
         try:
-            result = await self._ring(session, call, agent_id)
+            result = await self._ring(session, call, agent_id, auto_answer)
         except AppError as exc:
             self._offer_went_wrong(session, f"{exc.error_id}: {exc.message}")
             raise
@@ -940,9 +958,15 @@ class TelephonyService:
         for offer in offers:
             if offer.call_id == call_id and offer.agent_id == agent_id:
                 continue  # never loop on the same refused pair
-            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
+            self._spawn(
+                self._offer_quietly(
+                    offer.call_id, offer.agent_id, offer.decided_at, offer.auto_answer
+                )
+            )
 
-    async def _ring(self, session: ServerSession, call: Call, agent_id: str) -> ActionResult:
+    async def _ring(
+        self, session: ServerSession, call: Call, agent_id: str, auto_answer: bool = False
+    ) -> ActionResult:
         call_id = call.call_id
         extension = self.directory.extension_of(agent_id)
         if not extension:
@@ -979,7 +1003,9 @@ class TelephonyService:
         for hook in self._offer_hooks:
             hook(call_id, agent_id, extension)
         try:
-            reply = await session.control.offer_to_agent(channel, extension)
+            reply = await session.control.offer_to_agent(
+                channel, extension, auto_answer=auto_answer
+            )
         except (AsteriskRejected, AsteriskUnavailable) as exc:
             if self._offers.get(call_id) == (agent_id, extension):
                 del self._offers[call_id]
@@ -1046,7 +1072,11 @@ class TelephonyService:
             call_id=call_id, agent_id=agent_id, abandoned=True, at=self.clock(), lost=True
         )
         for offer in offers:
-            self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
+            self._spawn(
+                self._offer_quietly(
+                    offer.call_id, offer.agent_id, offer.decided_at, offer.auto_answer
+                )
+            )
 
     async def _requeue_orphan(self, session: ServerSession, call_id: str) -> None:
         """A held customer whose agent hung up goes back to its queue, not music forever."""
@@ -1068,10 +1098,14 @@ class TelephonyService:
             )
 
     async def _offer_quietly(
-        self, call_id: str, agent_id: str, decided_at: float | None = None
+        self,
+        call_id: str,
+        agent_id: str,
+        decided_at: float | None = None,
+        auto_answer: bool = False,
     ) -> None:
         try:
-            await self.offer(call_id, agent_id, decided_at=decided_at)
+            await self.offer(call_id, agent_id, decided_at=decided_at, auto_answer=auto_answer)
         except AppError as exc:
             log.warning(
                 "offer of call %s to %s not carried out: %s (%s)",

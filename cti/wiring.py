@@ -102,7 +102,9 @@ class RouterOffersToTelephony:
                 if call_id is not None:
                     self._start(self._requeued(call_id))
         for offer in voice_offers(events):
-            self._start(self._offer(offer.call_id, offer.agent_id, offer.decided_at))
+            self._start(
+                self._offer(offer.call_id, offer.agent_id, offer.decided_at, offer.auto_answer)
+            )
 
     def _start(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(coro)
@@ -116,10 +118,14 @@ class RouterOffersToTelephony:
         except Exception:
             log.exception("checking the requeued call %s failed", call_id)
 
-    async def _offer(self, call_id: str, agent_id: str, decided_at: float | None) -> None:
+    async def _offer(
+        self, call_id: str, agent_id: str, decided_at: float | None, auto_answer: bool = False
+    ) -> None:
         assert self.telephony is not None
         try:
-            await self.telephony.offer(call_id, agent_id, decided_at=decided_at)
+            await self.telephony.offer(
+                call_id, agent_id, decided_at=decided_at, auto_answer=auto_answer
+            )
         except AppError as exc:
             log.warning(
                 "offer of call %s to %s not carried out: %s (%s)",

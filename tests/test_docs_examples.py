@@ -3,7 +3,8 @@
 The examples are ```` ```http ```` blocks: a request (method and path, headers, a blank
 line, the body) followed by the expected response (status line, headers, a blank line,
 the body). They run in document order against one fresh app built with the default
-settings (so the phone region is the default, ``US``) on an empty SQLite database,
+settings (so the phone region is the default, ``US``) and one queue (``DOCS_ROUTING``)
+on an empty SQLite database,
 with the users and tokens the document names. Each response must have the documented
 status, the documented headers and every documented body field with its value: ``…``
 inside a string stands for any text, and a list ending in ``"…"`` may hold more items.
@@ -39,6 +40,20 @@ USERS = (
     ("sam", "supervisor", None, "SUPERVISOR_TOKEN"),
     ("root", "admin", None, "ADMIN_TOKEN"),
 )
+# The queue the document's wrap-up and queue examples show.
+DOCS_ROUTING: dict[str, Any] = {
+    "queues": {
+        "support": {
+            "channels": ["voice", "chat", "email"],
+            "wrap_up_seconds": "manual",
+            "dispositions": [
+                {"id": "resolved", "label": "Resolved", "resolved": True},
+                {"id": "follow-up", "label": "Follow-up needed"},
+            ],
+            "disposition_required": True,
+        }
+    }
+}
 ELLIPSIS = "…"
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 STATUS_LINE = re.compile(r"^HTTP/1\.1 (\d{3})(?: .*)?$")
@@ -174,6 +189,7 @@ async def docs_client(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any
     settings = Settings().with_overrides(
         database={"url": f"sqlite+aiosqlite:///{tmp_path / 'docs.db'}"}
     )
+    settings = settings.model_copy(update={"routing": DOCS_ROUTING})
 
     def clock() -> float:
         return NOW

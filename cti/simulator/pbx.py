@@ -97,6 +97,7 @@ class SimCall:
     local_base: str = ""
     hangup_style: str = "dial"
     dials: int = 0  # agent legs dialled: one CDR each at the end
+    auto_answer: bool = False  # the agent leg was dialled to answer by itself
     file: str = ""
     spies: dict[str, tuple[SimChannel, str]] = dataclasses.field(default_factory=dict)
     timers: list[asyncio.TimerHandle] = dataclasses.field(default_factory=list)
@@ -725,6 +726,14 @@ class SimulatedPbx:
         client.events = msg.get("EventMask", "on").lower() not in ("off", "no", "false")
         self._respond(client, action_id, Events="On" if client.events else "Off")
 
+    async def _act_setvar(self, client: _Client, msg: AmiMessage, action_id: str) -> None:
+        channel = self.channels.get(msg.get("Channel"))
+        if channel is None:
+            self._respond(client, action_id, "Error", Message="No such channel")
+            return
+        channel.variables[msg.get("Variable")] = msg.get("Value")
+        self._respond(client, action_id, Message="Variable Set")
+
     async def _act_getvar(self, client: _Client, msg: AmiMessage, action_id: str) -> None:
         channel = self.channels.get(msg.get("Channel"))
         variable = msg.get("Variable")
@@ -843,6 +852,10 @@ class SimulatedPbx:
 
     def _offer(self, call: SimCall, extension: str, client: _Client | None, action_id: str) -> None:
         phone = self.phones.get(extension) or self.set_phone(extension, PhoneMode.UNREACHABLE)
+        # [cc-agent] reads and clears CC_AUTO_ANSWER: the phone is dialled with
+        # "Call-Info: answer-after=0" and answers by itself (unless it never answers).
+        auto_answer = call.caller.variables.pop("CC_AUTO_ANSWER", "") == "1"
+        call.auto_answer = auto_answer
         busy = phone.mode in (PhoneMode.BUSY, PhoneMode.UNREACHABLE) or self.phone_in_use(extension)
         if call.state == "ringing":
             _cancel(call)
@@ -883,8 +896,11 @@ class SimulatedPbx:
     def _ring(self, call: SimCall, phone: SimPhone, busy: bool) -> None:
         if busy:
             self._later(call, 0.0, lambda: self._no_answer(call, dial_status="BUSY"))
-        elif phone.mode is PhoneMode.ANSWER:
-            self._later(call, phone.ring_seconds, lambda: self._answered(call))
+        elif phone.mode is PhoneMode.ANSWER or (
+            call.auto_answer and phone.mode is PhoneMode.MANUAL
+        ):
+            delay = 0.0 if call.auto_answer else phone.ring_seconds
+            self._later(call, delay, lambda: self._answered(call))
         else:  # NO_ANSWER, or MANUAL until answer() is called
             self._later(call, self.ring_timeout, lambda: self._no_answer(call))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,12 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agent_ui.server import EdgeAppRunner
 from agent_ui.wiring import setup
 from contact_center.accounts import AccountStore
-from contact_center.services import Services
+from contact_center.app import SERVICES, build_app, build_services
+from contact_center.services import SYSTEM, Services
 from contact_center.settings import Settings
 from contact_center.store.engine import create_engine
 from contact_center.store.migrate import upgrade
 from contact_center.store.profiles import ProfileStore
 from contact_center.store.schema import metadata
+from cti.simulator.pbx import SimulatedPbx
+from cti.wiring import start_simulated_asterisk
 
 # Cheap argon2 parameters keep the suite fast; production uses the library defaults.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -174,3 +178,88 @@ def login(client: TestClient[Any, Any]) -> Callable[..., Awaitable[str]]:
         return str(body["csrf_token"])
 
     return log_in
+
+
+# -- a running router behind the API (offers, wrap-up, agent reports and routing) --------
+
+ROUTED_SETTINGS: dict[str, Any] = {
+    "not_ready_reasons": ["break", "lunch"],
+    "profiles": {"chat_only": {"capacity": {"chat": 2}}},
+    "queues": {
+        "support": {
+            "channels": ["voice", "chat", "email"],
+            "wrap_up_seconds": "manual",
+            "dispositions": [
+                {"id": "resolved", "label": "Resolved", "resolved": True},
+                {"id": "follow-up", "label": "Needs follow-up"},
+            ],
+            "disposition_required": True,
+        },
+        "sales": {"channels": ["chat", "email"], "wrap_up_seconds": 30, "dispositions": ["sold"]},
+    },
+}
+
+
+@pytest.fixture
+async def routed_services(services: Services) -> AsyncIterator[Services]:
+    """``services`` with a running in-memory router whose events go, as in the product,
+    to the history recorder, the agent state log and an in-memory bus."""
+    from contact_center.agent_reports import AgentStateLog
+    from contact_center.app import FanOutSink
+    from contact_center.bus import MemoryBus
+    from contact_center.history import InteractionRecorder
+    from routing.wiring import build_routing
+
+    services.settings = services.settings.model_copy(update={"routing": ROUTED_SETTINGS})
+    bus = MemoryBus()
+    services.bus = bus
+    services.recorder = InteractionRecorder(services.profiles)
+    services.agent_states = AgentStateLog(services.engine)
+    sink = FanOutSink(services.recorder, services.agent_states, bus)
+    services.routing = build_routing(services.settings, sink=sink, clock=services.clock)
+    await services.recorder.start()
+    await services.agent_states.start()
+    await services.routing.start()
+    try:
+        yield services
+    finally:
+        await services.routing.close()
+        await services.agent_states.stop()
+        await services.recorder.stop()
+        await bus.close()
+
+
+@pytest.fixture
+async def phone_stack(
+    tmp_path: Path, aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
+) -> AsyncIterator[tuple[web.Application, SimulatedPbx, TestClient[Any, Any]]]:
+    """The assembled product on a simulated PBX (phone 1001: agent "alice"; "root" is an
+    admin), with the ROUTED_SETTINGS queues."""
+    settings = Settings().with_overrides(
+        database={"url": f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"},
+        phone={"default_region": "GB"},
+    )
+    settings = settings.model_copy(update={"routing": ROUTED_SETTINGS})
+    setup_services = build_services(settings)
+    await upgrade(setup_services.engine)
+    await setup_services.accounts.add_user(
+        "alice", password=PASSWORD, role="agent", extension="1001"
+    )
+    await setup_services.accounts.add_user("root", password=PASSWORD, role="admin")
+    await setup_services.profiles.create_customer(
+        {"display_name": "Ann Lee"},
+        [setup_services.profiles.identity("phone", "+442079460018")],
+        actor=SYSTEM,
+    )
+    await setup_services.engine.dispose()
+    pbx, server = await start_simulated_asterisk({"alice": "1001"}, ring_seconds=0.05)
+    asterisk = settings.asterisk.model_copy(update={"servers": (server,)})
+    app = build_app(settings.model_copy(update={"asterisk": asterisk}))
+    client = await aiohttp_client(app)
+    services = app[SERVICES]
+    assert services.telephony is not None
+    await services.telephony.wait_resyncs("simulated", 1, timeout=10)
+    try:
+        yield app, pbx, client
+    finally:
+        await pbx.stop()

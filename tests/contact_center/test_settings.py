@@ -21,6 +21,7 @@ from contact_center.store.engine import describe_database
 from routing.settings import (
     AgentSettings,
     BlockSettings,
+    DispositionSettings,
     MaxWaitSettings,
     OverflowSettings,
     ProfileSettings,
@@ -73,7 +74,7 @@ def test_shipped_config_file_lists_every_key_of_every_section() -> None:
     for model in (
         AsteriskServer, TierRule, RoutingSettings, QueueSettings, ProfileSettings,
         AgentSettings, BlockSettings, ServiceLevelSettings, StickySettings,
-        OverflowSettings, MaxWaitSettings,
+        OverflowSettings, MaxWaitSettings, DispositionSettings,
     ):  # fmt: skip
         expected |= _keys_of(model)
     assert expected - written == set()

@@ -149,3 +149,38 @@ def test_given_two_databases_then_their_router_keys_differ_and_one_database_shar
     assert first.startswith("{cc:db-") and first.endswith(":default}")
     named = tag("postgresql+asyncpg://cc@db.internal/first", namespace="acme-prod")
     assert named == "{cc:acme-prod:default}"
+
+
+def test_given_dispositions_as_ids_or_tables_then_both_read_and_duplicates_are_refused() -> None:
+    settings = parse_routing_settings(
+        {
+            "queues": {
+                "support": {
+                    "channels": ["voice"],
+                    "dispositions": ["follow-up", {"id": "resolved", "resolved": True}],
+                    "disposition_required": True,
+                }
+            }
+        }
+    )
+    queue = settings.queues["support"]
+    assert [(d.id, d.label, d.resolved) for d in queue.dispositions] == [
+        ("follow-up", "", False),
+        ("resolved", "", True),
+    ]
+    assert queue.disposition_required is True
+    for bad in (["a", "a"], [{"id": "has space"}], [{"id": "x", "colour": "red"}], [""]):
+        with pytest.raises(InvalidRoutingConfig, match=r"routing\.queues\.support\.dispositions"):
+            parse_routing_settings(
+                {"queues": {"support": {"channels": ["voice"], "dispositions": bad}}}
+            )
+
+
+def test_given_auto_accept_then_channels_are_checked() -> None:
+    settings = parse_routing_settings(
+        {"auto_accept": ["chat"], "agents": {"ann": {"auto_accept": []}}}
+    )
+    assert build_config(settings).auto_accept == frozenset({Channel.CHAT})
+    assert settings.agents["ann"].auto_accept == ()
+    with pytest.raises(InvalidRoutingConfig, match=r"routing\.auto_accept"):
+        parse_routing_settings({"auto_accept": ["fax"]})

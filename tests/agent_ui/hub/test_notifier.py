@@ -6,6 +6,7 @@ from typing import Any
 
 from agent_ui.hub.messages import AgentStateUpdate, ContactUpdate, StreamMessage
 from agent_ui.hub.notifier import Notifier
+from contact_center.wrap_up import ContactWrappedUp
 from routing.events import (
     AgentStateChanged,
     ContactAbandoned,
@@ -54,7 +55,7 @@ def test_given_an_offer_then_the_agent_gets_it_built_with_a_pop_and_the_queue_a_
     assert isinstance(step, ContactUpdate) and step.agent_id == "3"
     assert step.details == {
         "waited_seconds": 2.0, "offer_deadline": 31.0, "decided_by": "strategy",
-        "strategy": "longest-idle", "ring": 0,
+        "strategy": "longest-idle", "ring": 0, "auto_accept": False,
     }  # fmt: skip
     assert notify.ringing["c1"].offer_deadline == 31.0
 
@@ -111,3 +112,21 @@ def test_given_an_offer_ended_then_the_node_forgets_it_rang() -> None:
     )  # fmt: skip
     notify.handle(ContactQueued(contact_id="c1", reason="agent-not-ready", **COMMON))
     assert notify.ringing == {}
+
+
+def test_given_a_saved_wrap_up_then_the_customer_queue_and_agent_hear_it() -> None:
+    notify, hub = notifier()
+    notify.handle(
+        ContactWrappedUp(
+            contact_id="c1", **{**COMMON, "customer_id": "7"}, agent_id="3", interaction_id=11,
+            disposition="resolved", disposition_label="Resolved", resolved=True,
+            notes="Refund sent", finished=True,
+        )
+    )  # fmt: skip
+    assert hub.topics() == ["queue:support", "customer:7", "agent:3"]
+    update = hub.published[1][1]
+    assert isinstance(update, ContactUpdate) and update.event == "contact.wrapped_up"
+    assert update.details == {
+        "interaction_id": 11, "disposition": "resolved", "disposition_label": "Resolved",
+        "resolved": True, "notes": "Refund sent", "finished": True,
+    }  # fmt: skip

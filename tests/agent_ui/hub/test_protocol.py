@@ -81,6 +81,7 @@ async def test_given_an_unknown_caller_when_offered_then_the_offer_says_why_ther
     assert offer.offer.screen_pop is None and offer.offer.screen_pop_error == "no-customer"
     await enqueue(routed, "call-gone", customer_id=987_654, queue="sales")
     await routed.routing.decline("call-anon", str(agent.user_id))
+    await ready(routed, agent)  # a decline is a missed offer: the agent was paused
     message = await console.until(Offer)
     assert message.offer.contact_id == "call-gone"
     assert message.offer.screen_pop_error == "customer-not-found"
