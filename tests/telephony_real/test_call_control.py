@@ -135,16 +135,22 @@ def test_recording_writes_a_file_on_the_asterisk_host(flow: Flow, tmp_path: Path
     assert view["recording"] is True
     assert view["recording_file"].startswith(str(recordings))
     flow.wait_event(lambda e: e.name == "MixMonitorStart", timeout=WAIT, what="MixMonitorStart")
+    file = Path(view["recording_file"])
+    deadline = time.monotonic() + WAIT
+    # Past the 44-byte WAV header: half a second of the call's audio (8 kHz, 16 bit).
+    while not (file.exists() and file.stat().st_size > 44 + 8000):
+        assert time.monotonic() < deadline, f"no audio recorded: {list(recordings.iterdir())}"
+        time.sleep(0.1)  # polling the file with a deadline
     code, view = api(flow, "POST", f"/calls/{contact}/recording/stop")
     assert code == 200, view
     assert view["recording"] is False
-    flow.wait_event(lambda e: e.name == "MixMonitorStop", timeout=WAIT, what="MixMonitorStop")
+    (stopped,) = flow.wait_event(
+        lambda e: e.name == "MixMonitorStop", timeout=WAIT, what="MixMonitorStop"
+    )
 
     flow.finish(served=["5551201"])
-    file = Path(view["recording_file"])
-    assert file.exists() and file.stat().st_size > 44, (
-        f"no recording in {list(recordings.iterdir())}"
-    )
+    assert stopped.ts < flow.wait_hung_up("5551201").ts, "stopped only by the hang-up"
+    assert file.stat().st_size > 44 + 8000
 
 
 def test_blind_transfer_to_another_agent(flow: Flow) -> None:
