@@ -167,6 +167,8 @@ DEMO_USERS = (
     ("agent2", "agent", "Bob Agent", "1002", "demo-agent-2026"),
     ("agent3", "agent", "王芳", "1003", "demo-agent-2026"),
 )
+# Demo accounts whose UI language is not English.
+DEMO_LANGUAGES = {"agent3": "zh-CN"}
 
 
 async def prepare_demo(services: Services, customer_count: int) -> dict[str, Any]:
@@ -176,7 +178,12 @@ async def prepare_demo(services: Services, customer_count: int) -> dict[str, Any
     for username, role, name, extension, password in DEMO_USERS:
         with contextlib.suppress(UserExists):
             await services.accounts.add_user(
-                username, password=password, role=role, display_name=name, extension=extension
+                username,
+                password=password,
+                role=role,
+                display_name=name,
+                extension=extension,
+                language=DEMO_LANGUAGES.get(username, "en"),
             )
     async with services.engine.connect() as conn:
         existing = (await conn.execute(select(func.count()).select_from(customers))).scalar()

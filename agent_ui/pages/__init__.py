@@ -105,6 +105,8 @@ def render_page(
             csrf_token=data["csrf_token"],
             page_data=json_for_script(data),
             path=request.path,
+            # The login page's language links keep the rest of its query (next=...).
+            language_links={code: str(request.rel_url.update_query(lang=code)) for code in LOCALES},
             **context,
         )
     )

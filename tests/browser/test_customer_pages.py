@@ -10,6 +10,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import (
     AGENT,
+    AGENT_CN,
     SUPERVISOR,
     TIMELINE_PAGE,
     Product,
@@ -195,4 +196,59 @@ def test_given_a_chinese_user_then_the_ui_is_chinese(
     # Back to English for the other tests.
     page.select_option("#language-switch", "en")
     expect(page.locator("html")).to_have_attribute("lang", "en")
+    assert page_errors(page) == []
+
+
+def test_given_an_agent_whose_language_is_chinese_then_pages_are_chinese_at_once(
+    page: Page, product: Product
+) -> None:
+    page.goto(product.url("/login?next=/customers"))
+    page.click("a[hreflang=zh-CN]")
+    expect(page.locator("h1")).to_have_text("登录")
+    expect(page.locator("input[name=next]")).to_have_value("/customers")
+    log_in(page, product, AGENT_CN, "/customers")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator(".who-role")).to_have_text("坐席")
+    expect(page.locator("#search-text")).to_have_attribute("placeholder", "姓名、电话、邮箱或账号")
+    shot(page, "customers-zh")
+
+
+def test_given_a_supervisor_then_they_merge_and_undo_and_see_the_audit_trail(
+    page: Page, product: Product
+) -> None:
+    log_in(page, product, SUPERVISOR, "/customers")
+    survivor = api_call(page, "POST", "/api/v1/customers", {"display_name": "Mia Survivor"})
+    merged = api_call(page, "POST", "/api/v1/customers", {"display_name": "Mia Duplicate"})
+    page.goto(product.url(f"/customers/{survivor['id']}"))
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.fill("#merge-id", str(merged["id"]))
+    page.fill("#merge-reason", "same person, two emails")
+    page.click("#merge-form button[type=submit]")
+    merge_row = page.locator("#merges li[data-merge-id]")
+    expect(merge_row).to_contain_text(f"#{merged['id']} into #{survivor['id']}")
+    expect(page.locator("#audit tbody")).to_contain_text("Merged")
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    shot(page, "customer-profile-supervisor-1920")
+    merge_row.get_by_role("button", name="Undo").click()
+    expect(page.locator("#merges .badge")).to_have_text("Undone")
+    expect(page.locator("#audit tbody")).to_contain_text("Undid a merge")
+    assert page_errors(page) == []
+
+
+def test_given_an_agent_then_identities_can_be_added_and_removed_but_not_merges(
+    page: Page, product: Product
+) -> None:
+    log_in(page, product, AGENT, "/customers")
+    created = api_call(page, "POST", "/api/v1/customers", {"display_name": "Ivy Identity"})
+    page.goto(product.url(f"/customers/{created['id']}"))
+    expect(page.locator("#merge-form")).to_have_count(0)
+    expect(page.locator("#audit")).to_have_count(0)
+    page.select_option("#identity-kind", "email")
+    page.fill("#identity-value", "Ivy@Example.com")
+    page.click("#identity-form button[type=submit]")
+    identity = page.locator("#identities li[data-kind=email]")
+    expect(identity.locator(".identity-value")).to_have_text("ivy@example.com")
+    page.on("dialog", lambda dialog: dialog.accept())
+    identity.get_by_role("button").click()
+    expect(page.locator("#identities li[data-kind=email]")).to_have_count(0)
     assert page_errors(page) == []

@@ -7,7 +7,7 @@ import { formatDate, formatMoney, t } from "./i18n.js";
 import { pageData } from "./page.js";
 import { renderCustomerCard } from "./customer_card.js";
 import { mountTimeline } from "./timeline.js";
-import { CONSENT_KEYS, STAGES, consentLabel, identityKindLabel, personName, stageLabel } from "./labels.js";
+import { CONSENT_KEYS, STAGES, auditActionLabel, consentLabel, identityKindLabel, personName, stageLabel } from "./labels.js";
 
 const data = pageData();
 const customerId = data.customer_id;
@@ -106,7 +106,7 @@ function drawOrders() {
         el("th", { scope: "col", class: "number" }, t("Amount")))),
       el("tbody", {}, orders.map((order) =>
         el("tr", {},
-          el("td", { class: "mono" }, order.external_id),
+          el("td", { class: "mono nowrap" }, order.external_id),
           el("td", { class: "nowrap" }, formatDate(order.ordered_at, { dateStyle: "medium" })),
           el("td", {}, order.status || ""),
           el("td", { class: "number" }, formatMoney(order.amount, order.currency))))),
@@ -219,7 +219,11 @@ async function drawMerges() {
       el("ul", { class: "list-plain" }, items.map((merge) =>
         el("li", { "data-merge-id": merge.id },
           el("span", {},
-            t("#{merged} into #{survivor}", { merged: merge.merged_id, survivor: merge.survivor_id }),
+            el("a", { href: `/customers/${merge.merged_id}` }, `#${merge.merged_id}`),
+            " ",
+            t("into"),
+            " ",
+            el("a", { href: `/customers/${merge.survivor_id}` }, `#${merge.survivor_id}`),
             el("span", { class: "muted small" }, ` · ${formatDate(merge.merged_at || merge.created_at)}`),
             merge.undone_at ? el("span", { class: "badge" }, t("Undone")) : null),
           data.can_merge && !merge.undone_at
@@ -269,7 +273,8 @@ async function drawAudit(cursor) {
       el("tr", {},
         el("td", { class: "nowrap" }, formatDate(entry.at || entry.created_at)),
         el("td", {}, entry.actor_name || personName(people, entry.actor_id)),
-        el("td", { class: "mono small" }, entry.action),
+        el("td", { title: entry.action }, auditActionLabel(entry.action),
+          entry.details && entry.details.via ? el("span", { class: "muted small" }, ` · ${entry.details.via}`) : null),
         el("td", { class: "small" }, entry.contact_id || "")));
     const table = cursor && slot.querySelector("tbody")
       ? null

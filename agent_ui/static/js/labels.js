@@ -62,3 +62,22 @@ export function personName(people, id) {
   const name = people && people[String(id)];
   return name || t("User #{id}", { id });
 }
+
+export function auditActionLabel(action) {
+  return (
+    {
+      "profile.viewed": t("Viewed the profile"),
+      "customer.created": t("Created the customer"),
+      "customer.updated": t("Changed the customer"),
+      "customer.merged": t("Merged"),
+      "customer.unmerged": t("Undid a merge"),
+      "customer.exported": t("Exported the data"),
+      "customer.erased": t("Erased the data"),
+      "identity.added": t("Added an identity"),
+      "identity.removed": t("Removed an identity"),
+      "note.added": t("Added a note"),
+      "interaction.updated": t("Updated an interaction"),
+      "orders.imported": t("Imported orders"),
+    }[action] || action
+  );
+}
