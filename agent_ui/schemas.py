@@ -259,6 +259,8 @@ class AgentRoutingUpdate(Strict):
     profile: Text64 | None = None
     # Channels whose offers are accepted without a click; null: the [routing] default.
     auto_accept: Annotated[list[ChannelName], Field(max_length=3)] | None = None
+
+
 # -- calls -----------------------------------------------------------------------------
 
 # Phone numbers as people write them (+44 20 7946 0018, (555) 010-1234); the CTI

@@ -290,7 +290,7 @@ def test_given_a_known_caller_when_agents_work_the_call_then_the_console_follows
     assert page_errors(alice) == [] and page_errors(bob) == []
 
 
-def test_given_two_ready_agents_when_the_offered_phone_rings_out_then_the_agent_goes_not_ready_and_the_call_moves_on(
+def test_given_two_ready_agents_when_the_phone_rings_out_then_not_ready_and_the_call_moves_on(
     new_context: Callable[..., BrowserContext], shift: ConsoleProduct
 ) -> None:
     alice = open_console(new_context, shift, ALICE)
