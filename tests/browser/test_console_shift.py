@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 from aiohttp import web
 
+from agent_ui.hub.errors import CloseCode
+from agent_ui.hub.wiring import HUB
 from contact_center.app import SERVICES, build_app, build_services
 from contact_center.services import SYSTEM
 from contact_center.settings import AsteriskServer, Settings
@@ -339,6 +341,38 @@ def test_given_an_offer_ringing_when_the_agent_reloads_then_the_offer_is_still_t
     go_not_ready(alice)
 
 
+def test_given_the_hub_drops_when_an_offer_comes_meanwhile_then_the_console_resumes_and_shows_it(
+    new_context: Callable[..., BrowserContext], shift: ConsoleProduct
+) -> None:
+    alice = open_console(new_context, shift, ALICE)
+    go_ready(alice)
+    hub = shift.app[HUB]
+
+    async def drop_alice() -> None:
+        hub.accepting = False  # reconnects are refused until the test lets them in
+        for connection in list(hub.connections):
+            if connection.user.username == "alice":
+                connection.close(CloseCode.GOING_AWAY, "server-stopping", "test drop")
+
+    shift.run(drop_alice())
+    alice.wait_for_selector("#hub-status[data-status=disconnected]", timeout=LONG)
+    alice.wait_for_selector("#connection-notice:not([hidden])", timeout=LONG)
+    assert "reconnecting" in alice.locator("#connection-notice").inner_text()
+    shot(alice, "console-15-disconnected-notice")
+
+    call_id = shift.call(ANN_PHONE)
+    assert shift.wait_call(call_id, ("ringing",)) == "ringing"
+    assert alice.locator(".offer-card").count() == 0
+    hub.accepting = True
+    alice.wait_for_selector("#hub-status[data-status=live][data-resumed=true]", timeout=LONG)
+    wait_offer(alice, "Ann Lee")
+    assert alice.locator("#connection-notice").is_hidden()
+    assert alice.locator("#state-bar").get_attribute("data-state") == "ready"
+    shift.run(shift.pbx.caller_hangs_up(call_id))
+    alice.wait_for_selector("#work-panel[data-phase=idle]", timeout=LONG)
+    go_not_ready(alice)
+
+
 def test_given_a_chinese_speaking_agent_when_the_console_opens_then_it_speaks_chinese(
     new_context: Callable[..., BrowserContext], shift: ConsoleProduct
 ) -> None:
@@ -351,11 +385,11 @@ def test_given_a_chinese_speaking_agent_when_the_console_opens_then_it_speaks_ch
     wang.keyboard.press("?")
     assert wang.locator("#help-dialog").is_visible()
     assert "键盘快捷键" in wang.locator("#help-title").inner_text()
-    shot(wang, "console-15-chinese-help")
+    shot(wang, "console-16-chinese-help")
     wang.keyboard.press("Escape")
     go_not_ready(wang)
     assert wang.locator("#state-label").inner_text() == "未就绪"
-    shot(wang, "console-16-chinese-not-ready")
+    shot(wang, "console-17-chinese-not-ready")
     assert page_errors(wang) == []
 
 
@@ -369,7 +403,8 @@ def test_given_a_stored_script_in_a_profile_when_it_pops_then_it_shows_as_text(
     assert alice.evaluate("window.__xss") is None
     assert alice.locator("#customer-area img").count() == 0
     assert alice.locator("#customer-area script").count() == 0
-    shot(alice, "console-17-xss-as-text")
+    assert "<script>window.__xss=3</script>" in alice.locator(".customer-notes").inner_text()
+    shot(alice, "console-18-xss-as-text")
     shift.run(shift.pbx.caller_hangs_up(call_id))
     alice.wait_for_selector("#work-panel[data-phase=idle]", timeout=LONG)
     go_not_ready(alice)

@@ -232,6 +232,7 @@ function onStatus(status, detail) {
   hubStatus.dataset.status = status;
   if (status === "live") {
     replace(hubStatus, t("Live"));
+    hubStatus.dataset.resumed = String(Boolean(detail && detail.resumed));
     connectionNotice.hidden = true;
     if (detail && detail.grace) graceSeconds = detail.grace;
   } else if (status === "connecting") {

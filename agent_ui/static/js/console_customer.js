@@ -6,7 +6,7 @@
 
 import { api, query } from "./api.js";
 import { el, replace, toast } from "./dom.js";
-import { t } from "./i18n.js";
+import { formatDate, t } from "./i18n.js";
 import { renderCustomerCard } from "./customer_card.js";
 import { mountTimeline } from "./timeline.js";
 
@@ -72,6 +72,7 @@ export class CustomerArea {
   draw(item, screenPop, fetchHistory = false) {
     const customer = screenPop.customer || {};
     const phones = (customer.identities || []).filter((identity) => identity.kind === "phone");
+    const notes = screenPop.notes || [];
     const timelineSlot = el("div", { class: "timeline-slot" });
     replace(
       this.root,
@@ -84,6 +85,13 @@ export class CustomerArea {
               el("span", { class: "mono" }, phone.value),
               el("button", { type: "button", class: "button button-small", "data-action": "call-number", "data-number": phone.value,
                 onclick: () => this.onDial(phone.value, item.customerId) }, "☎ ", t("Call")))))) : null,
+      notes.length
+        ? el("section", { class: "panel customer-notes", "aria-labelledby": "customer-notes-title" },
+            el("h3", { id: "customer-notes-title" }, t("Notes about the customer")),
+            el("ul", {}, notes.slice(0, 5).map((note) => el("li", { "data-note-id": note.id },
+              el("span", { class: "note-meta" }, t("{author}, {when}", { author: note.author || "", when: formatDate(note.created_at) })),
+              note.body))))
+        : null,
       el("section", { class: "panel timeline-panel", "aria-labelledby": "timeline-title" },
         el("div", { class: "panel-header" },
           el("h2", { id: "timeline-title" }, t("History")),
