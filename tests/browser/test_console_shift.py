@@ -251,6 +251,22 @@ def test_given_a_known_caller_when_agents_work_the_call_then_the_console_follows
     alice.wait_for_selector(".call-controls[data-held=false]", timeout=LONG)
     assert alice.locator("#call-state").inner_text() == "Talking"
 
+    # Asterisk refuses to record: the console says so and shows no recording.
+    shift.pbx.denied_actions.add("mixmonitor")
+    try:
+        alice.click("[data-action='recording/start']")
+        alice.wait_for_selector(".toast-error", timeout=LONG)
+        assert "Could not start recording" in alice.locator(".toast-error").last.inner_text()
+        assert alice.locator("[data-recording=true]").count() == 0
+        shot(alice, "console-05-refused-recording")
+    finally:
+        shift.pbx.denied_actions.discard("mixmonitor")
+    alice.click("[data-action='recording/start']")
+    alice.wait_for_selector("[data-recording=true]", timeout=LONG)
+    alice.click("[data-action='recording/stop']")
+    alice.wait_for_selector("[data-action='recording/start']", timeout=LONG)
+    assert alice.locator("[data-recording=true]").count() == 0
+
     bob = open_console(new_context, shift, BOB)
     go_ready(bob)
     alice.click("[data-action=transfer-open]")

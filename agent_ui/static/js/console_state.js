@@ -82,6 +82,9 @@ export class StateBar {
   }
 
   set(state, reason, since) {
+    const same = state === this.state && (state !== "not_ready" || reason === this.reason);
+    // A repeated state (another tab's request, a replay) keeps its start time.
+    if (same && this.since !== null) since = Math.min(since, this.since);
     this.state = state;
     this.reason = state === "not_ready" ? reason : null;
     this.since = since;
