@@ -120,7 +120,13 @@ function applyCall(call) {
   }
   item.call = call;
   if (item.phase === "connected" && !item.connectedAt && call.state === "talking") item.connectedAt = serverNow();
-  if (item.outbound && (over || !mine)) removeItem(item.contactId);
+  if (item.outbound && (over || !mine)) {
+    removeItem(item.contactId);
+  } else if (item.phase === "connected" && ((call.agent_id && !mine) || call.state === "transferred")) {
+    // Asterisk moved the call to another phone (a completed transfer): it is not ours.
+    toast(t("The call was transferred."));
+    removeItem(item.contactId);
+  }
 }
 
 // ------------------------------------------------------------------ hub messages
