@@ -223,44 +223,6 @@ class AgentStateChange(Strict):
     reason: Text64 | None = None
 
 
-# -- offers, wrap-up, agent reports and administration -------------------------------
-
-DispositionId = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-]
-SkillName = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-]
-
-
-class WrapUpSave(Strict):
-    # One of the queue's dispositions (GET /queues); null keeps what was saved before.
-    disposition: DispositionId | None = None
-    # Replaces the interaction's notes; null keeps them.
-    notes: Annotated[str, StringConstraints(max_length=20_000), _CLEAN] | None = None
-    # End wrap-up now (the agent becomes available again); false only saves.
-    finish: bool = True
-
-
-class AgentStatesReportQuery(Strict):
-    # The UTC day, YYYY-MM-DD.
-    day: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    agent_id: Id | None = None
-
-
-class AgentRoutingUpdate(Strict):
-    # Queues served; null: every configured queue.
-    queues: Annotated[list[Text64], Field(max_length=200)] | None = None
-    # Skill -> level 1-5.
-    skills: Annotated[dict[SkillName, Annotated[int, Field(ge=1, le=5)]], Field(max_length=200)] = (
-        Field(default_factory=dict)
-    )
-    # A [routing.profiles] name; null: the default profile.
-    profile: Text64 | None = None
-    # Channels whose offers are accepted without a click; null: the [routing] default.
-    auto_accept: Annotated[list[ChannelName], Field(max_length=3)] | None = None
-
-
 # -- calls -----------------------------------------------------------------------------
 
 # Phone numbers as people write them (+44 20 7946 0018, (555) 010-1234); the CTI
@@ -299,3 +261,41 @@ class CallDial(Strict):
 
 class CallMonitor(Strict):
     mode: Literal["listen", "whisper", "barge"]
+
+
+# -- offers, wrap-up, agent reports and administration -------------------------------
+
+DispositionId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
+SkillName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
+
+
+class WrapUpSave(Strict):
+    # One of the queue's dispositions (GET /queues); null keeps what was saved before.
+    disposition: DispositionId | None = None
+    # Replaces the interaction's notes; null keeps them.
+    notes: Annotated[str, StringConstraints(max_length=20_000), _CLEAN] | None = None
+    # End wrap-up now (the agent becomes available again); false only saves.
+    finish: bool = True
+
+
+class AgentStatesReportQuery(Strict):
+    # The UTC day, YYYY-MM-DD.
+    day: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    agent_id: Id | None = None
+
+
+class AgentRoutingUpdate(Strict):
+    # Queues served; null: every configured queue.
+    queues: Annotated[list[Text64], Field(max_length=200)] | None = None
+    # Skill -> level 1-5.
+    skills: Annotated[dict[SkillName, Annotated[int, Field(ge=1, le=5)]], Field(max_length=200)] = (
+        Field(default_factory=dict)
+    )
+    # A [routing.profiles] name; null: the default profile.
+    profile: Text64 | None = None
+    # Channels whose offers are accepted without a click; null: the [routing] default.
+    auto_accept: Annotated[list[ChannelName], Field(max_length=3)] | None = None

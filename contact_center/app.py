@@ -156,8 +156,8 @@ def build_services(
         telephony=telephony,
         directory=directory,
         recorder=recorder,
-        agent_states=agent_states,
         calls=calls,
+        agent_states=agent_states,
         agent_settings=agent_settings,
     )
     services.health["database"] = profiles.ping

@@ -55,10 +55,10 @@ class Services:
     telephony: TelephonyService | None = None
     directory: StaticAgentDirectory | None = None
     recorder: InteractionRecorder | None = None
-    # Keeps every agent.state_changed for the time-in-state report.
-    agent_states: AgentStateLog | None = None
     # Call control as the consoles use it (views, actions, call.changed events).
     calls: ConsoleCalls | None = None
+    # Keeps every agent.state_changed for the time-in-state report.
+    agent_states: AgentStateLog | None = None
     # Per-agent routing settings by username or user id ([routing.agents.NAME]).
     agent_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)

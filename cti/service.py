@@ -65,6 +65,9 @@ log = logging.getLogger(__name__)
 # Health: offers failing this many times in a row on one server mean the router is
 # offering calls that cannot be carried out (a success resets the count).
 FAILED_OFFERS_LIMIT = 3
+# Dial results that, once the agent's phone has rung, are the agent's own: it rang out,
+# or the agent rejected it on the phone (BUSY after ringing).
+AGENT_DIAL_FAILURES = frozenset({"NOANSWER", "BUSY"})
 # Health: for this long after an offer named a call Asterisk does not have, the server
 # is reported not ok (the router and the PBX disagreed; the contact was closed).
 UNKNOWN_CALL_WINDOW_SECONDS = 60.0
@@ -159,6 +162,9 @@ class TelephonyService:
         # Call -> (agent, extension) of the phone it was sent to (Redirect in flight or
         # ringing), until it is answered, not answered or back in a queue.
         self._offers: dict[str, tuple[str, str]] = {}
+        # Calls whose offered agent phone has rung: only then is a failed dial the
+        # agent's (see _agent_leg_failed).
+        self._rang: set[str] = set()
         # Call -> when each of its Redirects to an agent was sent, within the last minute.
         self._offer_times: dict[str, collections.deque[float]] = {}
         # Call -> until when it is held back by the offer limit (one ERROR per trip).
@@ -505,6 +511,7 @@ class TelephonyService:
             # The router follows the phone: this agent has the offer now, whoever it was
             # meant for (it changes nothing when the router rang this agent itself).
             self._offers[event.call_id] = (agent, event.extension)
+            self._rang.add(event.call_id)
             return await routing.agent_ringing(
                 call_id=event.call_id,
                 agent_id=agent,
@@ -513,6 +520,7 @@ class TelephonyService:
             )
         if isinstance(event, CallAnswered):
             self._offers.pop(event.call_id, None)
+            self._rang.discard(event.call_id)
             self._consults.pop(event.call_id, None)
             agent = agent_of(event.extension)
             if agent is None or event.direction is CallDirection.OUTBOUND:
@@ -525,9 +533,23 @@ class TelephonyService:
             )
         if isinstance(event, CallAgentNoAnswer):
             offered = self._offers.pop(event.call_id, None)
+            rang = event.call_id in self._rang
+            self._rang.discard(event.call_id)
             agent = agent_of(event.extension) or (offered[0] if offered else None)
             if agent is None:
                 return []
+            if not rang or event.dial_status.upper() not in AGENT_DIAL_FAILURES:
+                # Asterisk could not make or ring the agent's leg (no RTP port, phone not
+                # registered, congestion): not the agent's failure to answer. The caller
+                # keeps its place, the agent their state; an unreachable phone pauses
+                # the agent through its device state instead.
+                return await routing.offer_refused(
+                    call_id=event.call_id,
+                    agent_id=agent,
+                    reason=event.dial_status.lower() or "not-dialled",
+                    at=event.at,
+                    retry_seconds=self.settings.refused_offer_retry_seconds,
+                )
             return await routing.offer_not_answered(
                 call_id=event.call_id, agent_id=agent, reason=event.dial_status.lower(), at=event.at
             )
@@ -553,6 +575,7 @@ class TelephonyService:
             )
         if isinstance(event, CallHungUp):
             self._offers.pop(event.call_id, None)
+            self._rang.discard(event.call_id)
             self._consults.pop(event.call_id, None)
             self._offer_times.pop(event.call_id, None)
             self._offer_limited.pop(event.call_id, None)

@@ -36,6 +36,8 @@ import uuid
 from collections.abc import Callable, Iterable
 
 from cti.protocol import AmiFramer, AmiMessage, encode_message
+from cti.simulator import devices
+from cti.simulator.devices import DeviceStates
 from cti.simulator.extract import as_pairs
 from cti.simulator.recorded import SEGMENTS
 from cti.tracker import endpoint_of as endpoint
@@ -43,6 +45,19 @@ from cti.tracker import endpoint_of as endpoint
 log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"\$\{([a-z0-9_.]+)(?:\+([0-9.]+))?\}")
+
+
+# What Asterisk answers a caller it has no RTP port for (capture p4).
+REFUSED_NO_MEDIA = "488 Not Acceptable Here"
+
+
+class CallRefused(Exception):
+    """Asterisk refused an incoming call at the SIP level (no channel, no AMI event)."""
+
+    def __init__(self, number: str, status: str) -> None:
+        super().__init__(f"call from {number} refused: SIP {status}")
+        self.number = number
+        self.status = status
 
 
 class PhoneMode(enum.StrEnum):
@@ -96,6 +111,8 @@ class SimCall:
     local2: str = ""
     local_base: str = ""
     hangup_style: str = "dial"
+    # Hang-up cause a failed Dial left on the caller's channel (Cause, Cause-txt, TechCause).
+    caller_cause: tuple[str, str, str] | None = None
     dials: int = 0  # agent legs dialled: one CDR each at the end
     auto_answer: bool = False  # the agent leg was dialled to answer by itself
     file: str = ""
@@ -126,17 +143,24 @@ class SimulatedPbx:
         username: str = "cc",
         secret: str = "cc-secret",  # noqa: S107 - the reference config's AMI secret
         ring_timeout: float = 15.0,
+        media_sessions: int | None = None,
         atxfer_digit_timeout: float = 3.0,
         optimize_delay: float = 0.45,
         auth_failure_close_delay: float = 0.2,
+        redirect_delay: float = 0.001,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.username = username
         self.secret = secret
         self.ring_timeout = ring_timeout
+        # RTP sessions Asterisk can open (its rtp.conf port range / 2), one per PJSIP
+        # channel; None: no limit. Past it new callers get 488 and agent legs fail.
+        self.media_sessions = media_sessions
         self.atxfer_digit_timeout = atxfer_digit_timeout
         self.optimize_delay = optimize_delay
         self.auth_failure_close_delay = auth_failure_close_delay
+        # Seconds from a Redirect's reply to the redirected channel's first event.
+        self.redirect_delay = redirect_delay
         self.clock = clock
         self.phones: dict[str, SimPhone] = {}
         self.numbers: dict[str, SimPhone] = {}
@@ -161,10 +185,15 @@ class SimulatedPbx:
         self._event_waiters: list[tuple[str, int, asyncio.Future[None]]] = []
         self._state_waiters: list[tuple[str, frozenset[str], asyncio.Future[str]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        # Per PJSIP device: its live channels and their states, and the device state last
-        # announced (DeviceStateChange), derived from the channel events as Asterisk does.
-        self._device_channels: dict[str, dict[str, str]] = {}
-        self._device_shown: dict[str, str] = {}
+        # Phone states (DeviceStateChange), derived from the channel events as Asterisk does.
+        self._devices = DeviceStates(self._unreachable, clock)
+        # Callers refused for want of media ports (number, SIP status), oldest first.
+        self.refused_calls: list[tuple[str, str]] = []
+        # Events held back by a delay (``_send``), oldest first, with their due time.
+        self._outbox: collections.deque[tuple[float, list[list[tuple[str, str]]]]] = (
+            collections.deque()
+        )
+        self._outbox_timer: asyncio.TimerHandle | None = None
 
     # ================================================================== server
 
@@ -178,6 +207,8 @@ class SimulatedPbx:
     async def stop(self) -> None:
         for call in self.calls.values():
             _cancel(call)
+        if self._outbox_timer is not None:
+            self._outbox_timer.cancel()
         if self._server is not None:
             self._server.close()
         await self.drop_connections()
@@ -201,6 +232,7 @@ class SimulatedPbx:
             _cancel(call)
         self.calls.clear()
         self.channels.clear()
+        self._devices.forget()
         await self.drop_connections()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -254,38 +286,48 @@ class SimulatedPbx:
         return phone
 
     async def set_phone_reachable(self, extension: str, reachable: bool) -> None:
-        phone = self.set_phone(
+        """A qualify check finds the phone reachable or not (ContactStatus, capture m3)."""
+        self._set_reachable(extension, reachable)
+        self._broadcast(devices.qualify(extension, reachable, self.clock()))
+
+    async def register_phone(self, extension: str) -> None:
+        """The phone REGISTERs: Asterisk has a contact for it again (capture p3)."""
+        self._set_reachable(extension, True)
+        uri = f"sip:{extension}@127.0.0.1:5373"
+        self._broadcast(devices.registration(extension, uri, True, self.clock()))
+
+    async def unregister_phone(self, extension: str) -> None:
+        """The phone un-REGISTERs (Expires: 0): no contact, UNAVAILABLE (capture p3);
+        a Dial to it then fails at once with CHANUNAVAIL, without a channel."""
+        self._set_reachable(extension, False)
+        uri = f"sip:{extension}@127.0.0.1:5373"
+        self._broadcast(devices.registration(extension, uri, False, self.clock()))
+
+    def _set_reachable(self, extension: str, reachable: bool) -> None:
+        old = self.phones.get(extension)
+        self.set_phone(
             extension,
             PhoneMode.ANSWER if reachable else PhoneMode.UNREACHABLE,
-            ring_seconds=self.phones[extension].ring_seconds if extension in self.phones else 1.0,
+            ring_seconds=old.ring_seconds if old is not None else 1.0,
         )
-        now = self.clock()
-        self._broadcast(
-            [
-                [
-                    ("Event", "ContactStatus"),
-                    ("Privilege", "system,all"),
-                    ("Timestamp", f"{now:.6f}"),
-                    ("URI", f"sip:{phone.extension}@127.0.0.1:5060"),
-                    ("ContactStatus", "Reachable" if reachable else "Unreachable"),
-                    ("AOR", phone.extension),
-                    ("EndpointName", phone.extension),
-                    ("RoundtripUsec", "0" if not reachable else "1200"),
-                ],
-                [
-                    ("Event", "DeviceStateChange"),
-                    ("Privilege", "call,all"),
-                    ("Timestamp", f"{now:.6f}"),
-                    ("Device", f"PJSIP/{phone.extension}"),
-                    ("State", "NOT_INUSE" if reachable else "UNAVAILABLE"),
-                ],
-            ]
-        )
+
+    def _unreachable(self, extension: str) -> bool:
+        phone = self.phones.get(extension)
+        return phone is not None and phone.mode is PhoneMode.UNREACHABLE
 
     async def place_call(
         self, number: str, *, queue: str = "support", name: str = "", dnid: str = ""
     ) -> str:
-        """A customer calls in: answered, enqueued for ``queue``, music on hold."""
+        """A customer calls in: answered, enqueued for ``queue``, music on hold.
+
+        Raises :class:`CallRefused` when every media session is taken (``media_sessions``):
+        Asterisk then answers the INVITE ``488 Not Acceptable Here`` and shows nothing on
+        AMI (capture p4).
+        """
+        if self._media_full():
+            self.refused_calls.append((number, REFUSED_NO_MEDIA))
+            log.info("simulated PBX refused caller %s: %s", number, REFUSED_NO_MEDIA)
+            raise CallRefused(number, REFUSED_NO_MEDIA)
         channel = self._new_channel(
             "PJSIP/trunk", number, name or f"Customer {number}", "cc-hold", "s"
         )
@@ -423,6 +465,12 @@ class SimulatedPbx:
                 return call
         return None
 
+    def _media_full(self) -> bool:
+        if self.media_sessions is None:
+            return False
+        in_use = sum(1 for name in self.channels if name.startswith("PJSIP/"))
+        return in_use >= self.media_sessions
+
     def phone_in_use(self, extension: str) -> bool:
         prefix = f"PJSIP/{extension}-"
         return any(name.startswith(prefix) for name in self.channels)
@@ -500,6 +548,7 @@ class SimulatedPbx:
         extra_binding: dict[str, str] | None = None,
         cdrs: int | None = None,
         post: Callable[[list[list[tuple[str, str]]]], list[list[tuple[str, str]]]] | None = None,
+        delay: float = 0.0,
     ) -> None:
         binding = self._binding(call, action_id)
         if extra_binding:
@@ -513,26 +562,54 @@ class SimulatedPbx:
             for msg in messages:
                 if msg and msg[0][0] == "Event" and msg[0][1] in rename:
                     msg[0] = ("Event", rename[msg[0][1]])
-        self._send(messages, client)
+        self._send(messages, client, delay=delay)
 
-    def _send(self, messages: Iterable[list[tuple[str, str]]], client: _Client | None) -> None:
-        """Responses to the asking client, events to all, in order, batched per write."""
+    def _send(
+        self,
+        messages: Iterable[list[tuple[str, str]]],
+        client: _Client | None,
+        *,
+        delay: float = 0.0,
+    ) -> None:
+        """Responses to the asking client, events to all, in order, batched per write.
+
+        With ``delay``, the events go out that many seconds after the response, as a
+        real Asterisk's do after a Redirect (the reply first, the channel's events about
+        1.5 ms later: recorded in tests/fixtures/ami-product/p2). Events are never
+        reordered: while some wait, later ones queue behind them.
+        """
         if self._state_waiters:
             # Call states change right after their events are emitted: look next turn.
             asyncio.get_running_loop().call_soon(self._check_state_waiters)
         batch: list[list[tuple[str, str]]] = []
         for msg in messages:
             if msg and msg[0][0] == "Response":
-                self._broadcast(batch)
-                batch = []
+                if delay <= 0:
+                    self._broadcast(batch)
+                    batch = []
                 if client is not None:
                     self._write(client, encode_message(msg))
             else:
                 batch.append(msg)
-        self._broadcast(batch)
+        if delay <= 0 and not self._outbox:
+            self._broadcast(batch)
+            return
+        loop = asyncio.get_running_loop()
+        self._outbox.append((loop.time() + delay, batch))
+        if self._outbox_timer is None:
+            self._outbox_timer = loop.call_at(self._outbox[0][0], self._flush_outbox)
+
+    def _flush_outbox(self) -> None:
+        """Broadcast the delayed events that are due, in the order they were sent."""
+        loop = asyncio.get_running_loop()
+        self._outbox_timer = None
+        while self._outbox and self._outbox[0][0] <= loop.time():
+            self._broadcast(self._outbox.popleft()[1])
+        if self._outbox:
+            self._outbox_timer = loop.call_at(self._outbox[0][0], self._flush_outbox)
 
     def _broadcast(self, messages: Iterable[list[tuple[str, str]]]) -> None:
-        messages = self._with_device_states(messages)
+        messages = self._devices.with_changes(messages)
         if not messages:
             return
         for msg in messages:
@@ -551,64 +628,6 @@ class SimulatedPbx:
         for client in list(self._clients):
             if client.logged_in and client.events:
                 self._write(client, data)
-
-    def _with_device_states(
-        self, messages: Iterable[list[tuple[str, str]]]
-    ) -> list[list[tuple[str, str]]]:
-        """``messages`` with the DeviceStateChange each channel event causes on a real
-        Asterisk (recorded in tests/cti/captures/m1, m2): a phone RINGING while its
-        channel rings, INUSE once up, NOT_INUSE after its last channel hung up (or
-        UNAVAILABLE if it is unreachable)."""
-        out: list[list[tuple[str, str]]] = []
-        for msg in messages:
-            out.append(msg)
-            if not msg or msg[0][0] != "Event":
-                continue
-            event, headers = msg[0][1], dict(msg)
-            if event == "DeviceStateChange":
-                self._device_shown[headers.get("Device", "")] = headers.get("State", "")
-                continue
-            channel = headers.get("Channel", "")
-            if event not in ("Newchannel", "Newstate", "Hangup") or not channel.startswith(
-                "PJSIP/"
-            ):
-                continue
-            device = channel.rpartition("-")[0]
-            live = self._device_channels.setdefault(device, {})
-            if event == "Hangup":
-                live.pop(channel, None)
-            else:
-                live[channel] = headers.get("ChannelStateDesc", "")
-            state = self._device_state(device, live)
-            if self._device_shown.get(device, "NOT_INUSE") == state:
-                continue
-            self._device_shown[device] = state
-            out.append(
-                [
-                    ("Event", "DeviceStateChange"),
-                    ("Privilege", "call,all"),
-                    ("Timestamp", headers.get("Timestamp", f"{self.clock():.6f}")),
-                    ("Device", device),
-                    ("State", state),
-                ]
-            )
-        return out
-
-    def _device_state(self, device: str, live: dict[str, str]) -> str:
-        states = set(live.values())
-        ringing = "Ringing" in states
-        # An inbound channel in Ring (being answered) shows as in use once it is Up.
-        up = bool(states - {"Ringing", "Ring", "Down"})
-        if ringing and up:
-            return "RINGINUSE"
-        if ringing:
-            return "RINGING"
-        if up:
-            return "INUSE"
-        phone = self.phones.get(device.partition("/")[2])
-        if not live and phone is not None and phone.mode is PhoneMode.UNREACHABLE:
-            return "UNAVAILABLE"
-        return "NOT_INUSE"
 
     @staticmethod
     def _write(client: _Client, data: bytes) -> None:
@@ -866,32 +885,89 @@ class SimulatedPbx:
             call.target, call.target_ext = self._phone_channel(extension, call.call_id), extension
             call.caller.bridge = ""
             call.dials += 1
-            self._emit("transfer_redirect", call, client=client, action_id=action_id)
+            self._emit(
+                "transfer_redirect",
+                call,
+                client=client,
+                action_id=action_id,
+                delay=self.redirect_delay,
+            )
             self._drop(old_agent)
             call.agent, call.agent_ext = call.target, extension
             call.target, call.target_ext = None, ""
             call.bridge, call.state = "", "ringing"
             self._ring(call, phone, busy)
             return
-        call.agent, call.agent_ext = self._phone_channel(extension, call.call_id), extension
         call.caller.context, call.caller.exten = "cc-agent", extension
         call.caller.application, call.caller.app_data = "Dial", f"PJSIP/{extension},15,t"
+        if phone.mode is PhoneMode.UNREACHABLE or self._media_full():
+            self._dial_fails(call, extension, client, action_id)
+            return
+        call.agent, call.agent_ext = self._phone_channel(extension, call.call_id), extension
         call.agent.application, call.agent.app_data = "AppDial", "(Outgoing Line)"
         if busy:
-            overrides = {}
-            if phone.mode is PhoneMode.UNREACHABLE:
-                overrides = {
-                    ("DialStatus", "BUSY"): "CHANUNAVAIL",
-                    ("Value", "BUSY"): "CHANUNAVAIL",
-                }
             call.dials += 1
-            self._emit("offer_busy", call, client=client, action_id=action_id, overrides=overrides)
+            self._emit(
+                "offer_busy", call, client=client, action_id=action_id, delay=self.redirect_delay
+            )
             self._back_to_hold(call)
             return
         call.dials += 1
-        self._emit("offer_ring", call, client=client, action_id=action_id)
+        self._emit(
+            "offer_ring", call, client=client, action_id=action_id, delay=self.redirect_delay
+        )
         call.state = "ringing"
         self._ring(call, phone, False)
+
+    def _dial_fails(
+        self, call: SimCall, extension: str, client: _Client | None, action_id: str
+    ) -> None:
+        """Dial ends CHANUNAVAIL at once: a phone without a contact gets no channel at all
+        (capture p3); without a free RTP port the agent's leg is made and hung up before
+        it is dialled (p4). Either way no DialBegin, and the caller is back on hold."""
+        no_media = not self._unreachable(extension)
+        leg = self._phone_channel(extension, call.call_id) if no_media else None
+        call.agent, call.agent_ext = leg, extension
+        leg_name = leg.name if leg is not None else ""
+
+        def keep(msg: list[tuple[str, str]]) -> bool:
+            if msg[0][0] != "Event":
+                return True  # the Redirect's reply
+            event, channel = msg[0][1], dict(msg).get("Channel", "")
+            if channel == call.caller.name:
+                return event not in ("DialBegin", "DialEnd", "NewConnectedLine")
+            return leg is not None and channel == leg.name and event in _FAILED_LEG_EVENTS
+
+        def post(messages: list[list[tuple[str, str]]]) -> list[list[tuple[str, str]]]:
+            for msg in messages:
+                if (
+                    msg[0][1] in ("HangupRequest", "Hangup")
+                    and dict(msg).get("Channel") == leg_name
+                ):
+                    msg[:] = [
+                        {"Cause": ("Cause", "0"), "Cause-txt": ("Cause-txt", "Unknown")}.get(
+                            k, (k, v)
+                        )
+                        for k, v in msg
+                        if not (msg[0][1] == "HangupRequest" and k == "Cause")
+                    ]
+            return messages
+
+        if leg is None:
+            # chan_pjsip found no contact (404): the caller keeps that cause (p3).
+            call.caller_cause = _NO_CONTACT_CAUSE
+        call.dials += 1
+        self._emit(
+            "offer_busy",
+            call,
+            client=client,
+            action_id=action_id,
+            keep=keep,
+            overrides={("DialStatus", "BUSY"): "CHANUNAVAIL", ("Value", "BUSY"): "CHANUNAVAIL"},
+            post=post,
+            delay=self.redirect_delay,
+        )
+        self._back_to_hold(call)
 
     def _ring(self, call: SimCall, phone: SimPhone, busy: bool) -> None:
         if busy:
@@ -1112,7 +1188,7 @@ class SimulatedPbx:
                         and _names_channel(m, (call.agent.name if call.agent else "",))
                     ),
                 )
-            self._emit("abandon", call, rename=rename)
+            self._emit("abandon", call, rename=rename, post=_with_cause(call.caller_cause))
         self._finish(call)
 
     def _agent_gone(self, call: SimCall, *, soft: bool) -> None:
@@ -1432,6 +1508,41 @@ def _cancel(call: SimCall) -> None:
 def _hms(seconds: float) -> str:
     total = max(int(seconds), 0)
     return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+# What a Dial to a phone without a contact leaves on the caller's channel (p3).
+_NO_CONTACT_CAUSE = ("3", "No route to destination", "404")
+
+
+def _with_cause(
+    cause: tuple[str, str, str] | None,
+) -> Callable[[list[list[tuple[str, str]]]], list[list[tuple[str, str]]]] | None:
+    """The hang-up events of a caller whose channel carries ``cause`` from a failed Dial:
+    HangupRequest and Hangup with that cause, each hang-up event with its TechCause."""
+    if cause is None:
+        return None
+    code, text, tech = cause
+
+    def apply(messages: list[list[tuple[str, str]]]) -> list[list[tuple[str, str]]]:
+        for msg in messages:
+            event = msg[0][1]
+            if event not in ("HangupRequest", "SoftHangupRequest", "Hangup"):
+                continue
+            fields = [(k, v) for k, v in msg if k not in ("Cause", "Cause-txt")]
+            if event == "HangupRequest":
+                fields.append(("Cause", code))
+            elif event == "SoftHangupRequest":
+                fields.append(("Cause", dict(msg).get("Cause", "16")))
+            else:
+                fields += [("Cause", code), ("Cause-txt", text)]
+            msg[:] = [*fields, ("TechCause", tech)]
+        return messages
+
+    return apply
+
+
+# The agent's leg that finds no RTP port: made, then hung up before it is dialled (p4).
+_FAILED_LEG_EVENTS = ("Newchannel", "NewConnectedLine", "HangupRequest", "Hangup")
 
 
 def _is_dial(msg: list[tuple[str, str]]) -> bool:

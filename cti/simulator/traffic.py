@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import Sequence
 
-from cti.simulator.pbx import SimulatedPbx
+from cti.simulator.pbx import CallRefused, SimulatedPbx
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class TrafficOutcome:
     placed: int = 0
     talked: int = 0
     abandoned: int = 0
+    refused: int = 0  # callers Asterisk refused (488: no media port left)
 
 
 class CallTraffic:
@@ -60,7 +61,11 @@ class CallTraffic:
     async def _one_call(self, n: int) -> None:
         p, rng = self.profile, self.rng
         number = rng.choice(p.callers) if p.callers else f"+44207946{rng.randrange(10_000):04d}"
-        call_id = await self.pbx.place_call(number, queue=rng.choice(list(p.queues)))
+        try:
+            call_id = await self.pbx.place_call(number, queue=rng.choice(list(p.queues)))
+        except CallRefused:
+            self.outcome.refused += 1
+            return
         self.outcome.placed += 1
         patience = rng.uniform(*p.patience_seconds)
         try:

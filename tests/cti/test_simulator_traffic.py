@@ -30,3 +30,20 @@ async def test_demo_traffic_calls_all_end_once_talked_or_abandoned() -> None:
         assert stack.session.tracker.live_calls() == []
     finally:
         await close_stack(stack)
+
+
+async def test_demo_callers_past_the_media_ports_are_refused_and_counted() -> None:
+    stack = await build_stack(ready=())
+    stack.pbx.media_sessions = 2  # two callers on hold take both RTP sessions
+    try:
+        profile = TrafficProfile(
+            queues=("support",),
+            mean_interval_seconds=0.001,
+            talk_seconds=(0.02, 0.05),
+            patience_seconds=(0.3, 0.4),
+        )
+        outcome = await CallTraffic(stack.pbx, profile, seed=4).run(calls=4)
+        assert (outcome.placed, outcome.refused, outcome.abandoned) == (2, 2, 2)
+        assert [status for _, status in stack.pbx.refused_calls] == ["488 Not Acceptable Here"] * 2
+    finally:
+        await close_stack(stack)
