@@ -24,6 +24,7 @@ from agent_ui.api import (
     users,
 )
 from agent_ui.endpoint import ADMINS, AGENTS, ANY_USER, PUBLIC, SUPERVISORS, Endpoint
+from agent_ui.pages import console as console_page
 from agent_ui.pages import customers as customer_pages
 from agent_ui.pages import home, login, static
 from agent_ui.schemas import (
@@ -384,4 +385,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              response=_object({"ok": {"type": "boolean"}, "services": OBJECT})),
     Endpoint("GET", f"{API}/openapi.json", openapi.serve, ANY_USER,
              "This API's OpenAPI 3.1 description", "meta"),
+    # -- the agent console -------------------------------------------------------------
+    Endpoint("GET", "/console", console_page.console, AGENTS | SUPERVISORS,
+             "Agent console: state, offers with screen-pop, call controls, wrap-up", "pages",
+             response={"type": "string"}, media_type="text/html"),
 )  # fmt: skip
