@@ -20,9 +20,19 @@ import re
 from collections.abc import Iterable, Mapping
 
 _SYSTEM_LOCALS = frozenset(
-    {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "noreply", "no-reply",
-     "do-not-reply", "donotreply", "bounce", "bounces"}
-)  # fmt: skip
+    {
+        "mailer-daemon",
+        "postmaster",
+        "mail-daemon",
+        "mailerdaemon",
+        "noreply",
+        "no-reply",
+        "do-not-reply",
+        "donotreply",
+        "bounce",
+        "bounces",
+    }
+)
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply", "auto-reply"})
 _OUT_OF_OFFICE = re.compile(
     r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|"
@@ -83,8 +93,9 @@ def automatic_reason(
         # Exchange sets it on its own automatic mail (and on mail that wants none back).
         return "x-auto-response-suppress"
     if content_type == "multipart/report" and (report_type or "").lower() in (
-        "delivery-status", "disposition-notification"
-    ):  # fmt: skip
+        "delivery-status",
+        "disposition-notification",
+    ):
         return "report-" + (report_type or "").lower()
     if return_path is not None and return_path.strip("<> ") == "":
         return "null-return-path"

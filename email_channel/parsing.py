@@ -39,6 +39,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]{1,64}@[A-Za-z0-9.-]{1,253}$")
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f<>:"|?*\\/]+')
 _BOUNDARY = re.compile(rb"boundary\s*=", re.IGNORECASE)
+_PART_HEADER = re.compile(rb"^content-type\s*:", re.IGNORECASE | re.MULTILINE)
 _QUOTE_START = re.compile(
     r"^(On .{1,300} wrote:\s*$|-{2,} ?Original Message ?-{2,}|_{10,}\s*$|"
     r"From: .{1,300}$|发件人[:\uff1a]|寄件者[:\uff1a]|在.{1,200}写道[:\uff1a]\s*$|>)",
@@ -216,11 +217,10 @@ def precheck(raw: bytes, limits: Limits) -> None:
         raise ParseRefused(
             "too-many-headers", f"{fields} header fields (limit {limits.max_headers})"
         )
-    containers = len(_BOUNDARY.findall(raw))
-    if containers > limits.max_parts:
-        raise ParseRefused(
-            "too-many-parts", f"{containers} multipart containers (limit {limits.max_parts})"
-        )
+    # The parser reads every part's headers (slowly, with policy default): count first.
+    parts = max(len(_BOUNDARY.findall(raw)), len(_PART_HEADER.findall(raw)))
+    if parts > limits.max_parts:
+        raise ParseRefused("too-many-parts", f"{parts} MIME parts (limit {limits.max_parts})")
 
 
 def parse_message(raw: bytes, limits: Limits, *, return_path: str | None = None) -> ParsedEmail:
@@ -332,7 +332,11 @@ class _Body:
                     continue
                 children = part.get_payload()
                 if isinstance(children, list):
-                    stack.extend((child, depth + 1) for child in reversed(children))
+                    stack.extend(
+                        (child, depth + 1)
+                        for child in reversed(children)
+                        if isinstance(child, Message)
+                    )
                 continue
             self._leaf(part, content_type)
 
@@ -384,7 +388,7 @@ def _payload_bytes(part: Message) -> bytes | None:
     try:
         if part.get_content_type() == "message/rfc822":
             inner = part.get_payload()
-            if isinstance(inner, list) and inner:
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
                 return bytes(inner[0].as_bytes(policy=policy.default.clone(max_line_length=0)))
             return None
         data = part.get_payload(decode=True)

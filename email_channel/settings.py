@@ -97,7 +97,8 @@ class ImapMailbox(_Section):
 
 class EmailSettings(_Section):
     enabled: bool = False
-    # The SMTP intake; port 0: no SMTP listener (IMAP only).
+    # The SMTP intake (false: IMAP only); port 0: any free port (tests).
+    smtp_intake: bool = True
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(2525, ge=0, le=65535)
     # Our addresses and the queue each one feeds: {"support@example.com" = "support"}.

@@ -53,9 +53,13 @@ class EmailStore:
         """Keep a message as received (before any parsing); its id."""
         async with self.engine.begin() as conn:
             return await self._insert_raw(
-                conn, raw, source=source, received_at=received_at,
-                envelope_from=envelope_from, envelope_to=envelope_to,
-            )  # fmt: skip
+                conn,
+                raw,
+                source=source,
+                received_at=received_at,
+                envelope_from=envelope_from,
+                envelope_to=envelope_to,
+            )
 
     async def _insert_raw(
         self,
@@ -122,9 +126,16 @@ class EmailStore:
                 if moved.rowcount != 1:
                     return None
                 return await self._insert_raw(
-                    conn, raw, source="imap", received_at=received_at, envelope_from=None,
-                    envelope_to=(), mailbox=mailbox, uidvalidity=uidvalidity, uid=uid,
-                )  # fmt: skip
+                    conn,
+                    raw,
+                    source="imap",
+                    received_at=received_at,
+                    envelope_from=None,
+                    envelope_to=(),
+                    mailbox=mailbox,
+                    uidvalidity=uidvalidity,
+                    uid=uid,
+                )
         except IntegrityError:
             return None
 
@@ -244,7 +255,11 @@ class EmailStore:
     async def thread(self, thread_id: int) -> dict[str, Any] | None:
         async with self.engine.connect() as conn:
             row = (
-                (await conn.execute(select(*_THREAD_COLUMNS).where(email_threads.c.id == thread_id)))
+                (
+                    await conn.execute(
+                        select(*_THREAD_COLUMNS).where(email_threads.c.id == thread_id)
+                    )
+                )
                 .mappings()
                 .first()
             )
@@ -411,9 +426,12 @@ class EmailStore:
                 async with conn.begin_nested():
                     await conn.execute(
                         insert(email_mailboxes).values(
-                            name=mailbox, last_uid=0, lease_holder=holder,
-                            lease_until=now + seconds, updated_at=now,
-                        )  # fmt: skip
+                            name=mailbox,
+                            last_uid=0,
+                            lease_holder=holder,
+                            lease_until=now + seconds,
+                            updated_at=now,
+                        )
                     )
                 return True
             except IntegrityError:
