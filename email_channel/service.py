@@ -129,6 +129,10 @@ class EmailService:
         self._router_task: asyncio.Task[None] | None = None
         self.processed = 0
         self.quarantined = 0
+        # One message per sender at a time on this node: their thread is found or made
+        # once (other nodes are kept apart by EmailStore.claim_opening).
+        self._sender_locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: dict[str, int] = {}
 
     # -- lifetime ----------------------------------------------------------------------
 
@@ -245,12 +249,20 @@ class EmailService:
             log.exception("email: parser failed on message %d", inbound_id)
             await self._quarantine(inbound_id, "parser-error", f"{type(exc).__name__}: {exc}")
             return st.QUARANTINED
+        sender = parsed.from_address or ""
+        lock = self._sender_locks.setdefault(sender, asyncio.Lock())
+        self._lock_users[sender] = self._lock_users.get(sender, 0) + 1
         try:
-            status, thread_id = await self._take_in(inbound_id, row, parsed)
+            async with lock:
+                status, thread_id = await self._take_in(inbound_id, row, parsed)
         except Exception as exc:
             log.exception("email: message %d could not be stored on a thread", inbound_id)
             await self._quarantine(inbound_id, "processing-error", f"{type(exc).__name__}: {exc}")
             return st.QUARANTINED
+        finally:
+            self._lock_users[sender] -= 1
+            if not self._lock_users[sender]:
+                del self._lock_users[sender], self._sender_locks[sender]
         await self.store.finish(
             inbound_id, status, self.clock(), thread_id=thread_id, reason=parsed.automatic
         )
@@ -387,8 +399,11 @@ class EmailService:
         thread_id = int(thread["id"])
         opening: dict[str, Any] | None = None
         if automatic is None and (thread["status"] != "open" or thread["contact_id"] is None):
-            opening = await self._open(thread, now)
             reopened = thread["status"] != "new"
+            opening = await self._open(thread, now)
+            if opening is None:  # another node opened it a moment ago
+                reopened = False
+                thread = await self.store.thread(thread_id) or thread
         interaction_id = (
             opening["interaction_id"] if opening else await self._interaction_of(thread)
         )
@@ -469,11 +484,14 @@ class EmailService:
         found = await self.profiles.interaction_for_contact(thread["contact_id"])
         return int(found["id"]) if found else None
 
-    async def _open(self, thread: dict[str, Any], now: float) -> dict[str, Any]:
-        """A new opening of ``thread``: interaction, router contact (sticky to its last agent)."""
+    async def _open(self, thread: dict[str, Any], now: float) -> dict[str, Any] | None:
+        """A new opening of ``thread``: interaction, router contact (sticky to its last
+        agent); None if another node opened it first."""
         thread_id = int(thread["id"])
         opening = int(thread["openings"]) + 1
         contact_id = f"{CONTACT_PREFIX}{thread_id}-{opening}"
+        if not await self.store.claim_opening(thread_id, opening - 1, contact_id, now):
+            return None
         interaction = await self.profiles.start_interaction(
             int(thread["customer_id"]),
             channel="email",
@@ -482,10 +500,6 @@ class EmailService:
             subject=(thread["subject"] or "")[:300],
             external_ids={"email_thread": str(thread_id)},
             started_at=now,
-        )
-        await self.store.update_thread(
-            thread_id,
-            {"status": "open", "contact_id": contact_id, "openings": opening, "updated_at": now},
         )
         await self._route(thread, contact_id, now)
         return {"contact_id": contact_id, "interaction_id": int(interaction["id"])}

@@ -252,6 +252,18 @@ class EmailStore:
         async with self.engine.begin() as own:
             await own.execute(statement)
 
+    async def claim_opening(
+        self, thread_id: int, openings: int, contact_id: str, now: float
+    ) -> bool:
+        """Open the thread as opening ``openings + 1`` unless another node just did."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(email_threads)
+                .where(email_threads.c.id == thread_id, email_threads.c.openings == openings)
+                .values(status="open", contact_id=contact_id, openings=openings + 1, updated_at=now)
+            )
+            return bool(result.rowcount == 1)
+
     async def thread(self, thread_id: int) -> dict[str, Any] | None:
         async with self.engine.connect() as conn:
             row = (

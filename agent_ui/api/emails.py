@@ -36,9 +36,12 @@ async def thread(request: web.Request) -> web.StreamResponse:
         user, request.match_info["contact_id"], allow_remote_images=query.images
     )
     await services.profiles.record_audit(
-        user.actor, "email.thread_viewed", customer_id=view["customer_id"],
-        contact_id=request.match_info["contact_id"], details={"thread_id": view["thread_id"]},
-    )  # fmt: skip
+        user.actor,
+        "email.thread_viewed",
+        customer_id=view["customer_id"],
+        contact_id=request.match_info["contact_id"],
+        details={"thread_id": view["thread_id"]},
+    )
     return json_response(view)
 
 
@@ -122,7 +125,8 @@ async def retry(request: web.Request) -> web.StreamResponse:
     inbound_id = path_id(request, "inbound_id")
     result = await _service(services).retry(inbound_id)
     await services.profiles.record_audit(
-        principal_of(request).user.actor, "email.quarantine_retried",
+        principal_of(request).user.actor,
+        "email.quarantine_retried",
         details={"inbound_id": inbound_id, "status": result["status"]},
-    )  # fmt: skip
+    )
     return json_response(result)

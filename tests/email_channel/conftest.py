@@ -91,11 +91,14 @@ class EmailStack:
     def auth(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[username]}"}
 
-    async def send(self, raw: bytes, *, sender: str = "ada@example.org",
-                   to: tuple[str, ...] = (SUPPORT,)) -> None:  # fmt: skip
+    async def send(
+        self, raw: bytes, *, sender: str = "ada@example.org", to: tuple[str, ...] = (SUPPORT,)
+    ) -> None:
         """Deliver ``raw`` to the SMTP intake as an MTA would, and wait until processed."""
-        await aiosmtplib.send(raw, sender=sender, recipients=list(to), hostname="127.0.0.1",
-                              port=self.intake_port, timeout=30)  # fmt: skip
+        # A client of its own: aiosmtplib.send refuses the null sender (bounces use it).
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=self.intake_port, timeout=30)
+        async with smtp:
+            await smtp.sendmail(sender, list(to), raw)
         assert await self.channel.service.wait_idle(30)
 
     async def api(self, method: str, path: str, username: str, **kwargs: Any) -> Any:
@@ -104,8 +107,9 @@ class EmailStack:
         return response.status, body
 
     async def ready(self, username: str) -> None:
-        status, body = await self.api("PUT", "/api/v1/agents/me/state", username,
-                                      json={"state": "ready"})  # fmt: skip
+        status, body = await self.api(
+            "PUT", "/api/v1/agents/me/state", username, json={"state": "ready"}
+        )
         assert status == 200, body
 
 
@@ -149,6 +153,7 @@ def email_settings(relay_port: int, **overrides: Any) -> dict[str, Any]:
 
 
 StackFactory = Callable[..., Awaitable[EmailStack]]
+DEFAULT_USERS = (("agent1", "agent"), ("agent2", "agent"), ("admin1", "admin"))
 
 
 @pytest.fixture
@@ -172,8 +177,9 @@ async def make_stack(
     email_database_url: str,
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
 ) -> StackFactory:
-    async def make(*, users: tuple[tuple[str, str], ...] = (("agent1", "agent"),
-                   ("agent2", "agent"), ("admin1", "admin")), **email_overrides: Any) -> EmailStack:  # fmt: skip
+    async def make(
+        *, users: tuple[tuple[str, str], ...] = DEFAULT_USERS, **email_overrides: Any
+    ) -> EmailStack:
         settings = Settings().with_overrides(
             database={"url": email_database_url},
             email=email_settings(relay.port, **email_overrides),

@@ -14,7 +14,7 @@ async def _offered_contact(stack: EmailStack, username: str) -> str:
     return str(contact_id)
 
 
-async def test_given_a_customer_email_when_answered_then_the_reply_threads_and_the_answer_returns_to_the_agent(
+async def test_given_an_email_when_answered_then_the_reply_threads_and_the_answer_comes_back(
     stack: EmailStack,
 ) -> None:
     await stack.ready("agent1")
@@ -30,9 +30,11 @@ async def test_given_a_customer_email_when_answered_then_the_reply_threads_and_t
     assert thread["status"] == "open"
 
     status, sent = await stack.api(
-        "POST", f"/api/v1/emails/{contact_id}/reply", "agent1",
+        "POST",
+        f"/api/v1/emails/{contact_id}/reply",
+        "agent1",
         json={"body_text": "It ships today.", "client_id": "r1"},
-    )  # fmt: skip
+    )
     assert status == 200, sent
     assert sent["status"] == "sent"
     envelope, reply = await stack.relay.next()
@@ -48,9 +50,11 @@ async def test_given_a_customer_email_when_answered_then_the_reply_threads_and_t
 
     # Sending the same client_id again returns the first result: nothing sent twice.
     status, again = await stack.api(
-        "POST", f"/api/v1/emails/{contact_id}/reply", "agent1",
+        "POST",
+        f"/api/v1/emails/{contact_id}/reply",
+        "agent1",
         json={"body_text": "It ships today.", "client_id": "r1"},
-    )  # fmt: skip
+    )
     assert again["id"] == sent["id"] and stack.relay.received.empty()
 
     # Waiting on the customer frees the agent's slot...
@@ -64,12 +68,15 @@ async def test_given_a_customer_email_when_answered_then_the_reply_threads_and_t
     # reopens the thread for the same agent.
     await stack.send(
         customer_mail(
-            "Thanks, when will it arrive?", to=reply_to, subject="Re: Order 1234",
-            message_id="<m2@example.org>", in_reply_to=str(reply["Message-ID"]),
+            "Thanks, when will it arrive?",
+            to=reply_to,
+            subject="Re: Order 1234",
+            message_id="<m2@example.org>",
+            in_reply_to=str(reply["Message-ID"]),
             references=f"<m1@example.org> {reply['Message-ID']}",
         ),
         to=(reply_to,),
-    )  # fmt: skip
+    )
     reopened = await _offered_contact(stack, "agent1")
     assert reopened != contact_id and reopened.startswith(f"email-{thread['thread_id']}-")
     status, thread2 = await stack.api("GET", f"/api/v1/emails/{reopened}/thread", "agent1")
@@ -91,9 +98,11 @@ async def test_given_the_relay_refuses_when_replying_then_the_failure_shows_on_t
     await stack.api("POST", f"/api/v1/offers/{contact_id}/accept", "agent1")
     stack.relay.refuse = True
     status, sent = await stack.api(
-        "POST", f"/api/v1/emails/{contact_id}/reply", "agent1",
+        "POST",
+        f"/api/v1/emails/{contact_id}/reply",
+        "agent1",
         json={"body_text": "Hello", "client_id": "r1"},
-    )  # fmt: skip
+    )
     assert status == 200 and sent["status"] == "failed"
     assert "554" in sent["error"]
     status, thread = await stack.api("GET", f"/api/v1/emails/{contact_id}/thread", "agent1")
@@ -107,7 +116,9 @@ async def test_given_another_agent_when_reading_a_thread_then_refused(stack: Ema
     status, body = await stack.api("GET", f"/api/v1/emails/{contact_id}/thread", "agent2")
     assert status == 403 and body["error"] == "not-your-thread"
     status, body = await stack.api(
-        "POST", f"/api/v1/emails/{contact_id}/reply", "agent2",
+        "POST",
+        f"/api/v1/emails/{contact_id}/reply",
+        "agent2",
         json={"body_text": "x", "client_id": "c"},
-    )  # fmt: skip
+    )
     assert status in (403, 409)
