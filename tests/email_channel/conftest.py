@@ -7,7 +7,9 @@ import asyncio
 import dataclasses
 import email
 import email.policy
-from collections.abc import AsyncIterator, Awaitable, Callable
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ from contact_center.settings import Settings
 from contact_center.store.migrate import upgrade
 from email_channel.wiring import EmailChannel, email_of
 from tests.agent_ui.conftest import FAST_HASHER, PASSWORD
+from tests.conftest import REQUIRE_SERVICES
+from tests.email_channel.dovecot import Dovecot, dovecot_binary
 
 SECRET = "test-secret-that-is-long-enough-0123456789"
 SUPPORT = "support@example.com"
@@ -213,3 +217,22 @@ async def make_stack(
 @pytest.fixture
 async def stack(make_stack: StackFactory) -> EmailStack:
     return await make_stack()
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A real dovecot on loopback for the session (each test logs in as its own user)."""
+    if dovecot_binary() is None:
+        if REQUIRE_SERVICES:
+            pytest.fail("dovecot is required (CC_REQUIRE_SERVICES=1) but not installed")
+        pytest.skip("dovecot is not installed (Debian package dovecot-imapd; .ci/run installs it)")
+    # Not under pytest's temporary directory: its parents are private to this user, and
+    # dovecot reads the mail as ``nobody``.
+    root = Path(tempfile.mkdtemp(prefix="cc-dovecot-"))
+    server = Dovecot(root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
