@@ -100,7 +100,7 @@ class EmailService:
         routing: RoutingService | None = None,
         node_id: str = "node",
         clock: Callable[[], float] = time.time,
-        workers: int = 2,
+        workers: int = 1,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -119,7 +119,8 @@ class EmailService:
             max_depth=settings.max_depth,
             max_text_chars=settings.max_text_chars,
         )
-        self._work: asyncio.Queue[int] = asyncio.Queue()
+        # Message ids to process, with the row when this node just stored (and claimed) it.
+        self._work: asyncio.Queue[tuple[int, dict[str, Any] | None]] = asyncio.Queue()
         self._pending_ids: set[int] = set()
         self._workers: list[asyncio.Task[None]] = []
         self._worker_count = workers
@@ -197,28 +198,38 @@ class EmailService:
         """Store ``raw`` (before anything reads it) and queue it for processing; its id.
 
         When this returns the message is safe: the SMTP intake answers 250 only then."""
+        # Stored as claimed by this node, and processed from memory: no second read.
         inbound_id = await self.store.store_raw(
             raw,
             source=source,
             received_at=self.clock(),
             envelope_from=envelope_from,
             envelope_to=envelope_to,
+            claimed_by=self.node_id,
         )
-        self.submit(inbound_id)
+        row = {
+            "raw": raw,
+            "source": source,
+            "envelope_from": envelope_from,
+            "envelope_to": list(envelope_to),
+            "mailbox": None,
+        }
+        self.submit(inbound_id, row)
         return inbound_id
 
-    def submit(self, inbound_id: int) -> None:
+    def submit(self, inbound_id: int, row: dict[str, Any] | None = None) -> None:
+        """Queue a stored message; ``row``: it is claimed by this node already."""
         if inbound_id in self._pending_ids:
             return
         self._pending_ids.add(inbound_id)
         self._idle.clear()
-        self._work.put_nowait(inbound_id)
+        self._work.put_nowait((inbound_id, row))
 
     async def _worker(self) -> None:
         while True:
-            inbound_id = await self._work.get()
+            inbound_id, claimed = await self._work.get()
             try:
-                await self.process(inbound_id)
+                await self.process(inbound_id, claimed)
             except Exception:  # never let one message stop the intake
                 log.exception("email: message %d could not be processed", inbound_id)
             finally:
@@ -226,13 +237,18 @@ class EmailService:
                 if not self._pending_ids:
                     self._idle.set()
 
-    async def process(self, inbound_id: int) -> str | None:
-        """Process one stored message (claimed first, so one node does it); its status."""
-        if not await self.store.claim(inbound_id, self.node_id, self.clock(), STALE_CLAIM_SECONDS):
-            return None
-        row = await self.store.raw_of(inbound_id)
+    async def process(self, inbound_id: int, claimed: dict[str, Any] | None = None) -> str | None:
+        """Process one stored message (claimed first, so one node does it; ``claimed``:
+        the row this node stored as claimed); its status."""
+        row = claimed
         if row is None:
-            return None
+            if not await self.store.claim(
+                inbound_id, self.node_id, self.clock(), STALE_CLAIM_SECONDS
+            ):
+                return None
+            row = await self.store.raw_of(inbound_id)
+            if row is None:
+                return None
         raw: bytes = row["raw"]
         envelope_from = row["envelope_from"] if row["source"] == "smtp" else None
         try:
@@ -378,24 +394,21 @@ class EmailService:
         queue = self.settings.queue_of(address) or ""
         reopened = False
         if thread is None:
+            thread = {
+                "customer_id": customer_id,
+                "queue": queue,
+                "address": address,
+                "subject": parsed.subject or "(no subject)",
+                "subject_key": subject_key(parsed.subject),
+                "status": "new",
+                "openings": 0,
+                "related_thread_id": related,
+                "created_at": now,
+                "updated_at": now,
+            }
             async with self.store.engine.begin() as conn:
-                thread_id = await self.store.create_thread(
-                    conn,
-                    {
-                        "customer_id": customer_id,
-                        "queue": queue,
-                        "address": address,
-                        "subject": parsed.subject or "(no subject)",
-                        "subject_key": subject_key(parsed.subject),
-                        "status": "new",
-                        "openings": 0,
-                        "related_thread_id": related,
-                        "created_at": now,
-                        "updated_at": now,
-                    },
-                )
-            thread = await self.store.thread(thread_id)
-            assert thread is not None
+                thread_id = await self.store.create_thread(conn, thread)
+            thread.update(id=thread_id, contact_id=None, agent_id=None)
         thread_id = int(thread["id"])
         opening: dict[str, Any] | None = None
         if automatic is None and (thread["status"] != "open" or thread["contact_id"] is None):

@@ -49,8 +49,10 @@ class EmailStore:
         received_at: float,
         envelope_from: str | None = None,
         envelope_to: Sequence[str] = (),
+        claimed_by: str | None = None,
     ) -> int:
-        """Keep a message as received (before any parsing); its id."""
+        """Keep a message as received (before any parsing); its id. With ``claimed_by``
+        it is stored as claimed by that node already (it processes it next)."""
         async with self.engine.begin() as conn:
             return await self._insert_raw(
                 conn,
@@ -59,6 +61,7 @@ class EmailStore:
                 received_at=received_at,
                 envelope_from=envelope_from,
                 envelope_to=envelope_to,
+                claimed_by=claimed_by,
             )
 
     async def _insert_raw(
@@ -73,6 +76,7 @@ class EmailStore:
         mailbox: str | None = None,
         uidvalidity: int | None = None,
         uid: int | None = None,
+        claimed_by: str | None = None,
     ) -> int:
         result = await conn.execute(
             insert(email_inbound)
@@ -87,8 +91,10 @@ class EmailStore:
                 raw=raw,
                 size=len(raw),
                 sha256=hashlib.sha256(raw).hexdigest(),
-                status=RECEIVED,
-                attempts=0,
+                status=RECEIVED if claimed_by is None else PROCESSING,
+                claimed_by=claimed_by,
+                claimed_at=None if claimed_by is None else received_at,
+                attempts=0 if claimed_by is None else 1,
             )
             .returning(email_inbound.c.id)
         )

@@ -94,6 +94,8 @@ def build_email(
         routing=services.routing,
         node_id=node,
         clock=now,
+        # SQLite has one writer at a time: more workers only wait on each other.
+        workers=1 if services.engine.dialect.name == "sqlite" else 4,
     )
     smtp = SmtpIntake(config, service) if config.smtp_intake else None
     pollers = [
