@@ -112,8 +112,8 @@ async def run_intake(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         for n in range(args.agents):
             await services.accounts.add_user(
                 f"agent{n}",
-                password="bench password",
-                role="agent",  # noqa: S106
+                password="bench password",  # noqa: S106 (a throwaway database)
+                role="agent",
             )
         app = build_app(settings, services=services)
         from aiohttp.test_utils import TestServer
