@@ -175,6 +175,15 @@ def build_services(
 
     services.health["history"] = history_health
     services.health["routing"] = routing.health
+    if settings.email.get("enabled"):
+        # The email channel (email_channel/): follows the router's events for its
+        # contacts and publishes its own on the bus.
+        from email_channel.wiring import EXTRAS_KEY, build_email
+
+        channel = build_email(settings, services, sink=bus, clock=clock)
+        events.sinks = (*events.sinks, channel.service)
+        services.extras[EXTRAS_KEY] = channel
+        services.health["email"] = channel.health
     if settings.asterisk.servers:
         services.health["asterisk"] = telephony_health
     return services
@@ -227,6 +236,9 @@ def _lifetime(
             await settle_state_log(services, agents)
         if services.telephony is not None:
             await services.telephony.start()
+        email = services.extras.get("email")
+        if email is not None:
+            await email.start()
         if hub is not None:
             await hub.start()
         log.info(
@@ -239,6 +251,8 @@ def _lifetime(
         finally:
             if hub is not None:
                 await hub.stop()
+            if email is not None:
+                await email.stop()
             if services.telephony is not None:
                 await services.telephony.stop()
             if services.routing is not None:

@@ -233,6 +233,8 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
     # Free-form sections owned by other packages (e.g. [routing]) are validated there.
     routing: dict[str, Any] = Field(default_factory=dict)
+    # [email]: validated by email_channel.settings.
+    email: dict[str, Any] = Field(default_factory=dict)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Settings:
         """A copy with some keys replaced, validated again (used by tests and the CLI)."""
@@ -318,6 +320,9 @@ def _environment_keys() -> dict[str, set[str] | None]:
         else:
             keys[name] = None
     keys["routing"] = set(RoutingSettings.model_fields)
+    from email_channel.settings import EmailSettings
+
+    keys["email"] = set(EmailSettings.model_fields)
     return keys
 
 

@@ -50,6 +50,9 @@ class EnqueueContact(Command, frozen=True, kw_only=True, tag="enqueue"):
     # Original arrival time when a contact is re-queued after a restart.
     waiting_since: float | None = None
     attributes: tuple[tuple[str, str], ...] = ()
+    # When the contact should be answered by (e.g. email: 4 business hours after it
+    # arrived): among equal priorities the earliest due goes first (docs/routing.md).
+    due_at: float | None = None
 
 
 class UpsertAgent(Command, frozen=True, kw_only=True, tag="upsert_agent"):

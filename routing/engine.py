@@ -492,6 +492,7 @@ class RoutingEngine:
         if waiting_since is not None:
             contact.waiting_since = min(waiting_since, now)
             contact.queue_entered_at = contact.waiting_since
+        contact.due_at = c.due_at
         self._contacts[contact.contact_id] = contact
         contact.transition(ContactState.QUEUED)
         self._choose_sticky(contact, queue)
@@ -563,10 +564,16 @@ class RoutingEngine:
 
     def _key(self, contact: Contact, lane: Lane) -> WaitingKey:
         """Where a waiting contact sorts in its lane: minus its static priority (priority
-        and tier boost, less the ageing it would have gained since time 0), then arrival."""
+        and tier boost, less the ageing it would have gained since time 0), then arrival.
+
+        A contact with a due time sorts by it instead of its arrival, and ages from it:
+        among equal priorities the earliest due goes first, and against contacts of other
+        lanes it gains priority as its due time nears and passes."""
         boost = lane.tier_boost.get(contact.customer.tier or "", 0)
-        static = contact.priority + boost - lane.ageing_per_second * contact.waiting_since
-        return (-static, contact.waiting_since, contact.seq, contact.contact_id)
+        due_at = contact.due_at
+        order = contact.waiting_since if due_at is None else due_at
+        static = contact.priority + boost - lane.ageing_per_second * order
+        return (-static, order, contact.seq, contact.contact_id)
 
     def _qstats(self, queue: str, channel: Channel) -> QueueChannelStats:
         stats = self._stats.get((queue, channel))
@@ -1838,6 +1845,7 @@ class RoutingEngine:
                 "sticky_agent",
                 "sticky_until",
                 "waiting_since",
+                "due_at",
                 "callback_offered",
                 "end_reason",
             )

@@ -121,6 +121,25 @@ async def test_given_equal_priority_when_an_agent_frees_then_first_in_is_first_o
     assert served == ["c0", "c1", "c2", "c3"]
 
 
+async def test_given_due_times_when_an_agent_frees_then_the_earliest_due_goes_first(
+    router: Router,
+) -> None:
+    # Arrival order c0, c1, c2; due order c2, c0, then c1 (a contact with no due time
+    # sorts by its arrival, which is earlier than every due time here).
+    base = router.clock.now
+    for cid, due in (("c0", base + 7200), ("c1", base + 14_400), ("c2", base + 3600)):
+        await router.service.enqueue(cid, "email", "support", due_at=due)
+        router.clock.now += 1
+    positions = {
+        c: (await router.service.describe_contact(c))["position"] for c in ("c0", "c1", "c2")
+    }
+    assert positions == {"c2": 1, "c0": 2, "c1": 3}
+    await add_agent(router, "a1", ready=False)
+    offered = await router.service.ready("a1")
+    assert [cid for cid, _ in offers(offered)] == ["c2", "c0", "c1"]
+    assert (await router.service.describe_contact("c0"))["due_at"] == base + 7200
+
+
 async def test_given_a_gold_customer_when_waiting_then_tier_boost_puts_them_first(
     router: Router,
 ) -> None:
