@@ -152,6 +152,7 @@ def build_services(
         recorder=recorder,
         agent_settings=agent_settings,
     )
+    services.extras["waiting_contacts"] = waiting
     services.health["database"] = profiles.ping
     services.health["bus"] = bus.health
 
@@ -163,6 +164,8 @@ def build_services(
         return {
             "ok": all(bool(s.get("ok")) for s in servers),
             "servers": servers,
+            "fast_path": telephony.fast_path_health(),
+            "ring_to_offer": telephony.ring_to_offer_figures(),
         }
 
     services.health["history"] = history_health
@@ -232,6 +235,9 @@ def _lifetime(
                 await services.telephony.stop()
             if services.routing is not None:
                 await services.routing.close()
+            waiting = services.extras.get("waiting_contacts")
+            if waiting is not None:
+                await waiting.flush()  # voice contacts are written behind
             if services.recorder is not None:
                 await services.recorder.stop()
             await services.bus.close()

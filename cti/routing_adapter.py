@@ -8,11 +8,16 @@ through :func:`voice_offers` on the event bus, and
 
 :class:`HeldVoiceContacts` sits between the router and its waiting-contact store so
 that voice contacts restored after a restart wait for their server's resync before
-the router may offer them.
+the router may offer them, and so that a caller's offer never waits on the database:
+voice contacts are written behind, in order (a crash before the write is covered by
+the resync, which finds the caller waiting on Asterisk and routes it again).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 
@@ -70,14 +75,71 @@ class HeldVoiceContacts:
     def __init__(self, inner: WaitingContactStore) -> None:
         self.inner = inner
         self._held: dict[str, WaitingContact] = {}
+        # Voice contacts to write (None: remove), oldest change first; a newer change of
+        # the same contact replaces an unwritten one.
+        self._unwritten: collections.OrderedDict[str, WaitingContact | None] = (
+            collections.OrderedDict()
+        )
+        self._writer: asyncio.Task[None] | None = None
+        self._written = asyncio.Event()
+        self._written.set()
+        self.write_failures = 0
 
     async def save(self, contact: WaitingContact) -> None:
         self._held.pop(contact.contact_id, None)  # the router has it again
-        await self.inner.save(contact)
+        if call_id_of(contact.contact_id) is None:
+            await self.inner.save(contact)
+        else:
+            self._write_behind(contact.contact_id, contact)
 
     async def remove(self, contact_id: str) -> None:
         self._held.pop(contact_id, None)
-        await self.inner.remove(contact_id)
+        if call_id_of(contact_id) is None:
+            await self.inner.remove(contact_id)
+        else:
+            self._write_behind(contact_id, None)
+
+    def _write_behind(self, contact_id: str, contact: WaitingContact | None) -> None:
+        """A caller's offer must not wait on the database: write it after."""
+        self._unwritten.pop(contact_id, None)
+        self._unwritten[contact_id] = contact
+        self._written.clear()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="waiting-voice-contacts")
+
+    async def _write(self) -> None:
+        failures = 0
+        while self._unwritten:
+            contact_id, contact = next(iter(self._unwritten.items()))
+            try:
+                if contact is None:
+                    await self.inner.remove(contact_id)
+                else:
+                    await self.inner.save(contact)
+            except Exception:
+                failures += 1
+                self.write_failures += 1
+                log.exception("waiting-contact store failed for %s; will retry", contact_id)
+                if failures >= 5:
+                    # Give up on this one change; a restart's resync finds the caller.
+                    self._drop_if_unchanged(contact_id, contact)
+                    failures = 0
+                else:
+                    await asyncio.sleep(0.2 * failures)  # back off, then retry
+                continue
+            failures = 0
+            self._drop_if_unchanged(contact_id, contact)
+        self._written.set()
+
+    def _drop_if_unchanged(self, contact_id: str, contact: WaitingContact | None) -> None:
+        if contact_id in self._unwritten and self._unwritten[contact_id] is contact:
+            del self._unwritten[contact_id]
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every voice contact change is written (stop, tests)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._written.wait()
 
     async def load_all(self) -> list[WaitingContact]:
         contacts = await self.inner.load_all()
