@@ -41,8 +41,6 @@ from cti.errors import (
     NoSuchServer,
     UnknownExtension,
 )
-from cti.fast_path import FastPathSlots
-from cti.fastagi import AgiRequest, FastAgiServer
 from cti.events import (
     AgentPhoneStateChanged,
     CallAgentLeft,
@@ -58,6 +56,8 @@ from cti.events import (
     MonitorMode,
     TelephonyResynced,
 )
+from cti.fast_path import FastPathSlots
+from cti.fastagi import AgiRequest, FastAgiServer
 from cti.ports import AgentDirectory, CallFacts, EventSink, VoiceOffer, VoiceRouting
 from cti.protocol import AmiMessage
 from cti.tracker import Call, CallState, CallTracker, ChannelSnapshot, Role
@@ -545,10 +545,10 @@ class TelephonyService:
             offers = await self._route(session, event)
             for offer in offers:
                 self._spawn(self._offer_quietly(offer.call_id, offer.agent_id, offer.decided_at))
-            if isinstance(event, CallQueued) and self.fast_path is not None:
-                if not any(o.call_id == event.call_id for o in offers):
-                    # Nobody free now: the dialplan's FastAGI request sends it to hold.
-                    self.fast_path.no_agent(event.call_id)
+            # Nobody offered it now: the dialplan's FastAGI request sends it to hold.
+            offered = any(o.call_id == getattr(event, "call_id", None) for o in offers)
+            if isinstance(event, CallQueued) and self.fast_path is not None and not offered:
+                self.fast_path.no_agent(event.call_id)
         await self.sink.publish(events)
 
     def _facts(self, session: ServerSession, call_id: str) -> CallFacts:
