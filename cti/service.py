@@ -1072,7 +1072,8 @@ class TelephonyService:
             # The caller's dialplan asked over FastAGI and dials the phone itself.
             self.note_ring_to_offer(call_id)
             return ActionResult(True, "dialled from the dialplan (fast path)", call_id=call_id)
-        if call.state is CallState.ENDED:
+        now = session.tracker.call(call_id)  # the fast path may have waited: look again
+        if now is None or now.state is CallState.ENDED:
             raise NoSuchCall(f"no live call {call_id!r}", details={"call_id": call_id})
         self.note_ring_to_offer(call_id)
         try:
