@@ -58,6 +58,7 @@ def asterisk_kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskK
     kit.start()
     try:
         kit.cli(f"dialplan set global CC_AGENT_RING_TIMEOUT {RING_TIMEOUT}")
+        kit.cli(f"dialplan set global CC_FASTAGI agi://127.0.0.1:{kit.fastagi_port}")
         yield kit
     finally:
         kit.stop()

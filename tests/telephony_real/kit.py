@@ -103,6 +103,8 @@ class AsteriskKit:
         self.offset = offset
         self.ami_port = 5038 + offset
         self.sip_port = 5060 + offset
+        # The product's FastAGI port (the dialplan's CC_FASTAGI is set to it).
+        self.fastagi_port = 4573 + offset
 
     def env(self, sipp_dir: Path | None = None) -> dict[str, str]:
         env = dict(os.environ)
