@@ -52,8 +52,8 @@ from tests.telephony_real.kit import (
     PROJECT,
     AsteriskKit,
     Callers,
-    PlannedCall,
     Phones,
+    PlannedCall,
     find_kit,
     find_prefix,
 )
@@ -176,7 +176,10 @@ def percentile(values: Sequence[float], q: float) -> float:
 def figures_of(values: Sequence[float]) -> dict[str, float]:
     if not values:
         return {}
-    return {"p50_ms": round(percentile(values, 0.5), 3), "p99_ms": round(percentile(values, 0.99), 3)}
+    return {
+        "p50_ms": round(percentile(values, 0.5), 3),
+        "p99_ms": round(percentile(values, 0.99), 3),
+    }
 
 
 class Bench:
@@ -404,7 +407,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"bench.ring skipped: {why}", file=sys.stderr)
         return {"skipped": why}
     offset = int(os.environ.get("CC_AST_PORT_OFFSET") or 0)
-    shape = Shape(steady_calls=3, bursts=1) if args.quick else Shape(args.steady, args.bursts)
+    shape = Shape(steady_calls=2, bursts=1) if args.quick else Shape(args.steady, args.bursts)
     blocks = 1 if args.quick else args.blocks
     work = Path(tempfile.mkdtemp(prefix="cc-ring-"))  # short: Asterisk's socket path
     dialplan = work / "extensions_bench.conf"

@@ -6,6 +6,10 @@ abandoned; telephony adds the Asterisk call id, who hung up, and recording files
 At the first resync of an Asterisk server the recorder closes the interactions an
 earlier run left open for calls that are no longer waiting there.
 
+A caller never seen before is routed before its provisional customer exists (cti): its
+events wait here (``contact.queued`` without a customer, then whatever follows) until
+``contact.customer_identified`` names the customer, and are then written in order.
+
 The recorder is an event sink placed on the node that produced the events (not a
 bus subscriber, which on Redis would run on every node). ``publish`` only queues:
 the router's decisions never wait on the database. A background task writes in
@@ -18,6 +22,7 @@ contact's life (ids, queue, agent, durations; never the customer's personal data
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -32,6 +37,10 @@ from contact_center.store.profiles import ProfileStore
 from contact_center.store.schema import interactions
 
 log = logging.getLogger(__name__)
+
+# Contacts whose events wait for their customer (most wait milliseconds); beyond this the
+# oldest are dropped: a contact that is never identified (an anonymous caller) leaves none.
+MAX_UNIDENTIFIED = 1000
 
 
 def agent_user_id(agent_id: object) -> int | None:
@@ -55,6 +64,10 @@ class InteractionRecorder:
         self.overflowed = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        # Contact id -> its events (name, fields) until its customer is identified.
+        self._unidentified: collections.OrderedDict[str, list[tuple[str, dict[str, Any]]]] = (
+            collections.OrderedDict()
+        )
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
         for event in events:
@@ -103,8 +116,16 @@ class InteractionRecorder:
                     self._idle.set()
 
     async def apply(self, event: DomainEvent) -> None:
-        data: dict[str, Any] = event.to_dict()
-        name = event.name
+        await self._apply(event.name, event.to_dict())
+
+    async def _apply(self, name: str, data: dict[str, Any]) -> None:
+        if name == "contact.customer_identified":
+            await self._identified(data)
+            return
+        waiting = self._unidentified.get(self._contact_of(name, data))
+        if waiting is not None:
+            waiting.append((name, data))
+            return
         if name == "contact.queued":
             await self._queued(data)
         elif name == "contact.offered":
@@ -220,8 +241,32 @@ class InteractionRecorder:
             )
             await self.profiles.update_contact(data["contact_id"], changes)
 
+    def _contact_of(self, name: str, data: dict[str, Any]) -> str:
+        if name.startswith("call.") and "call_id" in data:
+            return self.voice_prefix + str(data["call_id"])
+        return str(data.get("contact_id", ""))
+
+    async def _identified(self, data: dict[str, Any]) -> None:
+        """The customer of a contact routed without one: its held events, written now."""
+        held = self._unidentified.pop(data["contact_id"], None)
+        for name, fields in held or ():
+            if name.startswith("contact."):
+                fields = {**fields, "customer_id": data["customer_id"]}
+            try:
+                await self._apply(name, fields)
+            except AppError as exc:
+                self.failed += 1
+                log.warning("history: %s not recorded: %s (%s)", name, exc.message, exc.error_id)
+
     async def _queued(self, data: dict[str, Any]) -> None:
         contact_id = data["contact_id"]
+        if data.get("reason", "arrived") == "arrived" and not data.get("customer_id"):
+            # Its customer may be identified in a moment (a caller never seen before):
+            # hold its events until then.
+            self._unidentified[contact_id] = [("contact.queued", data)]
+            while len(self._unidentified) > MAX_UNIDENTIFIED:
+                self._unidentified.popitem(last=False)
+            return
         if data.get("reason", "arrived") != "arrived" or not data.get("customer_id"):
             # Re-queued (declined, transferred, recovered) contacts already have their row;
             # a contact with no known customer has no timeline to go on.
