@@ -416,6 +416,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     kit = AsteriskKit(test_kit, prefix, work / "asterisk", offset, dialplan=dialplan)
     started = time.monotonic()
+    # The machine's load (1-minute average) at the start and the end: the product (Python)
+    # feels a busy machine far more than app_queue (C, inside Asterisk).
+    load_at_start = os.getloadavg()[0]
     kit.start()
     bench = Bench(kit, work, callers=args.callers)
     try:
@@ -452,6 +455,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             asterisk=_asterisk_version(prefix),
             commit=_git_commit(),
             seconds=round(time.monotonic() - started, 1),
+            load_1min=[round(load_at_start, 2), round(os.getloadavg()[0], 2)],
+            cpus=os.cpu_count(),
         )
         return figures
     finally:
