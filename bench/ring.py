@@ -183,10 +183,9 @@ def figures_of(values: Sequence[float]) -> dict[str, float]:
 
 
 class Bench:
-    def __init__(self, kit: AsteriskKit, work: Path, *, callers: str) -> None:
+    def __init__(self, kit: AsteriskKit, work: Path) -> None:
         self.kit = kit
         self.work = work
-        self.callers_mode = callers
         self.ami = AmiMonitor("127.0.0.1", kit.ami_port, MONITOR_USER, MONITOR_SECRET)
         sipp_dir = work / "sipp"
         self.phones = Phones(kit, sipp_dir)
@@ -194,7 +193,6 @@ class Bench:
         self.product: ContactCenter | None = None
         self.samples: list[Sample] = []
         self.unserved: dict[str, int] = {s.name: 0 for s in SYSTEMS}
-        self.skipped_rounds = 0
 
     # ------------------------------------------------------------------ set-up
 
@@ -420,7 +418,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # feels a busy machine far more than app_queue (C, inside Asterisk).
     load_at_start = os.getloadavg()[0]
     kit.start()
-    bench = Bench(kit, work, callers=args.callers)
+    bench = Bench(kit, work)
     try:
         bench.prepare_asterisk()
         bench.start()

@@ -184,7 +184,7 @@ class FastPathHandler:
             return
         ok = False
         try:
-            ok = await agi.set_variable(OFFER_VARIABLE, extension)
+            ok = await agi.set_variable(OFFER_VARIABLE, extension, last=True)
         finally:
             self.slots.delivered(call_id, ok)
             if self.on_answer is not None and ok:

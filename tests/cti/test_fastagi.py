@@ -105,6 +105,24 @@ async def test_a_decision_taken_first_is_set_in_the_dialplan_and_confirmed(
     assert slots.dialled == 1 and slots.pending() == 0
 
 
+async def test_the_extension_comes_with_the_end_of_the_script_so_asterisk_goes_on_at_once(
+    server: FastAgiServer, slots: FastPathSlots
+) -> None:
+    """Asterisk reads the command and the end of the script before it replies (it goes on
+    with the dialplan without waiting for us); its reply still confirms the decision."""
+    slots.expect(CALL)
+    handed = asyncio.create_task(slots.hand_over(CALL, "1001"))
+    asterisk = await FakeAsterisk.connect(server.port)
+    await asterisk.send(request_lines())
+    async with asyncio.timeout(5):
+        everything = await asterisk.reader.read()  # up to the server's end of sending
+    assert everything.decode() == f'SET VARIABLE {OFFER_VARIABLE} "1001"\n'
+    await asterisk.send(b"200 result=1\n")
+    assert await handed is True
+    asterisk.writer.close()
+    assert slots.dialled == 1
+
+
 async def test_a_request_first_waits_for_the_decision(
     server: FastAgiServer, slots: FastPathSlots, located: asyncio.Event
 ) -> None:
