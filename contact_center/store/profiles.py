@@ -1881,10 +1881,47 @@ class ProfileStore:
 
         Not a profile view (nobody sees it), so not audit-logged.
         """
+        # A known caller (the usual case): one query, one round trip to the database.
+        last = (
+            interactions.c.customer_id == customers.c.id,
+            interactions.c.agent_id.is_not(None),
+        )
+        served_at = func.coalesce(
+            interactions.c.ended_at, interactions.c.answered_at, interactions.c.started_at
+        )
+        newest = interactions.c.started_at.desc()
+        known = (
+            select(
+                customers.c.id,
+                customers.c.tier,
+                customers.c.owner_agent_id,
+                select(interactions.c.agent_id)
+                .where(*last)
+                .order_by(newest)
+                .limit(1)
+                .scalar_subquery()
+                .label("last_agent_id"),
+                select(served_at)
+                .where(*last)
+                .order_by(newest)
+                .limit(1)
+                .scalar_subquery()
+                .label("last_served_at"),
+            )
+            .select_from(identities.join(customers, customers.c.id == identities.c.customer_id))
+            .where(identities.c.kind == identity.kind.value, identities.c.value == identity.value)
+        )
         async with self.engine.connect() as conn:
-            owner = await self._owner_of(conn, identity)
-            if owner is not None:
-                return await self._routing_rows(conn, owner, created=False)
+            row = (await conn.execute(known)).mappings().first()
+        if row is not None:
+            return {
+                "customer_id": row["id"],
+                "created": False,
+                "tier": row["tier"],
+                "owner_agent_id": row["owner_agent_id"],
+                "last_agent_id": row["last_agent_id"],
+                "last_served_at": row["last_served_at"],
+            }
         if not create:
             return None
         resolution = await self.resolve(identity)
