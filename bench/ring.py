@@ -157,6 +157,9 @@ class Sample:
     block: int
     ms: float
     heard_music: bool
+    # The product's answer reaching Asterisk (FastAGI SET VARIABLE run, or music on hold
+    # stopped by the Redirect), ms after entry; None for app_queue.
+    answered_ms: float | None = None
 
 
 def numbers_from(start: int) -> Iterator[str]:
@@ -269,6 +272,7 @@ class Bench:
         number_of: dict[str, str] = {}
         entered: dict[str, float] = {}
         dialled: dict[str, float] = {}
+        answered: dict[str, float] = {}
         music: set[str] = set()
         for e in events:
             uid = e.get("Uniqueid")
@@ -280,13 +284,23 @@ class Bench:
                 dialled.setdefault(uid, e.ts)
             elif e.name == "MusicOnHoldStart" and uid in entered and uid not in dialled:
                 music.add(uid)
+            elif (
+                uid in entered
+                and uid not in dialled
+                and (
+                    e.name == "MusicOnHoldStop"
+                    or (e.name == "AGIExecStart" and e.get("Command").startswith("SET VARIABLE"))
+                )
+            ):
+                answered.setdefault(uid, e.ts)
         for uid, at in entered.items():
             if uid not in dialled:
                 self.unserved[system.name] += 1
                 continue
             pattern = pattern_of.get(number_of[uid], "?")
             ms = (dialled[uid] - at) * 1000
-            self.samples.append(Sample(system.name, pattern, block, ms, uid in music))
+            answer = (answered[uid] - at) * 1000 if uid in answered else None
+            self.samples.append(Sample(system.name, pattern, block, ms, uid in music, answer))
         self.unserved[system.name] += len(plan) - len(entered)
 
     # ------------------------------------------------------------------ figures
@@ -336,6 +350,17 @@ class Bench:
                 redirect_ratio_p99=round(rd_f["p99_ms"] / aq_f["p99_ms"], 2),
                 redirect_calls=len(redirect),
             )
+        # Where the product's time goes, as Asterisk saw it: entry to its answer (the
+        # product's decision), then its answer to DialBegin (Asterisk's part).
+        for system in (FAST_PATH, REDIRECT):
+            mine = [s for s in self.samples if s.system == system.name and s.answered_ms]
+            decision = figures_of([s.answered_ms for s in mine if s.answered_ms is not None])
+            rest = figures_of([s.ms - s.answered_ms for s in mine if s.answered_ms is not None])
+            if decision:
+                out[f"{system.name}_answer_p50_ms"] = decision["p50_ms"]
+                out[f"{system.name}_answer_p99_ms"] = decision["p99_ms"]
+                out[f"{system.name}_asterisk_p50_ms"] = rest["p50_ms"]
+                out[f"{system.name}_asterisk_p99_ms"] = rest["p99_ms"]
         out["by_pattern"] = {
             system.name: {
                 pattern: figures_of(self.values(system.name, pattern))

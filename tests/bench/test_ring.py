@@ -52,12 +52,14 @@ def test_given_asterisk_events_then_entry_to_first_dial_is_measured_per_caller(
         # Caller 1: entered at 10.000, dialled at 10.002 (then a second dial: ignored).
         event(9.99, **trunk, Channel="PJSIP/trunk-1", Uniqueid="u1", CallerIDNum=numbers[0]),
         event(10.0, Event="UserEvent", UserEvent="CCEnqueue", Uniqueid="u1"),
+        event(10.0015, Event="AGIExecStart", Uniqueid="u1", Command='SET VARIABLE X "1001"'),
         event(10.002, Event="DialBegin", Uniqueid="u1", DestChannel="PJSIP/1001-1"),
         event(10.5, Event="DialBegin", Uniqueid="u1", DestChannel="PJSIP/1002-1"),
         # Caller 2: music on hold first (the Redirect path), dialled 30 ms after entry.
         event(11.0, **trunk, Channel="PJSIP/trunk-2", Uniqueid="u2", CallerIDNum=numbers[1]),
         event(11.001, Event="UserEvent", UserEvent="CCEnqueue", Uniqueid="u2"),
         event(11.002, Event="MusicOnHoldStart", Uniqueid="u2"),
+        event(11.029, Event="MusicOnHoldStop", Uniqueid="u2"),  # Redirected
         event(11.031, Event="DialBegin", Uniqueid="u2", DestChannel="PJSIP/1002-2"),
         # Caller 3 entered but never dialled; an agent's own channel is not a caller.
         event(11.1, **trunk, Channel="PJSIP/trunk-3", Uniqueid="u3", CallerIDNum=numbers[2]),
@@ -68,8 +70,11 @@ def test_given_asterisk_events_then_entry_to_first_dial_is_measured_per_caller(
     ]
     bench.collect(ring.FAST_PATH, plan, 0, events)
 
-    measured = [(s.pattern, round(s.ms, 3), s.heard_music) for s in bench.samples]
-    assert measured == [("steady", 2.0, False), ("burst", 30.0, True)]
+    measured = [
+        (s.pattern, round(s.ms, 3), s.heard_music, round(s.answered_ms or 0, 3))
+        for s in bench.samples
+    ]
+    assert measured == [("steady", 2.0, False, 1.5), ("burst", 30.0, True, 28.0)]
     # Caller 3 was never dialled; caller 4 never entered.
     assert bench.unserved["fast_path"] == 2
 
