@@ -184,6 +184,14 @@ class SetAwaitingCustomer(Command, frozen=True, kw_only=True, tag="awaiting_cust
     awaiting: bool
 
 
+class IdentifyCustomer(Command, frozen=True, kw_only=True, tag="identify_customer"):
+    """The customer of a contact routed before it had one: a caller never seen before is
+    routed first and its provisional customer made after the decision (cti)."""
+
+    contact_id: str
+    customer_id: str
+
+
 class FireTimers(Command, frozen=True, kw_only=True, tag="fire_timers"):
     """Fire every timer due by now (offer timeout, overflow, sticky, wrap-up, max wait)."""
 

@@ -61,6 +61,7 @@ from routing.events import (
     ContactCallbackOffered,
     ContactClosed,
     ContactConnected,
+    ContactCustomerIdentified,
     ContactOfferDeclined,
     ContactOffered,
     ContactOfferTimedOut,
@@ -257,6 +258,7 @@ class RoutingEngine:
             cmd.ChangePriority: self._change_priority,
             cmd.WithdrawContact: self._withdraw,
             cmd.SetAwaitingCustomer: self._awaiting_customer,
+            cmd.IdentifyCustomer: self._identify_customer,
             cmd.FireTimers: lambda _c, _e: None,
             cmd.ExplainContact: self._explain,
             cmd.DescribeContact: self._describe_contact,
@@ -1699,6 +1701,37 @@ class RoutingEngine:
         self._worked(agent)
         self._refresh_agent(agent)
         self._fill_agent(agent, events)
+
+    def _identify_customer(self, c: cmd.IdentifyCustomer, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        known = contact.customer
+        if known.customer_id == c.customer_id:
+            return  # told twice
+        if known.customer_id is not None:
+            raise IllegalTransition(
+                f"contact {contact.contact_id} already has customer {known.customer_id}",
+                details={"contact_id": contact.contact_id, "customer_id": known.customer_id},
+            )
+        # What routed it (tier, owner, last agent) stays: the decision is taken.
+        contact.customer = CustomerContext(
+            customer_id=c.customer_id,
+            tier=known.tier,
+            owner_agent_id=known.owner_agent_id,
+            last_agent_id=known.last_agent_id,
+            last_served_at=known.last_served_at,
+        )
+        self._dirty_contacts.add(contact.contact_id)
+        events.append(
+            ContactCustomerIdentified(
+                at=self.now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=c.customer_id,
+                agent_id=contact.agent_id,
+                state=str(contact.state),
+            )
+        )
 
     # ------------------------------------------------------------------ timers
 

@@ -133,6 +133,9 @@ class RoutingService:
     async def set_awaiting_customer(self, contact_id: str, awaiting: bool) -> CommandResult:
         return await self.run(cmd.SetAwaitingCustomer(contact_id=contact_id, awaiting=awaiting))
 
+    async def identify_customer(self, contact_id: str, customer_id: str) -> CommandResult:
+        return await self.run(cmd.IdentifyCustomer(contact_id=contact_id, customer_id=customer_id))
+
     # -- agents ---------------------------------------------------------------
 
     async def upsert_agent(
