@@ -225,6 +225,8 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
     # Free-form sections owned by other packages (e.g. [routing]) are validated there.
     routing: dict[str, Any] = Field(default_factory=dict)
+    # [chat]: web chat sites, pre-chat forms, hours and limits (chat/settings.py).
+    chat: dict[str, Any] = Field(default_factory=dict)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Settings:
         """A copy with some keys replaced, validated again (used by tests and the CLI)."""
