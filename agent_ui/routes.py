@@ -185,7 +185,7 @@ AGENT_ROUTING = _object(
 )
 
 CHAT_MAX_BODY = 512 * 1024
-ATTACHMENT_ID = r"a_[A-Za-z0-9_-]{8,40}"
+ATTACHMENT_ID = r"[A-Za-z0-9_-]{1,48}"
 CHAT_MESSAGE = _object(
     {
         "seq": {"type": "integer"},

@@ -105,7 +105,7 @@ class ChatLifecycle:
         if conversation["status"] == Status.ENDED.value:
             return
         if isinstance(event, ContactQueued):
-            await service.store.update(cid, status=Status.QUEUED.value)
+            await service.store.update(cid, status=Status.QUEUED.value, agent_id=None)
             await service.publish(service._status(conversation, Status.QUEUED, None))
         elif isinstance(event, ContactOffered):
             await service.store.update(cid, status=Status.OFFERED.value, agent_id=event.agent_id)

@@ -430,7 +430,8 @@ class ChatService:
             limit=self.settings.max_messages_per_conversation,
         )
         if created:
-            holder = agent_id if agent_id is not None else await self._holder(conversation)
+            holder = agent_id if agent_id is not None else message.pop("holder", None)
+            message.pop("holder", None)
             await self.publish(
                 ChatMessagePosted(
                     at=message["at"],
@@ -615,7 +616,7 @@ class ChatService:
             raise InvalidInput("client_id: 1-64 letters, digits, '_' or '-'")
         if conversation["status"] == Status.ENDED.value:
             raise ChatEnded("this chat has ended")
-        existing = await self.store._by_client_id(conversation["interaction_id"], origin, client_id)
+        existing = await self.store.by_client_id(conversation["interaction_id"], origin, client_id)
         if existing is not None:
             return existing, False
         site = self.site(conversation["site"])

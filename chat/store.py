@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, literal, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -59,6 +59,40 @@ _MESSAGE_COLUMNS = [
     messages.c.attachments,
     messages.c.notice,
 ]
+
+
+# The hot path's statements, built once (their compiled form is cached): number the
+# next item of a conversation (not ended, under its limit; system notices always), and
+# store it with the interaction's customer read in the same statement.
+def _numbering(*conditions: Any) -> Any:
+    return (
+        update(chat_conversations)
+        .where(chat_conversations.c.id == bindparam("conversation_id"), *conditions)
+        .values(last_seq=chat_conversations.c.last_seq + 1)
+        .returning(
+            chat_conversations.c.last_seq,
+            chat_conversations.c.agent_id,
+            chat_conversations.c.status,
+        )
+    )
+
+
+_NUMBER_ANY = _numbering()
+_NUMBER_OPEN = _numbering(
+    chat_conversations.c.status != Status.ENDED.value,
+    chat_conversations.c.last_seq < bindparam("limit"),
+)
+_MESSAGE_FIELDS = (
+    "interaction_id", "direction", "sender", "subject", "body", "attachments",
+    "external_id", "created_at", "seq", "client_id", "origin", "notice",
+)  # fmt: skip
+_INSERT_MESSAGE = insert(messages).from_select(
+    ["customer_id", *_MESSAGE_FIELDS],
+    select(
+        interactions.c.customer_id,
+        *(bindparam(f"m_{name}", type_=messages.c[name].type) for name in _MESSAGE_FIELDS),
+    ).where(interactions.c.id == bindparam("m_interaction_id")),
+)
 
 
 def message_view(row: Any) -> dict[str, Any]:
@@ -162,12 +196,13 @@ class ChatStore:
         limit: int | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Store one stream item with the next seq; ``(item, created)``. With a
-        ``client_id`` already stored for this side: that item, ``created`` False."""
+        ``client_id`` already stored for this side: that item, ``created`` False.
+
+        The item has ``holder``: the agent the conversation was with when it was stored
+        (None while nobody has it), for the events. One transaction, no read first: a
+        repeated client id fails the unique index, the transaction (and its seq) rolls
+        back, and the stored item is read instead."""
         interaction_id = conversation["interaction_id"]
-        if client_id is not None:
-            found = await self._by_client_id(interaction_id, origin, client_id)
-            if found is not None:
-                return self._same(found, text, attachment), False
         try:
             async with self.engine.begin() as conn:
                 return await self._insert(
@@ -178,7 +213,7 @@ class ChatStore:
             if client_id is None:
                 raise
             # The same send, arrived twice at once (two nodes, two tabs): the first won.
-            found = await self._by_client_id(interaction_id, origin, client_id)
+            found = await self.by_client_id(interaction_id, origin, client_id)
             if found is None:
                 raise
             return self._same(found, text, attachment), False
@@ -207,18 +242,14 @@ class ChatStore:
         notice: str | None,
         limit: int | None,
     ) -> dict[str, Any]:
-        conditions = [chat_conversations.c.id == conversation["id"]]
-        if origin is not Origin.SYSTEM:
-            conditions.append(chat_conversations.c.status != Status.ENDED.value)
-            if limit is not None:
-                conditions.append(chat_conversations.c.last_seq < limit)
-        seq = await conn.scalar(
-            update(chat_conversations)
-            .where(*conditions)
-            .values(last_seq=chat_conversations.c.last_seq + 1)
-            .returning(chat_conversations.c.last_seq)
-        )
-        if seq is None:
+        statement = _NUMBER_ANY if origin is Origin.SYSTEM else _NUMBER_OPEN
+        numbered = (
+            await conn.execute(
+                statement,
+                {"conversation_id": conversation["id"], "limit": limit or 2**31 - 1},
+            )
+        ).first()
+        if numbered is None:
             status = await conn.scalar(
                 select(chat_conversations.c.status).where(
                     chat_conversations.c.id == conversation["id"]
@@ -230,6 +261,7 @@ class ChatStore:
                 f"this conversation has reached its {limit} messages",
                 details={"max_messages": limit},
             )
+        seq, agent_id, status = numbered
         direction = "inbound" if origin is Origin.VISITOR else "outbound"
         row = {
             "interaction_id": conversation["interaction_id"],
@@ -245,18 +277,11 @@ class ChatStore:
             "origin": origin.value,
             "notice": notice,
         }
-        await conn.execute(
-            insert(messages).from_select(
-                ["customer_id", *row],
-                select(
-                    interactions.c.customer_id,
-                    *(literal(v, type_=messages.c[k].type) for k, v in row.items()),
-                ).where(interactions.c.id == conversation["interaction_id"]),
-            )
-        )
-        return message_view(row | {"attachments": row["attachments"]})
+        await conn.execute(_INSERT_MESSAGE, {f"m_{k}": v for k, v in row.items()})
+        holder = agent_id if status in (Status.OFFERED.value, Status.ACTIVE.value) else None
+        return message_view(row) | {"holder": holder}
 
-    async def _by_client_id(
+    async def by_client_id(
         self, interaction_id: int, origin: Origin, client_id: str
     ) -> dict[str, Any] | None:
         async with self.engine.connect() as conn:
@@ -397,6 +422,3 @@ def _canned(row: Any) -> dict[str, Any]:
         "title": row["title"],
         "text": row["text"],
     }
-
-
-__all__ = ["ChatStore", "and_", "message_view"]

@@ -98,6 +98,11 @@ def _visitor(method: str, path: str, handler: http.Handler, summary: str, **extr
 
 
 CONV = f"{BASE}/conversations/{{conversation_id:{CONVERSATION}}}"
+PREFLIGHT_PATHS = (
+    f"{BASE}/config", f"{BASE}/sessions", f"{BASE}/offline-messages", CONV, f"{CONV}/messages",
+    f"{CONV}/attachments", f"{CONV}/transcript", f"{CONV}/transcript-email", f"{CONV}/end",
+    f"{CONV}/rating",
+)  # fmt: skip
 ENDPOINTS: tuple[Endpoint, ...] = (
     _visitor("GET", f"{BASE}/config", http.visitor_widget_config,
              "The widget's configuration for a site and queue, and whether chat is open"),
@@ -123,9 +128,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *(
         _visitor("OPTIONS", path, http.preflight_named(str(index)),
                  "CORS preflight of the widget's requests", status=204, response=None)
-        for index, path in enumerate((f"{BASE}/config", f"{BASE}/sessions", f"{BASE}/offline-messages", CONV,
-                     f"{CONV}/messages", f"{CONV}/attachments", f"{CONV}/transcript",
-                     f"{CONV}/transcript-email", f"{CONV}/end", f"{CONV}/rating"))
+        for index, path in enumerate(PREFLIGHT_PATHS)
     ),
     _visitor("GET", "/chat/ws", visitor_socket,
              "The visitor's websocket (protocol in docs/chat.md)", status=101, response=None),

@@ -4,7 +4,6 @@ and an agent console on the hub."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -223,12 +222,6 @@ async def agent_send(stack: Stack, name: str, contact_id: str, client_id: str, t
     )
     assert response.status in (200, 201), await response.text()
     return await response.json()
-
-
-async def wait_for(condition: Callable[[], Awaitable[bool]], timeout: float = WAIT) -> None:
-    async with asyncio.timeout(timeout):
-        while not await condition():
-            await asyncio.sleep(0.01)
 
 
 __all__ = ["CHAT", "HUB", "SERVICES"]

@@ -22,7 +22,11 @@ def _form(data: bytes, name: str, content_type: str) -> aiohttp.FormData:
 
 
 async def _upload(
-    stack: Stack, session: dict[str, Any], data: bytes, name: str, client_id: str,
+    stack: Stack,
+    session: dict[str, Any],
+    data: bytes,
+    name: str,
+    client_id: str,
     content_type: str = "application/octet-stream",
 ) -> aiohttp.ClientResponse:
     return await stack.client.post(

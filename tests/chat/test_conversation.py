@@ -48,7 +48,12 @@ async def test_given_a_ready_agent_when_a_visitor_chats_then_messages_flow_both_
     sent = await agent_send(stack, "alice", contact_id, "a1", "Hi Ada")
     assert sent["created"] is True and sent["message"]["seq"] == 3
     reply = await visitor.until(frames.Message)
-    assert (reply.seq, reply.from_, reply.text, reply.sender_name) == (3, "agent", "Hi Ada", "Alice Smith")
+    assert (reply.seq, reply.from_, reply.text, reply.sender_name) == (
+        3,
+        "agent",
+        "Hi Ada",
+        "Alice Smith",
+    )
 
     # The same sends again (a retry after a doubt): stored once, acknowledged again.
     await visitor.send({"type": "send", "client_id": "m1", "text": "Hello <script>x</script>"})

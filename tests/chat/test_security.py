@@ -78,10 +78,14 @@ async def test_given_a_page_of_another_site_then_sessions_and_sockets_are_refuse
     assert response.status == 403
     assert (await response.json())["error"] == "origin-refused"
     assert "Access-Control-Allow-Origin" not in response.headers
-    refused = await stack.client.get("/chat/ws", headers={"Origin": EVIL, "Upgrade": "websocket",
-                                                          "Connection": "Upgrade",
-                                                          "Sec-WebSocket-Version": "13",
-                                                          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})  # fmt: skip
+    upgrade = {
+        "Origin": EVIL,
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    refused = await stack.client.get("/chat/ws", headers=upgrade)
     assert refused.status == 403
     # A real token used from another site's page is refused too.
     session = await start_chat(stack.client)

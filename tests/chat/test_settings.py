@@ -36,7 +36,9 @@ def test_given_the_shipped_file_then_every_chat_key_is_listed_and_defaults_hold(
     )  # fmt: skip
     expected = {key for model in models for key in model.model_fields} - {"sites", "queues"}
     assert expected - written == set()
-    loaded = load_settings(ROOT / "config" / "contact-center.toml", environ={"CC_HOME": str(tmp_path)})
+    loaded = load_settings(
+        ROOT / "config" / "contact-center.toml", environ={"CC_HOME": str(tmp_path)}
+    )
     assert parse_chat_settings(loaded.chat) == ChatSettings()
 
 
