@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import resource
 import shutil
 import sys
 import tempfile
@@ -57,6 +58,11 @@ DRAIN_SECONDS = 3.0
 
 
 # --------------------------------------------------------------------- the server
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def run_server(args: argparse.Namespace) -> dict[str, Any]:
@@ -147,8 +153,10 @@ async def _drive(
         joined = await _line(clients, timeout=600)
         rss_sessions = _rss_bytes()
         _log(f"{joined['sessions']} chats joined by their agents in {joined['seconds']} s")
+        cpu_before = _cpu_seconds()
         await _say(clients, "send")
         received = await _line(clients, timeout=args.seconds + 120)
+        cpu_spent = _cpu_seconds() - cpu_before
         chat = services.health.get("chat")
         counters = await chat() if chat is not None else {}
     finally:
@@ -174,6 +182,9 @@ async def _drive(
         "rtt_max_ms": round(rtts[-1], 2),
         "ack_p99_ms": round(percentile(acks, 0.99), 2),
         "kib_per_session": round((rss_sessions - rss_before) / 1024 / sessions, 1),
+        # The server's own CPU time per message while they flowed (user + system): what
+        # a message costs whatever else the machine runs.
+        "server_cpu_ms_per_message": round(cpu_spent * 1000 / max(1, len(rtts)), 3),
         "sessions_seconds": joined["seconds"],
         "dropped_slow": counters.get("dropped_slow"),
         "database": services.engine.dialect.name,
