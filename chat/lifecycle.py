@@ -191,6 +191,13 @@ class ChatLifecycle:
         else:
             return  # wrap-up: the conversation is over for the visitor
         await self.service.store.update(conversation["id"], status=Status.QUEUED.value)
+        # The visitor reads "<agent> left", then "you are back in the queue".
+        await self.service.notice(
+            conversation,
+            Notice.AGENT_LEFT,
+            agent_name=conversation["agent_name"],
+            agent_id=agent_id,
+        )
         await self.service.notice(conversation, Notice.REQUEUED, agent_id=agent_id)
         log.info("chat: %s back in queue %s (agent %s gone)", conversation["id"],
                  contact["queue"], agent_id)  # fmt: skip

@@ -47,8 +47,10 @@ async def test_given_an_agent_whose_console_went_away_then_their_chat_is_requeue
     stack.clock.advance(31)  # the presence grace is 30 s
     await hub.tick()
     notice = await visitor.until(frames.NoticeFrame)
-    while notice.kind != "requeued":
+    while notice.kind != "agent_left":
         notice = await visitor.until(frames.NoticeFrame)
+    assert notice.agent_name == "Alice Smith"
+    assert (await visitor.next(frames.NoticeFrame)).kind == "requeued"
     contact = await stack.routing.describe_contact(contact_id)
     assert contact["state"] == "queued"
     # Back at its place: ahead of the chat that arrived after it.
