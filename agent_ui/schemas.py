@@ -223,6 +223,46 @@ class AgentStateChange(Strict):
     reason: Text64 | None = None
 
 
+# -- calls -----------------------------------------------------------------------------
+
+# Phone numbers as people write them (+44 20 7946 0018, (555) 010-1234); the CTI
+# strips the punctuation and refuses anything else.
+PhoneNumberText = Annotated[
+    str, StringConstraints(min_length=1, max_length=40, pattern=r"^[0-9+*#() ./-]+$")
+]
+AgentIdText = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
+QueueText = Annotated[
+    str, StringConstraints(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
+]
+
+
+class ToAgent(Strict):
+    agent_id: AgentIdText
+
+
+class ToQueue(Strict):
+    queue: QueueText
+
+
+class ToNumber(Strict):
+    number: PhoneNumberText
+
+
+class CallTransfer(Strict):
+    mode: Literal["blind", "attended"]
+    to: ToAgent | ToQueue | ToNumber
+
+
+class CallDial(Strict):
+    number: PhoneNumberText
+    # The customer being called (from their profile): recorded with the action.
+    customer_id: Id | None = None
+
+
+class CallMonitor(Strict):
+    mode: Literal["listen", "whisper", "barge"]
+
+
 # -- offers, wrap-up, agent reports and administration -------------------------------
 
 DispositionId = Annotated[

@@ -74,6 +74,7 @@ def build_services(
 ) -> Services:
     """Create (not connect) every service described by ``settings``."""
     from chat.wiring import build_chat
+    from cti.console_calls import ConsoleCalls
     from cti.ports import StaticAgentDirectory
     from cti.routing_adapter import CONTACT_PREFIX, HeldVoiceContacts, RouterVoiceRouting
     from cti.wiring import RouterOffersToTelephony, build_telephony
@@ -146,13 +147,16 @@ def build_services(
         )
 
     directory = StaticAgentDirectory()
+    # Telephony's events pass through the consoles' call control, which adds call.changed.
+    calls = ConsoleCalls(events, directory)
     telephony = build_telephony(
         settings,
         routing=RouterVoiceRouting(routing, customers=customer_of, held=waiting, events=offers),
         directory=directory,
-        sink=events,
+        sink=calls,
     )
     offers.attach(telephony)
+    calls.attach(telephony)
 
     services = Services(
         settings=settings,
@@ -165,6 +169,7 @@ def build_services(
         telephony=telephony,
         directory=directory,
         recorder=recorder,
+        calls=calls,
         agent_states=agent_states,
         agent_settings=agent_settings,
         chat=chat,

@@ -196,6 +196,14 @@ class AsteriskSettings(_Section):
     unroutable_context: str = Field("cc-unroutable", max_length=80)
     unroutable_exten: str = Field("s", min_length=1, max_length=80)
     unroutable_hangup_cause: int = Field(21, ge=1, le=127)
+    # Ceiling of live channels tracked per server (bounds the CTI's memory whatever
+    # arrives over AMI); channels past it are not tracked and their callers go to the
+    # unroutable fallback. About 1 KB per channel. docs/cti.md "Bounded state".
+    max_tracked_channels: int = Field(20_000, ge=10, le=1_000_000)
+    # Where Asterisk writes call recordings (MixMonitor), on the Asterisk host.
+    recording_dir: str = Field(
+        "/var/spool/asterisk/monitor", min_length=1, max_length=255, pattern=r"^/[^\r\n]*$"
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> AsteriskSettings:

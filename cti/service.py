@@ -49,6 +49,7 @@ from cti.events import (
     CallAnswered,
     CallDirection,
     CallHungUp,
+    CallNotTracked,
     CallOutcome,
     CallQueued,
     CallTransferred,
@@ -58,7 +59,14 @@ from cti.events import (
 )
 from cti.ports import AgentDirectory, CallFacts, EventSink, VoiceOffer, VoiceRouting
 from cti.protocol import AmiMessage
-from cti.tracker import Call, CallState, CallTracker, ChannelSnapshot, Role
+from cti.tracker import (
+    DEFAULT_MAX_CHANNELS,
+    Call,
+    CallState,
+    CallTracker,
+    ChannelSnapshot,
+    Role,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +84,9 @@ SYNC_TIMEOUT_SECONDS = 10.0
 # Health: for this long after the router refused a caller's queue, the server is
 # reported not ok (callers of that queue go to the fallback).
 UNROUTABLE_WINDOW_SECONDS = 60.0
+# Callers past the tracking ceiling sent away at once; more in a flood are left to
+# Asterisk (bounds the tasks a flood of fake callers can start).
+MAX_TURN_AWAYS_IN_FLIGHT = 100
 # The window of TelephonySettings.max_offers_per_call_per_minute.
 OFFER_LIMIT_WINDOW_SECONDS = 60.0
 
@@ -100,6 +111,8 @@ class TelephonySettings:
     # An offer the CTI could not carry out (phone in another call, call not known yet,
     # Redirect refused) is not made to the same agent again for this long.
     refused_offer_retry_seconds: float = 10.0
+    # Ceiling of channels tracked per server (cti.tracker, docs/cti.md "Bounded state").
+    max_tracked_channels: int = DEFAULT_MAX_CHANNELS
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -165,6 +178,9 @@ class TelephonyService:
         # Calls whose offered agent phone has rung: only then is a failed dial the
         # agent's (see _agent_leg_failed).
         self._rang: set[str] = set()
+        # Calls whose ringing agent leg the agent declined from the console: the no-answer
+        # that follows is theirs, whatever status Asterisk reports for the hung-up leg.
+        self._declined: set[str] = set()
         # Call -> when each of its Redirects to an agent was sent, within the last minute.
         self._offer_times: dict[str, collections.deque[float]] = {}
         # Call -> until when it is held back by the offer limit (one ERROR per trip).
@@ -180,6 +196,7 @@ class TelephonyService:
         self._offer_hooks: list[Callable[[str, str, str], None]] = []
         self._resynced = asyncio.Event()
         self._health_changed = asyncio.Event()
+        self._turning_away = 0  # callers past the tracking ceiling being sent away
 
     # ------------------------------------------------------------------ servers
 
@@ -189,6 +206,7 @@ class TelephonyService:
             contexts=self.control_settings.contexts,
             is_agent_extension=lambda ext: self.directory.agent_of(ext) is not None,
             id_prefix=f"{link.name}:",
+            max_channels=self.settings.max_tracked_channels,
         )
         session = ServerSession(
             link.name, link, tracker, AmiCallControl(link, self.control_settings)
@@ -246,6 +264,10 @@ class TelephonyService:
                 last_unroutable_error=session.last_unroutable_error,
                 offer_limit_trips=session.offer_limit_trips,
                 calls_held_by_offer_limit=self._held_by_limit(session, now),
+                tracked_channels=len(session.tracker.channels),
+                max_tracked_channels=session.tracker.max_channels,
+                channels_not_tracked=session.tracker.channels_not_tracked,
+                phone_states_not_kept=session.tracker.phone_states_not_kept,
                 problems=problems,
                 ok=not problems,
             )
@@ -279,6 +301,14 @@ class TelephonyService:
             problems.append(
                 f"a caller could not be routed {now - seen:.0f} s ago "
                 f"({session.last_unroutable_error})"
+            )
+        tracker = session.tracker
+        if tracker.at_ceiling:
+            problems.append(
+                f"{len(tracker.channels)} channels tracked, the ceiling is "
+                f"{tracker.max_channels} ([asterisk] max_tracked_channels): "
+                f"{tracker.channels_not_tracked} channel(s) not tracked, their callers "
+                "are sent to the unroutable fallback"
             )
         held = self._held_by_limit(session, now)
         if held:
@@ -469,6 +499,11 @@ class TelephonyService:
         for event in events:
             if isinstance(event, CallAgentLeft):
                 self._spawn(self._requeue_orphan(session, event.call_id))
+            elif isinstance(event, CallNotTracked) and (
+                self._turning_away < MAX_TURN_AWAYS_IN_FLIGHT  # bounded in a flood
+            ):
+                self._turning_away += 1
+                self._spawn(self._turn_away_untracked(session, event))
             offers = await self._route(session, event)
             for offer in offers:
                 self._spawn(
@@ -521,6 +556,7 @@ class TelephonyService:
         if isinstance(event, CallAnswered):
             self._offers.pop(event.call_id, None)
             self._rang.discard(event.call_id)
+            self._declined.discard(event.call_id)
             self._consults.pop(event.call_id, None)
             agent = agent_of(event.extension)
             if agent is None or event.direction is CallDirection.OUTBOUND:
@@ -535,10 +571,12 @@ class TelephonyService:
             offered = self._offers.pop(event.call_id, None)
             rang = event.call_id in self._rang
             self._rang.discard(event.call_id)
+            declined = event.call_id in self._declined
+            self._declined.discard(event.call_id)
             agent = agent_of(event.extension) or (offered[0] if offered else None)
             if agent is None:
                 return []
-            if not rang or event.dial_status.upper() not in AGENT_DIAL_FAILURES:
+            if not declined and (not rang or event.dial_status.upper() not in AGENT_DIAL_FAILURES):
                 # Asterisk could not make or ring the agent's leg (no RTP port, phone not
                 # registered, congestion): not the agent's failure to answer. The caller
                 # keeps its place, the agent their state; an unreachable phone pauses
@@ -576,6 +614,7 @@ class TelephonyService:
         if isinstance(event, CallHungUp):
             self._offers.pop(event.call_id, None)
             self._rang.discard(event.call_id)
+            self._declined.discard(event.call_id)
             self._consults.pop(event.call_id, None)
             self._offer_times.pop(event.call_id, None)
             self._offer_limited.pop(event.call_id, None)
@@ -752,6 +791,30 @@ class TelephonyService:
                 exc.message,
                 settings.unroutable_hangup_cause,
             )
+
+    async def _turn_away_untracked(self, session: ServerSession, event: CallNotTracked) -> None:
+        """A caller on a channel past the tracking ceiling cannot be routed: it goes to the
+        unroutable place of the dialplan, or is hung up, rather than wait on music for ever."""
+        session.unroutable_calls += 1
+        try:
+            await self._send_away(session, event.channel)
+        finally:
+            self._turning_away -= 1
+
+    async def _send_away(self, session: ServerSession, channel: str) -> None:
+        settings = self.settings
+        try:
+            if settings.unroutable_context:
+                await session.control.redirect(
+                    channel, settings.unroutable_context, settings.unroutable_exten
+                )
+                return
+        except AppError as failed:
+            log.debug("cti[%s] untracked caller: Redirect failed: %s", session.name, failed)
+        try:
+            await session.control.hangup(channel, settings.unroutable_hangup_cause)
+        except AppError as failed:
+            log.debug("cti[%s] untracked caller: Hangup failed: %s", session.name, failed)
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(coro)
@@ -1166,6 +1229,37 @@ class TelephonyService:
         session, call = self._find(call_id)
         channel = self._channel(session, call.root, "customer", call)
         reply = await session.control.hangup(channel)
+        return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    async def decline_offer(self, call_id: str, agent_id: str) -> ActionResult:
+        """The agent declines a call ringing on their phone, from the console: its ringing
+        leg is hung up (call rejected). The dialplan's no-answer that follows is the
+        agent's missed offer, the one rule for every channel."""
+        session, call = self._find(call_id)
+        offered = self._offers.get(call_id)
+        if offered is None or offered[0] != agent_id or call.state is not CallState.OFFERED:
+            raise IllegalCallState(
+                f"call {call_id} is not ringing for agent {agent_id}",
+                details={"call_id": call_id, "state": str(call.state)},
+            )
+        prefix = f"{session.control.phone(offered[1])}-"
+        legs = [
+            name
+            for uniqueid in call.channels
+            if (name := session.tracker.channel_name(uniqueid)).startswith(prefix)
+        ]
+        if not legs:
+            raise IllegalCallState(
+                f"call {call_id} has no ringing leg on agent {agent_id}'s phone yet",
+                details={"call_id": call_id, "state": str(call.state)},
+            )
+        self._declined.add(call_id)
+        try:
+            for leg in legs:
+                reply = await session.control.hangup(leg, cause=21)
+        except Exception:
+            self._declined.discard(call_id)
+            raise
         return ActionResult(True, reply.get("Message"), call_id=call_id)
 
     async def hold(self, call_id: str) -> ActionResult:

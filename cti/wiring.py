@@ -41,7 +41,7 @@ def build_telephony(
         routing=routing,
         directory=directory,
         sink=sink,
-        control_settings=control,
+        control_settings=control or ControlSettings(recording_dir=ast.recording_dir),
         settings=TelephonySettings(
             phone_unreachable_grace_seconds=ast.phone_unreachable_grace_seconds,
             max_offers_per_call_per_minute=ast.max_offers_per_call_per_minute,
@@ -49,6 +49,7 @@ def build_telephony(
             unroutable_context=ast.unroutable_context,
             unroutable_exten=ast.unroutable_exten,
             unroutable_hangup_cause=ast.unroutable_hangup_cause,
+            max_tracked_channels=ast.max_tracked_channels,
         ),
     )
     for server in settings.asterisk.servers:

@@ -39,7 +39,7 @@ async def get_chat(request: web.Request) -> web.StreamResponse:
     return json_response(service.conversation_view(conversation))
 
 
-async def list_messages(request: web.Request) -> web.StreamResponse:
+async def chat_messages(request: web.Request) -> web.StreamResponse:
     service = _chat(request)
     query = query_of(request, ChatMessagesQuery)
     conversation = await service.agent_conversation(
@@ -48,7 +48,7 @@ async def list_messages(request: web.Request) -> web.StreamResponse:
     return json_response(await service.history(conversation, query.after_seq, query.limit))
 
 
-async def send_message(request: web.Request) -> web.StreamResponse:
+async def send_chat_message(request: web.Request) -> web.StreamResponse:
     body = body_of(request, ChatSend)
     message, created = await _chat(request).agent_send(
         principal_of(request).user, request.match_info["contact_id"], body.client_id, body.text
@@ -56,7 +56,7 @@ async def send_message(request: web.Request) -> web.StreamResponse:
     return json_response({"message": message, "created": created}, status=201 if created else 200)
 
 
-async def typing(request: web.Request) -> web.StreamResponse:
+async def chat_typing(request: web.Request) -> web.StreamResponse:
     body = body_of(request, ChatTypingIn)
     await _chat(request).agent_typing(
         principal_of(request).user, request.match_info["contact_id"], body.on
@@ -64,7 +64,7 @@ async def typing(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-async def read(request: web.Request) -> web.StreamResponse:
+async def chat_read(request: web.Request) -> web.StreamResponse:
     service = _chat(request)
     body = body_of(request, ChatReadIn)
     conversation = await service.agent_conversation(
@@ -74,7 +74,7 @@ async def read(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-async def transfer(request: web.Request) -> web.StreamResponse:
+async def transfer_chat(request: web.Request) -> web.StreamResponse:
     body = body_of(request, ChatTransfer)
     return json_response(
         await _chat(request).agent_transfer(
@@ -86,13 +86,13 @@ async def transfer(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def end(request: web.Request) -> web.StreamResponse:
+async def end_chat(request: web.Request) -> web.StreamResponse:
     return json_response(
         await _chat(request).agent_end(principal_of(request).user, request.match_info["contact_id"])
     )
 
 
-async def upload(request: web.Request) -> web.StreamResponse:
+async def upload_chat_file(request: web.Request) -> web.StreamResponse:
     service = _chat(request)
     user = principal_of(request).user
     query = query_of(request, ChatUploadQuery)
@@ -113,7 +113,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
     return json_response({"message": message, "created": created}, status=201 if created else 200)
 
 
-async def download(request: web.Request) -> web.StreamResponse:
+async def chat_file(request: web.Request) -> web.StreamResponse:
     service = _chat(request)
     conversation = await service.agent_conversation(
         principal_of(request).user, request.match_info["contact_id"]

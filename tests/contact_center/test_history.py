@@ -62,8 +62,11 @@ async def test_events_build_one_interaction_with_monotonic_times(store: ProfileS
     assert row["external_ids"]["asterisk_call"] == "pbx:1.1"
     assert recorder.health() == {
         "ok": True,
+        "problems": [],
         "pending": 0,
+        "waiting_on_disk": 0,
         "applied": 5,
         "failed": 0,
-        "overflowed": 0,
+        "late": 0,
+        "batches": 1,
     }
