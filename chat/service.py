@@ -10,10 +10,9 @@ notice is stored once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -801,7 +800,3 @@ def _transcript_line(item: dict[str, Any]) -> str:
     if item["attachment"] is not None:
         text = f"[file: {item['attachment']['name']}]"
     return f"[{when}] {name}: {text}"
-
-
-async def gather_logged(*coros: Any) -> Sequence[Any]:
-    return await asyncio.gather(*coros, return_exceptions=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -155,18 +155,14 @@ class ChatStore:
             if origin is Origin.VISITOR
             else chat_conversations.c.agent_read_seq
         )
+        # A read mark never passes the last message: the lower of the two.
+        mark = case((chat_conversations.c.last_seq < seq, chat_conversations.c.last_seq), else_=seq)
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(chat_conversations)
-                .where(chat_conversations.c.id == conversation_id, column < seq)
-                .values(
-                    {column.name: func.min(seq, chat_conversations.c.last_seq)}
-                    if conn.dialect.name == "sqlite"
-                    else {column.name: func.least(seq, chat_conversations.c.last_seq)}
-                )
-            )
             found = await conn.scalar(
-                select(column).where(chat_conversations.c.id == conversation_id)
+                update(chat_conversations)
+                .where(chat_conversations.c.id == conversation_id)
+                .values({column.name: case((column < mark, mark), else_=column)})
+                .returning(column)
             )
         return int(found or 0)
 

@@ -25,7 +25,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from aiohttp import WSCloseCode, WSMsgType, hdrs, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from chat import frames
 from chat.errors import OriginRefused
@@ -35,7 +35,7 @@ from contact_center.bus import Subscription
 from contact_center.errors import AppError, RateLimited
 
 if TYPE_CHECKING:
-    from chat.service import ChatService, Visitor
+    from chat.service import ChatService
 
 log = logging.getLogger(__name__)
 
@@ -525,12 +525,3 @@ async def _handle(
         conversation["status"] = Status.ENDED.value
     else:
         raise Fatal(Close.POLICY_VIOLATION, "hello-repeated", "hello is sent once, first")
-
-
-def _visitor(request: web.Request) -> Visitor:  # pragma: no cover - kept for typing
-    from chat.http import visitor_of
-
-    return visitor_of(request)
-
-
-__all__ = ["VisitorSockets", "hdrs", "visitor_socket"]

@@ -75,3 +75,43 @@ async def agent_send_status(stack: Stack, contact_id: str) -> int:
         headers=stack.agents["alice"].bearer,
     )
     return response.status
+
+
+async def test_given_read_receipts_then_each_side_sees_the_others_and_marks_never_go_back(
+    stack: Stack,
+) -> None:
+    from agent_ui.hub.messages import ChatUpdate
+    from chat.model import Origin
+    from tests.chat.conftest import console
+
+    await ready(stack, "alice")
+    desk = await console(stack, "alice")
+    session = await start_chat(stack.client)
+    contact_id = "chat-" + session["conversation_id"]
+    await stack.settle()
+    await accept(stack, "alice", contact_id)
+    await agent_send(stack, "alice", contact_id, "a1", "Hello")
+    visitor = await open_visitor(stack.client)
+    await visitor.hello(session["token"])
+    await visitor.send({"type": "read", "seq": 99})  # beyond the last: capped at 2
+    update = await desk.until(ChatUpdate)
+    while update.event != "read":
+        update = await desk.until(ChatUpdate)
+    assert update.read_seq == 2
+    read = await stack.client.post(
+        f"/api/v1/chats/{contact_id}/read", json={"seq": 1}, headers=stack.agents["alice"].bearer
+    )
+    assert read.status == 204
+    assert (await visitor.until(frames.ReadFrame)).seq == 1
+    chat = stack.services.chat
+    assert chat is not None
+    conversation = await chat.service.store.by_id(session["conversation_id"])
+    assert conversation is not None
+    assert await chat.service.store.mark_read(conversation["id"], Origin.VISITOR, 1) == 2
+    await visitor.send({"type": "typing", "on": True})
+    typing = await desk.until(ChatUpdate)
+    while typing.event != "typing":
+        typing = await desk.until(ChatUpdate)
+    assert typing.typing is True
+    await visitor.close()
+    await desk.close()
