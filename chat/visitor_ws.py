@@ -283,8 +283,7 @@ class VisitorSockets:
             await asyncio.sleep(interval)
             try:
                 now = self.service.clock()
-                await self._expire_typing(now)
-                await self.service.expire_agent_typing()
+                await self.expire_typing()
                 if now - last_positions >= self.service.settings.position_interval_seconds:
                     last_positions = now
                     await self.positions()
@@ -293,7 +292,11 @@ class VisitorSockets:
             except Exception:
                 log.exception("chat: upkeep failed; trying again")
 
-    async def _expire_typing(self, now: float) -> None:
+    async def expire_typing(self) -> None:
+        """Typing indicators nobody renewed for ``typing_timeout_seconds`` go off, the
+        visitors' on this node and the agents' set through this node."""
+        now = self.service.clock()
+        await self.service.expire_agent_typing()
         for connections in list(self.by_conversation.values()):
             for connection in list(connections):
                 if connection.typing_until is not None and connection.typing_until <= now:

@@ -115,3 +115,39 @@ async def test_given_read_receipts_then_each_side_sees_the_others_and_marks_neve
     assert typing.typing is True
     await visitor.close()
     await desk.close()
+
+
+async def test_given_typing_then_it_goes_off_by_itself_after_the_timeout(stack: Stack) -> None:
+    from agent_ui.hub.messages import ChatUpdate
+    from chat.wiring import SOCKETS
+    from tests.chat.conftest import console
+
+    await ready(stack, "alice")
+    desk = await console(stack, "alice")
+    session = await start_chat(stack.client)
+    contact_id = "chat-" + session["conversation_id"]
+    await stack.settle()
+    await accept(stack, "alice", contact_id)
+    visitor = await open_visitor(stack.client)
+    await visitor.hello(session["token"])
+    await visitor.send({"type": "typing", "on": True})
+    typing = await desk.until(ChatUpdate)
+    while typing.event != "typing":
+        typing = await desk.until(ChatUpdate)
+    assert typing.typing is True
+    response = await stack.client.post(
+        f"/api/v1/chats/{contact_id}/typing",
+        json={"on": True},
+        headers=stack.agents["alice"].bearer,
+    )
+    assert response.status == 204
+    assert (await visitor.until(frames.TypingFrame)).on is True
+    stack.clock.advance(6)  # the timeout is 5 s
+    await stack.app[SOCKETS].expire_typing()
+    assert (await visitor.until(frames.TypingFrame)).on is False
+    off = await desk.until(ChatUpdate)
+    while off.event != "typing":
+        off = await desk.until(ChatUpdate)
+    assert off.typing is False
+    await visitor.close()
+    await desk.close()
