@@ -100,7 +100,7 @@ class VisitorConnection:
         *,
         queue_limit: int,
         resume_from: int,
-        transport: asyncio.BaseTransport | None = None,
+        transport: asyncio.Transport | None = None,
     ) -> None:
         self.ws = ws
         self.transport = transport
