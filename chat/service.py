@@ -250,6 +250,7 @@ class ChatService:
                 except Exception as exc:  # taken meanwhile: the visitor keeps the first
                     log.info("chat: identity not added: %s", getattr(exc, "error_id", exc))
         context = await self.profiles.routing_context(primary)
+        assert context is not None  # resolved just above: it exists
 
         def text(value: object) -> str | None:
             return None if value is None else str(value)
