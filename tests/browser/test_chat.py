@@ -388,6 +388,11 @@ def test_given_a_customer_and_an_agent_when_chatting_across_drops_then_nothing_i
     shot(alice, "chat-13-timeline-with-chat")
     assert alice.evaluate("window.__xss") is None
     assert page_errors(ann) == [] and page_errors(alice) == []
+    # Out of routing, so the next test's chat goes to its own agent.
+    alice.goto(product.url("/console"))
+    alice.wait_for_selector("#hub-status[data-status=live]", timeout=LONG)
+    alice.click("#state-offline")
+    alice.wait_for_selector("#state-bar[data-state=offline]", timeout=LONG)
 
 
 def test_given_a_chinese_page_on_a_phone_when_chatting_then_the_widget_speaks_chinese(

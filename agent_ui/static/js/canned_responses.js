@@ -25,7 +25,7 @@ let items = [];
 const EVERY_QUEUE = "";
 const queueName = (queue) => (queue ? queue : t("Every queue"));
 
-replace(queueSelect, queues.map((name) => el("option", { value: name }, name)));
+replace(queueSelect, el("option", { value: "" }, t("All queues")), queues.map((name) => el("option", { value: name }, name)));
 replace(formQueue, el("option", { value: EVERY_QUEUE }, t("Every queue")), queues.map((name) => el("option", { value: name }, name)));
 
 async function load() {
