@@ -140,6 +140,7 @@ async def _drive(
         sys.executable, "-m", "bench.chat", "--clients", "--port", str(port),
         "--tokens", str(token_file), "--sessions", str(args.sessions),
         "--rate", str(args.rate), "--seconds", str(args.seconds),
+        "--join-timeout", str(args.join_timeout),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         limit=64 * 1024 * 1024,  # the last line carries every latency
     )  # fmt: skip
@@ -150,7 +151,7 @@ async def _drive(
             await services.routing.ready(str(agent_id))
         rss_before = _rss_bytes()
         await _say(clients, "sessions")
-        joined = await _line(clients, timeout=600)
+        joined = await _line(clients, timeout=args.join_timeout + 60)
         rss_sessions = _rss_bytes()
         _log(f"{joined['sessions']} chats joined by their agents in {joined['seconds']} s")
         cpu_before = _cpu_seconds()
@@ -293,7 +294,7 @@ async def run_clients(args: argparse.Namespace, tokens: list[str]) -> None:
         started = time.monotonic()
         visitors = await asyncio.gather(*(visitor(session, n) for n in range(args.sessions)))
         readers = [asyncio.create_task(v.read()) for v in visitors]
-        async with asyncio.timeout(300):
+        async with asyncio.timeout(args.join_timeout):
             for v in visitors:
                 await v.joined.wait()
         took = round(time.monotonic() - started, 1)
@@ -336,6 +337,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--database-url", default=DEFAULT_POSTGRES_URL, help="PostgreSQL (asyncpg; emptied!)"
     )
+    parser.add_argument(
+        "--join-timeout", type=_positive(float), default=1200.0,
+        help="seconds to start every chat and have an agent join it",
+    )  # fmt: skip
     parser.add_argument("--clients", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tokens", type=Path, help=argparse.SUPPRESS)

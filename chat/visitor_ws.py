@@ -100,8 +100,10 @@ class VisitorConnection:
         *,
         queue_limit: int,
         resume_from: int,
+        transport: asyncio.Transport | None = None,
     ) -> None:
         self.ws = ws
+        self.transport = transport
         self.conversation = conversation
         self.queue_limit = queue_limit
         self.last_seq = resume_from
@@ -112,6 +114,7 @@ class VisitorConnection:
         self.typing_until: float | None = None
         self.position: tuple[int, float | None] | None = None
         self.writer: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
 
     @property
     def conversation_id(self) -> str:
@@ -133,9 +136,33 @@ class VisitorConnection:
         self.closed = True
         self.close_code = code
         self.items.clear()
+        if code == Close.TOO_SLOW:
+            # The writer is stuck on a peer that does not read: stop it and close (or,
+            # when even the close frame cannot go, drop the connection).
+            self._closer = asyncio.get_running_loop().create_task(self._drop(error))
+            return
         self.items.append(frames.encode(frames.Error(error=error, message=message)))
         self.items.append(("close", code, error))
         self.wakeup.set()
+
+    async def closed_fully(self) -> None:
+        """Wait until the writer and a close in progress have finished."""
+        for task in (self._closer, self.writer):
+            if task is not None and not task.done():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, CLOSE_TIMEOUT_SECONDS + 1)
+
+    async def _drop(self, error: str) -> None:
+        if self.writer is not None:
+            self.writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.writer
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                await self.ws.close(code=Close.TOO_SLOW, message=error.encode())
+        except Exception:
+            if self.transport is not None:
+                self.transport.abort()
 
     async def run(self, service: ChatService) -> None:
         ws = self.ws
@@ -377,6 +404,7 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
             latest,
             queue_limit=service.settings.send_queue_frames,
             resume_from=min(hello.resume_from, int(latest["last_seq"])),
+            transport=request.transport,
         )
         connection.push(
             frames.encode(
@@ -419,11 +447,9 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
             if connection.typing_until is not None:
                 with contextlib.suppress(Exception):
                     await service.visitor_typing(connection.conversation, False)
-            if connection.writer is not None:
-                if not connection.closed:
-                    connection.writer.cancel()
-                with contextlib.suppress(BaseException):
-                    await asyncio.wait_for(connection.writer, CLOSE_TIMEOUT_SECONDS + 1)
+            if connection.writer is not None and not connection.closed:
+                connection.writer.cancel()
+            await connection.closed_fully()
         if not ws.closed:
             with contextlib.suppress(Exception):
                 await ws.close()

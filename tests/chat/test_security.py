@@ -223,9 +223,11 @@ class _StuckSocket:
     def __init__(self) -> None:
         self.sent = 0
         self.closed_with: int | None = None
+        self.sending = asyncio.Event()
 
     async def send_frame(self, data: bytes, _kind: Any) -> None:
         self.sent += 1
+        self.sending.set()
         await asyncio.Event().wait()
 
     async def close(self, *, code: int, message: bytes) -> bool:
@@ -237,8 +239,15 @@ async def test_given_a_slow_reader_then_its_queue_is_bounded_and_it_is_dropped_t
     socket = _StuckSocket()
     conversation = {"id": "c_x", "interaction_id": 1}
     connection = VisitorConnection(socket, conversation, queue_limit=4, resume_from=0)  # type: ignore[arg-type]
-    for seq in range(1, 10):
-        connection.push({"seq": seq})
+    connection.writer = asyncio.create_task(connection.run(None))  # type: ignore[arg-type]
+    connection.push(b'{"type":"typing","from":"agent","on":false}')
+    await asyncio.wait_for(socket.sending.wait(), 5)  # the writer is stuck on the peer
+    for _ in range(10):
+        connection.push(b'{"type":"typing","from":"agent","on":true}')
     assert connection.closed and connection.close_code == Close.TOO_SLOW
-    # What is queued is the error and the close, nothing more: memory stays bounded.
-    assert len(connection.items) == 2
+    assert len(connection.items) == 0  # what was queued is freed at once
+    await connection.closed_fully()
+    # The stuck send was abandoned and the socket closed with 1013: the visitor
+    # reconnects and resumes from the store.
+    assert socket.sent == 1 and socket.closed_with == Close.TOO_SLOW
+    assert connection.writer.cancelled()
