@@ -421,7 +421,26 @@ def test_given_a_chinese_page_on_a_phone_when_chatting_then_the_widget_speaks_ch
     assert "结束聊天" in visitor.locator(f"{WIDGET} .end").inner_text()
     assert "发送" in wang.locator("[data-action=chat-send]").inner_text()
     shot(visitor, "chat-15-widget-chinese-phone-chat")
-    shot(wang, "chat-16-console-chinese-chat")
+
+    # A second chat at once: two tabs, each reply reaches only its own customer.
+    _, second = open_widget(new_context, product, "/chat/demo?lang=zh-CN")
+    second.fill(f"{WIDGET} input[name=name]", "韩梅梅")
+    second.click(f"{WIDGET} .form button[type=submit]")
+    # The new offer rings in its own tab; the chat in hand stays on screen until chosen.
+    wang.click("#work-list .work-tab.phase-offered", timeout=LONG)
+    wang.wait_for_selector(".offer-card", timeout=LONG)
+    wang.click("[data-action=accept]")
+    wang.wait_for_selector("#work-list:not([hidden]) .work-tab >> nth=1", timeout=LONG)
+    assert wang.locator("#work-list .work-tab").count() == 2
+    console_send(wang, "给韩梅梅的回复")
+    wait_text(second, f"{WIDGET} .from-agent .text", "给韩梅梅的回复")
+    wang.locator("#work-list .work-tab", has_text="李雷").click()
+    wang.wait_for_selector(".chat-card h2:has-text('李雷')", timeout=LONG)
+    console_send(wang, "给李雷的回复")
+    wait_text(visitor, f"{WIDGET} .from-agent .text", "给李雷的回复")
+    assert "给韩梅梅的回复" not in " ".join(widget_texts(visitor))
+    assert "给李雷的回复" not in " ".join(widget_texts(second))
+    shot(wang, "chat-16-console-chinese-two-chats")
     wang.click("[data-action=chat-end]")
     wang.click("[data-action=chat-end-confirm]")
     wait_text(visitor, f"{WIDGET} .notice", "聊天已结束。")
