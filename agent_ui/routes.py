@@ -27,9 +27,10 @@ from agent_ui.api import (
     users,
 )
 from agent_ui.endpoint import ADMINS, AGENTS, ANY_USER, PUBLIC, SUPERVISORS, Endpoint
+from agent_ui.pages import canned_responses as canned_page
+from agent_ui.pages import chat_widget, home, login, static
 from agent_ui.pages import console as console_page
 from agent_ui.pages import customers as customer_pages
-from agent_ui.pages import home, login, static
 from agent_ui.schemas import (
     AgentRoutingUpdate,
     AgentStateChange,
@@ -535,5 +536,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # -- the agent console -------------------------------------------------------------
     Endpoint("GET", "/console", console_page.console, AGENTS | SUPERVISORS,
              "Agent console: state, offers with screen-pop, call controls, wrap-up", "pages",
+             response={"type": "string"}, media_type="text/html"),
+    # -- the chat widget, its sample page, canned responses (docs/chat.md) ----------------
+    Endpoint("GET", "/chat/widget.js", chat_widget.widget, PUBLIC,
+             "The chat widget a web page embeds with one <script> line", "pages",
+             response={"type": "string"}, media_type="text/javascript"),
+    Endpoint("GET", "/chat/demo", chat_widget.demo, PUBLIC,
+             "A sample web page with the chat widget", "pages",
+             response={"type": "string"}, media_type="text/html"),
+    Endpoint("GET", "/canned-responses", canned_page.canned_responses, SUPERVISORS,
+             "Canned responses page: manage the chats' canned responses per queue", "pages",
              response={"type": "string"}, media_type="text/html"),
 )  # fmt: skip

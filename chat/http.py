@@ -66,9 +66,15 @@ def service_of(request: web.Request) -> ChatService:
 
 
 def visitor_of(request: web.Request) -> Visitor:
+    own_origin = f"{request.scheme}://{request.host}"
+    origin = request.headers.get(hdrs.ORIGIN)
+    if origin is None and request.headers.get("Sec-Fetch-Site") == "same-origin":
+        # Browsers send no Origin on a same-origin GET (the sample page's config,
+        # messages, files); Sec-Fetch-Site, which no script can set, says where it is from.
+        origin = own_origin
     return Visitor(
-        origin=request.headers.get(hdrs.ORIGIN),
-        own_origin=f"{request.scheme}://{request.host}",
+        origin=origin,
+        own_origin=own_origin,
         address=request.remote or "-",
     )
 
