@@ -446,6 +446,7 @@ def build_board(
                         aht_seconds=aht,
                         target=target,
                         agents_now=agents_now,
+                        patience=day.patience_seconds,
                     )
                 )
 
@@ -470,28 +471,51 @@ def staffing_view(
     target: Thresholds,
     agents_now: int,
     channel: str = "voice",
+    patience: float | None = None,
 ) -> StaffingView:
-    """Agents needed for ``target`` at the load (Erlang C), beside the agents now."""
+    """Agents needed for ``target`` at the load, beside the agents now: Erlang A when
+    the callers' ``patience`` is known, else Erlang C (contact_center/staffing.py)."""
     needed: int | None = None
     now_level: float | None = None
+    abandon_now: float | None = None
     model: str | None = None
     if aht_seconds is not None and aht_seconds > 0 and rate_per_hour > 0:
-        model = "erlang-c"
-        needed = staffing.agents_needed(
-            rate_per_hour=rate_per_hour,
-            aht_seconds=aht_seconds,
-            target_percent=target.service_level_percent,
-            target_seconds=target.service_level_seconds,
-        )
-        if agents_now > 0:
-            now_level = staffing.evaluate(
-                agents_now,
+        if patience is not None:
+            model = "erlang-a"
+            needed = staffing.agents_needed_with_abandons(
                 rate_per_hour=rate_per_hour,
                 aht_seconds=aht_seconds,
+                patience=patience,
+                target_percent=target.service_level_percent,
                 target_seconds=target.service_level_seconds,
-            ).service_level_percent
+            )
+            if agents_now > 0:
+                judged = staffing.evaluate_with_abandons(
+                    agents_now,
+                    rate_per_hour=rate_per_hour,
+                    aht_seconds=aht_seconds,
+                    patience=patience,
+                    target_seconds=target.service_level_seconds,
+                )
+                now_level, abandon_now = judged.service_level_percent, judged.abandon_percent
+            else:
+                now_level, abandon_now = 0.0, 100.0
         else:
+            model = "erlang-c"
+            needed = staffing.agents_needed(
+                rate_per_hour=rate_per_hour,
+                aht_seconds=aht_seconds,
+                target_percent=target.service_level_percent,
+                target_seconds=target.service_level_seconds,
+            )
             now_level = 0.0
+            if agents_now > 0:
+                now_level = staffing.evaluate(
+                    agents_now,
+                    rate_per_hour=rate_per_hour,
+                    aht_seconds=aht_seconds,
+                    target_seconds=target.service_level_seconds,
+                ).service_level_percent
     return StaffingView(
         queue=queue,
         channel=channel,
@@ -503,6 +527,8 @@ def staffing_view(
         agents_needed=needed,
         service_level_now_percent=now_level,
         model=model,
+        patience_seconds=None if patience is None else round(patience, 1),
+        abandon_now_percent=abandon_now,
     )
 
 
