@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import aliased
 
 from contact_center.agent_reports import StateChange, time_in_states
 from contact_center.metrics import ContactRecord, Tally, Thresholds
@@ -83,24 +82,29 @@ def _record(row: Any, next_contact_at: float | None = None) -> ContactRecord:
 async def load_records(
     engine: AsyncEngine, start: float, end: float, *, next_contacts: bool = False
 ) -> list[ContactRecord]:
-    """Contacts queued in [start, end), oldest first. ``next_contacts``: also when each
-    customer's next contact started (first-contact resolution; an indexed look-up per
-    row, so only reports ask for it)."""
+    """Contacts queued in [start, end), oldest first. ``next_contacts``: with when each
+    customer's next contact started (``next_contact_at``, set when that contact was
+    recorded), for first-contact resolution."""
     i = interactions
-    columns: list[Any] = list(_RECORD_COLUMNS)
-    if next_contacts:
-        later = aliased(interactions)
-        columns.append(
-            select(func.min(later.c.started_at))
-            .where(later.c.customer_id == i.c.customer_id, later.c.started_at > i.c.started_at)
-            .scalar_subquery()
-            .label("next_contact_at")
-        )
-    statement = (
-        select(*columns).where(i.c.queued_at >= start, i.c.queued_at < end).order_by(i.c.queued_at)
-    )
+    columns: list[Any] = [*_RECORD_COLUMNS, i.c.next_contact_at]
+    where = (i.c.queued_at >= start, i.c.queued_at < end)
     async with engine.connect() as conn:
-        rows = (await conn.execute(statement)).all()
+        if engine.dialect.name == "postgresql":
+            # A day is tens of thousands of rows: read them with asyncpg itself, several
+            # times faster than through SQLAlchemy's result rows (the same statement).
+            compiled = (
+                select(*columns)
+                .where(*where)
+                .order_by(i.c.queued_at)
+                .compile(dialect=engine.dialect)
+            )
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            rows: Sequence[Any] = await driver.fetch(str(compiled), start, end)
+        else:
+            rows = (
+                await conn.execute(select(*columns).where(*where).order_by(i.c.queued_at))
+            ).all()
     return [_record(row, row[12] if next_contacts else None) for row in rows]
 
 
@@ -219,10 +223,11 @@ def build_report(
         if cell is None:
             cell = cells[(slot, key)] = new_tally()
         cell.add(record, limits)
+    for (_, key), cell in cells.items():
         total = totals.get(key)
         if total is None:
             total = totals[key] = new_tally()
-        total.add(record, limits)
+        total.merge(cell)
     not_ready: dict[tuple[int, str], dict[str, float]] = {}
     not_ready_total: dict[str, dict[str, float]] = {}
     if group_by == "agent" and state_changes:

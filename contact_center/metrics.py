@@ -149,6 +149,11 @@ class Tally:
             self.csat_sum += record.csat
             self.csat_count += 1
 
+    def merge(self, other: Tally) -> None:
+        """Add ``other``'s counts (a total from its parts, without counting again)."""
+        for field in _COUNTS:
+            setattr(self, field, getattr(self, field) + getattr(other, field))
+
     def add_all(self, records: Iterable[ContactRecord]) -> Tally:
         for record in records:
             self.add(record)
@@ -209,6 +214,13 @@ class Tally:
             "csat_average": self.csat_average,
             "csat_responses": self.csat_count,
         }
+
+
+_COUNTS = tuple(
+    f.name
+    for f in dataclasses.fields(Tally)
+    if f.name not in ("thresholds", "fcr_days", "exclude_short_abandons")
+)
 
 
 def came_back(record: ContactRecord, fcr_days: float) -> bool:

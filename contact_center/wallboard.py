@@ -28,7 +28,7 @@ import secrets
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -51,6 +51,9 @@ from contact_center.domain.events import DomainEvent
 from contact_center.metrics import ContactRecord, Tally, Thresholds
 from contact_center.settings import MetricsSettings, WallboardSettings
 from contact_center.store.schema import customers
+
+if TYPE_CHECKING:
+    from contact_center.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -552,7 +555,7 @@ class Wallboard:
 
     def __init__(
         self,
-        services: Any,
+        services: Services,
         *,
         lease: Lease | None = None,
         node: str | None = None,
@@ -577,7 +580,7 @@ class Wallboard:
         self._tasks: list[asyncio.Task[None]] = []
         self._names: _Names | None = None
         self._names_at = -1e18
-        self._heard = asyncio.Condition()
+        self._heard = asyncio.Event()
         # Stored contacts already read (closed ones do not change) and the open ones.
         self._cache: dict[int, ContactRecord] = {}
         self._open: set[int] = set()
@@ -623,17 +626,14 @@ class Wallboard:
                 listener(board)
             except Exception:
                 log.exception("wallboard: a listener failed")
-        asyncio.get_running_loop().create_task(self._announce())
-
-    async def _announce(self) -> None:
-        async with self._heard:
-            self._heard.notify_all()
+        self._heard.set()
 
     async def wait_for(self, condition: Callable[[BoardView], bool], timeout: float) -> BoardView:
         """The first board (current or coming) for which ``condition`` holds."""
-        async with asyncio.timeout(timeout), self._heard:
-            await self._heard.wait_for(lambda: self.current is not None and condition(self.current))
-        assert self.current is not None
+        async with asyncio.timeout(timeout):
+            while self.current is None or not condition(self.current):
+                self._heard.clear()
+                await self._heard.wait()
         return self.current
 
     async def _compute_forever(self) -> None:

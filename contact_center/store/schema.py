@@ -145,10 +145,13 @@ interactions = Table(
     Column("external_ids", JSON, nullable=False),
     Column("external_ref", String(255), nullable=True),
     # Metrics (docs/metrics.md): seconds on hold during the conversation, when wrap-up
-    # ended, and the customer's satisfaction score (1-5) if they gave one.
+    # ended, the customer's satisfaction score (1-5) if they gave one.
     Column("wrap_up_ended_at", Float, nullable=True),
     Column("hold_seconds", Float, nullable=False, server_default="0"),
     Column("csat", SmallInteger, nullable=True),
+    # When the same customer's next contact started (first-contact resolution), set
+    # when that contact is recorded.
+    Column("next_contact_at", Float, nullable=True),
     Index("ix_interactions_customer_started", "customer_id", "started_at"),
     Index("ix_interactions_external_ref", "external_ref"),
     Index("ix_interactions_queued_at", "queued_at"),

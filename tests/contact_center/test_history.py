@@ -130,3 +130,29 @@ async def test_hold_and_wrap_up_are_kept_for_handle_time(store: ProfileStore) ->
         }
     assert rows["call-pbx:2.1"].hold_seconds == 35.0
     assert (rows["chat-3"].ended_at, rows["chat-3"].wrap_up_ended_at) == (300.0, 340.0)
+
+
+async def test_a_customers_next_contact_is_kept_on_the_one_before(store: ProfileStore) -> None:
+    """First-contact resolution reads when the customer came back (docs/metrics.md)."""
+    from sqlalchemy import select
+
+    from contact_center.store.schema import interactions
+
+    ann = await store.create_customer({"display_name": "Ann"}, [], actor=SYSTEM)
+    bob = await store.create_customer({"display_name": "Bob"}, [], actor=SYSTEM)
+    for customer, at in ((ann, 100.0), (bob, 150.0), (ann, 200.0), (ann, 300.0)):
+        await store.start_interaction(customer["id"], channel="chat", started_at=at)
+    async with store.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(interactions.c.started_at, interactions.c.next_contact_at).order_by(
+                    interactions.c.started_at
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (100.0, 200.0),
+        (150.0, None),
+        (200.0, 300.0),
+        (300.0, None),
+    ]

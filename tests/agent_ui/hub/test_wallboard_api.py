@@ -264,6 +264,8 @@ async def test_given_stored_contacts_then_the_report_counts_them_and_csv_is_safe
     assert row["aht_seconds"] == (210 + 270) / 2
     assert row["fcr_percent"] == 50.0  # the first resolved, the second not
     assert (row["csat_average"], row["csat_responses"]) == (5.0, 1)
+    (total,) = report["totals"]
+    assert total == {**row, "period": None}
 
     hourly = await client.get(
         url,
