@@ -35,6 +35,7 @@ from agent_ui.schemas import (
     ContactMove,
     ContactPriority,
     ContactsReportQuery,
+    CsatScore,
     CustomerCreate,
     CustomerSearchQuery,
     CustomerUpdate,
@@ -319,6 +320,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", f"{API}/contacts/{{contact_id:{CONTACT_ID}}}/explanation",
              supervision.explanation, SUPERVISORS,
              "The router's recorded decisions for a contact", "contacts", response=OBJECT),
+    Endpoint("PUT", f"{API}/contacts/{{contact_id:{CONTACT_ID}}}/csat",
+             supervision.record_csat, SUPERVISORS,
+             "Record a customer's satisfaction score (1-5) for a contact (survey integrations)",
+             "contacts", body=CsatScore, response=OBJECT),
     Endpoint("GET", f"{API}/reports/contacts", reports.contacts, SUPERVISORS,
              "Contacts per queue, agent or channel by day or hour: SL, ASA, AHT, FCR, CSAT, "
              "not-ready time (JSON or CSV)", "reports", query=ContactsReportQuery,

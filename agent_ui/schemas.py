@@ -296,3 +296,8 @@ class ContactsReportQuery(Strict):
     group_by: Literal["queue", "agent", "channel"] = "queue"
     interval: Literal["day", "hour"] = "day"
     format: Literal["json", "csv"] = "json"
+
+
+class CsatScore(Strict):
+    # The customer's satisfaction, 1 (very unhappy) to 5 (very happy).
+    score: Annotated[int, Field(ge=1, le=5)]

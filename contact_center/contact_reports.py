@@ -10,6 +10,7 @@ and by queue, agent or channel. Every figure itself comes from ``metrics.Tally``
 from __future__ import annotations
 
 import datetime
+from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -18,7 +19,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contact_center.agent_reports import StateChange, time_in_states
-from contact_center.metrics import ContactRecord, Tally, Thresholds
+from contact_center.metrics import (
+    ContactRecord,
+    Tally,
+    Thresholds,
+    handling_within,
+    occupancy_percent,
+)
 from contact_center.store.schema import agent_state_changes, interactions
 from routing.model import current_reason
 
@@ -211,8 +218,6 @@ def build_report(
     def new_tally() -> Tally:
         return Tally(fcr_days=fcr_days, exclude_short_abandons=exclude_short_abandons)
 
-    from bisect import bisect_right
-
     for record in records:
         slot = bisect_right(starts, record.queued_at) - 1
         if slot < 0:
@@ -230,13 +235,25 @@ def build_report(
         total.merge(cell)
     not_ready: dict[tuple[int, str], dict[str, float]] = {}
     not_ready_total: dict[str, dict[str, float]] = {}
-    if group_by == "agent" and state_changes:
+    # Occupancy per agent (docs/metrics.md): handling of the period's contacts, clipped
+    # to it, over the time the agent was ready in it.
+    ready: dict[tuple[int, str], float] = {}
+    handling: dict[tuple[int, str], float] = {}
+    if group_by == "agent":
+        handled_by: dict[tuple[int, str], list[ContactRecord]] = {}
+        for record in records:
+            slot = bisect_right(starts, record.queued_at) - 1
+            if slot >= 0 and record.agent_id is not None:
+                handled_by.setdefault((slot, record.agent_id), []).append(record)
+        for (slot, key), mine in handled_by.items():
+            handling[(slot, key)] = handling_within(mine, slots[slot][1], slots[slot][2])
         for slot, (_, slot_start, slot_end) in enumerate(slots):
             if slot_start >= now:
                 break
             until = min(slot_end, now)
             for day in time_in_states(state_changes, slot_start, until, up_to_now=until == now):
-                if not day.not_ready_reasons:
+                ready[(slot, day.agent_id)] = day.states.get("ready", 0.0)
+                if not day.not_ready_reasons and not day.states.get("ready"):
                     continue
                 not_ready[(slot, day.agent_id)] = day.not_ready_reasons
                 summed = not_ready_total.setdefault(day.agent_id, {})
@@ -247,17 +264,34 @@ def build_report(
                 if (slot, day.agent_id) not in cells:
                     cells[(slot, day.agent_id)] = new_tally()
 
+    def total_of(values: dict[tuple[int, str], float], key: str) -> float:
+        return sum(v for (_, k), v in values.items() if k == key)
+
     def row(
-        period: str | None, key: str, tally: Tally, reasons: dict[str, float] | None
+        period: str | None,
+        key: str,
+        tally: Tally,
+        reasons: dict[str, float] | None,
+        occupancy: float | None = None,
     ) -> dict[str, Any]:
         item: dict[str, Any] = {"period": period, "group": key, **tally.figures()}
         if group_by == "agent":
             item["name"] = (names or {}).get(key)
             item["not_ready_seconds"] = {r: round(s, 3) for r, s in sorted((reasons or {}).items())}
+            item["occupancy_percent"] = occupancy
         return item
 
+    def occupancy_of(slot: int, key: str) -> float | None:
+        return occupancy_percent(handling.get((slot, key), 0.0), ready.get((slot, key), 0.0))
+
     rows = [
-        row(slots[slot][0], key, cells[(slot, key)], not_ready.get((slot, key)))
+        row(
+            slots[slot][0],
+            key,
+            cells[(slot, key)],
+            not_ready.get((slot, key)),
+            occupancy_of(slot, key) if group_by == "agent" else None,
+        )
         for slot, key in sorted(cells, key=lambda k: (k[0], k[1]))
     ]
     return {
@@ -267,7 +301,18 @@ def build_report(
         "group_by": group_by,
         "interval": interval,
         "rows": rows,
-        "totals": [row(None, key, totals[key], not_ready_total.get(key)) for key in sorted(totals)],
+        "totals": [
+            row(
+                None,
+                key,
+                totals[key],
+                not_ready_total.get(key),
+                occupancy_percent(total_of(handling, key), total_of(ready, key))
+                if group_by == "agent"
+                else None,
+            )
+            for key in sorted(totals)
+        ],
     }
 
 
@@ -301,6 +346,7 @@ def report_csv_rows(report: Mapping[str, Any]) -> Iterable[list[str]]:
             {r for item in [*report["rows"], *report["totals"]] for r in item["not_ready_seconds"]}
         )
     header = ["period", "group", *(["name"] if agent else []), *FIGURE_COLUMNS]
+    header += ["occupancy_percent"] if agent else []
     header += [f"not_ready:{r}" for r in reasons]
     yield [csv_cell(h) for h in header]
     for item in [*report["rows"], *report["totals"]]:
@@ -308,5 +354,7 @@ def report_csv_rows(report: Mapping[str, Any]) -> Iterable[list[str]]:
         if agent:
             cells.append(item["name"])
         cells.extend(item[c] for c in FIGURE_COLUMNS)
+        if agent:
+            cells.append(item["occupancy_percent"])
         cells.extend(item["not_ready_seconds"].get(r, 0.0) for r in reasons)
         yield [csv_cell(c) for c in cells]

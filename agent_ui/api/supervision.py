@@ -1,6 +1,6 @@
 """Supervisor actions on live contacts: move one to another queue or to an agent, change
-its priority, read the router's explanation of its routing (docs/api.md, "Wallboard,
-supervisor actions and contact reports").
+its priority, read the router's explanation of its routing; and a stored contact's CSAT
+score from a survey (docs/api.md, "Wallboard, supervisor actions and contact reports").
 
 Whose queues: an admin acts on every queue; a supervisor on the queues of their
 ``[routing.agents.<username>] queues`` entry, or on every queue when there is none.
@@ -17,10 +17,10 @@ from aiohttp import web
 
 from agent_ui.middlewares import json_response
 from agent_ui.request_state import body_of, principal_of, services_of
-from agent_ui.schemas import ContactMove, ContactPriority
+from agent_ui.schemas import ContactMove, ContactPriority, CsatScore
 from contact_center.accounts import Role, User
 from contact_center.agent_state import agent_routing_of
-from contact_center.errors import Forbidden, InvalidInput
+from contact_center.errors import Forbidden, InvalidInput, NotFound
 from contact_center.services import Services
 
 log = logging.getLogger(__name__)
@@ -122,3 +122,28 @@ async def explanation(request: web.Request) -> web.StreamResponse:
     described = await routing.describe_contact(contact_id)
     await require_queues(services, me, {described["queue"]})
     return json_response(await routing.explain(contact_id))
+
+
+class NoSuchStoredContact(NotFound):
+    error_id = "no-such-contact"
+
+
+async def record_csat(request: web.Request) -> web.StreamResponse:
+    """A customer's satisfaction score (1-5) for a contact, from a survey (IVR, chat
+    widget, email link) run by an integration with a supervisor's or admin's token."""
+    services = services_of(request)
+    body = body_of(request, CsatScore)
+    me = principal_of(request).user
+    contact_id = request.match_info["contact_id"]
+    found = await services.profiles.interaction_for_contact(contact_id)
+    if found is None:
+        raise NoSuchStoredContact(
+            f"no stored contact {contact_id!r}", details={"contact_id": contact_id}
+        )
+    if found["queue"]:
+        await require_queues(services, me, {found["queue"]})
+    await services.profiles.update_interaction(found["id"], {"csat": body.score})
+    await services.profiles.record_audit(
+        me.actor, "contact.csat_recorded", contact_id=contact_id, details={"score": body.score}
+    )
+    return json_response({"contact_id": contact_id, "csat": body.score})

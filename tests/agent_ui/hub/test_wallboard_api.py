@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from agent_ui.hub.hub import Hub
 from agent_ui.hub.messages import AgentStateUpdate
 from contact_center.services import SYSTEM, Services
+from contact_center.store.schema import agent_state_changes
 from tests.agent_ui.conftest import Caller, FakeClock
 from tests.agent_ui.hub.conftest import Connect, enqueue, ready
 
@@ -242,9 +243,28 @@ async def test_given_stored_contacts_then_the_report_counts_them_and_csv_is_safe
                 "disposition": disposition,
                 "agent_id": who,
                 "resolved": disposition == "resolved",
-                "csat": 5 if n == 0 else None,
             },
         )
+    # A survey's answer for the first contact; the agent was ready 01:00-01:06:40, then
+    # at lunch.
+    csat = "/api/v1/contacts/call-r0/csat"
+    assert (await client.put(csat, json={"score": 5}, headers=agent.bearer)).status == 403
+    assert (await client.put(csat, json={"score": 6}, headers=supervisor.bearer)).status == 422
+    saved = await client.put(csat, json={"score": 5}, headers=supervisor.bearer)
+    assert (saved.status, await saved.json()) == (200, {"contact_id": "call-r0", "csat": 5})
+    changes = [
+        (day + 3600, "ready", None),
+        (day + 4000, "not_ready", "lunch"),
+    ]
+    async with routed.engine.begin() as conn:
+        await conn.execute(
+            agent_state_changes.insert(),
+            [
+                {"agent_id": str(agent.user_id), "at": at, "state": state, "reason": reason,
+                 "changed_by": "agent"}
+                for at, state, reason in changes
+            ],
+        )  # fmt: skip
     url = "/api/v1/reports/contacts"
     query = {"from": "2025-06-15", "to": "2025-06-15", "group_by": "queue"}
     found = await client.get(url, params=query, headers=supervisor.bearer)
@@ -266,6 +286,18 @@ async def test_given_stored_contacts_then_the_report_counts_them_and_csv_is_safe
     assert (row["csat_average"], row["csat_responses"]) == (5.0, 1)
     (total,) = report["totals"]
     assert total == {**row, "period": None}
+
+    by_agent = await client.get(
+        url, params={**query, "interval": "hour", "group_by": "agent"}, headers=supervisor.bearer
+    )
+    mine = next(
+        r
+        for r in (await by_agent.json())["rows"]
+        if r["group"] == str(agent.user_id) and r["period"] == "2025-06-15T01:00"
+    )
+    assert mine["answered"] == 1
+    assert mine["occupancy_percent"] == 52.5  # 210 s handling over 400 s ready
+    assert mine["not_ready_seconds"] == {"lunch": 3200.0}
 
     hourly = await client.get(
         url,
