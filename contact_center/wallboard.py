@@ -586,6 +586,10 @@ class Wallboard:
         self._open: set[int] = set()
         self._last_id = 0
         self._history: History | None = None
+        self._refreshing: asyncio.Task[History] | None = None
+        # Customers' display names (held contacts) and when the cache started.
+        self._customers: dict[str, str] = {}
+        self._customers_at = -1e18
 
     async def start(self) -> None:
         if self._tasks:
@@ -602,12 +606,14 @@ class Wallboard:
         if self._subscription is not None:
             self.services.bus.unsubscribe(self._subscription)
             self._subscription = None
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._refreshing] if self._refreshing is not None else [])]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        self._refreshing = None
         await self.lease.release()
 
     async def _listen(self, subscription: Any) -> None:
@@ -683,20 +689,15 @@ class Wallboard:
             statistics = await services.routing.statistics()
             floor = await services.routing.describe_floor()
         history = self._history
-        if (
-            history is None
-            or now - history.at >= self.settings.history_seconds
-            or (day_start_of(now, zone) != day_start_of(history.at, zone))
-        ):
-            records = await self._records(since)
-            history = self._history = summarise_history(
-                records,
-                now=now,
-                zone=zone,
-                routing_settings=routing_settings,
-                metric_settings=services.settings.metrics,
-                board_settings=self.settings,
+        if history is None or day_start_of(now, zone) != day_start_of(history.at, zone):
+            history = await self._refresh_history(since, now, zone)
+        elif now - history.at >= self.settings.history_seconds and self._refreshing is None:
+            # Read the stored contacts beside the live boards, not in their way: this
+            # board shows the figures read last; the next one, the new ones.
+            self._refreshing = asyncio.create_task(
+                self._refresh_history(since, now, zone), name="wallboard-history"
             )
+            self._refreshing.add_done_callback(self._refreshed)
         directory = await self._directory(now)
         held = {
             str(c["customer_id"])
@@ -719,6 +720,28 @@ class Wallboard:
             directory=directory,
             customer_names=names,
         )
+
+    async def _refresh_history(self, since: float, now: float, zone: ZoneInfo) -> History:
+        records = await self._records(since)
+        history = self._history = summarise_history(
+            records,
+            now=now,
+            zone=zone,
+            routing_settings=self.services.settings.routing,
+            metric_settings=self.services.settings.metrics,
+            board_settings=self.settings,
+        )
+        return history
+
+    def _refreshed(self, task: asyncio.Task[History]) -> None:
+        self._refreshing = None
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            self.failed += 1
+            log.error("wallboard: could not read the stored contacts", exc_info=task.exception())
+            return
+        self._dirty.set()  # a board with the new figures
 
     async def _records(self, since: float) -> list[ContactRecord]:
         """The stored contacts queued since ``since``: closed ones kept from earlier
@@ -750,14 +773,23 @@ class Wallboard:
         return self._names
 
     async def _customer_names(self, ids: Iterable[str]) -> dict[str, str]:
-        wanted = sorted({int(i) for i in ids})
-        if not wanted:
-            return {}
-        async with self.services.engine.connect() as conn:
-            rows = await conn.execute(
-                select(customers.c.id, customers.c.display_name).where(customers.c.id.in_(wanted))
-            )
-            return {str(row.id): row.display_name for row in rows}
+        """Display names of the customers of held contacts: only those not read in the
+        last NAMES_SECONDS are read (a board every quarter second would otherwise ask
+        for the same names each time)."""
+        now = self.services.clock()
+        if now - self._customers_at > NAMES_SECONDS:
+            self._customers = {}
+            self._customers_at = now
+        wanted = sorted({int(i) for i in ids} - {int(k) for k in self._customers})
+        if wanted:
+            async with self.services.engine.connect() as conn:
+                rows = await conn.execute(
+                    select(customers.c.id, customers.c.display_name).where(
+                        customers.c.id.in_(wanted)
+                    )
+                )
+                self._customers.update({str(row.id): row.display_name for row in rows})
+        return self._customers
 
     def poke(self) -> None:
         """Someone started watching: a board soon, even without events."""
