@@ -14,8 +14,10 @@ from agent_ui.api import (
     agents,
     audit,
     auth,
+    calls,
     contacts,
     customers,
+    emails,
     offers,
     queues,
     reports,
@@ -25,6 +27,7 @@ from agent_ui.api import (
     wallboard,
 )
 from agent_ui.endpoint import ADMINS, AGENTS, ANY_USER, PUBLIC, SUPERVISORS, Endpoint
+from agent_ui.pages import console as console_page
 from agent_ui.pages import customers as customer_pages
 from agent_ui.pages import home, login, static
 from agent_ui.schemas import (
@@ -32,6 +35,9 @@ from agent_ui.schemas import (
     AgentStateChange,
     AgentStatesReportQuery,
     AuditQuery,
+    CallDial,
+    CallMonitor,
+    CallTransfer,
     ContactMove,
     ContactPriority,
     ContactsReportQuery,
@@ -39,6 +45,9 @@ from agent_ui.schemas import (
     CustomerCreate,
     CustomerSearchQuery,
     CustomerUpdate,
+    EmailReply,
+    EmailThreadQuery,
+    EmailTransfer,
     HistoryQuery,
     IdentityIn,
     IdentityRemoveQuery,
@@ -50,6 +59,7 @@ from agent_ui.schemas import (
     PasswordChange,
     PasswordReset,
     ProfileQuery,
+    QuarantineQuery,
     ScreenPopQuery,
     StaffingWhatIf,
     TokenCreate,
@@ -65,6 +75,9 @@ API = "/api/v1"
 # would read, so /customers/%D9%A1 would have been customer 1.
 ID = r"[0-9]{1,18}"
 ORDER_IMPORT_MAX_BODY = 8 * 1024 * 1024
+# Voice contact ids: "call-" + <Asterisk server name>:<linkedid> (1795392925.12, or
+# cc-c2d-<hex> for click-to-dial); no slash, so the action paths below cannot clash.
+CALL = r"call-[A-Za-z0-9_.:@-]{3,140}"
 
 
 def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -92,6 +105,23 @@ AGENT_STATE = _object(
      "active": {"type": "object"}, "extension": {"type": ["string", "null"]}},
     ["user_id", "agent_id", "state", "reason"],
 )  # fmt: skip
+CALL_VIEW = _object(
+    {"contact_id": {"type": "string"}, "call_id": {"type": "string"},
+     "server": {"type": "string"},
+     "state": {"enum": ["new", "queued", "ringing", "dialing", "talking", "held",
+                        "transferring", "transferred", "ended"]},
+     "direction": {"enum": ["inbound", "outbound"]}, "caller_number": {"type": "string"},
+     "queue": {"type": "string"}, "agent_id": {"type": ["string", "null"]},
+     "extension": {"type": "string"}, "held": {"type": "boolean"},
+     "recording": {"type": "boolean"}, "recording_file": {"type": "string"},
+     "transfer": {"type": ["object", "null"]},
+     "monitors": {"type": "array", "items": OBJECT}},
+    ["contact_id", "call_id", "state", "held", "recording", "transfer", "agent_id"],
+)  # fmt: skip
+_CALL_ACTION = (
+    "200: Asterisk's events show the result; 202: Asterisk accepted it, the hub's "
+    "call message tells the rest. Agents: their own calls only (403 not-your-call)."
+)
 
 # Router contact ids: voice ones are "call-<server>:<Asterisk uniqueid>".
 CONTACT_ID = r"[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}"
@@ -123,6 +153,21 @@ WRAP_UP = _object(
     },
     ["contact_id", "state", "interaction_id", "disposition", "finished"],
 )
+EMAIL_REPLY_MAX_BODY = 20 * 1024 * 1024
+EMAIL_SENT = _object(
+    {"id": {"type": "integer"}, "thread_id": {"type": "integer"},
+     "message_id": {"type": ["string", "null"]},
+     "status": {"enum": ["sending", "sent", "failed", "refused"]},
+     "error": {"type": ["string", "null"]}, "client_id": {"type": ["string", "null"]}},
+    ["id", "thread_id", "status"],
+)  # fmt: skip
+EMAIL_THREAD = _object(
+    {"thread_id": {"type": "integer"}, "contact_id": {"type": "string"},
+     "current_contact_id": {"type": ["string", "null"]}, "customer_id": {"type": "integer"},
+     "status": {"enum": ["new", "open", "pending", "closed"]}, "subject": {"type": "string"},
+     "messages": {"type": "array", "items": OBJECT}},
+    ["thread_id", "contact_id", "customer_id", "status", "messages"],
+)  # fmt: skip
 QUEUE = _object(
     {
         "name": {"type": "string"},
@@ -280,6 +325,46 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("PUT", f"{API}/agents/{{user_id:{ID}}}/state", agents.set_agent_state, SUPERVISORS,
              "Change an agent's state (recorded as forced by the supervisor)", "agents",
              body=AgentStateChange, response=AGENT_STATE),
+    # -- calls (call control from the consoles) ---------------------------------------------
+    Endpoint("GET", f"{API}/calls/{{contact_id:{CALL}}}", calls.get_call, ANY_USER,
+             "A call as Asterisk shows it (agents: their own calls)", "calls",
+             response=CALL_VIEW),
+    Endpoint("POST", f"{API}/calls", calls.dial, AGENTS,
+             "Click-to-dial: ring my phone, then the number", "calls", body=CallDial,
+             status=202, response=CALL_VIEW,
+             description="202 while the agent's phone rings (201 if it answered already)."),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/hold", calls.hold, ANY_USER,
+             "Put the customer on hold (music on hold)", "calls", response=CALL_VIEW,
+             description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/resume", calls.resume, ANY_USER,
+             "Take the customer off hold", "calls", response=CALL_VIEW,
+             description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/hangup", calls.hangup, ANY_USER,
+             "Hang up the call", "calls", response=CALL_VIEW, description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/recording/start",
+             calls.start_recording, ANY_USER, "Start recording the call", "calls",
+             response=CALL_VIEW, description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/recording/stop",
+             calls.stop_recording, ANY_USER, "Stop recording the call", "calls",
+             response=CALL_VIEW, description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/transfer", calls.transfer, ANY_USER,
+             "Transfer blind (to an agent, a queue or a number) or attended (consult an "
+             "agent first)", "calls", body=CallTransfer, response=CALL_VIEW,
+             description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/transfer/complete",
+             calls.complete_transfer, ANY_USER,
+             "Complete an attended transfer (I leave; the customer and the target talk)",
+             "calls", response=CALL_VIEW, description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/transfer/cancel",
+             calls.cancel_transfer, ANY_USER,
+             "Cancel an attended transfer (the customer comes back to me)", "calls",
+             response=CALL_VIEW, description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/monitor", calls.monitor, SUPERVISORS,
+             "Listen to, whisper into or barge into a call from my phone", "calls",
+             body=CallMonitor, response=CALL_VIEW, description=_CALL_ACTION),
+    Endpoint("DELETE", f"{API}/calls/{{contact_id:{CALL}}}/monitor", calls.stop_monitor,
+             SUPERVISORS, "Stop monitoring a call", "calls", response=CALL_VIEW,
+             description=_CALL_ACTION),
     # -- offers, wrap-up, queues, agent reports and administration ------------------------
     Endpoint("POST", f"{API}/offers/{{contact_id:{CONTACT_ID}}}/accept", offers.accept, AGENTS,
              "Accept a chat or email offered to me (a call: answer the phone)", "offers",
@@ -290,6 +375,32 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", f"{API}/contacts/{{contact_id:{CONTACT_ID}}}/wrap-up", contacts.wrap_up,
              AGENTS, "Save my contact's disposition and notes; finish ends wrap-up",
              "contacts", body=WrapUpSave, response=WRAP_UP),
+    # -- email threads (docs/email.md) -------------------------------------------------------
+    Endpoint("GET", f"{API}/emails/{{contact_id:{CONTACT_ID}}}/thread", emails.thread, ANY_USER,
+             "An email thread: messages (sanitised HTML, quoted text marked), attachments, "
+             "delivery status (agents: their own threads; audit-logged)", "email",
+             query=EmailThreadQuery, response=EMAIL_THREAD),
+    Endpoint("POST", f"{API}/emails/{{contact_id:{CONTACT_ID}}}/reply", emails.reply, AGENTS,
+             "Reply to the customer from the queue's address, threaded", "email",
+             body=EmailReply, max_body=EMAIL_REPLY_MAX_BODY, response=EMAIL_SENT),
+    Endpoint("POST", f"{API}/emails/{{contact_id:{CONTACT_ID}}}/pending", emails.pending, AGENTS,
+             "Wait on the customer: the contact ends, their next message reopens it",
+             "email", response=OBJECT),
+    Endpoint("POST", f"{API}/emails/{{contact_id:{CONTACT_ID}}}/close", emails.close, AGENTS,
+             "Done with the thread: the contact ends (then wrap-up)", "email",
+             response=OBJECT),
+    Endpoint("POST", f"{API}/emails/{{contact_id:{CONTACT_ID}}}/transfer", emails.transfer,
+             AGENTS, "Move the thread's contact to another queue", "email",
+             body=EmailTransfer, response=OBJECT),
+    Endpoint("GET", f"{API}/emails/{{contact_id:{CONTACT_ID}}}/attachments/{{attachment_id:{ID}}}",
+             emails.attachment, ANY_USER, "An attachment of a thread (images inline, any other "
+             "type as a download)", "email", response={"type": "string"},
+             media_type="application/octet-stream"),
+    Endpoint("GET", f"{API}/email/quarantine", emails.quarantine, ADMINS,
+             "Messages that could not be taken in (raw kept), newest first", "email",
+             query=QuarantineQuery, response=_page(OBJECT)),
+    Endpoint("POST", f"{API}/email/quarantine/{{inbound_id:{ID}}}/retry", emails.retry, ADMINS,
+             "Process a quarantined message again", "email", response=OBJECT),
     Endpoint("GET", f"{API}/queues", queues.list_queues, ANY_USER,
              "Every queue: channels, dispositions, wrap-up timer", "queues",
              response=_object({"items": {"type": "array", "items": QUEUE}})),
@@ -353,4 +464,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              response=_object({"ok": {"type": "boolean"}, "services": OBJECT})),
     Endpoint("GET", f"{API}/openapi.json", openapi.serve, ANY_USER,
              "This API's OpenAPI 3.1 description", "meta"),
+    # -- the agent console -------------------------------------------------------------
+    Endpoint("GET", "/console", console_page.console, AGENTS | SUPERVISORS,
+             "Agent console: state, offers with screen-pop, call controls, wrap-up", "pages",
+             response={"type": "string"}, media_type="text/html"),
 )  # fmt: skip

@@ -223,6 +223,46 @@ class AgentStateChange(Strict):
     reason: Text64 | None = None
 
 
+# -- calls -----------------------------------------------------------------------------
+
+# Phone numbers as people write them (+44 20 7946 0018, (555) 010-1234); the CTI
+# strips the punctuation and refuses anything else.
+PhoneNumberText = Annotated[
+    str, StringConstraints(min_length=1, max_length=40, pattern=r"^[0-9+*#() ./-]+$")
+]
+AgentIdText = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
+QueueText = Annotated[
+    str, StringConstraints(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
+]
+
+
+class ToAgent(Strict):
+    agent_id: AgentIdText
+
+
+class ToQueue(Strict):
+    queue: QueueText
+
+
+class ToNumber(Strict):
+    number: PhoneNumberText
+
+
+class CallTransfer(Strict):
+    mode: Literal["blind", "attended"]
+    to: ToAgent | ToQueue | ToNumber
+
+
+class CallDial(Strict):
+    number: PhoneNumberText
+    # The customer being called (from their profile): recorded with the action.
+    customer_id: Id | None = None
+
+
+class CallMonitor(Strict):
+    mode: Literal["listen", "whisper", "barge"]
+
+
 # -- offers, wrap-up, agent reports and administration -------------------------------
 
 DispositionId = Annotated[
@@ -301,3 +341,39 @@ class ContactsReportQuery(Strict):
 class CsatScore(Strict):
     # The customer's satisfaction, 1 (very unhappy) to 5 (very happy).
     score: Annotated[int, Field(ge=1, le=5)]
+
+
+# -- email (agent_ui/api/emails.py, docs/email.md) ----------------------------------------
+
+
+class EmailAttachmentIn(Strict):
+    filename: Text200
+    content_type: Annotated[
+        str, StringConstraints(pattern=r"^[a-z0-9.+-]{1,40}/[a-z0-9.+-]{1,80}$")
+    ] = "application/octet-stream"
+    # The file's bytes, base64 (the reply endpoint's body limit bounds them).
+    content_base64: Annotated[str, StringConstraints(max_length=14_000_000)]
+
+
+class EmailReply(Strict):
+    body_text: Annotated[str, StringConstraints(min_length=1, max_length=100_000), _CLEAN]
+    # Also to everyone else the customer's last message was sent to (not our addresses).
+    reply_all: bool = False
+    attachments: list[EmailAttachmentIn] = Field(default_factory=list, max_length=20)
+    # The console's id for this reply: sending it again returns the first result.
+    client_id: Text64
+
+
+class EmailThreadQuery(Strict):
+    # Show remote images in HTML messages (blocked by default).
+    images: bool = False
+
+
+class EmailTransfer(Strict):
+    queue: Text64
+
+
+class QuarantineQuery(Strict):
+    limit: int = Field(50, ge=1, le=200)
+    # The next page: messages with an id below this one.
+    before: Id | None = None

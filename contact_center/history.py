@@ -6,10 +6,19 @@ abandoned; telephony adds the Asterisk call id, who hung up, and recording files
 At the first resync of an Asterisk server the recorder closes the interactions an
 earlier run left open for calls that are no longer waiting there.
 
+A caller never seen before is routed before its provisional customer exists (cti): its
+events wait here (``contact.queued`` without a customer, then whatever follows) until
+``contact.customer_identified`` names the customer, and are then written in order.
+
 The recorder is an event sink placed on the node that produced the events (not a
-bus subscriber, which on Redis would run on every node). ``publish`` only queues:
-the router's decisions never wait on the database. A background task writes in
-order and logs, rather than loses, anything it cannot apply.
+bus subscriber, which on Redis would run on every node). ``publish`` never waits: the
+router's decisions do not wait on the database. A background task writes in order,
+one statement per event (:mod:`contact_center.history_sql`), the events queued
+together in one transaction. It never drops an event: past ``max_pending`` events in
+memory the rest wait in a spill file on disk (late, not lost) and are written once the
+database catches up; a database that cannot be reached is retried, not given up on.
+Its health reports the present: a backlog on disk or a failing database now is a
+problem; a flood in the past is only a counter (``late``).
 
 :class:`ContactLifeLog` is the other sink here: one INFO line per step of each
 contact's life (ids, queue, agent, durations; never the customer's personal data).
@@ -18,179 +27,354 @@ contact's life (ids, queue, agent, durations; never the customer's personal data
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
-from collections.abc import Sequence
-from typing import Any
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from typing import IO, Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
-from contact_center.domain.events import DomainEvent
-from contact_center.errors import AppError
+from contact_center.domain.events import DomainEvent, decode_event, encode_event
+from contact_center.history_sql import HistoryStatements
+from contact_center.outside_text import one_line
 from contact_center.store.profiles import ProfileStore
 from contact_center.store.schema import interactions
 
 log = logging.getLogger(__name__)
 
+# Events written in one transaction at most (those queued together).
+BATCH_SIZE = 200
+# Events kept in memory; past this the rest wait on disk.
+DEFAULT_MAX_PENDING = 10_000
+# Retry delays while the database cannot be reached (doubling up to the maximum).
+RETRY_FIRST_SECONDS = 0.1
+RETRY_MAX_SECONDS = 5.0
+# Contacts whose events wait for their customer (most wait milliseconds); beyond this the
+# oldest are dropped: a contact that is never identified (an anonymous caller) leaves none.
+MAX_UNIDENTIFIED = 1000
+# Events whose name starts with one of these go on the timeline.
+_RECORDED = ("contact.", "call.", "telephony.resynced")
 
-def agent_user_id(agent_id: object) -> int | None:
-    """Router agent ids are user ids as text; anything else has no user row."""
-    text = str(agent_id) if agent_id is not None else ""
-    return int(text) if text.isdigit() else None
+
+def _transient(exc: BaseException) -> bool:
+    """A database that cannot be reached or is busy (retry), not a bad event (skip)."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+class EventSpill:
+    """Events waiting on disk, first in first out: an anonymous temporary file (gone
+    with the process) of one JSON line per event, emptied each time it is read to the
+    end."""
+
+    def __init__(self, directory: str | None = None) -> None:
+        self._directory = directory
+        self._file: IO[bytes] | None = None
+        self._read_at = 0
+        self.count = 0
+
+    def append(self, event: DomainEvent) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115
+        self._file.seek(0, os.SEEK_END)
+        self._file.write(encode_event(event) + b"\n")
+        self.count += 1
+
+    def take(self, limit: int) -> list[DomainEvent]:
+        if self._file is None or not self.count:
+            return []
+        self._file.seek(self._read_at)
+        lines = [self._file.readline() for _ in range(min(limit, self.count))]
+        self._read_at = self._file.tell()
+        self.count -= len(lines)
+        if not self.count:
+            self._file.seek(0)
+            self._file.truncate()
+            self._read_at = 0
+        return [decode_event(line) for line in lines]
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self.count = 0
 
 
 class InteractionRecorder:
     def __init__(
-        self, profiles: ProfileStore, *, voice_prefix: str = "call-", max_pending: int = 100_000
+        self,
+        profiles: ProfileStore,
+        *,
+        voice_prefix: str = "call-",
+        max_pending: int = DEFAULT_MAX_PENDING,
+        batch_size: int = BATCH_SIZE,
+        spill_directory: str | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         # Voice contact ids are the telephony call id behind this prefix (the assembly
         # passes the CTI's), so call events find their interaction.
         self.voice_prefix = voice_prefix
         self.profiles = profiles
-        self._queue: asyncio.Queue[DomainEvent] = asyncio.Queue(max_pending)
+        self.max_pending = max_pending
+        self.batch_size = batch_size
+        self._statements = HistoryStatements(
+            profiles.engine.dialect.name,
+            voice_prefix=voice_prefix,
+            repeat_window_seconds=profiles.value_settings.repeat_contact_days * 86_400,
+        )
+        self._memory: collections.deque[DomainEvent] = collections.deque()
+        self._spill = EventSpill(spill_directory)
+        self._monotonic = monotonic
         self._task: asyncio.Task[None] | None = None
-        # Calls on hold now: call id -> when the hold began.
-        self._held_since: dict[str, float] = {}
-        self.applied = 0
-        self.failed = 0
-        self.overflowed = 0
+        self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._writing = 0  # events taken from the backlog and not yet written
+        self.applied = 0
+        self.failed = 0
+        self.late = 0  # events that waited on disk (all written later, none lost)
+        self.batches = 0
+        self.retrying_since: float | None = None
+        self.last_error = ""
+        # Contact id -> its events (name, fields) until its customer is identified.
+        self._unidentified: collections.OrderedDict[str, list[tuple[str, dict[str, Any]]]] = (
+            collections.OrderedDict()
+        )
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
+        """Queue events for writing; never waits (the router's path calls this)."""
         for event in events:
-            if not event.name.startswith(("contact.", "call.", "telephony.resynced")):
+            if not event.name.startswith(_RECORDED):
                 continue
-            try:
-                self._queue.put_nowait(event)
-                self._idle.clear()
-            except asyncio.QueueFull:
-                self.overflowed += 1
-                log.error("history: backlog full, %s for %s not recorded", event.name, event)
+            if self._spill.count or len(self._memory) >= self.max_pending:
+                if not self._spill.count:
+                    log.warning(
+                        "history: more than %d events waiting for the database; the next "
+                        "ones wait on disk and are written late, not lost",
+                        self.max_pending,
+                    )
+                self._spill.append(event)
+                self.late += 1
+            else:
+                self._memory.append(event)
+            self._idle.clear()
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._memory) + self._spill.count + self._writing
 
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="interaction-recorder")
 
-    async def stop(self) -> None:
-        """Write what is queued, then stop."""
-        await self.wait_idle(timeout=10)
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued (up to ``timeout``), then stop."""
+        await self.wait_idle(timeout=timeout)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.pending:
+            log.error(
+                "history: stopped with %d event(s) not written (the database did not "
+                "catch up within %.0f s)",
+                self.pending,
+                timeout,
+            )
+        self._spill.close()
 
     async def wait_idle(self, timeout: float = 5.0) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout)
 
+    def _take(self) -> list[DomainEvent]:
+        """The next batch: from memory first (older), then from disk."""
+        if self._memory:
+            count = min(self.batch_size, len(self._memory))
+            return [self._memory.popleft() for _ in range(count)]
+        batch = self._spill.take(self.batch_size)
+        if batch and not self._spill.count:
+            log.info("history: caught up; %d event(s) in all were written late", self.late)
+        return batch
+
     async def _run(self) -> None:
         while True:
-            event = await self._queue.get()
+            batch = self._take()
+            if not batch:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self._writing = len(batch)
             try:
-                await self.apply(event)
-                self.applied += 1
-            except AppError as exc:
-                self.failed += 1
-                log.warning(
-                    "history: %s not recorded: %s (%s)", event.name, exc.message, exc.error_id
-                )
-            except Exception:
-                self.failed += 1
-                log.exception("history: %s not recorded", event.name)
+                await self._write_until_done(self._release(batch))
             finally:
-                if self._queue.empty():
-                    self._idle.set()
+                self._writing = 0
+
+    def _release(self, batch: Sequence[DomainEvent]) -> list[tuple[str, dict[str, Any]]]:
+        """The events to write now, as (name, fields), in order: those of a contact that
+        waits for its customer are held, and written once ``contact.customer_identified``
+        names it (with that customer)."""
+        ready: list[tuple[str, dict[str, Any]]] = []
+        for event in batch:
+            name, data = event.name, event.to_dict()
+            if name == "contact.customer_identified":
+                held = self._unidentified.pop(str(data["contact_id"]), None)
+                for held_name, fields in held or ():
+                    if held_name.startswith("contact."):
+                        fields = {**fields, "customer_id": data["customer_id"]}
+                    ready.append((held_name, fields))
+                continue
+            waiting = self._unidentified.get(self._contact_of(name, data))
+            if waiting is not None:
+                waiting.append((name, data))
+            elif (
+                name == "contact.queued"
+                and data.get("reason", "arrived") == "arrived"
+                and not data.get("customer_id")
+            ):
+                self._unidentified[str(data["contact_id"])] = [(name, data)]
+                while len(self._unidentified) > MAX_UNIDENTIFIED:
+                    self._unidentified.popitem(last=False)
+            else:
+                ready.append((name, data))
+        return ready
+
+    def _contact_of(self, name: str, data: dict[str, Any]) -> str:
+        if name.startswith("call.") and "call_id" in data:
+            return self.voice_prefix + str(data["call_id"])
+        return str(data.get("contact_id", ""))
+
+    async def _write_until_done(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        delay = RETRY_FIRST_SECONDS
+        while True:
+            try:
+                await self._write(batch)
+            except Exception as exc:
+                if not _transient(exc):
+                    await self._write_one_by_one(batch)
+                    return
+                if self.retrying_since is None:
+                    self.retrying_since = self._monotonic()
+                    log.error(
+                        "history: the database cannot be written (%s); retrying, events "
+                        "wait meanwhile",
+                        one_line(exc),
+                    )
+                self.last_error = one_line(exc)
+                await asyncio.sleep(delay)  # back-off before the next attempt
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                continue
+            if self.retrying_since is not None:
+                log.warning("history: the database can be written again")
+                self.retrying_since = None
+            self.applied += len(batch)
+            self.batches += 1
+            return
+
+    async def _write_one_by_one(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        """A batch failed for one bad event: write each alone, skipping only those that
+        fail by themselves."""
+        for name, data in batch:
+            try:
+                await self._write([(name, data)])
+                self.applied += 1
+            except Exception as exc:
+                if _transient(exc):
+                    await self._write_until_done([(name, data)])
+                    continue
+                self.failed += 1
+                log.warning("history: %s not recorded: %s", name, one_line(exc))
+
+    async def _write(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        """One transaction, one statement per event (plus one for the customers of the
+        contacts that arrived).
+
+        The events are laid out in steps: an event goes one step after the previous
+        event of its contact, so each contact's events keep their order while, within a
+        step, the events of one kind go to the database together (``executemany``: one
+        round trip for many statements).
+        """
+        steps: list[dict[Executable, list[dict[str, Any]]]] = []
+        step_of: dict[str, int] = {}
+        arrived: list[int] = []
+        resyncs: list[dict[str, Any]] = []
+        for name, data in batch:
+            if name == "telephony.resynced":
+                if data["first"]:
+                    resyncs.append(data)
+                continue
+            found = self._statements.for_event(name, data)
+            if found is None:
+                continue
+            statement, params = found
+            key = str(params["p_contact"])
+            step = step_of.get(key, -1) + 1
+            step_of[key] = step
+            if step == len(steps):
+                steps.append({})
+            steps[step].setdefault(statement, []).append(params)
+            if name == "contact.queued":
+                arrived.append(int(params["p_customer"]))
+        async with self.profiles.engine.begin() as conn:
+            # A first resync closes what an earlier run left open: before this run's
+            # events, which are all about calls routed after it.
+            for data in resyncs:
+                await self._close_earlier_run(conn, data)
+            for groups in steps:
+                for statement, rows in groups.items():
+                    await conn.execute(statement, rows)
+            if arrived:
+                await conn.execute(
+                    self._statements.customers_touched(arrived, self.profiles.clock())
+                )
+                await conn.execute(self._statements.next_contacts(arrived))
 
     async def apply(self, event: DomainEvent) -> None:
-        data: dict[str, Any] = event.to_dict()
-        name = event.name
-        if name == "contact.queued":
-            await self._queued(data)
-        elif name == "contact.offered":
-            await self._with_agent(data, {"offered_at": data["at"]})
-        elif name == "contact.connected":
-            await self._with_agent(data, {"answered_at": data["at"]})
-        elif name == "contact.transferred":
-            await self.profiles.update_contact(data["contact_id"], {"queue": data["queue"]})
-        elif name == "contact.abandoned":
-            await self.profiles.update_contact(
-                data["contact_id"],
-                {"ended_at": data["at"], "status": "closed", "disposition": "abandoned"},
-                add_refs={"end_reason": data["reason"]},
-            )
-        elif name == "contact.closed":
-            found = await self.profiles.interaction_for_contact(data["contact_id"])
-            if found is not None and found["status"] != "closed":
-                await self.profiles.update_interaction(
-                    found["id"], {"ended_at": found["ended_at"] or data["at"], "status": "closed"}
-                )
-        elif name == "contact.wrap_up_started":
-            await self._conversation_ended(data)
-        elif name == "contact.wrap_up_ended":
-            await self.profiles.update_contact(data["contact_id"], {"wrap_up_ended_at": data["at"]})
-        elif name == "call.held":
-            self._held_since[data["call_id"]] = data["at"]
-        elif name == "call.resumed":
-            await self._hold_ended(data["call_id"], data["at"])
-        elif name in ("call.recording_started",):
-            await self.profiles.update_contact(
-                self.voice_prefix + data["call_id"], {}, add_refs={"recordings": data["file"]}
-            )
-        elif name == "call.hung_up":
-            await self._hold_ended(data["call_id"], data["at"])
-            contact_id = self.voice_prefix + data["call_id"]
-            found = await self.profiles.interaction_for_contact(contact_id)
-            if found is None:
-                return
-            # Asterisk stamps this event with its own clock: never let it put the end
-            # before a moment our clock recorded.
-            earlier = [
-                found[k]
-                for k in ("started_at", "queued_at", "offered_at", "answered_at")
-                if found[k] is not None
-            ]
-            await self.profiles.update_contact(
-                contact_id,
-                {"ended_at": max([data["at"], *earlier])},
-                add_refs={"hangup": f"{data['hung_up_by']}:{data['cause_text']}"},
-            )
-        elif name == "telephony.resynced" and data["first"]:
-            await self._close_earlier_run(data)
+        """Write one event now (tests, tools); the running recorder batches."""
+        await self._write(self._release([event]))
 
-    async def _close_earlier_run(self, data: dict[str, Any]) -> None:
+    async def _close_earlier_run(self, conn: AsyncConnection, data: dict[str, Any]) -> None:
         """Close the interactions an earlier run left open for this server's calls.
 
         Before its first resync no call of the server has been routed in this run, so
         an open interaction of one belongs to an earlier run; the router no longer has
         it (only waiting contacts outlive a restart, and those still waiting are back
-        in their queue), so no event would ever close it.
+        in their queue), so no event would ever close it. Once per server and run.
         """
         prefix = f"{self.voice_prefix}{data['server']}:"
         waiting, live = set(data["waiting_call_ids"]), set(data["live_call_ids"])
-        # A query of its own: the profile store has no "open interactions by prefix" yet.
-        async with self.profiles.engine.connect() as conn:
-            rows = (
-                (
-                    await conn.execute(
-                        select(
-                            interactions.c.contact_id,
-                            interactions.c.started_at,
-                            interactions.c.queued_at,
-                            interactions.c.offered_at,
-                            interactions.c.answered_at,
-                            interactions.c.ended_at,
-                        ).where(
-                            interactions.c.status == "open",
-                            interactions.c.contact_id.startswith(prefix, autoescape=True),
-                        )
+        rows = (
+            (
+                await conn.execute(
+                    select(
+                        interactions.c.id,
+                        interactions.c.contact_id,
+                        interactions.c.started_at,
+                        interactions.c.queued_at,
+                        interactions.c.offered_at,
+                        interactions.c.answered_at,
+                        interactions.c.ended_at,
+                        interactions.c.external_ids,
+                    ).where(
+                        interactions.c.status == "open",
+                        interactions.c.contact_id.startswith(prefix, autoescape=True),
                     )
                 )
-                .mappings()
-                .all()
             )
+            .mappings()
+            .all()
+        )
         closed = 0
         for row in rows:
             call_id = row["contact_id"][len(self.voice_prefix) :]
@@ -207,8 +391,13 @@ class InteractionRecorder:
                     if row[k] is not None
                 )
             reason = "lost-with-pbx" if call_id not in live else "interrupted-run"
-            await self.profiles.update_contact(
-                row["contact_id"], changes, add_refs={"end_reason": reason}
+            external = dict(row["external_ids"])
+            listed = external.get("end_reason")
+            external["end_reason"] = [*(listed if isinstance(listed, list) else []), reason]
+            await conn.execute(
+                interactions.update()
+                .where(interactions.c.id == row["id"])
+                .values(**changes, external_ids=external)
             )
             closed += 1
         if closed:
@@ -218,73 +407,29 @@ class InteractionRecorder:
                 data["server"],
             )
 
-    async def _conversation_ended(self, data: dict[str, Any]) -> None:
-        """Wrap-up starts when the conversation ends: the end of talk for handle time
-        (a call's own end, from call.hung_up, is kept when it came first)."""
-        found = await self.profiles.interaction_for_contact(data["contact_id"])
-        if found is not None and found["ended_at"] is None:
-            await self.profiles.update_interaction(found["id"], {"ended_at": data["at"]})
-
-    async def _hold_ended(self, call_id: str, at: float) -> None:
-        """Add a finished hold (call.held .. call.resumed or the hang-up) to the call's
-        hold time (docs/metrics.md: part of the handle time)."""
-        since = self._held_since.pop(call_id, None)
-        if since is None:
-            return
-        async with self.profiles.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(interactions.c.id, interactions.c.hold_seconds).where(
-                        interactions.c.contact_id == self.voice_prefix + call_id
-                    )
-                )
-            ).first()
-        if row is None:
-            return
-        held = float(row.hold_seconds or 0.0) + max(0.0, at - since)
-        await self.profiles.update_interaction(row.id, {"hold_seconds": round(held, 3)})
-
-    async def _with_agent(self, data: dict[str, Any], changes: dict[str, Any]) -> None:
-        user_id = agent_user_id(data["agent_id"])
-        try:
-            await self.profiles.update_contact(data["contact_id"], {**changes, "agent_id": user_id})
-        except IntegrityError:
-            # An agent id that is no user (configured by hand): keep the times anyway.
-            log.warning(
-                "history: agent %s is not a user; %s kept without agent",
-                data["agent_id"],
-                data["contact_id"],
-            )
-            await self.profiles.update_contact(data["contact_id"], changes)
-
-    async def _queued(self, data: dict[str, Any]) -> None:
-        contact_id = data["contact_id"]
-        if data.get("reason", "arrived") != "arrived" or not data.get("customer_id"):
-            # Re-queued (declined, transferred, recovered) contacts already have their row;
-            # a contact with no known customer has no timeline to go on.
-            return
-        if await self.profiles.interaction_for_contact(contact_id) is not None:
-            return
-        external: dict[str, str] = {"contact_id": contact_id}
-        if contact_id.startswith(self.voice_prefix):
-            external["asterisk_call"] = contact_id[len(self.voice_prefix) :]
-        interaction = await self.profiles.start_interaction(
-            int(data["customer_id"]),
-            channel=str(data["channel"]),
-            contact_id=contact_id,
-            queue=data["queue"],
-            external_ids=external,
-            started_at=data["at"],
-        )
-        await self.profiles.update_interaction(interaction["id"], {"queued_at": data["at"]})
-
     def health(self) -> dict[str, Any]:
+        """The present: a backlog on disk or a database failing now is a problem; events
+        written late in the past are only counted (``late``)."""
+        problems = []
+        if self._spill.count:
+            problems.append(
+                f"{self._spill.count} timeline event(s) waiting on disk: the database is "
+                "behind (they are written late, not lost)"
+            )
+        if self.retrying_since is not None:
+            problems.append(
+                f"the database cannot be written for "
+                f"{self._monotonic() - self.retrying_since:.0f} s, retrying: {self.last_error}"
+            )
         return {
-            "ok": self.overflowed == 0,
-            "pending": self._queue.qsize(),
+            "ok": not problems,
+            "problems": problems,
+            "pending": self.pending,
+            "waiting_on_disk": self._spill.count,
             "applied": self.applied,
             "failed": self.failed,
-            "overflowed": self.overflowed,
+            "late": self.late,
+            "batches": self.batches,
         }
 
 

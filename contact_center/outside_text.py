@@ -4,17 +4,23 @@ status report: control characters escaped, length capped.
 A bare newline in a value could forge a log line of its own; a value of 100 KB in a
 public health report makes that report a way to amplify traffic. Every log line of the
 server passes through :class:`EscapingFormatter`, and the edges use :func:`one_line`
-for what they keep (last errors, rejection messages).
+for what they keep (last errors, rejection messages). A traceback keeps its lines, but
+each starts with ``| ``: an exception's message may quote outside text too, and no line
+of it can then pass for a log record of its own.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 # Longest text kept from one outside value, and longest log message.
 VALUE_LIMIT = 300
 MESSAGE_LIMIT = 4000
+# Lines kept of one traceback (the first and last halves).
+TRACEBACK_LINE_LIMIT = 200
+TRACEBACK_PREFIX = "| "
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
@@ -40,6 +46,22 @@ class EscapingFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = one_line(record.message, MESSAGE_LIMIT)
         return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return _continuation(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _continuation(super().formatStack(stack_info))
+
+
+def _continuation(text: str) -> str:
+    """A traceback's lines, each marked as the continuation of its record and bounded."""
+    lines = text.splitlines()
+    if len(lines) > TRACEBACK_LINE_LIMIT:
+        half = TRACEBACK_LINE_LIMIT // 2
+        cut = len(lines) - 2 * half
+        lines = [*lines[:half], f"... {cut} lines cut", *lines[-half:]]
+    return "\n".join(TRACEBACK_PREFIX + one_line(line, MESSAGE_LIMIT) for line in lines)
 
 
 def configure_logging(level: int | str) -> None:

@@ -49,6 +49,7 @@ from cti.events import (
     CallAnswered,
     CallDirection,
     CallHungUp,
+    CallNotTracked,
     CallOutcome,
     CallQueued,
     CallTransferred,
@@ -56,9 +57,18 @@ from cti.events import (
     MonitorMode,
     TelephonyResynced,
 )
+from cti.fast_path import FastPathSlots
+from cti.fastagi import AgiRequest, FastAgiServer
 from cti.ports import AgentDirectory, CallFacts, EventSink, VoiceOffer, VoiceRouting
 from cti.protocol import AmiMessage
-from cti.tracker import Call, CallState, CallTracker, ChannelSnapshot, Role
+from cti.tracker import (
+    DEFAULT_MAX_CHANNELS,
+    Call,
+    CallState,
+    CallTracker,
+    ChannelSnapshot,
+    Role,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +86,13 @@ SYNC_TIMEOUT_SECONDS = 10.0
 # Health: for this long after the router refused a caller's queue, the server is
 # reported not ok (callers of that queue go to the fallback).
 UNROUTABLE_WINDOW_SECONDS = 60.0
+# Callers past the tracking ceiling sent away at once; more in a flood are left to
+# Asterisk (bounds the tasks a flood of fake callers can start).
+MAX_TURN_AWAYS_IN_FLIGHT = 100
 # The window of TelephonySettings.max_offers_per_call_per_minute.
 OFFER_LIMIT_WINDOW_SECONDS = 60.0
+# Ring-to-offer times kept for /status (the most recent ones).
+RING_TO_OFFER_SAMPLES = 1000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -100,6 +115,8 @@ class TelephonySettings:
     # An offer the CTI could not carry out (phone in another call, call not known yet,
     # Redirect refused) is not made to the same agent again for this long.
     refused_offer_retry_seconds: float = 10.0
+    # Ceiling of channels tracked per server (cti.tracker, docs/cti.md "Bounded state").
+    max_tracked_channels: int = DEFAULT_MAX_CHANNELS
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -165,6 +182,9 @@ class TelephonyService:
         # Calls whose offered agent phone has rung: only then is a failed dial the
         # agent's (see _agent_leg_failed).
         self._rang: set[str] = set()
+        # Calls whose ringing agent leg the agent declined from the console: the no-answer
+        # that follows is theirs, whatever status Asterisk reports for the hung-up leg.
+        self._declined: set[str] = set()
         # Call -> when each of its Redirects to an agent was sent, within the last minute.
         self._offer_times: dict[str, collections.deque[float]] = {}
         # Call -> until when it is held back by the offer limit (one ERROR per trip).
@@ -178,8 +198,19 @@ class TelephonyService:
         # (server, extension) of phones whose agent was told unreachable.
         self._phones_down: set[tuple[str, str]] = set()
         self._offer_hooks: list[Callable[[str, str, str], None]] = []
+        # The fast path (cti/fast_path.py): set by the wiring when FastAGI is on.
+        self.fast_path: FastPathSlots | None = None
+        self.fastagi: FastAgiServer | None = None
+        # Call -> when its CCEnqueue reached the CTI (perf_counter), until it is offered.
+        self._entered: dict[str, float] = {}
+        # Seconds from a CCEnqueue reaching the CTI to its offer leaving (Redirect
+        # written, or the dialplan told over FastAGI), for calls offered at entry.
+        self.ring_to_offer: collections.deque[float] = collections.deque(
+            maxlen=RING_TO_OFFER_SAMPLES
+        )
         self._resynced = asyncio.Event()
         self._health_changed = asyncio.Event()
+        self._turning_away = 0  # callers past the tracking ceiling being sent away
 
     # ------------------------------------------------------------------ servers
 
@@ -189,6 +220,7 @@ class TelephonyService:
             contexts=self.control_settings.contexts,
             is_agent_extension=lambda ext: self.directory.agent_of(ext) is not None,
             id_prefix=f"{link.name}:",
+            max_channels=self.settings.max_tracked_channels,
         )
         session = ServerSession(
             link.name, link, tracker, AmiCallControl(link, self.control_settings)
@@ -197,6 +229,20 @@ class TelephonyService:
         return session
 
     async def start(self) -> None:
+        if self.fastagi is not None:
+            try:
+                await self.fastagi.start()
+            except OSError as exc:
+                # Callers are still served, by Redirect from hold; the dialplan's FastAGI
+                # requests fail to connect and send them there.
+                log.error(
+                    "FastAGI cannot listen on %s:%d (%s): the fast path is off",
+                    self.fastagi.host,
+                    self.fastagi.port,
+                    exc,
+                )
+                self.fastagi = None
+                self.fast_path = None
         for session in self.sessions.values():
             starter = getattr(session.link, "start", None)
             if callable(starter):
@@ -207,6 +253,8 @@ class TelephonyService:
                 )
 
     async def stop(self) -> None:
+        if self.fastagi is not None:
+            await self.fastagi.stop()
         for session in self.sessions.values():
             if session.consumer is not None:
                 session.consumer.cancel()
@@ -246,6 +294,10 @@ class TelephonyService:
                 last_unroutable_error=session.last_unroutable_error,
                 offer_limit_trips=session.offer_limit_trips,
                 calls_held_by_offer_limit=self._held_by_limit(session, now),
+                tracked_channels=len(session.tracker.channels),
+                max_tracked_channels=session.tracker.max_channels,
+                channels_not_tracked=session.tracker.channels_not_tracked,
+                phone_states_not_kept=session.tracker.phone_states_not_kept,
                 problems=problems,
                 ok=not problems,
             )
@@ -279,6 +331,14 @@ class TelephonyService:
             problems.append(
                 f"a caller could not be routed {now - seen:.0f} s ago "
                 f"({session.last_unroutable_error})"
+            )
+        tracker = session.tracker
+        if tracker.at_ceiling:
+            problems.append(
+                f"{len(tracker.channels)} channels tracked, the ceiling is "
+                f"{tracker.max_channels} ([asterisk] max_tracked_channels): "
+                f"{tracker.channels_not_tracked} channel(s) not tracked, their callers "
+                "are sent to the unroutable fallback"
             )
         held = self._held_by_limit(session, now)
         if held:
@@ -338,9 +398,62 @@ class TelephonyService:
             session.in_sync = False
             await self.resync(session)
             return
+        if item.event == "UserEvent" and item.get("UserEvent") == "CCEnqueue":
+            self._caller_entered(session, item)
         events = session.tracker.feed(item, self.clock())
         if events:
             await self._handle(session, events)
+
+    def _caller_entered(self, session: ServerSession, item: AmiMessage) -> None:
+        call_id = session.tracker.id_prefix + (item.get("Linkedid") or item.get("Uniqueid"))
+        if len(self._entered) < RING_TO_OFFER_SAMPLES * 10:
+            self._entered[call_id] = time.perf_counter()
+        # The dialplan asks over FastAGI right after this event (extensions_cc.conf).
+        if self.fast_path is not None and item.get("FastPath") == "yes":
+            self.fast_path.expect(call_id)
+
+    def locate_fast_path_call(self, request: AgiRequest) -> str:
+        """The call id of a FastAGI request's channel ("" when no server knows it): the
+        request names the caller's channel and uniqueid; a server's tracker has it."""
+        uniqueid, channel = request.uniqueid, request.channel
+        if not uniqueid:
+            return ""
+        for session in self.sessions.values():
+            known = session.tracker.channels.get(uniqueid)
+            if known is not None and known.name == channel:
+                return session.tracker.id_prefix + known.linkedid
+        if len(self.sessions) == 1:
+            # The AMI events of a brand-new channel may still be on their way.
+            return next(iter(self.sessions.values())).tracker.id_prefix + uniqueid
+        return ""
+
+    def note_ring_to_offer(self, call_id: str) -> None:
+        entered = self._entered.pop(call_id, None)
+        if entered is not None:
+            self.ring_to_offer.append(time.perf_counter() - entered)
+
+    def fast_path_health(self) -> dict[str, object]:
+        """The fast path in /status: listening, requests, callers dialled at once."""
+        if self.fastagi is None or self.fast_path is None:
+            return {"enabled": False}
+        return {
+            "enabled": True,
+            **self.fastagi.health(),
+            "dialled_at_once": self.fast_path.dialled,
+            "sent_to_hold": self.fast_path.sent_to_hold,
+            "handoffs_missed": self.fast_path.handoffs_missed,
+        }
+
+    def ring_to_offer_figures(self) -> dict[str, object]:
+        """Ring-to-offer inside the CTI (CCEnqueue read -> offer sent), recent calls."""
+        samples = sorted(self.ring_to_offer)
+        if not samples:
+            return {"count": 0}
+
+        def pct(q: float) -> float:
+            return round(samples[min(len(samples) - 1, int(q * len(samples)))] * 1000, 3)
+
+        return {"count": len(samples), "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
 
     async def resync(self, session: ServerSession) -> list[DomainEvent]:
         """Reconcile the tracker with the channels Asterisk has right now."""
@@ -469,6 +582,11 @@ class TelephonyService:
         for event in events:
             if isinstance(event, CallAgentLeft):
                 self._spawn(self._requeue_orphan(session, event.call_id))
+            elif isinstance(event, CallNotTracked) and (
+                self._turning_away < MAX_TURN_AWAYS_IN_FLIGHT  # bounded in a flood
+            ):
+                self._turning_away += 1
+                self._spawn(self._turn_away_untracked(session, event))
             offers = await self._route(session, event)
             for offer in offers:
                 self._spawn(
@@ -476,6 +594,10 @@ class TelephonyService:
                         offer.call_id, offer.agent_id, offer.decided_at, offer.auto_answer
                     )
                 )
+            # Nobody offered it now: the dialplan's FastAGI request sends it to hold.
+            offered = any(o.call_id == getattr(event, "call_id", None) for o in offers)
+            if isinstance(event, CallQueued) and self.fast_path is not None and not offered:
+                self.fast_path.no_agent(event.call_id)
         await self.sink.publish(events)
 
     def _facts(self, session: ServerSession, call_id: str) -> CallFacts:
@@ -521,6 +643,7 @@ class TelephonyService:
         if isinstance(event, CallAnswered):
             self._offers.pop(event.call_id, None)
             self._rang.discard(event.call_id)
+            self._declined.discard(event.call_id)
             self._consults.pop(event.call_id, None)
             agent = agent_of(event.extension)
             if agent is None or event.direction is CallDirection.OUTBOUND:
@@ -535,10 +658,12 @@ class TelephonyService:
             offered = self._offers.pop(event.call_id, None)
             rang = event.call_id in self._rang
             self._rang.discard(event.call_id)
+            declined = event.call_id in self._declined
+            self._declined.discard(event.call_id)
             agent = agent_of(event.extension) or (offered[0] if offered else None)
             if agent is None:
                 return []
-            if not rang or event.dial_status.upper() not in AGENT_DIAL_FAILURES:
+            if not declined and (not rang or event.dial_status.upper() not in AGENT_DIAL_FAILURES):
                 # Asterisk could not make or ring the agent's leg (no RTP port, phone not
                 # registered, congestion): not the agent's failure to answer. The caller
                 # keeps its place, the agent their state; an unreachable phone pauses
@@ -576,10 +701,14 @@ class TelephonyService:
         if isinstance(event, CallHungUp):
             self._offers.pop(event.call_id, None)
             self._rang.discard(event.call_id)
+            self._declined.discard(event.call_id)
             self._consults.pop(event.call_id, None)
             self._offer_times.pop(event.call_id, None)
             self._offer_limited.pop(event.call_id, None)
             self._decisions.pop(event.call_id, None)
+            self._entered.pop(event.call_id, None)
+            if self.fast_path is not None:
+                self.fast_path.forget(event.call_id)
             if event.call_id in self._unroutable:
                 self._unroutable.discard(event.call_id)
                 return []  # never a router contact
@@ -752,6 +881,30 @@ class TelephonyService:
                 exc.message,
                 settings.unroutable_hangup_cause,
             )
+
+    async def _turn_away_untracked(self, session: ServerSession, event: CallNotTracked) -> None:
+        """A caller on a channel past the tracking ceiling cannot be routed: it goes to the
+        unroutable place of the dialplan, or is hung up, rather than wait on music for ever."""
+        session.unroutable_calls += 1
+        try:
+            await self._send_away(session, event.channel)
+        finally:
+            self._turning_away -= 1
+
+    async def _send_away(self, session: ServerSession, channel: str) -> None:
+        settings = self.settings
+        try:
+            if settings.unroutable_context:
+                await session.control.redirect(
+                    channel, settings.unroutable_context, settings.unroutable_exten
+                )
+                return
+        except AppError as failed:
+            log.debug("cti[%s] untracked caller: Redirect failed: %s", session.name, failed)
+        try:
+            await session.control.hangup(channel, settings.unroutable_hangup_cause)
+        except AppError as failed:
+            log.debug("cti[%s] untracked caller: Hangup failed: %s", session.name, failed)
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(coro)
@@ -1025,6 +1178,18 @@ class TelephonyService:
         self._offer_times.setdefault(call_id, collections.deque()).append(self.clock())
         for hook in self._offer_hooks:
             hook(call_id, agent_id, extension)
+        if self.fast_path is not None and auto_answer:
+            # The FastAGI answer carries only the extension: an auto-answering agent's call
+            # goes to hold and is Redirected at once, which sets CC_AUTO_ANSWER.
+            self.fast_path.no_agent(call_id)
+        elif self.fast_path is not None and await self.fast_path.hand_over(call_id, extension):
+            # The caller's dialplan asked over FastAGI and dials the phone itself.
+            self.note_ring_to_offer(call_id)
+            return ActionResult(True, "dialled from the dialplan (fast path)", call_id=call_id)
+        now = session.tracker.call(call_id)  # the fast path may have waited: look again
+        if now is None or now.state is CallState.ENDED:
+            raise NoSuchCall(f"no live call {call_id!r}", details={"call_id": call_id})
+        self.note_ring_to_offer(call_id)
         try:
             reply = await session.control.offer_to_agent(
                 channel, extension, auto_answer=auto_answer
@@ -1166,6 +1331,37 @@ class TelephonyService:
         session, call = self._find(call_id)
         channel = self._channel(session, call.root, "customer", call)
         reply = await session.control.hangup(channel)
+        return ActionResult(True, reply.get("Message"), call_id=call_id)
+
+    async def decline_offer(self, call_id: str, agent_id: str) -> ActionResult:
+        """The agent declines a call ringing on their phone, from the console: its ringing
+        leg is hung up (call rejected). The dialplan's no-answer that follows is the
+        agent's missed offer, the one rule for every channel."""
+        session, call = self._find(call_id)
+        offered = self._offers.get(call_id)
+        if offered is None or offered[0] != agent_id or call.state is not CallState.OFFERED:
+            raise IllegalCallState(
+                f"call {call_id} is not ringing for agent {agent_id}",
+                details={"call_id": call_id, "state": str(call.state)},
+            )
+        prefix = f"{session.control.phone(offered[1])}-"
+        legs = [
+            name
+            for uniqueid in call.channels
+            if (name := session.tracker.channel_name(uniqueid)).startswith(prefix)
+        ]
+        if not legs:
+            raise IllegalCallState(
+                f"call {call_id} has no ringing leg on agent {agent_id}'s phone yet",
+                details={"call_id": call_id, "state": str(call.state)},
+            )
+        self._declined.add(call_id)
+        try:
+            for leg in legs:
+                reply = await session.control.hangup(leg, cause=21)
+        except Exception:
+            self._declined.discard(call_id)
+            raise
         return ActionResult(True, reply.get("Message"), call_id=call_id)
 
     async def hold(self, call_id: str) -> ActionResult:

@@ -19,6 +19,15 @@ Facts from the captures that shape it:
 
 Unknown and out-of-order events (a Hangup for a channel never seen, a duplicate
 Newchannel after a resync) are tolerated and logged at debug level.
+
+Bounded state: whatever arrives over AMI (a real Asterisk or anything posing as one),
+the tracker's memory is bounded. At most ``max_channels`` channels are tracked (and
+so calls, bridges and name lookups, which only hold tracked channels); channels past
+the ceiling are not tracked, only counted, and their callers are reported with
+:class:`CallNotTracked` when they ask for a queue. Phone states are kept for at most
+``max_channels`` phones, monitors per call and expected originates are capped too.
+Reaching the ceiling is one ERROR per episode; the episode ends once the count is
+back under :data:`CEILING_CLEAR_FRACTION` of it (docs/cti.md "Bounded state").
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from cti.events import (
     CallHungUp,
     CallMonitorStarted,
     CallMonitorStopped,
+    CallNotTracked,
     CallOutcome,
     CallQueued,
     CallRecordingStarted,
@@ -56,6 +66,18 @@ from cti.events import (
 from cti.protocol import AmiMessage
 
 log = logging.getLogger(__name__)
+
+# Default ceiling of tracked channels per server: a large site's busiest moment (a few
+# thousand calls of two to four channels each) with room to spare. About 1 KB each.
+DEFAULT_MAX_CHANNELS = 20_000
+# A ceiling episode ends (tracking problem cleared) once the count is back under this
+# fraction of the ceiling, so a site hovering at the ceiling logs one ERROR, not one
+# per call.
+CEILING_CLEAR_FRACTION = 0.9
+# Supervisors listening to one call at once: more ChanSpyStart events are not kept.
+MAX_MONITORS_PER_CALL = 16
+# Click-to-dial Originates awaiting their channel; the oldest is forgotten past this.
+MAX_PENDING_ORIGINATES = 1_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -223,8 +245,12 @@ class CallTracker:
         contexts: DialplanContexts | None = None,
         is_agent_extension: Callable[[str], bool] | None = None,
         id_prefix: str = "",
+        max_channels: int = DEFAULT_MAX_CHANNELS,
     ) -> None:
+        if max_channels < 1:
+            raise ValueError("max_channels must be at least 1")
         self.server = server
+        self.max_channels = max_channels
         # Linkedids are unique within one Asterisk only: with several servers the
         # service prefixes them ("pbx1:1795392925.1") so call ids never collide.
         self.id_prefix = id_prefix
@@ -237,6 +263,12 @@ class CallTracker:
         self.phone_states: dict[str, PhoneState] = {}
         self._pending_originates: dict[str, tuple[str, str]] = {}
         self.unknown_events = 0
+        # Ceiling (see the module docstring): channels Newchannel or a resync offered
+        # and that were not tracked, phone states not kept, and whether an episode is on.
+        self.channels_not_tracked = 0
+        self.phone_states_not_kept = 0
+        self.at_ceiling = False
+        self.ceiling_episodes = 0
         self._handlers: dict[str, Callable[[AmiMessage, float, list[DomainEvent]], None]] = {
             "Newchannel": self._on_newchannel,
             "Newstate": self._on_newstate,
@@ -341,6 +373,9 @@ class CallTracker:
 
     def expect_outbound(self, channel_id: str, extension: str, number: str) -> None:
         """Note an Originate we sent (ChannelId = future uniqueid and linkedid)."""
+        if len(self._pending_originates) >= MAX_PENDING_ORIGINATES:
+            # Asterisk never answered the oldest one: forget it rather than grow.
+            del self._pending_originates[next(iter(self._pending_originates))]
         self._pending_originates[channel_id] = (extension, number)
 
     def forget_outbound(self, channel_id: str) -> None:
@@ -385,6 +420,38 @@ class CallTracker:
 
     def live_calls(self) -> list[Call]:
         return [c for c in self.calls.values() if c.state is not CallState.ENDED]
+
+    def has_room(self) -> bool:
+        """Whether one more channel may be tracked; counts and reports one that may not."""
+        if len(self.channels) < self.max_channels:
+            return True
+        self.channels_not_tracked += 1
+        if not self.at_ceiling:
+            self.at_ceiling = True
+            self.ceiling_episodes += 1
+            log.error(
+                "cti[%s] %d channels tracked, the ceiling ([asterisk] max_tracked_channels): "
+                "new channels are not tracked and their callers are sent to the unroutable "
+                "fallback until the count is back under %d",
+                self.server,
+                len(self.channels),
+                self._clear_below(),
+            )
+        return False
+
+    def _clear_below(self) -> int:
+        return int(self.max_channels * CEILING_CLEAR_FRACTION)
+
+    def _channel_gone(self) -> None:
+        if self.at_ceiling and len(self.channels) < self._clear_below():
+            self.at_ceiling = False
+            log.warning(
+                "cti[%s] back under the tracking ceiling (%d channels): new channels are "
+                "tracked again; %d were not tracked so far",
+                self.server,
+                len(self.channels),
+                self.channels_not_tracked,
+            )
 
     def _add_channel(self, ch: Channel) -> None:
         self.channels[ch.uniqueid] = ch
@@ -432,9 +499,15 @@ class CallTracker:
     def _set_phone_state(
         self, extension: str, state: PhoneState, at: float, out: list[DomainEvent]
     ) -> None:
-        if self.phone_states.get(extension) is state:
+        known = self.phone_states.get(extension)
+        if known is state:
             return
-        self.phone_states[extension] = state
+        if known is None and len(self.phone_states) >= self.max_channels:
+            # More phones than the ceiling allows channels: a flood of made-up devices.
+            # Reported, not kept (the service ignores extensions of no agent anyway).
+            self.phone_states_not_kept += 1
+        else:
+            self.phone_states[extension] = state
         out.append(
             AgentPhoneStateChanged(at=at, server=self.server, extension=extension, state=state)
         )
@@ -446,6 +519,8 @@ class CallTracker:
         uid = h["Uniqueid"]
         if uid in self.channels:
             return  # replayed after a resync
+        if not self.has_room():
+            return
         name = h["Channel"]
         context = h.get("Context", "")
         linkedid = h.get("Linkedid") or uid
@@ -516,6 +591,18 @@ class CallTracker:
         kind = h.get("UserEvent")
         call = self._call_of(msg)
         if call is None:
+            if kind == "CCEnqueue" and self.at_ceiling and h.get("Uniqueid") not in self.channels:
+                linkedid = h.get("Linkedid") or h.get("Uniqueid", "")
+                out.append(
+                    CallNotTracked(
+                        at=at,
+                        server=self.server,
+                        call_id=self.id_prefix + linkedid,
+                        channel=h.get("Channel", ""),
+                        queue=h.get("Queue", ""),
+                    )
+                )
+                return
             log.debug("user event %s for an unknown call", kind)
             return
         if kind == "CCEnqueue":
@@ -624,11 +711,12 @@ class CallTracker:
         h = msg.headers
         bridge = h.get("BridgeUniqueid", "")
         uid = h.get("Uniqueid", "")
-        members = self._bridges.setdefault(bridge, set())
-        members.add(uid)
         ch = self.channels.get(uid)
         if ch is None:
-            return
+            return  # only tracked channels are kept in bridges: bounded by the ceiling
+        if ch.bridge and ch.bridge != bridge:
+            self._leave_bridge(ch.bridge, uid)
+        self._bridges.setdefault(bridge, set()).add(uid)
         ch.bridge = bridge
         self._check_connected(bridge, at, out)
 
@@ -680,13 +768,18 @@ class CallTracker:
     def _on_bridge_leave(self, msg: AmiMessage, at: float, out: list[DomainEvent]) -> None:
         h = msg.headers
         bridge = h.get("BridgeUniqueid", "")
-        members = self._bridges.get(bridge)
         uid = h.get("Uniqueid", "")
-        if members is not None:
-            members.discard(uid)
+        self._leave_bridge(bridge, uid)
         ch = self.channels.get(uid)
         if ch is not None and ch.bridge == bridge:
             ch.bridge = ""
+
+    def _leave_bridge(self, bridge: str, uid: str) -> None:
+        members = self._bridges.get(bridge)
+        if members is not None:
+            members.discard(uid)
+            if not members:
+                del self._bridges[bridge]
 
     def _on_bridge_destroy(self, msg: AmiMessage, at: float, out: list[DomainEvent]) -> None:
         self._bridges.pop(msg.headers.get("BridgeUniqueid", ""), None)
@@ -736,7 +829,8 @@ class CallTracker:
         if self._by_name.get(ch.name) == uid:
             del self._by_name[ch.name]
         if ch.bridge:
-            self._bridges.get(ch.bridge, set()).discard(uid)
+            self._leave_bridge(ch.bridge, uid)
+        self._channel_gone()
         call = self.calls.get(ch.linkedid)
         if call is None:
             return
@@ -903,6 +997,9 @@ class CallTracker:
         mode = self.contexts.monitor_mode(h.get("SpyerContext", "")) or MonitorMode.LISTEN
         supervisor = endpoint_of(spyer)
         agent = endpoint_of(h.get("SpyeeChannel", ""))
+        if spyer not in call.monitors and len(call.monitors) >= MAX_MONITORS_PER_CALL:
+            log.debug("call %s: more than %d monitors, not kept", call.call_id, len(call.monitors))
+            return
         call.monitors[spyer] = (supervisor, agent)
         out.append(
             CallMonitorStarted(
@@ -1026,6 +1123,8 @@ class CallTracker:
         for snap in snapshot:
             known = self.channels.get(snap.uniqueid)
             if known is None:
+                if not self.has_room():
+                    continue
                 role = self._snapshot_role(snap, live)
                 known = Channel(
                     name=snap.name,
@@ -1044,7 +1143,10 @@ class CallTracker:
             if snap.bridge:
                 self._bridges.setdefault(snap.bridge, set()).add(snap.uniqueid)
         # 3. Calls: create or move each to what Asterisk shows.
+        self._channel_gone()
         for snap in roots:
+            if snap.uniqueid not in self.channels:
+                continue  # not tracked: past the ceiling
             ch = self.channels[snap.uniqueid]
             found = self.calls.get(snap.linkedid)
             if found is not None:
@@ -1063,7 +1165,11 @@ class CallTracker:
                         _unknown(snap.caller_number),
                         _unknown(snap.caller_name),
                     )
-            call.channels = {s.uniqueid for s in snapshot if s.linkedid == call.linkedid}
+            call.channels = {
+                s.uniqueid
+                for s in snapshot
+                if s.linkedid == call.linkedid and s.uniqueid in self.channels
+            }
             queue = queues.get(snap.uniqueid, "") or call.queue
             if call.direction is CallDirection.INBOUND:
                 self._reconcile_inbound(call, snap, queue, at, out)

@@ -17,6 +17,8 @@ from contact_center.errors import AppError
 from contact_center.settings import AsteriskServer, Settings
 from cti.connection import AmiLink
 from cti.control import ControlSettings
+from cti.fast_path import FastPathHandler, FastPathSettings, FastPathSlots
+from cti.fastagi import FastAgiServer
 from cti.ports import AgentDirectory, EventSink, StaticAgentDirectory, VoiceRouting
 from cti.routing_adapter import call_id_of, voice_offers
 from cti.service import TelephonyService, TelephonySettings
@@ -41,7 +43,7 @@ def build_telephony(
         routing=routing,
         directory=directory,
         sink=sink,
-        control_settings=control,
+        control_settings=control or ControlSettings(recording_dir=ast.recording_dir),
         settings=TelephonySettings(
             phone_unreachable_grace_seconds=ast.phone_unreachable_grace_seconds,
             max_offers_per_call_per_minute=ast.max_offers_per_call_per_minute,
@@ -49,8 +51,20 @@ def build_telephony(
             unroutable_context=ast.unroutable_context,
             unroutable_exten=ast.unroutable_exten,
             unroutable_hangup_cause=ast.unroutable_hangup_cause,
+            max_tracked_channels=ast.max_tracked_channels,
         ),
     )
+    if ast.fastagi_port and ast.servers:
+        slots = FastPathSlots(FastPathSettings(decision_seconds=ast.fastagi_decision_seconds))
+        service.fast_path = slots
+        service.fastagi = FastAgiServer(
+            FastPathHandler(slots, service.locate_fast_path_call),
+            host=ast.fastagi_host,
+            port=ast.fastagi_port,
+            permit=ast.fastagi_permit,
+            # The request's own wait for the decision ends first; this is a backstop.
+            handler_timeout=ast.fastagi_decision_seconds + 2.0,
+        )
     for server in settings.asterisk.servers:
         service.add_server(
             AmiLink(

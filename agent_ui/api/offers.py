@@ -1,6 +1,6 @@
-"""Offers: the agent accepts or declines a contact ringing for them (chat, email).
+"""Offers: the agent accepts or declines a contact ringing for them.
 
-A call is answered or rejected on the phone (``answer-on-phone``); see
+A call is answered on the phone (``answer-on-phone``) but may be declined here; see
 :mod:`contact_center.offers` for the rule shared by every channel.
 """
 

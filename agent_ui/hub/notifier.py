@@ -7,6 +7,10 @@ event                    message                                    topics
 =======================  =========================================  ===========================
 contact.offered          ``offer``, the screen-pop fetched as the   ``agent:<offered agent>``
                          agent it is shown to (audit-logged)
+contact.customer_        ``offer`` again, now with the screen-pop   ``agent:<offered agent>``
+identified of a ringing  (a caller never seen before: its
+contact                  provisional customer is made after the
+                         offer went out)
 contact.* (every one)    ``contact``                                ``queue:<queue>`` (and the
                                                                     queue it left),
                                                                     ``customer:<customer>``
@@ -15,6 +19,9 @@ agent (connected, de-
 clined, timed out, ...)
 agent.state_changed      ``agent_state``                            ``agent:<agent>``, ``agents``
 wallboard.updated        ``board`` (not numbered: a state)          ``wallboard``
+call.changed (the CTI's  ``call``                                   ``agent:<agent>`` and
+view of a call, after                                               ``agent:<previous agent>``,
+Asterisk's events)                                                  ``queue:<queue>``
 =======================  =========================================  ===========================
 
 It subscribes to the event bus, so on several nodes each one hears every event and
@@ -37,11 +44,14 @@ from agent_ui.hub.messages import (
     AgentStatus,
     Board,
     BoardView,
+    CallSummary,
+    CallUpdate,
     ContactSummary,
     ContactUpdate,
     Offer,
     OfferView,
     Snapshot,
+    TransferView,
     encode,
 )
 from agent_ui.hub.topics import (
@@ -56,10 +66,13 @@ from contact_center.accounts import Role, User
 from contact_center.bus import Subscription
 from contact_center.domain.events import DomainEvent
 from contact_center.store.profiles import CustomerNotFound
+from cti.events import CallChanged
+from cti.routing_adapter import contact_id as voice_contact_id
 from routing.errors import NoSuchAgent, NoSuchContact
 from routing.events import (
     AgentStateChanged,
     ContactCallbackOffered,
+    ContactCustomerIdentified,
     ContactEvent,
     ContactOffered,
     ContactOverflowed,
@@ -86,6 +99,7 @@ _COMMON_FIELDS = frozenset({"at", "contact_id", "channel", "queue", "customer_id
 # Steps that do not end a ringing offer.
 _NOT_ENDING_AN_OFFER = (
     ContactOffered,
+    ContactCustomerIdentified,
     ContactPriorityChanged,
     ContactStickyWidened,
     ContactOverflowed,
@@ -111,7 +125,9 @@ class Notifier:
         bus = self.services.bus
         if bus is None or self._task is not None:
             return
-        self._subscription = bus.subscribe(["contact.*", "agent.*"], maxsize=BACKLOG)
+        self._subscription = bus.subscribe(
+            ["contact.*", "agent.*", CallChanged.name], maxsize=BACKLOG
+        )
         self._dropped = 0
         self._task = asyncio.create_task(self._run(self._subscription), name="hub-notifier")
 
@@ -159,6 +175,31 @@ class Notifier:
             self._agent_state(event)
         elif isinstance(event, ContactEvent):
             self._contact(event)
+        elif isinstance(event, CallChanged):
+            self._call(event)
+
+    def _call(self, event: CallChanged) -> None:
+        transfer = event.transfer
+        message = CallUpdate(
+            seq=0,
+            topic="",
+            at=event.at,
+            contact_id=voice_contact_id(event.call_id),
+            call_id=event.call_id,
+            state=event.state,
+            direction=str(event.direction),
+            held=event.held,
+            recording=event.recording,
+            transfer=msgspec.convert(transfer, TransferView) if transfer is not None else None,
+            agent_id=event.agent_id,
+            caller_number=event.caller_number,
+            queue=event.queue,
+        )
+        for agent in dict.fromkeys((event.agent_id, event.previous_agent_id)):
+            if agent:
+                self.hub.publish(agent_topic(agent), message)
+        if event.queue:
+            self.hub.publish(queue_topic(event.queue), message)
 
     def _agent_state(self, event: AgentStateChanged) -> None:
         message = AgentStateUpdate(
@@ -198,14 +239,26 @@ class Notifier:
         if event.customer_id is not None:
             self.hub.publish(customer_topic(event.customer_id), update)
         if isinstance(event, ContactOffered):
-            self.hub.publish_built(
-                agent_topic(event.agent_id),
-                event.at,
-                lambda user, seq, topic: self._offer(event, user, seq, topic),
-            )
+            self._publish_offer(event)
             return
+        if isinstance(event, ContactCustomerIdentified):
+            ringing = self.ringing.get(event.contact_id)
+            if ringing is not None:
+                # The offer went out before its customer existed: send it again, now
+                # with the screen-pop (consoles replace an offer by its contact id).
+                ringing = msgspec.structs.replace(ringing, customer_id=event.customer_id)
+                self.ringing[event.contact_id] = ringing
+                self._publish_offer(ringing)
+                return
         for holder in self._holders(event):
             self.hub.publish(agent_topic(holder), update)
+
+    def _publish_offer(self, event: ContactOffered) -> None:
+        self.hub.publish_built(
+            agent_topic(event.agent_id),
+            event.at,
+            lambda user, seq, topic: self._offer(event, user, seq, topic),
+        )
 
     @staticmethod
     def _holders(event: ContactEvent) -> list[str]:
@@ -337,8 +390,34 @@ class Notifier:
             and any(t == AGENTS or t.startswith("queue:") for t in topics)
         ):
             statistics = await routing.statistics()
+        calls: list[CallSummary] = []
+        if agent is not None and self.services.calls is not None:
+            for view in self.services.calls.calls_of(agent.agent_id):
+                calls.append(
+                    CallSummary(
+                        contact_id=view.contact_id,
+                        call_id=view.call_id,
+                        state=view.state,
+                        direction=view.direction,
+                        held=view.held,
+                        recording=view.recording,
+                        transfer=(
+                            msgspec.convert(view.transfer, TransferView)
+                            if view.transfer is not None
+                            else None
+                        ),
+                        agent_id=view.agent_id,
+                        caller_number=view.caller_number,
+                        queue=view.queue,
+                    )
+                )
         return Snapshot(
-            seq=seq, agent=agent, offers=offers, contacts=contacts, statistics=statistics
+            seq=seq,
+            agent=agent,
+            offers=offers,
+            contacts=contacts,
+            statistics=statistics,
+            calls=calls,
         )
 
     async def holds_customer(self, user: User, customer_id: str) -> bool:

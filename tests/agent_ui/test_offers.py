@@ -130,10 +130,9 @@ async def test_given_a_call_offered_to_me_then_the_console_says_to_answer_on_the
 ) -> None:
     await go_ready(client, agent)
     await offered_to(routed_services, "call-pbx:1.1", "voice", agent)
-    for action in ("accept", "decline"):
-        response = await client.post(f"/api/v1/offers/call-pbx:1.1/{action}", headers=agent.bearer)
-        assert response.status == 409
-        assert (await response.json())["error"] == "answer-on-phone"
+    response = await client.post("/api/v1/offers/call-pbx:1.1/accept", headers=agent.bearer)
+    assert response.status == 409
+    assert (await response.json())["error"] == "answer-on-phone"
     assert routed_services.routing is not None
     assert (await routed_services.routing.describe_contact("call-pbx:1.1"))["state"] == "offered"
 
@@ -213,3 +212,28 @@ async def test_given_an_agent_without_auto_accept_then_the_phone_rings_for_a_hum
     assert "setvar" not in [action.get("Action").lower() for action in pbx.actions]
     await pbx.answer("1001")
     assert await pbx.wait_call_state(call_id, ("connected",), timeout=10) == "connected"
+
+
+async def test_given_a_call_ringing_for_me_when_i_decline_it_then_the_phone_stops_and_i_miss_it(
+    phone_stack: tuple[web.Application, SimulatedPbx, Client],
+) -> None:
+    app, pbx, client = phone_stack
+    services = app[SERVICES]
+    alice = await services.accounts.get_user("alice")
+    pbx.set_phone("1001", PhoneMode.MANUAL)
+    mine = await phone_login(client, "alice")
+    ready = await client.put("/api/v1/agents/me/state", json={"state": "ready"}, headers=mine)
+    assert ready.status == 200
+    call_id = await pbx.place_call("+44 20 7946 0018", queue="support")
+    assert await pbx.wait_call_state(call_id, ("ringing",), timeout=10) == "ringing"
+    contact_id = f"call-simulated:{call_id}"
+    declined = await client.post(f"/api/v1/offers/{contact_id}/decline", headers=mine)
+    assert declined.status == 200, await declined.text()
+    assert "hangup" in [action.get("Action").lower() for action in pbx.actions]
+    assert await pbx.wait_call_state(call_id, ("holding",), timeout=10) == "holding"
+    assert services.routing is not None
+    me = await services.routing.describe_agent(str(alice.id))
+    assert (me["state"], me["reason"]) == ("not_ready", "missed-offer")
+    again = await client.post(f"/api/v1/offers/{contact_id}/decline", headers=mine)
+    assert again.status == 409
+    assert (await again.json())["error"] == "offer-gone"

@@ -25,7 +25,7 @@ def test_given_a_forged_log_line_then_the_log_still_has_one_line_per_record() ->
         logger.warning("login rejected: %s", "no\nERROR admin logged in")
         logger.warning("flood %s", "y" * 100_000)
         try:
-            raise ValueError("boom")
+            raise ValueError("boom\nERROR forged by a peer " + "z" * 100_000)
         except ValueError:
             logger.exception("with a traceback")
     finally:
@@ -34,4 +34,9 @@ def test_given_a_forged_log_line_then_the_log_still_has_one_line_per_record() ->
     assert lines[0] == "WARNING login rejected: no\\nERROR admin logged in"
     assert len(lines[1]) < MESSAGE_LIMIT + 100
     assert lines[2] == "ERROR with a traceback"
-    assert lines[3].startswith("Traceback")  # the server's own traceback keeps its lines
+    # The traceback keeps its lines, each marked as part of the record above it: an
+    # exception quoting a peer's text cannot start a line that looks like a record.
+    assert lines[3] == "| Traceback (most recent call last):"
+    assert all(line.startswith("| ") for line in lines[3:])
+    assert any(line.startswith("| ERROR forged by a peer zzzz") for line in lines)
+    assert max(len(line) for line in lines[3:]) < MESSAGE_LIMIT + 100

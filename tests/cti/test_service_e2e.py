@@ -327,3 +327,28 @@ async def test_bad_numbers_and_queue_names_are_refused_before_reaching_asterisk(
     with pytest.raises(InvalidActionHeader):
         await stack.telephony.transfer_to_number(stack.cid(call), "call me")
     assert [a.get("Action") for a in stack.pbx.actions[actions:]] == ["Redirect"]
+
+
+async def test_agent_declining_a_ringing_call_misses_the_offer_and_the_call_goes_on(
+    stack: Stack,
+) -> None:
+    stack.pbx.set_phone("1001", PhoneMode.MANUAL)  # rings until something ends it
+    call = await stack.pbx.place_call("+442079460005")
+    await stack.events.wait_for("call.agent_ringing")
+    result = await stack.telephony.decline_offer(stack.cid(call), "alice")
+    assert result.ok
+    no_answer = await stack.events.wait_for("call.agent_no_answer")
+    assert no_answer.to_dict()["extension"] == "1001"
+    answered = await stack.events.wait_for("call.answered")
+    assert answered.to_dict()["extension"] == "1002"
+    alice = await stack.agent("alice")
+    assert (alice["state"], alice["reason"]) == ("not_ready", "missed-offer")
+
+
+async def test_declining_a_call_that_rings_for_someone_else_is_refused(stack: Stack) -> None:
+    stack.pbx.set_phone("1001", PhoneMode.MANUAL)
+    call = await stack.pbx.place_call("+442079460006")
+    await stack.events.wait_for("call.agent_ringing")
+    with pytest.raises(IllegalCallState):
+        await stack.telephony.decline_offer(stack.cid(call), "bob")
+    assert (await stack.contact(call))["state"] == "offered"

@@ -1,12 +1,12 @@
 """Contact metrics: hold time, end of wrap-up, CSAT, next contact on interactions; queue-time index
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-07
 
-Four new nullable or defaulted columns on ``interactions`` (existing rows keep working:
-no hold, wrap-up end unknown, no CSAT), ``next_contact_at`` filled in for the existing
-rows (when the same customer's next contact started: first-contact resolution without a
+Five new nullable or defaulted columns on ``interactions`` (existing rows keep working:
+no hold, wrap-up end unknown, no CSAT; ``held_since`` while a call is on hold),
+``next_contact_at`` filled in for the existing rows (when the same customer's next contact started: first-contact resolution without a
 look-up per row in reports), and an index on ``queued_at`` for the contact reports and
 the wallboard, which read contacts by the time they were queued (docs/metrics.md).
 """
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -30,6 +30,7 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("csat", sa.SmallInteger(), nullable=True))
         batch_op.add_column(sa.Column("next_contact_at", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("held_since", sa.Float(), nullable=True))
         batch_op.create_index("ix_interactions_queued_at", ["queued_at"], unique=False)
     # Once, for the rows recorded before: each one's customer's next contact.
     op.execute(
@@ -42,6 +43,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("interactions") as batch_op:
         batch_op.drop_index("ix_interactions_queued_at")
+        batch_op.drop_column("held_since")
         batch_op.drop_column("next_contact_at")
         batch_op.drop_column("csat")
         batch_op.drop_column("hold_seconds")
