@@ -338,6 +338,7 @@ class InteractionRecorder:
                 await conn.execute(
                     self._statements.customers_touched(arrived, self.profiles.clock())
                 )
+                await conn.execute(self._statements.next_contacts(arrived))
 
     async def apply(self, event: DomainEvent) -> None:
         """Write one event now (tests, tools); the running recorder batches."""

@@ -93,8 +93,28 @@ class HistoryStatements:
         self._recording = by_contact.values(external_ids=self._append_ref("recordings"))
         # Asterisk stamps a hang-up with its own clock: never let it put the end before
         # a moment our clock recorded.
+        # A hold that was still on when the call ended counts up to the hang-up.
+        hold_so_far = case(
+            (
+                and_(_I.held_since.is_not(None), at > _I.held_since),
+                _I.hold_seconds + (at - _I.held_since),
+            ),
+            else_=_I.hold_seconds,
+        )
         self._hung_up = by_contact.values(
-            ended_at=latest(at, *moments), external_ids=self._append_ref("hangup")
+            ended_at=latest(at, *moments),
+            external_ids=self._append_ref("hangup"),
+            hold_seconds=hold_so_far,
+            held_since=None,
+        )
+        # Metrics (docs/metrics.md): handle time is talk + hold + wrap-up. Wrap-up starts
+        # when the conversation ends (a call's own end, from its hang-up, is kept when
+        # it came first); its end is kept; holds add up from call.held to call.resumed.
+        self._wrap_up_started = by_contact.values(ended_at=func.coalesce(_I.ended_at, at))
+        self._wrap_up_ended = by_contact.values(wrap_up_ended_at=at)
+        self._held = by_contact.where(_I.held_since.is_(None)).values(held_since=at)
+        self._resumed = by_contact.where(_I.held_since.is_not(None)).values(
+            hold_seconds=hold_so_far, held_since=None
         )
 
     def for_event(
@@ -130,6 +150,13 @@ class HistoryStatements:
                 "p_contact": self.voice_prefix + data["call_id"],
                 "p_ref": str(data["file"]),
             }
+        if name == "contact.wrap_up_started":
+            return self._wrap_up_started, {"p_contact": data["contact_id"], "p_at": at}
+        if name == "contact.wrap_up_ended":
+            return self._wrap_up_ended, {"p_contact": data["contact_id"], "p_at": at}
+        if name in ("call.held", "call.resumed"):
+            statement = self._held if name == "call.held" else self._resumed
+            return statement, {"p_contact": self.voice_prefix + data["call_id"], "p_at": at}
         if name == "call.hung_up":
             return self._hung_up, {
                 "p_contact": self.voice_prefix + data["call_id"],
@@ -157,6 +184,27 @@ class HistoryStatements:
                     later.c.started_at >= now - self.repeat_window_seconds,
                 ),
                 updated_at=now,
+            )
+        )
+
+    def next_contacts(self, customer_ids: Iterable[int]) -> Executable:
+        """For the customers whose contacts arrived in a batch: each earlier contact
+        without a next one gets when the customer's next contact started (first-contact
+        resolution, docs/metrics.md)."""
+        later = interactions.alias("later")
+        return (
+            update(interactions)
+            .where(
+                _I.customer_id.in_(sorted(set(customer_ids))),
+                _I.next_contact_at.is_(None),
+            )
+            .values(
+                next_contact_at=select(func.min(later.c.started_at))
+                .where(
+                    later.c.customer_id == _I.customer_id,
+                    later.c.started_at > _I.started_at,
+                )
+                .scalar_subquery()
             )
         )
 

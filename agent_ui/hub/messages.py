@@ -16,6 +16,19 @@ from typing import Annotated, Any
 
 import msgspec
 
+from contact_center.board_view import (  # the wallboard's parts (docs/hub.md)
+    AgentCounts,
+    AgentFigures,
+    AlertLevels,
+    BoardContact,
+    BoardView,
+    QueueFigures,
+    QueueSeries,
+    QueueTargets,
+    SeriesPoint,
+    StaffingView,
+)
+
 # Client messages are small; anything larger is refused with close code 1009.
 MAX_CLIENT_MESSAGE_BYTES = 4096
 MAX_TOPICS = 32
@@ -200,6 +213,15 @@ class AgentStateUpdate(_Message, frozen=True, kw_only=True, tag="agent_state"):
     by: str
 
 
+class Board(_Message, frozen=True, kw_only=True, tag="board"):
+    """The wallboard (topic ``wallboard``): not numbered and not kept for resuming, as
+    each board replaces the one before; sent after subscribing and whenever it
+    changes (at most every ``wallboard.push_seconds``)."""
+
+    topic: str
+    board: BoardView
+
+
 class CallUpdate(_Message, frozen=True, kw_only=True, tag="call"):
     """A call changed as Asterisk reported it (on ``agent:<id>`` of the agent whose phone
     has it, and of the agent it just left, and on ``queue:<queue>``). ``state``: new,
@@ -288,6 +310,19 @@ class Error(_Message, frozen=True, kw_only=True, tag="error"):
     message: str
 
 
+__all__ = [
+    "AgentCounts",
+    "AgentFigures",
+    "AlertLevels",
+    "BoardContact",
+    "BoardView",
+    "QueueFigures",
+    "QueueSeries",
+    "QueueTargets",
+    "SeriesPoint",
+    "StaffingView",
+]
+
 StreamMessage = Offer | ContactUpdate | AgentStateUpdate | CallUpdate | ChatUpdate
 ServerMessage = (
     Welcome
@@ -296,6 +331,7 @@ ServerMessage = (
     | ContactUpdate
     | AgentStateUpdate
     | ChatUpdate
+    | Board
     | CallUpdate
     | Subscribed
     | Unsubscribed
@@ -313,6 +349,7 @@ SERVER_MESSAGES: tuple[type[_Message], ...] = (
     ContactUpdate,
     AgentStateUpdate,
     ChatUpdate,
+    Board,
     CallUpdate,
     Subscribed,
     Unsubscribed,

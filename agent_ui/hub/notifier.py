@@ -18,6 +18,7 @@ contact.* naming an      ``contact``                                ``agent:<tha
 agent (connected, de-
 clined, timed out, ...)
 agent.state_changed      ``agent_state``                            ``agent:<agent>``, ``agents``
+wallboard.updated        ``board`` (not numbered: a state)          ``wallboard``
 call.changed (the CTI's  ``call``                                   ``agent:<agent>`` and
 view of a call, after                                               ``agent:<previous agent>``,
 Asterisk's events)                                                  ``queue:<queue>``
@@ -44,6 +45,8 @@ import msgspec
 from agent_ui.hub.messages import (
     AgentStateUpdate,
     AgentStatus,
+    Board,
+    BoardView,
     CallSummary,
     CallUpdate,
     ChatMessageView,
@@ -54,8 +57,16 @@ from agent_ui.hub.messages import (
     OfferView,
     Snapshot,
     TransferView,
+    encode,
 )
-from agent_ui.hub.topics import AGENTS, agent_topic, customer_topic, is_supervising, queue_topic
+from agent_ui.hub.topics import (
+    AGENTS,
+    WALLBOARD,
+    agent_topic,
+    customer_topic,
+    is_supervising,
+    queue_topic,
+)
 from chat.events import ChatEvent, ChatMessagePosted, ChatRead, ChatTyping
 from contact_center.accounts import Role, User
 from contact_center.bus import Subscription
@@ -111,8 +122,12 @@ class Notifier:
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._dropped = 0
+        self._board: bytes | None = None
 
     async def start(self) -> None:
+        wallboard = self.hub.wallboard
+        if wallboard is not None and self.board not in wallboard.listeners:
+            wallboard.listeners.append(self.board)
         bus = self.services.bus
         if bus is None or self._task is not None:
             return
@@ -146,6 +161,17 @@ class Notifier:
                 # A backlog is read without suspending: let the tabs' writers send
                 # between events, so a burst does not pile up in their queues.
                 await asyncio.sleep(0)
+
+    # -- the wallboard ------------------------------------------------------------------
+
+    def board(self, board: BoardView) -> None:
+        """A new board (from whichever node computed it): to every tab watching it."""
+        self._board = encode(Board(topic=WALLBOARD, board=board))
+        self.hub.push_state(WALLBOARD, self._board)
+
+    def board_frame(self) -> bytes | None:
+        """The last board, for a tab that starts watching the wallboard."""
+        return self._board
 
     # -- events -> messages ---------------------------------------------------------------
 

@@ -1758,6 +1758,17 @@ class ProfileStore:
             except IntegrityError:
                 raise Conflict(f"contact {contact_id} already has an interaction") from None
             interaction_id = int(result.scalar_one())
+            # First-contact resolution (docs/metrics.md): the customer's earlier contacts
+            # with no later one yet now have this one as their next.
+            await conn.execute(
+                update(interactions)
+                .where(
+                    interactions.c.customer_id == customer_id,
+                    interactions.c.started_at < now,
+                    interactions.c.next_contact_at.is_(None),
+                )
+                .values(next_contact_at=now)
+            )
             await conn.execute(
                 update(customers)
                 .where(customers.c.id == customer_id)
@@ -1786,6 +1797,9 @@ class ProfileStore:
             "offered_at",
             "answered_at",
             "ended_at",
+            "wrap_up_ended_at",
+            "hold_seconds",
+            "csat",
             "disposition",
             "resolved",
             "notes",

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -147,8 +148,19 @@ interactions = Table(
     # The customer's satisfaction rating (1-5) and comment, e.g. at the end of a chat.
     Column("rating", Integer, nullable=True),
     Column("rating_comment", Text, nullable=True),
+    # Metrics (docs/metrics.md): seconds on hold during the conversation, when wrap-up
+    # ended, the customer's satisfaction score (1-5) if they gave one.
+    Column("wrap_up_ended_at", Float, nullable=True),
+    Column("hold_seconds", Float, nullable=False, server_default="0"),
+    Column("csat", SmallInteger, nullable=True),
+    # When the same customer's next contact started (first-contact resolution), set
+    # when that contact is recorded.
+    Column("next_contact_at", Float, nullable=True),
+    # When the call went on hold, while it is (the recorder adds the hold on resume).
+    Column("held_since", Float, nullable=True),
     Index("ix_interactions_customer_started", "customer_id", "started_at"),
     Index("ix_interactions_external_ref", "external_ref"),
+    Index("ix_interactions_queued_at", "queued_at"),
 )
 
 messages = Table(

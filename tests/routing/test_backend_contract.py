@@ -726,6 +726,30 @@ async def test_given_traffic_when_statistics_are_read_then_they_add_up(router: R
     assert stats["queues"]["support"]["agents"]["busy"] == 1
 
 
+async def test_given_agents_at_work_when_the_floor_is_described_then_each_shows_its_contacts(
+    router: Router,
+) -> None:
+    await add_agent(router, "a1")
+    await add_agent(router, "a2")
+    await router.service.not_ready("a2", "lunch")
+    await router.service.enqueue("c1", "voice", "support")
+    router.clock.now += 4
+    await router.service.accept("c1", "a1")
+    router.clock.now += 6
+    floor = await router.service.describe_floor()
+    agents = {a["agent_id"]: a for a in floor["agents"]}
+    assert floor["at"] == router.clock.now
+    (held,) = agents["a1"]["contacts"]
+    assert (held["contact_id"], held["state"], held["queue"]) == ("c1", "connected", "support")
+    assert held["since"] == router.clock.now - 6
+    assert (agents["a2"]["state"], agents["a2"]["reason"], agents["a2"]["contacts"]) == (
+        "not_ready",
+        "lunch",
+        [],
+    )
+    assert agents["a2"]["state_seconds"] == 10.0
+
+
 # -- bad input -------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from agent_ui.hub.messages import (
     SERVER_MESSAGES,
     AgentStateUpdate,
     AgentStatus,
+    Board,
     CallSummary,
     CallUpdate,
     ChatAttachment,
@@ -32,6 +33,7 @@ from agent_ui.hub.messages import (
     server_decoder,
 )
 from chat.events import ChatMessagePosted
+from contact_center.board_view import WALLBOARD_PARTS
 from contact_center.services import Services
 from cti.events import CallChanged, CallDirection
 from tests.agent_ui.conftest import Caller
@@ -39,9 +41,16 @@ from tests.agent_ui.hub.conftest import Connect, enqueue, ready
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "hub.md"
 PARTS = (
-    ResumePoint, AgentStatus, OfferView, ContactSummary, TransferView, CallSummary,
-    ChatMessageView, ChatAttachment,
-)  # fmt: skip
+    ResumePoint,
+    AgentStatus,
+    OfferView,
+    ContactSummary,
+    TransferView,
+    CallSummary,
+    ChatMessageView,
+    ChatAttachment,
+    *WALLBOARD_PARTS,
+)
 
 
 def _name(struct: type[msgspec.Struct]) -> str:
@@ -65,6 +74,8 @@ async def test_given_a_day_in_the_console_then_every_server_message_type_is_sent
     await wall.hello(topics=["agents", "nowhere"])  # welcome, refused, snapshot
     await wall.send({"type": "subscribe", "topic": "queue:support"})
     await wall.next(Subscribed)
+    await wall.send({"type": "subscribe", "topic": "wallboard"})
+    await wall.until(Board)
     await enqueue(routed, "call-1", customer_id=customer["id"])
     await desk.next(Offer)
     await wall.until(ContactUpdate)
