@@ -14,6 +14,7 @@ from agent_ui.api import (
     agents,
     audit,
     auth,
+    calls,
     contacts,
     customers,
     offers,
@@ -23,6 +24,7 @@ from agent_ui.api import (
     users,
 )
 from agent_ui.endpoint import ADMINS, AGENTS, ANY_USER, PUBLIC, SUPERVISORS, Endpoint
+from agent_ui.pages import console as console_page
 from agent_ui.pages import customers as customer_pages
 from agent_ui.pages import home, login, static
 from agent_ui.schemas import (
@@ -30,6 +32,9 @@ from agent_ui.schemas import (
     AgentStateChange,
     AgentStatesReportQuery,
     AuditQuery,
+    CallDial,
+    CallMonitor,
+    CallTransfer,
     CustomerCreate,
     CustomerSearchQuery,
     CustomerUpdate,
@@ -58,6 +63,9 @@ API = "/api/v1"
 # would read, so /customers/%D9%A1 would have been customer 1.
 ID = r"[0-9]{1,18}"
 ORDER_IMPORT_MAX_BODY = 8 * 1024 * 1024
+# Voice contact ids: "call-" + <Asterisk server name>:<linkedid> (1795392925.12, or
+# cc-c2d-<hex> for click-to-dial); no slash, so the action paths below cannot clash.
+CALL = r"call-[A-Za-z0-9_.:@-]{3,140}"
 
 
 def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -85,6 +93,23 @@ AGENT_STATE = _object(
      "active": {"type": "object"}, "extension": {"type": ["string", "null"]}},
     ["user_id", "agent_id", "state", "reason"],
 )  # fmt: skip
+CALL_VIEW = _object(
+    {"contact_id": {"type": "string"}, "call_id": {"type": "string"},
+     "server": {"type": "string"},
+     "state": {"enum": ["new", "queued", "ringing", "dialing", "talking", "held",
+                        "transferring", "transferred", "ended"]},
+     "direction": {"enum": ["inbound", "outbound"]}, "caller_number": {"type": "string"},
+     "queue": {"type": "string"}, "agent_id": {"type": ["string", "null"]},
+     "extension": {"type": "string"}, "held": {"type": "boolean"},
+     "recording": {"type": "boolean"}, "recording_file": {"type": "string"},
+     "transfer": {"type": ["object", "null"]},
+     "monitors": {"type": "array", "items": OBJECT}},
+    ["contact_id", "call_id", "state", "held", "recording", "transfer", "agent_id"],
+)  # fmt: skip
+_CALL_ACTION = (
+    "200: Asterisk's events show the result; 202: Asterisk accepted it, the hub's "
+    "call message tells the rest. Agents: their own calls only (403 not-your-call)."
+)
 
 # Router contact ids: voice ones are "call-<server>:<Asterisk uniqueid>".
 CONTACT_ID = r"[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}"
@@ -295,6 +320,46 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("PUT", f"{API}/agents/{{user_id:{ID}}}/routing", agents.set_agent_routing_of,
              ADMINS, "Replace an agent's routing (in force from the next decision)", "agents",
              body=AgentRoutingUpdate, response=AGENT_ROUTING),
+    # -- calls (call control from the consoles) ---------------------------------------------
+    Endpoint("GET", f"{API}/calls/{{contact_id:{CALL}}}", calls.get_call, ANY_USER,
+             "A call as Asterisk shows it (agents: their own calls)", "calls",
+             response=CALL_VIEW),
+    Endpoint("POST", f"{API}/calls", calls.dial, AGENTS,
+             "Click-to-dial: ring my phone, then the number", "calls", body=CallDial,
+             status=202, response=CALL_VIEW,
+             description="202 while the agent's phone rings (201 if it answered already)."),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/hold", calls.hold, ANY_USER,
+             "Put the customer on hold (music on hold)", "calls", response=CALL_VIEW,
+             description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/resume", calls.resume, ANY_USER,
+             "Take the customer off hold", "calls", response=CALL_VIEW,
+             description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/hangup", calls.hangup, ANY_USER,
+             "Hang up the call", "calls", response=CALL_VIEW, description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/recording/start",
+             calls.start_recording, ANY_USER, "Start recording the call", "calls",
+             response=CALL_VIEW, description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/recording/stop",
+             calls.stop_recording, ANY_USER, "Stop recording the call", "calls",
+             response=CALL_VIEW, description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/transfer", calls.transfer, ANY_USER,
+             "Transfer blind (to an agent, a queue or a number) or attended (consult an "
+             "agent first)", "calls", body=CallTransfer, response=CALL_VIEW,
+             description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/transfer/complete",
+             calls.complete_transfer, ANY_USER,
+             "Complete an attended transfer (I leave; the customer and the target talk)",
+             "calls", response=CALL_VIEW, description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/transfer/cancel",
+             calls.cancel_transfer, ANY_USER,
+             "Cancel an attended transfer (the customer comes back to me)", "calls",
+             response=CALL_VIEW, description=_CALL_ACTION),
+    Endpoint("POST", f"{API}/calls/{{contact_id:{CALL}}}/monitor", calls.monitor, SUPERVISORS,
+             "Listen to, whisper into or barge into a call from my phone", "calls",
+             body=CallMonitor, response=CALL_VIEW, description=_CALL_ACTION),
+    Endpoint("DELETE", f"{API}/calls/{{contact_id:{CALL}}}/monitor", calls.stop_monitor,
+             SUPERVISORS, "Stop monitoring a call", "calls", response=CALL_VIEW,
+             description=_CALL_ACTION),
     Endpoint("GET", "/", home.home, PUBLIC, "Start page: what runs, the API, how to log in",
              "pages", response={"type": "string"}, media_type="text/html"),
     Endpoint("GET", f"/static/{{name:{static.NAME_PATTERN}}}", static.static_file, PUBLIC,
@@ -320,4 +385,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              response=_object({"ok": {"type": "boolean"}, "services": OBJECT})),
     Endpoint("GET", f"{API}/openapi.json", openapi.serve, ANY_USER,
              "This API's OpenAPI 3.1 description", "meta"),
+    # -- the agent console -------------------------------------------------------------
+    Endpoint("GET", "/console", console_page.console, AGENTS | SUPERVISORS,
+             "Agent console: state, offers with screen-pop, call controls, wrap-up", "pages",
+             response={"type": "string"}, media_type="text/html"),
 )  # fmt: skip

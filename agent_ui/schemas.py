@@ -259,3 +259,43 @@ class AgentRoutingUpdate(Strict):
     profile: Text64 | None = None
     # Channels whose offers are accepted without a click; null: the [routing] default.
     auto_accept: Annotated[list[ChannelName], Field(max_length=3)] | None = None
+
+
+# -- calls -----------------------------------------------------------------------------
+
+# Phone numbers as people write them (+44 20 7946 0018, (555) 010-1234); the CTI
+# strips the punctuation and refuses anything else.
+PhoneNumberText = Annotated[
+    str, StringConstraints(min_length=1, max_length=40, pattern=r"^[0-9+*#() ./-]+$")
+]
+AgentIdText = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
+QueueText = Annotated[
+    str, StringConstraints(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
+]
+
+
+class ToAgent(Strict):
+    agent_id: AgentIdText
+
+
+class ToQueue(Strict):
+    queue: QueueText
+
+
+class ToNumber(Strict):
+    number: PhoneNumberText
+
+
+class CallTransfer(Strict):
+    mode: Literal["blind", "attended"]
+    to: ToAgent | ToQueue | ToNumber
+
+
+class CallDial(Strict):
+    number: PhoneNumberText
+    # The customer being called (from their profile): recorded with the action.
+    customer_id: Id | None = None
+
+
+class CallMonitor(Strict):
+    mode: Literal["listen", "whisper", "barge"]

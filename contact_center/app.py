@@ -73,6 +73,7 @@ def build_services(
     clock: Callable[[], float] = time.time,
 ) -> Services:
     """Create (not connect) every service described by ``settings``."""
+    from cti.console_calls import ConsoleCalls
     from cti.ports import StaticAgentDirectory
     from cti.routing_adapter import CONTACT_PREFIX, HeldVoiceContacts, RouterVoiceRouting
     from cti.wiring import RouterOffersToTelephony, build_telephony
@@ -133,13 +134,16 @@ def build_services(
         )
 
     directory = StaticAgentDirectory()
+    # Telephony's events pass through the consoles' call control, which adds call.changed.
+    calls = ConsoleCalls(events, directory)
     telephony = build_telephony(
         settings,
         routing=RouterVoiceRouting(routing, customers=customer_of, held=waiting, events=offers),
         directory=directory,
-        sink=events,
+        sink=calls,
     )
     offers.attach(telephony)
+    calls.attach(telephony)
 
     services = Services(
         settings=settings,
@@ -153,6 +157,7 @@ def build_services(
         directory=directory,
         recorder=recorder,
         agent_states=agent_states,
+        calls=calls,
         agent_settings=agent_settings,
     )
     services.health["database"] = profiles.ping

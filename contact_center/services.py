@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from contact_center.history import InteractionRecorder
     from contact_center.settings import Settings
     from contact_center.store.profiles import ProfileStore
+    from cti.console_calls import ConsoleCalls
     from cti.ports import StaticAgentDirectory
     from cti.service import TelephonyService
     from routing.service import RoutingService
@@ -56,6 +57,8 @@ class Services:
     recorder: InteractionRecorder | None = None
     # Keeps every agent.state_changed for the time-in-state report.
     agent_states: AgentStateLog | None = None
+    # Call control as the consoles use it (views, actions, call.changed events).
+    calls: ConsoleCalls | None = None
     # Per-agent routing settings by username or user id ([routing.agents.NAME]).
     agent_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)

@@ -196,6 +196,10 @@ class AsteriskSettings(_Section):
     unroutable_context: str = Field("cc-unroutable", max_length=80)
     unroutable_exten: str = Field("s", min_length=1, max_length=80)
     unroutable_hangup_cause: int = Field(21, ge=1, le=127)
+    # Where Asterisk writes call recordings (MixMonitor), on the Asterisk host.
+    recording_dir: str = Field(
+        "/var/spool/asterisk/monitor", min_length=1, max_length=255, pattern=r"^/[^\r\n]*$"
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> AsteriskSettings:

@@ -9,7 +9,7 @@ Asterisk server of :mod:`contact_center.settings`.
 from __future__ import annotations
 
 import enum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from contact_center.domain.events import DomainEvent
 
@@ -208,3 +208,30 @@ class TelephonyResynced(DomainEvent, frozen=True, kw_only=True):
     first: bool
     live_call_ids: tuple[str, ...]
     waiting_call_ids: tuple[str, ...]
+
+
+class CallChanged(CallEvent, frozen=True, kw_only=True):
+    """A call as the consoles show it, after Asterisk reported a change to it (at most one
+    per call per batch of AMI events, only when something shown changed): what the
+    hub's ``call`` message carries. Built by :mod:`cti.console_calls` from the tracker.
+
+    ``state``: new (arriving, not queued yet), queued, ringing (an agent's phone rings:
+    an offer, or the agent's own phone for click-to-dial), dialing (click-to-dial: the
+    customer is being dialled), talking, held, transferring (handed on, not ringing
+    anywhere yet), transferred (handed to an outside number), ended. ``held`` is true
+    only when Asterisk put the customer on music on hold. ``transfer``: null, or
+    ``{"mode", "target", "state"}`` of a transfer started from a console.
+    ``previous_agent_id``: the agent the call was with before this change, when that
+    changed (a transfer), so their console can let the call go.
+    """
+
+    name: ClassVar[str] = "call.changed"
+    state: str
+    direction: CallDirection
+    held: bool
+    recording: bool
+    transfer: dict[str, Any] | None
+    agent_id: str | None
+    previous_agent_id: str | None = None
+    caller_number: str
+    queue: str

@@ -41,7 +41,7 @@ def build_telephony(
         routing=routing,
         directory=directory,
         sink=sink,
-        control_settings=control,
+        control_settings=control or ControlSettings(recording_dir=ast.recording_dir),
         settings=TelephonySettings(
             phone_unreachable_grace_seconds=ast.phone_unreachable_grace_seconds,
             max_offers_per_call_per_minute=ast.max_offers_per_call_per_minute,

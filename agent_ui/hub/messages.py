@@ -4,7 +4,7 @@ Frames are JSON text, one message each, with its kind in ``type``. ``docs/hub.md
 lists every message with its fields; the tests decode every frame the server sends
 with :data:`server_decoder` (unknown fields refused), so the two cannot drift.
 
-Stream messages (``offer``, ``contact``, ``agent_state``) carry ``seq``: the user's
+Stream messages (``offer``, ``contact``, ``agent_state``, ``call``) carry ``seq``: the user's
 sequence number on this node's stream, which a reconnecting tab quotes in
 ``hello.resume_from``. Replies (``welcome``, ``subscribed``, ``refused`` ...) answer
 one connection and carry none.
@@ -101,6 +101,32 @@ class ContactSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     customer_id: str | None
 
 
+class TransferView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A transfer started from a console: ``mode`` blind or attended; ``target`` one of
+    ``{"agent_id"}``, ``{"queue"}``, ``{"number"}``; ``state`` ringing, queued, dialing,
+    consulting or completing."""
+
+    mode: str
+    target: dict[str, str]
+    state: str
+
+
+class CallSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A call with the agent's phone, as Asterisk reports it (``GET /api/v1/calls/{id}``
+    has more)."""
+
+    contact_id: str
+    call_id: str
+    state: str
+    direction: str
+    held: bool
+    recording: bool
+    transfer: TransferView | None
+    agent_id: str | None
+    caller_number: str
+    queue: str
+
+
 # -- server -> client -------------------------------------------------------------------
 
 
@@ -129,6 +155,9 @@ class Snapshot(_Message, frozen=True, kw_only=True, tag="snapshot"):
     offers: list[OfferView]
     contacts: list[ContactSummary]
     statistics: dict[str, Any] | None
+    # The agent's live calls as Asterisk reports them (on the node that holds the AMI
+    # link; elsewhere empty: the ``call`` messages that follow tell).
+    calls: list[CallSummary] = []
 
 
 class Offer(_Message, frozen=True, kw_only=True, tag="offer"):
@@ -171,6 +200,27 @@ class AgentStateUpdate(_Message, frozen=True, kw_only=True, tag="agent_state"):
     by: str
 
 
+class CallUpdate(_Message, frozen=True, kw_only=True, tag="call"):
+    """A call changed as Asterisk reported it (on ``agent:<id>`` of the agent whose phone
+    has it, and of the agent it just left, and on ``queue:<queue>``). ``state``: new,
+    queued, ringing, dialing, talking, held, transferring, transferred, ended; ``held``
+    only once Asterisk put the customer on hold."""
+
+    seq: int
+    topic: str
+    at: float
+    contact_id: str
+    call_id: str
+    state: str
+    direction: str
+    held: bool
+    recording: bool
+    transfer: TransferView | None
+    agent_id: str | None
+    caller_number: str
+    queue: str
+
+
 class Subscribed(_Message, frozen=True, kw_only=True, tag="subscribed"):
     """The topic's messages follow, from the stream's ``seq`` on."""
 
@@ -198,13 +248,14 @@ class Error(_Message, frozen=True, kw_only=True, tag="error"):
     message: str
 
 
-StreamMessage = Offer | ContactUpdate | AgentStateUpdate
+StreamMessage = Offer | ContactUpdate | AgentStateUpdate | CallUpdate
 ServerMessage = (
     Welcome
     | Snapshot
     | Offer
     | ContactUpdate
     | AgentStateUpdate
+    | CallUpdate
     | Subscribed
     | Unsubscribed
     | Refused
@@ -220,6 +271,7 @@ SERVER_MESSAGES: tuple[type[_Message], ...] = (
     Offer,
     ContactUpdate,
     AgentStateUpdate,
+    CallUpdate,
     Subscribed,
     Unsubscribed,
     Refused,

@@ -14,6 +14,9 @@ contact.* naming an      ``contact``                                ``agent:<tha
 agent (connected, de-
 clined, timed out, ...)
 agent.state_changed      ``agent_state``                            ``agent:<agent>``, ``agents``
+call.changed (the CTI's  ``call``                                   ``agent:<agent>`` and
+view of a call, after                                               ``agent:<previous agent>``,
+Asterisk's events)                                                  ``queue:<queue>``
 =======================  =========================================  ===========================
 
 It subscribes to the event bus, so on several nodes each one hears every event and
@@ -34,17 +37,22 @@ import msgspec
 from agent_ui.hub.messages import (
     AgentStateUpdate,
     AgentStatus,
+    CallSummary,
+    CallUpdate,
     ContactSummary,
     ContactUpdate,
     Offer,
     OfferView,
     Snapshot,
+    TransferView,
 )
 from agent_ui.hub.topics import AGENTS, agent_topic, customer_topic, is_supervising, queue_topic
 from contact_center.accounts import Role, User
 from contact_center.bus import Subscription
 from contact_center.domain.events import DomainEvent
 from contact_center.store.profiles import CustomerNotFound
+from cti.events import CallChanged
+from cti.routing_adapter import contact_id as voice_contact_id
 from routing.errors import NoSuchAgent, NoSuchContact
 from routing.events import (
     AgentStateChanged,
@@ -96,7 +104,9 @@ class Notifier:
         bus = self.services.bus
         if bus is None or self._task is not None:
             return
-        self._subscription = bus.subscribe(["contact.*", "agent.*"], maxsize=BACKLOG)
+        self._subscription = bus.subscribe(
+            ["contact.*", "agent.*", CallChanged.name], maxsize=BACKLOG
+        )
         self._dropped = 0
         self._task = asyncio.create_task(self._run(self._subscription), name="hub-notifier")
 
@@ -133,6 +143,31 @@ class Notifier:
             self._agent_state(event)
         elif isinstance(event, ContactEvent):
             self._contact(event)
+        elif isinstance(event, CallChanged):
+            self._call(event)
+
+    def _call(self, event: CallChanged) -> None:
+        transfer = event.transfer
+        message = CallUpdate(
+            seq=0,
+            topic="",
+            at=event.at,
+            contact_id=voice_contact_id(event.call_id),
+            call_id=event.call_id,
+            state=event.state,
+            direction=str(event.direction),
+            held=event.held,
+            recording=event.recording,
+            transfer=msgspec.convert(transfer, TransferView) if transfer is not None else None,
+            agent_id=event.agent_id,
+            caller_number=event.caller_number,
+            queue=event.queue,
+        )
+        for agent in dict.fromkeys((event.agent_id, event.previous_agent_id)):
+            if agent:
+                self.hub.publish(agent_topic(agent), message)
+        if event.queue:
+            self.hub.publish(queue_topic(event.queue), message)
 
     def _agent_state(self, event: AgentStateChanged) -> None:
         message = AgentStateUpdate(
@@ -311,8 +346,34 @@ class Notifier:
             and any(t == AGENTS or t.startswith("queue:") for t in topics)
         ):
             statistics = await routing.statistics()
+        calls: list[CallSummary] = []
+        if agent is not None and self.services.calls is not None:
+            for view in self.services.calls.calls_of(agent.agent_id):
+                calls.append(
+                    CallSummary(
+                        contact_id=view.contact_id,
+                        call_id=view.call_id,
+                        state=view.state,
+                        direction=view.direction,
+                        held=view.held,
+                        recording=view.recording,
+                        transfer=(
+                            msgspec.convert(view.transfer, TransferView)
+                            if view.transfer is not None
+                            else None
+                        ),
+                        agent_id=view.agent_id,
+                        caller_number=view.caller_number,
+                        queue=view.queue,
+                    )
+                )
         return Snapshot(
-            seq=seq, agent=agent, offers=offers, contacts=contacts, statistics=statistics
+            seq=seq,
+            agent=agent,
+            offers=offers,
+            contacts=contacts,
+            statistics=statistics,
+            calls=calls,
         )
 
     async def holds_customer(self, user: User, customer_id: str) -> bool:

@@ -29,9 +29,13 @@ def registered_routes(app: web.Application) -> list[tuple[str, str]]:
     return routes
 
 
+# Path variables that are not numeric ids, with a value of their pattern nothing has.
+SAMPLES = {"contact_id": "call-pbx1:1750000000.999999"}
+
+
 def concrete(path: str) -> str:
     # An id nothing has: a permitted call must not change what later calls see.
-    return re.sub(r"\{\w+\}", "999999", path)
+    return re.sub(r"\{(\w+)\}", lambda m: SAMPLES.get(m.group(1), "999999"), path)
 
 
 def endpoint(app: web.Application, method: str, path: str) -> Endpoint | None:

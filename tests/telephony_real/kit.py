@@ -243,6 +243,10 @@ class Callers:
             start_new_session=True,
         )
 
+    @property
+    def placed(self) -> bool:
+        return self._proc is not None
+
     def wait(self, timeout: float) -> CallerResult:
         """Wait for every call of the last ``place`` to end; sipp's verdict."""
         assert self._proc is not None, "no callers placed"

@@ -162,7 +162,11 @@ class CallLedger:
         for bridge in caller.channel.bridges:
             for uid in sorted(self.bridge_members.get(bridge, ())):
                 other = self.channels.get(uid)
-                if other is not None and other.endpoint not in ("trunk", caller.channel.endpoint):
+                if (
+                    other is not None
+                    and other.endpoint not in ("trunk", caller.channel.endpoint)
+                    and not other.name.startswith("Local/")  # an Atxfer's, optimised away
+                ):
                     agents.append(other.endpoint)
         return agents
 
@@ -220,6 +224,23 @@ class CallLedger:
                 )
         return problems
 
+    def served_in_turn(self, expected: Mapping[str, Sequence[str]]) -> list[str]:
+        """Each caller was bridged with these agents in this order (a hold and resume
+        with the same agent counts once): callers whose call was transferred."""
+        problems = []
+        for number, agents in expected.items():
+            found = [c for c in self.callers.values() if c.number == number]
+            if len(found) != 1:
+                problems.append(f"caller {number}: {len(found)} trunk channels on Asterisk")
+                continue
+            bridged = self.bridged_agents(found[0])
+            turns = [a for i, a in enumerate(bridged) if i == 0 or a != bridged[i - 1]]
+            if turns != list(agents):
+                problems.append(
+                    f"served by {turns}, expected {list(agents)}: {self.describe(found[0])}"
+                )
+        return problems
+
     def never_offered(self, numbers: Iterable[str]) -> list[str]:
         """Each of ``numbers`` (callers who hung up while waiting) never rang an agent."""
         problems = []
@@ -232,7 +253,12 @@ class CallLedger:
     def no_agent_with_two_calls(self) -> list[str]:
         """No agent phone ever had two channels at the same time."""
         problems = []
-        agents = {c.endpoint for c in self.channels.values() if c.endpoint != "trunk"}
+        # Local/ channels come in pairs (;1 and ;2) for an Atxfer: not phones.
+        agents = {
+            c.endpoint
+            for c in self.channels.values()
+            if c.endpoint != "trunk" and not c.name.startswith("Local/")
+        }
         for agent in sorted(agents):
             chans = self.agent_channels(agent)
             for a, b in itertools.pairwise(chans):
@@ -243,13 +269,17 @@ class CallLedger:
                     )
         return problems
 
-    def ended_by_parties(self) -> list[str]:
-        """Every caller's call ended by a BYE from the caller or from the agent it talked to."""
+    def ended_by_parties(self, exempt: Iterable[str] = ()) -> list[str]:
+        """Every caller's call ended by a BYE from the caller or from the agent it talked
+        to; ``exempt``: callers an agent hung up from the console (the product's Hangup)."""
+        skip = set(exempt)
         return [
             f"ended by nobody's BYE (the product or Asterisk hung it up, cause "
             f"{c.channel.hangup_cause}): {self.describe(c)}"
             for c in self.callers.values()
-            if c.channel.hung_up is not None and self.hung_up_by(c) == "nobody"
+            if c.channel.hung_up is not None
+            and self.hung_up_by(c) == "nobody"
+            and c.number not in skip
         ]
 
     def never_taken_from_a_ringing_phone(self) -> list[str]:

@@ -250,3 +250,7 @@ class ContactCenter:
         code, reply = self._request("GET", "/api/v1/agents/me/state", token=self.tokens[extension])
         assert code == 200, f"GET state of {extension}: {code} {reply}"
         return dict(reply)
+
+    def request(self, method: str, path: str, body: Any = None, *, token: str) -> tuple[int, Any]:
+        """One API request with a bearer token: the status and the decoded body."""
+        return self._request(method, path, body, token=token)

@@ -15,22 +15,26 @@ from agent_ui.hub.messages import (
     SERVER_MESSAGES,
     AgentStateUpdate,
     AgentStatus,
+    CallSummary,
+    CallUpdate,
     ContactSummary,
     ContactUpdate,
     Offer,
     OfferView,
     ResumePoint,
     Subscribed,
+    TransferView,
     Unsubscribed,
     encode,
     server_decoder,
 )
 from contact_center.services import Services
+from cti.events import CallChanged, CallDirection
 from tests.agent_ui.conftest import Caller
 from tests.agent_ui.hub.conftest import Connect, enqueue, ready
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "hub.md"
-PARTS = (ResumePoint, AgentStatus, OfferView, ContactSummary)
+PARTS = (ResumePoint, AgentStatus, OfferView, ContactSummary, TransferView, CallSummary)
 
 
 def _name(struct: type[msgspec.Struct]) -> str:
@@ -59,6 +63,10 @@ async def test_given_a_day_in_the_console_then_every_server_message_type_is_sent
     await wall.until(ContactUpdate)
     await routed.routing.not_ready(str(agent.user_id), "lunch")
     await desk.until(AgentStateUpdate)
+    # The CTI's view of a call reaches the agent whose phone has it.
+    await routed.bus.publish([_call_changed(str(agent.user_id))])
+    call = await desk.until(CallUpdate)
+    assert call.transfer is not None and call.transfer.target == {"queue": "sales"}
     await wall.send({"type": "unsubscribe", "topic": "queue:support"})
     await wall.until(Unsubscribed)
     await desk.send({"type": "hello"})
@@ -69,6 +77,22 @@ async def test_given_a_day_in_the_console_then_every_server_message_type_is_sent
     # Each decoded message encodes back to what the schema decodes again.
     for message in desk.received + wall.received:
         assert server_decoder.decode(encode(message)) == message
+
+
+def _call_changed(agent_id: str) -> CallChanged:
+    return CallChanged(
+        at=1.0,
+        server="pbx1",
+        call_id="pbx1:1795392925.1",
+        state="talking",
+        direction=CallDirection.INBOUND,
+        held=False,
+        recording=True,
+        transfer={"mode": "blind", "target": {"queue": "sales"}, "state": "queued"},
+        agent_id=agent_id,
+        caller_number="+442079460018",
+        queue="support",
+    )
 
 
 def _documented() -> dict[str, set[str]]:
