@@ -27,6 +27,8 @@ from agent_ui.endpoint import ADMINS, AGENTS, ANY_USER, PUBLIC, SUPERVISORS, End
 from agent_ui.pages import console as console_page
 from agent_ui.pages import customers as customer_pages
 from agent_ui.pages import home, login, static
+from agent_ui.pages import reports as reports_page
+from agent_ui.pages import wallboard as wallboard_page
 from agent_ui.schemas import (
     AgentRoutingUpdate,
     AgentStateChange,
@@ -389,4 +391,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/console", console_page.console, AGENTS | SUPERVISORS,
              "Agent console: state, offers with screen-pop, call controls, wrap-up", "pages",
              response={"type": "string"}, media_type="text/html"),
+    # -- the supervisors' wallboard and reports ---------------------------------------------
+    Endpoint("GET", "/wallboard", wallboard_page.wallboard, SUPERVISORS,
+             "Wallboard: live queues and agents, charts, staffing what-if, supervisor "
+             "actions (?kiosk=1: read-only, large type)", "pages",
+             response={"type": "string"}, media_type="text/html"),
+    Endpoint("GET", "/reports", reports_page.reports, SUPERVISORS,
+             "Reports: contacts per queue, agent or channel, per day or hour; chart, CSV",
+             "pages", response={"type": "string"}, media_type="text/html"),
 )  # fmt: skip
