@@ -9,11 +9,14 @@ definitions of docs/metrics.md, computed on the server.
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from aiohttp import web
 
 from agent_ui.pages import gettext_for, render_page
 from agent_ui.request_state import services_of
-from contact_center.accounts import Role
+from routing.settings import parse_routing_settings
 
 REPORTS_PATH = "/api/v1/reports/contacts"
 
@@ -21,19 +24,18 @@ REPORTS_PATH = "/api/v1/reports/contacts"
 async def reports(request: web.Request) -> web.StreamResponse:
     services = services_of(request)
     _ = gettext_for(request)
-    agents = [
-        {"id": u.id, "name": u.display_name or u.username}
-        for u in await services.accounts.list_users(include_disabled=True)
-        if u.role is Role.AGENT
-    ]
+    routing = parse_routing_settings(dict(services.settings.routing))
+    # Reports count days of [routing] timezone: "today" is that zone's, not the browser's.
+    today = dt.datetime.fromtimestamp(services.clock(), ZoneInfo(routing.timezone)).date()
     return render_page(
         request,
         "reports.html",
         page_data={
             "reports_path": REPORTS_PATH,
-            "agents": agents,
-            "queues": sorted(dict(services.settings.routing).get("queues", {})),
-            "server_time": services.clock(),
+            "today": today.isoformat(),
+            "timezone": routing.timezone,
         },
         title=_("Reports"),
+        today=today.isoformat(),
+        timezone=routing.timezone,
     )
