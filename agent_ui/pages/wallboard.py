@@ -13,8 +13,6 @@ no action buttons, reconnecting by itself.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from agent_ui.pages import gettext_for, render_page
