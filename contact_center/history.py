@@ -50,6 +50,8 @@ class InteractionRecorder:
         self.profiles = profiles
         self._queue: asyncio.Queue[DomainEvent] = asyncio.Queue(max_pending)
         self._task: asyncio.Task[None] | None = None
+        # Calls on hold now: call id -> when the hold began.
+        self._held_since: dict[str, float] = {}
         self.applied = 0
         self.failed = 0
         self.overflowed = 0
@@ -125,11 +127,20 @@ class InteractionRecorder:
                 await self.profiles.update_interaction(
                     found["id"], {"ended_at": found["ended_at"] or data["at"], "status": "closed"}
                 )
+        elif name == "contact.wrap_up_started":
+            await self._conversation_ended(data)
+        elif name == "contact.wrap_up_ended":
+            await self.profiles.update_contact(data["contact_id"], {"wrap_up_ended_at": data["at"]})
+        elif name == "call.held":
+            self._held_since[data["call_id"]] = data["at"]
+        elif name == "call.resumed":
+            await self._hold_ended(data["call_id"], data["at"])
         elif name in ("call.recording_started",):
             await self.profiles.update_contact(
                 self.voice_prefix + data["call_id"], {}, add_refs={"recordings": data["file"]}
             )
         elif name == "call.hung_up":
+            await self._hold_ended(data["call_id"], data["at"])
             contact_id = self.voice_prefix + data["call_id"]
             found = await self.profiles.interaction_for_contact(contact_id)
             if found is None:
@@ -206,6 +217,32 @@ class InteractionRecorder:
                 closed,
                 data["server"],
             )
+
+    async def _conversation_ended(self, data: dict[str, Any]) -> None:
+        """Wrap-up starts when the conversation ends: the end of talk for handle time
+        (a call's own end, from call.hung_up, is kept when it came first)."""
+        found = await self.profiles.interaction_for_contact(data["contact_id"])
+        if found is not None and found["ended_at"] is None:
+            await self.profiles.update_interaction(found["id"], {"ended_at": data["at"]})
+
+    async def _hold_ended(self, call_id: str, at: float) -> None:
+        """Add a finished hold (call.held .. call.resumed or the hang-up) to the call's
+        hold time (docs/metrics.md: part of the handle time)."""
+        since = self._held_since.pop(call_id, None)
+        if since is None:
+            return
+        async with self.profiles.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(interactions.c.id, interactions.c.hold_seconds).where(
+                        interactions.c.contact_id == self.voice_prefix + call_id
+                    )
+                )
+            ).first()
+        if row is None:
+            return
+        held = float(row.hold_seconds or 0.0) + max(0.0, at - since)
+        await self.profiles.update_interaction(row.id, {"hold_seconds": round(held, 3)})
 
     async def _with_agent(self, data: dict[str, Any], changes: dict[str, Any]) -> None:
         user_id = agent_user_id(data["agent_id"])

@@ -132,6 +132,29 @@ class ConsoleSettings(_Section):
     send_queue_messages: int = Field(256, ge=8, le=100_000)
 
 
+class MetricsSettings(_Section):
+    """Metric definitions that are choices (docs/metrics.md)."""
+
+    # First-contact resolution: a resolved contact whose customer comes back within
+    # this many days was not resolved the first time.
+    fcr_days: float = Field(7.0, ge=0.0, le=365.0)
+    # Short abandons (under the queue's short_abandon_seconds) leave the abandon rate.
+    exclude_short_abandons: bool = True
+
+
+class WallboardSettings(_Section):
+    """The live supervisor wallboard (contact_center/wallboard.py, docs/hub.md)."""
+
+    # At most one board this often while things change, and one at least this often.
+    push_seconds: float = Field(0.25, ge=0.05, le=60.0)
+    refresh_seconds: float = Field(5.0, ge=0.5, le=3600.0)
+    # The charts: hours shown and seconds between two points.
+    series_hours: float = Field(4.0, gt=0.0, le=48.0)
+    series_step_seconds: float = Field(300.0, ge=10.0, le=3600.0)
+    # Team name -> usernames, for the agent table's filter.
+    teams: dict[str, list[str]] = Field(default_factory=dict)
+
+
 class TierRule(_Section):
     name: str = Field(min_length=1, max_length=40)
     min_spend: float = Field(0, ge=0)
@@ -227,6 +250,8 @@ class Settings(_Section):
     value: ValueSettings = ValueSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
     logging: LoggingSettings = LoggingSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    wallboard: WallboardSettings = WallboardSettings()
     # Free-form sections owned by other packages (e.g. [routing]) are validated there.
     routing: dict[str, Any] = Field(default_factory=dict)
 

@@ -206,6 +206,12 @@ class QueueStatistics(Command, frozen=True, kw_only=True, tag="queue_statistics"
     read_only: ClassVar[bool] = True
 
 
+class DescribeFloor(Command, frozen=True, kw_only=True, tag="describe_floor"):
+    """Every agent with their state and the contacts they hold (the wallboard)."""
+
+    read_only: ClassVar[bool] = True
+
+
 def fires_timers_first(command: Command) -> bool:
     """Whether a backend fires due timers before applying ``command`` (all but queries
     and FireTimers itself, whose own events the caller wants to see)."""

@@ -262,6 +262,7 @@ class RoutingEngine:
             cmd.DescribeContact: self._describe_contact,
             cmd.DescribeAgent: self._describe_agent,
             cmd.QueueStatistics: self._queue_statistics,
+            cmd.DescribeFloor: self._describe_floor,
         }
 
     # ------------------------------------------------------------------ public API
@@ -1892,6 +1893,40 @@ class RoutingEngine:
                 "agents": dict(self._agent_counts[name].counts),
             }
         return {"at": self.now, "queues": queues}
+
+    def _describe_floor(self, _c: cmd.DescribeFloor, _events: list[DomainEvent]) -> dict[str, Any]:
+        agents: list[dict[str, Any]] = []
+        for agent in self._agents.values():
+            held: list[dict[str, Any]] = []
+            for contact_id in agent.active:
+                contact = self._contacts.get(contact_id)
+                if contact is None:
+                    continue
+                since = contact.connected_at if contact.connected_at is not None else None
+                if since is None:
+                    since = contact.offered_at
+                held.append(
+                    {
+                        "contact_id": contact_id,
+                        "channel": str(contact.channel),
+                        "queue": contact.queue,
+                        "state": str(contact.state),
+                        "customer_id": contact.customer.customer_id,
+                        "since": since,
+                    }
+                )
+            agents.append(
+                {
+                    "agent_id": agent.agent_id,
+                    "name": agent.name,
+                    "state": str(agent.state),
+                    "reason": agent.reason,
+                    "state_seconds": to_milliseconds(self.now - agent.state_since),
+                    "queues": list(agent.queue_order),
+                    "contacts": held,
+                }
+            )
+        return {"at": self.now, "agents": agents}
 
     # ------------------------------------------------------------------ checks for tests
 

@@ -219,3 +219,9 @@ class RoutingService:
         result = await self.run(cmd.QueueStatistics())
         value: dict[str, Any] = result.value
         return value
+
+    async def describe_floor(self) -> dict[str, Any]:
+        """Every agent: state, reason, time in state, queues and the contacts held."""
+        result = await self.run(cmd.DescribeFloor())
+        value: dict[str, Any] = result.value
+        return value

@@ -97,6 +97,16 @@ class DispositionSettings(_Model):
     resolved: bool = False
 
 
+class QueueAlerts(_Model):
+    """Wallboard colours: [amber, red] per figure (service level: below them; docs/metrics.md).
+    None: the default for that figure."""
+
+    waiting: tuple[float, float] | None = None
+    longest_wait_seconds: tuple[float, float] | None = None
+    service_level_percent: tuple[float, float] | None = None
+    abandon_rate_percent: tuple[float, float] | None = None
+
+
 class QueueSettings(_Model):
     channels: tuple[Channel, ...] = Field(min_length=1)
     skills: dict[str, int] = Field(default_factory=dict)
@@ -116,6 +126,10 @@ class QueueSettings(_Model):
     dispositions: tuple[DispositionSettings, ...] = ()
     # Whether saving a wrap-up needs one of them.
     disposition_required: bool = False
+    # Metrics (docs/metrics.md): shorter abandons are not counted against the queue
+    # (None: [routing] short_abandon_seconds); when wallboard cells turn amber and red.
+    short_abandon_seconds: float | None = Field(None, ge=0)
+    alerts: QueueAlerts = QueueAlerts()
 
     @field_validator("skills")
     @classmethod

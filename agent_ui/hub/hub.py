@@ -45,13 +45,14 @@ from agent_ui.hub.messages import (
 )
 from agent_ui.hub.presence import Presence
 from agent_ui.hub.streams import Connection, Entry, UserStream
-from agent_ui.hub.topics import authorise, personal_topics
+from agent_ui.hub.topics import WALLBOARD, authorise, personal_topics
 from contact_center.accounts import Role, User
 from contact_center.errors import AppError
 
 if TYPE_CHECKING:
     from contact_center.services import Services
     from contact_center.settings import ConsoleSettings
+    from contact_center.wallboard import Wallboard
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ class Payloads(Protocol):
 
     async def holds_customer(self, user: User, customer_id: str) -> bool: ...
 
+    def board_frame(self) -> bytes | None: ...
+
 
 class Hub:
     def __init__(
@@ -95,6 +98,8 @@ class Hub:
         # None: no background upkeep (tests call tick() themselves).
         self.tick_seconds = tick_seconds
         self.payloads: Payloads | None = None
+        # Computes (on one node) and keeps the live wallboard (contact_center/wallboard.py).
+        self.wallboard: Wallboard | None = None
         self.node = secrets.token_hex(4)
         self.streams: dict[int, UserStream] = {}
         self.watchers: dict[str, set[UserStream]] = {}
@@ -119,6 +124,9 @@ class Hub:
         self.accepting = True
         if self.payloads is not None:
             await self.payloads.start()
+        if self.wallboard is not None:
+            self.wallboard.watched = lambda: bool(self.watchers.get(WALLBOARD))
+            await self.wallboard.start()
         if self.tick_seconds is not None and self._ticker is None:
             self._ticker = asyncio.create_task(self._tick_forever(), name="hub-upkeep")
         self.services.health["hub"] = self._health
@@ -147,6 +155,8 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+        if self.wallboard is not None:
+            await self.wallboard.stop()
         if self.payloads is not None:
             await self.payloads.stop()
         for task in list(self._builds):
@@ -176,6 +186,21 @@ class Hub:
 
             stream.add(topic, message.at, frame_of=frame_of)
             self._bound(stream)
+
+    def push_state(self, topic: str, frame: bytes) -> None:
+        """Send ``frame`` to every tab watching ``topic``, outside the numbered streams:
+        a state that replaces the one before (the wallboard), not an event to resume."""
+        for stream in list(self.watchers.get(topic, ())):
+            for connection in list(stream.connections):
+                if topic in connection.topics:
+                    connection.push(frame)
+
+    def _board_frame(self, topics: set[str]) -> bytes | None:
+        if WALLBOARD not in topics or self.payloads is None:
+            return None
+        if self.wallboard is not None:
+            self.wallboard.poke()
+        return self.payloads.board_frame()
 
     def publish_built(self, topic: str, at: float, build: MessageBuilder) -> None:
         """Like :meth:`publish` for a message built per user, later (an offer and its
@@ -286,6 +311,9 @@ class Hub:
         else:
             self.counters["snapshots"] += 1
             first.append(encode(await self._snapshot(user, topics, seq)))
+        board = self._board_frame(topics)
+        if board is not None:
+            first.append(board)
         connection.push_first(first)
         connection.start()
         for entry in stream.pending_builds():
@@ -315,6 +343,9 @@ class Hub:
         stream.watch(connection, topic)
         self._reindex(stream, before)
         connection.push(encode(Subscribed(topic=topic, seq=stream.seq)))
+        board = self._board_frame({topic})
+        if board is not None:
+            connection.push(board)
 
     def unsubscribe(self, connection: Connection, topic: str) -> None:
         stream = connection.stream

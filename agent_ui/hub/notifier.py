@@ -17,6 +17,7 @@ agent.state_changed      ``agent_state``                            ``agent:<age
 call.changed (the CTI's  ``call``                                   ``agent:<agent>`` and
 view of a call, after                                               ``agent:<previous agent>``,
 Asterisk's events)                                                  ``queue:<queue>``
+wallboard.updated        ``board`` (not numbered: a state)          ``wallboard``
 =======================  =========================================  ===========================
 
 It subscribes to the event bus, so on several nodes each one hears every event and
@@ -37,6 +38,8 @@ import msgspec
 from agent_ui.hub.messages import (
     AgentStateUpdate,
     AgentStatus,
+    Board,
+    BoardView,
     CallSummary,
     CallUpdate,
     ContactSummary,
@@ -45,8 +48,16 @@ from agent_ui.hub.messages import (
     OfferView,
     Snapshot,
     TransferView,
+    encode,
 )
-from agent_ui.hub.topics import AGENTS, agent_topic, customer_topic, is_supervising, queue_topic
+from agent_ui.hub.topics import (
+    AGENTS,
+    WALLBOARD,
+    agent_topic,
+    customer_topic,
+    is_supervising,
+    queue_topic,
+)
 from contact_center.accounts import Role, User
 from contact_center.bus import Subscription
 from contact_center.domain.events import DomainEvent
@@ -99,8 +110,12 @@ class Notifier:
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._dropped = 0
+        self._board: bytes | None = None
 
     async def start(self) -> None:
+        wallboard = self.hub.wallboard
+        if wallboard is not None and self.board not in wallboard.listeners:
+            wallboard.listeners.append(self.board)
         bus = self.services.bus
         if bus is None or self._task is not None:
             return
@@ -134,6 +149,17 @@ class Notifier:
                 # A backlog is read without suspending: let the tabs' writers send
                 # between events, so a burst does not pile up in their queues.
                 await asyncio.sleep(0)
+
+    # -- the wallboard ------------------------------------------------------------------
+
+    def board(self, board: BoardView) -> None:
+        """A new board (from whichever node computed it): to every tab watching it."""
+        self._board = encode(Board(topic=WALLBOARD, board=board))
+        self.hub.push_state(WALLBOARD, self._board)
+
+    def board_frame(self) -> bytes | None:
+        """The last board, for a tab that starts watching the wallboard."""
+        return self._board
 
     # -- events -> messages ---------------------------------------------------------------
 

@@ -10,6 +10,7 @@ topic                     carries                                        who
 ``customer:<id>``         every step of that customer's contacts         supervisors, admins;
                                                                          an agent holding one
                                                                          of their contacts
+``wallboard``             the live wallboard (``board`` messages)        supervisors, admins
 ========================  =============================================  ==================
 
 An agent's own topic carries screen-pops, each audited as viewed by that agent, so
@@ -25,6 +26,7 @@ from agent_ui.hub.errors import TopicRefused
 from contact_center.accounts import Role, User
 
 AGENTS = "agents"
+WALLBOARD = "wallboard"
 _TOPIC = re.compile(r"^(agent|queue|customer):([A-Za-z0-9_.:@+-]{1,80})$")
 _SUPERVISING = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
@@ -66,10 +68,15 @@ async def authorise(
         if not is_supervising(user):
             raise TopicRefused("topic-forbidden", "only supervisors may watch every agent's state")
         return
+    if topic == WALLBOARD:
+        if not is_supervising(user):
+            raise TopicRefused("topic-forbidden", "only supervisors may watch the wallboard")
+        return
     found = _TOPIC.match(topic)
     if found is None:
         raise TopicRefused(
-            "invalid-topic", "topics are agents, agent:<user id>, queue:<name> or customer:<id>"
+            "invalid-topic",
+            "topics are agents, wallboard, agent:<user id>, queue:<name> or customer:<id>",
         )
     kind, key = found.groups()
     if kind == "agent":

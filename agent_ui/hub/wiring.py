@@ -8,6 +8,7 @@ like every route.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from agent_ui.hub.hub import Hub
 from agent_ui.hub.notifier import Notifier
 from agent_ui.hub.presence import MemoryPresenceStore, Presence, PresenceStore, RedisPresenceStore
 from contact_center.services import Services
+from contact_center.wallboard import Lease, RedisLease, Wallboard
 
 HUB = web.AppKey("agent_ui.hub", Hub)
 HUB_PATH = "/api/v1/hub"
@@ -77,7 +79,20 @@ def build_hub(
         services, settings=settings, presence=presence, clock=clock, tick_seconds=tick_seconds
     )
     hub.payloads = Notifier(hub, services)
+    hub.wallboard = build_wallboard(services, redis_prefix=redis_prefix)
     return hub
+
+
+def build_wallboard(services: Services, *, redis_prefix: str) -> Wallboard:
+    """The wallboard of this node; with Redis, computed by the node holding its lease."""
+    node = secrets.token_hex(4)
+    lease: Lease | None = None
+    if services.settings.redis.url:
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(services.settings.redis.url, max_connections=2)
+        lease = RedisLease(client, prefix=redis_prefix, node=node)
+    return Wallboard(services, lease=lease, node=node)
 
 
 def setup(app: web.Application, services: Services, *, hub: Hub | None, redis_prefix: str) -> Hub:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -143,8 +144,14 @@ interactions = Table(
     # e.g. {"asterisk_linkedid": "1700000000.12", "email_message_id": "<...>"}
     Column("external_ids", JSON, nullable=False),
     Column("external_ref", String(255), nullable=True),
+    # Metrics (docs/metrics.md): seconds on hold during the conversation, when wrap-up
+    # ended, and the customer's satisfaction score (1-5) if they gave one.
+    Column("wrap_up_ended_at", Float, nullable=True),
+    Column("hold_seconds", Float, nullable=False, server_default="0"),
+    Column("csat", SmallInteger, nullable=True),
     Index("ix_interactions_customer_started", "customer_id", "started_at"),
     Index("ix_interactions_external_ref", "external_ref"),
+    Index("ix_interactions_queued_at", "queued_at"),
 )
 
 messages = Table(

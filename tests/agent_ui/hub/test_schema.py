@@ -15,6 +15,7 @@ from agent_ui.hub.messages import (
     SERVER_MESSAGES,
     AgentStateUpdate,
     AgentStatus,
+    Board,
     CallSummary,
     CallUpdate,
     ContactSummary,
@@ -28,13 +29,22 @@ from agent_ui.hub.messages import (
     encode,
     server_decoder,
 )
+from contact_center.board_view import WALLBOARD_PARTS
 from contact_center.services import Services
 from cti.events import CallChanged, CallDirection
 from tests.agent_ui.conftest import Caller
 from tests.agent_ui.hub.conftest import Connect, enqueue, ready
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "hub.md"
-PARTS = (ResumePoint, AgentStatus, OfferView, ContactSummary, TransferView, CallSummary)
+PARTS = (
+    ResumePoint,
+    AgentStatus,
+    OfferView,
+    ContactSummary,
+    TransferView,
+    CallSummary,
+    *WALLBOARD_PARTS,
+)
 
 
 def _name(struct: type[msgspec.Struct]) -> str:
@@ -58,6 +68,8 @@ async def test_given_a_day_in_the_console_then_every_server_message_type_is_sent
     await wall.hello(topics=["agents", "nowhere"])  # welcome, refused, snapshot
     await wall.send({"type": "subscribe", "topic": "queue:support"})
     await wall.next(Subscribed)
+    await wall.send({"type": "subscribe", "topic": "wallboard"})
+    await wall.until(Board)
     await enqueue(routed, "call-1", customer_id=customer["id"])
     await desk.next(Offer)
     await wall.until(ContactUpdate)
