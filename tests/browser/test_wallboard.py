@@ -52,6 +52,7 @@ USERS = {
     "lili": ("supervisor", "李主管", "1902", "zh-CN"),
 }
 AGENT_PHONES = {"alice": "1001", "bob": "1002"}
+TEAMS = {"Blue": ["alice"], "Red": ["bob"]}
 CALLERS = ["+442079460101", "+442079460102", "+442079460103"]
 ROUTING: dict[str, Any] = {
     "not_ready_reasons": ["break", "lunch", "meeting", "training"],
@@ -95,7 +96,8 @@ def floor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleProduct]:
     """The product with two queues, two agents, two supervisors and a simulated PBX."""
     folder: Path = tmp_path_factory.mktemp("wallboard")
     settings = Settings().with_overrides(
-        database={"url": f"sqlite+aiosqlite:///{folder / 'wallboard.db'}"}
+        database={"url": f"sqlite+aiosqlite:///{folder / 'wallboard.db'}"},
+        wallboard={"teams": TEAMS},
     )
     settings = settings.model_copy(update={"routing": ROUTING})
     loop = asyncio.new_event_loop()
@@ -236,6 +238,12 @@ def test_given_calls_arriving_when_agents_take_them_then_the_waiting_count_rises
     assert board.locator(".waiting-table tbody tr").count() == 0
     floor.run(floor.pbx.answer(AGENT_PHONES["bob"]))
     board.wait_for_selector(f"{agent_row('Bob Agent')}[data-activity=busy]", timeout=LONG)
+    # The team filter shows one team's agents.
+    board.select_option("#filter-team", "Red")
+    board.wait_for_selector(f"{agent_row('Alice Agent')}", state="detached")
+    assert board.locator(".agent-table tbody tr").count() == 1
+    board.select_option("#filter-team", "")
+    board.wait_for_selector(agent_row("Alice Agent"))
     # The chart and the staffing panel are there for the voice queues.
     assert board.locator(".chart-figure[data-queue='support'] svg[role=img] title").count() == 1
     assert board.locator(".staffing-queue[data-queue='support']").count() == 1

@@ -70,7 +70,9 @@ function updateFilters() {
   const teams = [...new Set(board.agents.map((agent) => agent.team).filter(Boolean))].sort();
   fillSelect(filterQueue, queues, t("All queues"));
   fillSelect(filterTeam, teams, t("All teams"));
-  filterTeam.disabled = !teams.length;
+  // Teams exist only where [wallboard] teams names them.
+  filterTeam.hidden = !teams.length;
+  $("label[for=filter-team]").hidden = !teams.length;
 }
 
 function visibleAgents() {
@@ -131,7 +133,7 @@ function renderCharts() {
             serviceLevel: point.serviceLevel === null ? null : point.serviceLevel / 100,
           })),
           series: [
-            { key: "waiting", label: t("Waiting"), className: "series-waiting", axis: "left", area: true },
+            { key: "waiting", label: t("Waiting"), className: "series-waiting", axis: "left", area: true, min: 4 },
             { key: "serviceLevel", label: t("Service level"), className: "series-sl", axis: "right", max: 1 },
           ],
           format: {
@@ -165,7 +167,9 @@ function render() {
     replace($("#queue-table"), received ? renderQueueTable(queues) : el("p", { class: "loading" }, t("Waiting for the board…")));
     const agents = visibleAgents();
     renderAgentSummary(agents);
-    replace($("#agent-table"), received ? renderAgentTable(agents, { canAct }) : null);
+    // The team column only where teams are configured ([wallboard] teams).
+    const withTeams = board.agents.some((agent) => agent.team);
+    replace($("#agent-table"), received ? renderAgentTable(agents, { canAct, withTeams }) : null);
     renderWaiting();
   });
   renderCharts();

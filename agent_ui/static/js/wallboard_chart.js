@@ -52,7 +52,7 @@ function path(points) {
 }
 
 // points: [{at, <key>: number|null, ...}] in time order; series: [{key, label, className,
-// axis: "left" | "right", max (optional fixed top)}]; format: {time(at), left(v), right(v)}.
+// axis: "left" | "right", max (optional fixed top), min (optional lowest top), area}]; format: {time(at), left(v), right(v)}.
 export function timeChart({ title, description, points, series, format, width = 420, height = 150 }) {
   const margin = { top: 10, right: 40, bottom: 22, left: 34 };
   const root = frame(width, height, title, description);
@@ -69,7 +69,9 @@ export function timeChart({ title, description, points, series, format, width = 
     if (!mine.length) continue;
     const fixed = mine.find((item) => item.max !== undefined);
     const highest = Math.max(0, ...points.flatMap((point) => mine.map((item) => Number(point[item.key]) || 0)));
-    tops[axis] = fixed ? fixed.max : niceMax(highest);
+    // A floor for the top (min) keeps small counts off fractional ticks: 0, 2, 4.
+    const floor = Math.max(0, ...mine.map((item) => item.min || 0));
+    tops[axis] = fixed ? fixed.max : niceMax(Math.max(highest, floor));
   }
   const y = (axis, value) => margin.top + plotHeight - (Math.min(value, tops[axis]) / tops[axis]) * plotHeight;
 

@@ -120,7 +120,7 @@ function contactLine(contact) {
   );
 }
 
-export function renderAgentTable(agents, { canAct }) {
+export function renderAgentTable(agents, { canAct, withTeams }) {
   if (!agents.length) return el("p", { class: "empty" }, t("No agents match."));
   const head = el(
     "tr",
@@ -131,7 +131,7 @@ export function renderAgentTable(agents, { canAct }) {
     el("th", { scope: "col" }, t("Current contacts")),
     el("th", { scope: "col", class: "number" }, t("Handled today")),
     el("th", { scope: "col", class: "number", title: t("Average handle time today") }, t("AHT today")),
-    el("th", { scope: "col" }, t("Team")),
+    withTeams ? el("th", { scope: "col" }, t("Team")) : null,
     canAct ? el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, t("Actions"))) : null,
   );
   const rows = agents.map((agent) =>
@@ -154,7 +154,7 @@ export function renderAgentTable(agents, { canAct }) {
       el("td", {}, agent.contacts.length ? el("ul", { class: "contact-lines" }, agent.contacts.map(contactLine)) : el("span", { class: "muted" }, "–")),
       el("td", { class: "number" }, formatNumber(agent.handledToday)),
       el("td", { class: "number" }, seconds(agent.ahtToday)),
-      el("td", {}, agent.team || el("span", { class: "muted" }, "–")),
+      withTeams ? el("td", {}, agent.team || el("span", { class: "muted" }, "–")) : null,
       canAct
         ? el(
             "td",
