@@ -141,8 +141,8 @@ function renderCharts() {
             left: (value) => formatNumber(value, { maximumFractionDigits: 0 }),
             right: (value) => formatNumber(value, { style: "percent", maximumFractionDigits: 0 }),
           },
-          width: kiosk ? 520 : 420,
-          height: kiosk ? 170 : 150,
+          width: kiosk ? 360 : 420,
+          height: kiosk ? 160 : 150,
         }),
       );
     }),

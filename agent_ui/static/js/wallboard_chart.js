@@ -41,7 +41,7 @@ function frame(width, height, title, description) {
 export function niceMax(value) {
   if (!(value > 0)) return 1;
   const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 5, 10]) {
+  for (const step of [1, 2, 4, 5, 10]) {
     if (value <= step * power) return step * power;
   }
   return 10 * power;
