@@ -299,3 +299,38 @@ class CallDial(Strict):
 
 class CallMonitor(Strict):
     mode: Literal["listen", "whisper", "barge"]
+
+
+# -- wallboard, supervisor actions, contact reports ----------------------------------------
+
+
+class ContactMove(Strict):
+    # Exactly one: the queue to move the waiting contact to, or the agent to offer it to.
+    queue: Text64 | None = None
+    agent_id: Text64 | None = None
+
+
+class ContactPriority(Strict):
+    priority: Annotated[int, Field(ge=-1000, le=1000)]
+
+
+class StaffingWhatIf(Strict):
+    queue: Text64
+    channel: Literal["voice", "chat", "email"] = "voice"
+    # Each replaces the live value when given.
+    arrival_rate_per_hour: Annotated[float, Field(ge=0, le=1_000_000)] | None = None
+    aht_seconds: Annotated[float, Field(gt=0, le=86_400)] | None = None
+    target_service_level: Annotated[float, Field(gt=0, le=100)] | None = None
+    target_seconds: Annotated[float, Field(gt=0, le=86_400)] | None = None
+    agents: Annotated[int, Field(ge=1, le=5_000)] | None = None
+
+
+class ContactsReportQuery(Strict):
+    # Days of [routing] timezone, YYYY-MM-DD, both included.
+    from_: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")] = Field(
+        alias="from"
+    )
+    to: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    group_by: Literal["queue", "agent", "channel"] = "queue"
+    interval: Literal["day", "hour"] = "day"
+    format: Literal["json", "csv"] = "json"

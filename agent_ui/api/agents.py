@@ -14,6 +14,7 @@ import logging
 
 from aiohttp import web
 
+from agent_ui.api.supervision import require_agent_in_scope
 from agent_ui.middlewares import json_response
 from agent_ui.request_state import body_of, path_id, principal_of, services_of
 from agent_ui.schemas import AgentRoutingUpdate, AgentStateChange
@@ -50,9 +51,15 @@ async def set_agent_state(request: web.Request) -> web.StreamResponse:
     body = body_of(request, AgentStateChange)
     user = await services.accounts.get_user(path_id(request, "user_id"))
     supervisor = principal_of(request).user
-    return json_response(
-        await change_agent_state(services, user, body.state, body.reason, by=supervisor)
+    await require_agent_in_scope(services, supervisor, user)
+    changed = await change_agent_state(services, user, body.state, body.reason, by=supervisor)
+    # The agent's console hears it as an agent_state message with by "supervisor".
+    await services.profiles.record_audit(
+        supervisor.actor,
+        "agent.state_forced",
+        details={"user_id": user.id, "state": body.state, "reason": body.reason},
     )
+    return json_response(changed)
 
 
 async def get_agent_routing(request: web.Request) -> web.StreamResponse:
