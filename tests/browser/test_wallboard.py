@@ -247,7 +247,20 @@ def test_given_calls_arriving_when_agents_take_them_then_the_waiting_count_rises
     # The chart and the staffing panel are there for the voice queues.
     assert board.locator(".chart-figure[data-queue='support'] svg[role=img] title").count() == 1
     assert board.locator(".staffing-queue[data-queue='support']").count() == 1
+    # The staffing what-if answers at once for figures the supervisor types in.
+    board.fill("#staffing-arrival-support", "120")
+    board.fill("#staffing-aht-support", "240")
+    board.wait_for_selector(
+        ".staffing-queue[data-queue='support'] .staffing-options tr.is-needed", timeout=LONG
+    )
+    needed = board.locator(".staffing-queue[data-queue='support'] .staffing-needed").inner_text()
+    assert needed.isdigit() and int(needed) >= 9  # 8 erlangs at 80% in 20 s
+    assert (
+        "What-if"
+        in board.locator(".staffing-queue[data-queue='support'] .staffing-note").inner_text()
+    )
     shot(board, "wallboard-02-agents-busy")
+    board.click(".staffing-queue[data-queue='support'] [data-action=staffing-reset]")
     board.set_viewport_size(KIOSK)
     shot(board, "wallboard-03-agents-busy-1920")
 
@@ -297,6 +310,19 @@ def test_given_a_waiting_call_when_the_supervisor_moves_it_then_it_waits_in_the_
     row = board.locator(".waiting-table tbody tr").first
     row.wait_for(timeout=LONG)
     assert row.get_attribute("data-queue") == "support"
+    # Its priority first, then why it is where it is (no agent was free to choose).
+    row.locator("[data-action=priority]").click()
+    board.fill("#priority-value", "7")
+    board.click("[data-action=priority-submit]")
+    board.wait_for_selector("#action-dialog:not([open])", state="attached", timeout=LONG)
+    board.wait_for_function(
+        "() => (document.querySelector('.waiting-table tbody tr td:nth-child(5)') || {})"
+        ".textContent === '7'",
+        timeout=LONG,
+    )
+    row.locator("[data-action=explain]").click()
+    board.wait_for_selector("#action-dialog[open] .empty, #action-dialog[open] .explanation")
+    board.keyboard.press("Escape")
     row.locator("[data-action=move]").click()
     board.wait_for_selector("#action-dialog[open]")
     board.select_option("#move-kind", "queue")
