@@ -325,6 +325,14 @@ def test_given_a_waiting_call_when_the_supervisor_moves_it_then_it_waits_in_the_
     board.keyboard.press("Escape")
     row.locator("[data-action=move]").click()
     board.wait_for_selector("#action-dialog[open]")
+    # Bob is not ready: the router refuses, the dialog says why and nothing moves.
+    board.select_option("#move-kind", "agent")
+    board.select_option("#move-agent", label="Bob Agent")
+    board.click("[data-action=move-submit]")
+    board.wait_for_selector("#action-error:not([hidden])", timeout=LONG)
+    assert "Could not move the contact" in board.locator("#action-error").inner_text()
+    assert board.locator("#action-dialog[open]").count() == 1
+    shot(board, "wallboard-05-move-refused")
     board.select_option("#move-kind", "queue")
     board.select_option("#move-queue", "sales")
     shot(board, "wallboard-05-move-dialog")

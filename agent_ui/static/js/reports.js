@@ -134,6 +134,9 @@ function table(rows, { groupBy, reasons, withPeriod, caption }) {
 function chart(rows, groupBy) {
   // Contacts per period, every group together: offered, answered, abandoned.
   const periods = [...new Set(rows.map((row) => row.period))].sort();
+  // Hours of a single day are labelled by the hour alone.
+  const oneDay = new Set(periods.map((period) => period.slice(0, 10))).size === 1;
+  const short = (period) => (oneDay && period.length > 10 ? period.slice(11) : periodLabel(period));
   const sum = (period, key) => rows.filter((row) => row.period === period).reduce((total, row) => total + (Number(row[key]) || 0), 0);
   const series = [
     { label: t("Offered"), className: "series-offered", values: periods.map((period) => sum(period, "offered")) },
@@ -159,7 +162,7 @@ function chart(rows, groupBy) {
         answered: formatNumber(total(series[1].values)),
         abandoned: formatNumber(total(series[2].values)),
       }),
-      categories: periods.map(periodLabel),
+      categories: periods.map(short),
       series,
       format: (value) => formatNumber(value, { maximumFractionDigits: 0 }),
     }),

@@ -84,7 +84,7 @@ export class ActionDialog {
   async run(button, work, { done, failed, keepOpen }) {
     if (this.busy) return;
     this.busy = true;
-    const buttons = [...this.body.querySelectorAll("button")];
+    const buttons = [...this.body.querySelectorAll("button")].filter((each) => !each.disabled);
     for (const each of buttons) each.disabled = true;
     this.error.hidden = true;
     try {
@@ -118,6 +118,9 @@ export class ActionDialog {
     const ready = el("button", { type: "button", class: "button button-ready", "data-action": "force-ready" }, t("Ready"));
     const notReady = el("button", { type: "button", class: "button button-not-ready", "data-action": "force-not-ready" }, t("Not ready"));
     const offline = el("button", { type: "button", class: "button button-danger", "data-action": "force-offline" }, t("Log out"));
+    // What the agent already is cannot be asked again (a not-ready reason can change).
+    ready.disabled = agent.state === "ready";
+    offline.disabled = agent.state === "offline";
     ready.addEventListener("click", () => setState(ready, { state: "ready" }, t("{name} is ready.", { name: agent.name })));
     notReady.addEventListener("click", () =>
       setState(notReady, { state: "not_ready", reason: reason.value }, t("{name} is not ready.", { name: agent.name })),

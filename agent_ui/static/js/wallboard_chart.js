@@ -131,11 +131,13 @@ export function barChart({ title, description, categories, series, format, width
   }
   root.append(grid);
   const slot = plotWidth / Math.max(categories.length, 1);
-  const barWidth = Math.max(2, (slot * 0.8) / Math.max(series.length, 1));
+  // Bars no wider than 36 units: one period alone is not a wall of colour.
+  const barWidth = Math.min(36, Math.max(2, (slot * 0.8) / Math.max(series.length, 1)));
+  const groupWidth = barWidth * series.length;
   // Label every category when they fit, else every n-th.
   const labelEvery = Math.max(1, Math.ceil(categories.length / Math.max(1, Math.floor(plotWidth / 70))));
   categories.forEach((category, index) => {
-    const left = margin.left + index * slot + slot * 0.1;
+    const left = margin.left + index * slot + (slot - groupWidth) / 2;
     series.forEach((item, seriesIndex) => {
       const value = Number(item.values[index]) || 0;
       const barHeight = (value / top) * plotHeight;
@@ -153,7 +155,7 @@ export function barChart({ title, description, categories, series, format, width
         x: (margin.left + index * slot + slot / 2).toFixed(1),
         y: height - margin.bottom + 16,
         "text-anchor": "middle",
-      }, category.length > 14 ? `${category.slice(0, 13)}…` : category));
+      }, category.length > 16 ? `${category.slice(0, 15)}…` : category));
     }
   });
   return root;
