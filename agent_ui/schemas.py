@@ -323,6 +323,8 @@ class StaffingWhatIf(Strict):
     target_service_level: Annotated[float, Field(gt=0, le=100)] | None = None
     target_seconds: Annotated[float, Field(gt=0, le=86_400)] | None = None
     agents: Annotated[int, Field(ge=1, le=5_000)] | None = None
+    # Callers' mean patience: Erlang A with it (default: the board's, if it has one).
+    patience_seconds: Annotated[float, Field(gt=0, le=86_400)] | None = None
 
 
 class ContactsReportQuery(Strict):

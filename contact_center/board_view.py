@@ -105,7 +105,8 @@ class QueueSeries(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 
 class StaffingView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Agents needed for a voice queue's target at the current load (Erlang C)."""
+    """Agents needed for a voice queue's target at the current load (Erlang C, or
+    Erlang A when today's abandons tell the callers' patience)."""
 
     queue: str
     channel: str
@@ -117,6 +118,10 @@ class StaffingView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     agents_needed: int | None
     service_level_now_percent: float | None
     model: str | None
+    # Erlang A: the callers' mean patience from today's abandons, and the share the
+    # model expects to abandon with agents_now (None under Erlang C).
+    patience_seconds: float | None = None
+    abandon_now_percent: float | None = None
 
 
 class BoardView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -10,11 +10,11 @@ and by queue, agent or channel. Every figure itself comes from ``metrics.Tally``
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 
@@ -46,6 +46,40 @@ def thresholds_of(routing: Mapping[str, Any]) -> Callable[[str], Thresholds]:
     return lambda queue: found.get(queue, fallback)
 
 
+_RECORD_COLUMNS = (
+    interactions.c.queue,
+    interactions.c.channel,
+    interactions.c.agent_id,
+    interactions.c.customer_id,
+    interactions.c.queued_at,
+    interactions.c.answered_at,
+    interactions.c.ended_at,
+    interactions.c.wrap_up_ended_at,
+    interactions.c.hold_seconds,
+    interactions.c.disposition,
+    interactions.c.resolved,
+    interactions.c.csat,
+)
+
+
+def _record(row: Any, next_contact_at: float | None = None) -> ContactRecord:
+    return ContactRecord(
+        queue=row[0] or "",
+        channel=row[1],
+        agent_id=None if row[2] is None else str(row[2]),
+        customer_id=row[3],
+        queued_at=row[4],
+        answered_at=row[5],
+        ended_at=row[6],
+        wrap_up_ended_at=row[7],
+        hold_seconds=row[8] or 0.0,
+        abandoned=row[9] == "abandoned" and row[5] is None,
+        resolved=bool(row[10]),
+        csat=row[11],
+        next_contact_at=next_contact_at,
+    )
+
+
 async def load_records(
     engine: AsyncEngine, start: float, end: float, *, next_contacts: bool = False
 ) -> list[ContactRecord]:
@@ -53,20 +87,7 @@ async def load_records(
     customer's next contact started (first-contact resolution; an indexed look-up per
     row, so only reports ask for it)."""
     i = interactions
-    columns: list[Any] = [
-        i.c.queue,
-        i.c.channel,
-        i.c.agent_id,
-        i.c.customer_id,
-        i.c.queued_at,
-        i.c.answered_at,
-        i.c.ended_at,
-        i.c.wrap_up_ended_at,
-        i.c.hold_seconds,
-        i.c.disposition,
-        i.c.resolved,
-        i.c.csat,
-    ]
+    columns: list[Any] = list(_RECORD_COLUMNS)
     if next_contacts:
         later = aliased(interactions)
         columns.append(
@@ -80,24 +101,23 @@ async def load_records(
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(statement)).all()
-    return [
-        ContactRecord(
-            queue=row[0] or "",
-            channel=row[1],
-            agent_id=None if row[2] is None else str(row[2]),
-            customer_id=row[3],
-            queued_at=row[4],
-            answered_at=row[5],
-            ended_at=row[6],
-            wrap_up_ended_at=row[7],
-            hold_seconds=row[8] or 0.0,
-            abandoned=row[9] == "abandoned" and row[5] is None,
-            resolved=bool(row[10]),
-            csat=row[11],
-            next_contact_at=row[12] if next_contacts else None,
-        )
-        for row in rows
-    ]
+    return [_record(row, row[12] if next_contacts else None) for row in rows]
+
+
+async def load_changed_records(
+    engine: AsyncEngine, since: float, *, after_id: int, again: Collection[int]
+) -> list[tuple[int, bool, ContactRecord]]:
+    """(id, still open, record) of the contacts queued since ``since`` that are new
+    (id above ``after_id``), still open, or in ``again`` (open at the last look). A
+    closed contact's record no longer changes, so a caller can keep it."""
+    i = interactions
+    statement = select(i.c.id, i.c.status, *_RECORD_COLUMNS).where(
+        i.c.queued_at >= since,
+        or_(i.c.id > after_id, i.c.status == "open", i.c.id.in_(sorted(again))),
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(statement)).all()
+    return [(row[0], row[1] == "open", _record(row[2:])) for row in rows]
 
 
 async def load_state_changes(engine: AsyncEngine, start: float, end: float) -> list[StateChange]:

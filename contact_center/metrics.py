@@ -110,6 +110,9 @@ class Tally:
     abandoned: int = 0
     short_abandoned: int = 0
     wait_sum: float = 0.0
+    # Waits of the counted (not short) abandons: with wait_sum, the time callers spent
+    # waiting, for the patience estimate of staffing (Erlang A).
+    abandoned_wait_sum: float = 0.0
     handled: int = 0
     handle_sum: float = 0.0
     hold_sum: float = 0.0
@@ -140,6 +143,8 @@ class Tally:
             self.abandoned += 1
             if record.is_short_abandon(limits):
                 self.short_abandoned += 1
+            elif wait is not None:
+                self.abandoned_wait_sum += wait
         if record.csat is not None:
             self.csat_sum += record.csat
             self.csat_count += 1
@@ -173,6 +178,17 @@ class Tally:
     @property
     def fcr_percent(self) -> float | None:
         return _percent(self.resolved_first_time, self.answered)
+
+    @property
+    def patience_seconds(self) -> float | None:
+        """Mean patience of waiting callers (exponential model, maximum likelihood):
+        the time every caller waited over the callers who gave up, short abandons left
+        out; None with too few abandons to tell (contact_center/staffing.py)."""
+        from contact_center.staffing import patience_seconds
+
+        return patience_seconds(
+            self.wait_sum + self.abandoned_wait_sum, self.abandoned - self.short_abandoned
+        )
 
     @property
     def csat_average(self) -> float | None:

@@ -148,6 +148,9 @@ class WallboardSettings(_Section):
     # At most one board this often while things change, and one at least this often.
     push_seconds: float = Field(0.25, ge=0.05, le=60.0)
     refresh_seconds: float = Field(5.0, ge=0.5, le=3600.0)
+    # Figures from the stored contacts (today, window, charts, staffing) are read again
+    # at most this often; waiting, longest wait and agents are live in every board.
+    history_seconds: float = Field(1.0, ge=0.1, le=60.0)
     # The charts: hours shown and seconds between two points.
     series_hours: float = Field(4.0, gt=0.0, le=48.0)
     series_step_seconds: float = Field(300.0, ge=10.0, le=3600.0)

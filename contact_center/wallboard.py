@@ -19,16 +19,18 @@ so the board and the reports agree (docs/metrics.md).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import dataclasses
 import datetime
 import logging
 import secrets
+import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
-import msgspec
 from sqlalchemy import select
 
 from contact_center import metrics, staffing
@@ -44,7 +46,7 @@ from contact_center.board_view import (
     SeriesPoint,
     StaffingView,
 )
-from contact_center.contact_reports import load_records, thresholds_of
+from contact_center.contact_reports import load_changed_records, thresholds_of
 from contact_center.domain.events import DomainEvent
 from contact_center.metrics import ContactRecord, Tally, Thresholds
 from contact_center.settings import MetricsSettings, WallboardSettings
@@ -67,7 +69,7 @@ class WallboardUpdated(DomainEvent, frozen=True, kw_only=True):
 
     name: ClassVar[str] = "wallboard.updated"
     node: str
-    board: dict[str, Any]
+    board: BoardView
 
 
 # -- the lease: who computes ----------------------------------------------------------
@@ -197,10 +199,8 @@ def _series(
     now: float,
     hours: float,
     step: float,
-) -> QueueSeries | None:
-    if not records:
-        return None
-    queue = records[0].queue
+    queue: str,
+) -> QueueSeries:
     arrivals = sorted(r.queued_at for r in records)
     departures = sorted(
         left
@@ -226,32 +226,45 @@ def _series(
     return QueueSeries(queue=queue, step_seconds=step, points=points)
 
 
-def build_board(
+@dataclasses.dataclass(frozen=True, slots=True)
+class History:
+    """What the board takes from the stored contacts (docs/metrics.md), per queue and
+    channel: today's and the rolling window's tallies, arrivals in the last hour; per
+    agent today's tally; and the charts. Computed at most every ``history_seconds``."""
+
+    at: float
+    today: dict[tuple[str, str], Tally]
+    recent: dict[tuple[str, str], Tally]
+    last_hour: dict[tuple[str, str], int]
+    by_agent: dict[str, Tally]
+    series: list[QueueSeries]
+
+
+def day_start_of(now: float, zone: ZoneInfo) -> float:
+    local = datetime.datetime.fromtimestamp(now, zone)
+    return datetime.datetime.combine(local.date(), datetime.time(), tzinfo=zone).timestamp()
+
+
+def summarise_history(
+    records: Iterable[ContactRecord],
     *,
     now: float,
-    version: int,
     zone: ZoneInfo,
     routing_settings: Mapping[str, Any],
     metric_settings: MetricsSettings,
     board_settings: WallboardSettings,
-    statistics: Mapping[str, Any],
-    floor: Mapping[str, Any],
-    records: Sequence[ContactRecord],
-    directory: Directory,
-    customer_names: Mapping[str, str],
-) -> BoardView:
-    """The board from the router's state and the stored contacts (``records``: every
-    contact queued since the earliest of today's start, the rolling window and the
-    charts' first point)."""
+) -> History:
+    """``records``: every contact queued since the earliest of today's start, the
+    rolling window, the last hour and the charts' first point."""
     thresholds = thresholds_of(routing_settings)
     queue_settings: Mapping[str, Any] = routing_settings.get("queues") or {}
     window = float(routing_settings.get("stats_window_seconds", 1800.0))
-    local = datetime.datetime.fromtimestamp(now, zone)
-    day_start = datetime.datetime.combine(local.date(), datetime.time(), tzinfo=zone).timestamp()
+    day_start = day_start_of(now, zone)
+    limits = {queue: thresholds(queue) for queue in queue_settings}
 
     def tally(queue: str) -> Tally:
         return Tally(
-            thresholds=thresholds(queue),
+            thresholds=limits.get(queue) or thresholds(queue),
             fcr_days=metric_settings.fcr_days,
             exclude_short_abandons=metric_settings.exclude_short_abandons,
         )
@@ -265,13 +278,75 @@ def build_board(
         key = (record.queue, record.channel)
         by_queue.setdefault(record.queue, []).append(record)
         if record.queued_at >= day_start:
-            today.setdefault(key, tally(record.queue)).add(record)
+            found = today.get(key)
+            if found is None:
+                found = today[key] = tally(record.queue)
+            found.add(record)
             if record.agent_id is not None:
-                by_agent.setdefault(record.agent_id, Tally()).add(record)
+                mine = by_agent.get(record.agent_id)
+                if mine is None:
+                    mine = by_agent[record.agent_id] = Tally()
+                mine.add(record, found.thresholds)
         if record.queued_at >= now - window:
-            recent.setdefault(key, tally(record.queue)).add(record)
+            found = recent.get(key)
+            if found is None:
+                found = recent[key] = tally(record.queue)
+            found.add(record)
         if record.queued_at >= now - 3600.0:
             last_hour[key] = last_hour.get(key, 0) + 1
+    series: list[QueueSeries] = []
+    for queue in sorted(queue_settings):
+        chart = _series(
+            by_queue.get(queue, []),
+            thresholds,
+            now=now,
+            hours=board_settings.series_hours,
+            step=board_settings.series_step_seconds,
+            queue=queue,
+        )
+        series.append(chart)
+    return History(
+        at=now,
+        today=today,
+        recent=recent,
+        last_hour=last_hour,
+        by_agent=by_agent,
+        series=series,
+    )
+
+
+def build_board(
+    *,
+    now: float,
+    version: int,
+    zone: ZoneInfo,
+    routing_settings: Mapping[str, Any],
+    metric_settings: MetricsSettings,
+    statistics: Mapping[str, Any],
+    floor: Mapping[str, Any],
+    history: History,
+    directory: Directory,
+    customer_names: Mapping[str, str],
+) -> BoardView:
+    """The board from the router's state (``statistics``, ``floor``) and the stored
+    contacts' ``history``."""
+    thresholds = thresholds_of(routing_settings)
+    queue_settings: Mapping[str, Any] = routing_settings.get("queues") or {}
+    window = float(routing_settings.get("stats_window_seconds", 1800.0))
+    local = datetime.datetime.fromtimestamp(now, zone)
+    today, recent, last_hour, by_agent = (
+        history.today,
+        history.recent,
+        history.last_hour,
+        history.by_agent,
+    )
+
+    def tally(queue: str) -> Tally:
+        return Tally(
+            thresholds=thresholds(queue),
+            fcr_days=metric_settings.fcr_days,
+            exclude_short_abandons=metric_settings.exclude_short_abandons,
+        )
 
     counts: dict[str, dict[str, int]] = {q: dict.fromkeys(ACTIVITIES, 0) for q in queue_settings}
     agents: list[AgentFigures] = []
@@ -371,36 +446,10 @@ def build_board(
                         aht_seconds=aht,
                         target=target,
                         agents_now=agents_now,
+                        patience=day.patience_seconds,
                     )
                 )
 
-    series = [
-        found
-        for queue in sorted(by_queue)
-        if queue in queue_settings
-        and (
-            found := _series(
-                by_queue[queue],
-                thresholds,
-                now=now,
-                hours=board_settings.series_hours,
-                step=board_settings.series_step_seconds,
-            )
-        )
-        is not None
-    ]
-    series_queues = {s.queue for s in series}
-    for queue in sorted(set(queue_settings) - series_queues):
-        empty = _series(
-            [ContactRecord(queue=queue, channel="voice", queued_at=-1.0, answered_at=-1.0)],
-            thresholds,
-            now=now,
-            hours=board_settings.series_hours,
-            step=board_settings.series_step_seconds,
-        )
-        if empty is not None:
-            series.append(empty)
-    series.sort(key=lambda s: s.queue)
     return BoardView(
         at=round(now, 3),
         version=version,
@@ -409,7 +458,7 @@ def build_board(
         window_seconds=window,
         queues=queues,
         agents=agents,
-        series=series,
+        series=history.series,
         staffing=staffing_views,
     )
 
@@ -422,28 +471,51 @@ def staffing_view(
     target: Thresholds,
     agents_now: int,
     channel: str = "voice",
+    patience: float | None = None,
 ) -> StaffingView:
-    """Agents needed for ``target`` at the load (Erlang C), beside the agents now."""
+    """Agents needed for ``target`` at the load, beside the agents now: Erlang A when
+    the callers' ``patience`` is known, else Erlang C (contact_center/staffing.py)."""
     needed: int | None = None
     now_level: float | None = None
+    abandon_now: float | None = None
     model: str | None = None
     if aht_seconds is not None and aht_seconds > 0 and rate_per_hour > 0:
-        model = "erlang-c"
-        needed = staffing.agents_needed(
-            rate_per_hour=rate_per_hour,
-            aht_seconds=aht_seconds,
-            target_percent=target.service_level_percent,
-            target_seconds=target.service_level_seconds,
-        )
-        if agents_now > 0:
-            now_level = staffing.evaluate(
-                agents_now,
+        if patience is not None:
+            model = "erlang-a"
+            needed = staffing.agents_needed_with_abandons(
                 rate_per_hour=rate_per_hour,
                 aht_seconds=aht_seconds,
+                patience=patience,
+                target_percent=target.service_level_percent,
                 target_seconds=target.service_level_seconds,
-            ).service_level_percent
+            )
+            if agents_now > 0:
+                judged = staffing.evaluate_with_abandons(
+                    agents_now,
+                    rate_per_hour=rate_per_hour,
+                    aht_seconds=aht_seconds,
+                    patience=patience,
+                    target_seconds=target.service_level_seconds,
+                )
+                now_level, abandon_now = judged.service_level_percent, judged.abandon_percent
+            else:
+                now_level, abandon_now = 0.0, 100.0
         else:
+            model = "erlang-c"
+            needed = staffing.agents_needed(
+                rate_per_hour=rate_per_hour,
+                aht_seconds=aht_seconds,
+                target_percent=target.service_level_percent,
+                target_seconds=target.service_level_seconds,
+            )
             now_level = 0.0
+            if agents_now > 0:
+                now_level = staffing.evaluate(
+                    agents_now,
+                    rate_per_hour=rate_per_hour,
+                    aht_seconds=aht_seconds,
+                    target_seconds=target.service_level_seconds,
+                ).service_level_percent
     return StaffingView(
         queue=queue,
         channel=channel,
@@ -455,6 +527,8 @@ def staffing_view(
         agents_needed=needed,
         service_level_now_percent=now_level,
         model=model,
+        patience_seconds=None if patience is None else round(patience, 1),
+        abandon_now_percent=abandon_now,
     )
 
 
@@ -491,6 +565,8 @@ class Wallboard:
         self.version = 0
         self.computed = 0
         self.failed = 0
+        # How long the last boards took to compute (for /status and the benchmark).
+        self.compute_ms: collections.deque[float] = collections.deque(maxlen=1000)
         # Called with each board heard on the bus (the hub's notifier sends it on).
         self.listeners: list[Callable[[BoardView], None]] = []
         # Whether a tab on this node watches the board (set by the hub). Nobody watching
@@ -502,6 +578,11 @@ class Wallboard:
         self._names: _Names | None = None
         self._names_at = -1e18
         self._heard = asyncio.Condition()
+        # Stored contacts already read (closed ones do not change) and the open ones.
+        self._cache: dict[int, ContactRecord] = {}
+        self._open: set[int] = set()
+        self._last_id = 0
+        self._history: History | None = None
 
     async def start(self) -> None:
         if self._tasks:
@@ -529,12 +610,7 @@ class Wallboard:
     async def _listen(self, subscription: Any) -> None:
         async for event in subscription:
             if isinstance(event, WallboardUpdated):
-                try:
-                    board = msgspec.convert(event.board, BoardView)
-                except msgspec.ValidationError:
-                    log.warning("wallboard: dropped a board that does not fit the schema")
-                    continue
-                self._heard_board(board)
+                self._heard_board(event.board)
             else:
                 self._dirty.set()
 
@@ -561,10 +637,12 @@ class Wallboard:
         return self.current
 
     async def _compute_forever(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), self.settings.refresh_seconds)
             self._dirty.clear()
+            began = loop.time()
             try:
                 if await self.lease.wanted(self.watched()) and await self.lease.hold():
                     await self.publish()
@@ -573,13 +651,16 @@ class Wallboard:
             except Exception:
                 self.failed += 1
                 log.exception("wallboard: could not compute the board; trying again")
-            # Coalesce: what happens meanwhile makes the next board, after the pause.
-            await asyncio.sleep(self.settings.push_seconds)
+            # Coalesce: what happens meanwhile makes the next board, push_seconds after
+            # this one began.
+            await asyncio.sleep(max(0.0, began + self.settings.push_seconds - loop.time()))
 
     async def publish(self) -> BoardView:
         """Compute a board now and send it to every node (this one included)."""
+        begun = time.perf_counter()
         board = await self.compute()
-        event = WallboardUpdated(at=board.at, node=self.node, board=msgspec.to_builtins(board))
+        self.compute_ms.append((time.perf_counter() - begun) * 1000)
+        event = WallboardUpdated(at=board.at, node=self.node, board=board)
         await self.services.bus.publish([event])
         return board
 
@@ -588,10 +669,7 @@ class Wallboard:
         now = services.clock()
         routing_settings: Mapping[str, Any] = services.settings.routing
         zone = ZoneInfo(str(routing_settings.get("timezone", "UTC")))
-        local = datetime.datetime.fromtimestamp(now, zone)
-        day_start = datetime.datetime.combine(
-            local.date(), datetime.time(), tzinfo=zone
-        ).timestamp()
+        day_start = day_start_of(now, zone)
         window = float(routing_settings.get("stats_window_seconds", 1800.0))
         since = min(
             day_start,
@@ -604,7 +682,21 @@ class Wallboard:
         if services.routing is not None:
             statistics = await services.routing.statistics()
             floor = await services.routing.describe_floor()
-        records = await load_records(services.engine, since, now + 1.0)
+        history = self._history
+        if (
+            history is None
+            or now - history.at >= self.settings.history_seconds
+            or (day_start_of(now, zone) != day_start_of(history.at, zone))
+        ):
+            records = await self._records(since)
+            history = self._history = summarise_history(
+                records,
+                now=now,
+                zone=zone,
+                routing_settings=routing_settings,
+                metric_settings=services.settings.metrics,
+                board_settings=self.settings,
+            )
         directory = await self._directory(now)
         held = {
             str(c["customer_id"])
@@ -621,13 +713,28 @@ class Wallboard:
             zone=zone,
             routing_settings=routing_settings,
             metric_settings=services.settings.metrics,
-            board_settings=self.settings,
             statistics=statistics,
             floor=floor,
-            records=records,
+            history=history,
             directory=directory,
             customer_names=names,
         )
+
+    async def _records(self, since: float) -> list[ContactRecord]:
+        """The stored contacts queued since ``since``: closed ones kept from earlier
+        looks, new and open ones read again (contact_reports.load_changed_records)."""
+        changed = await load_changed_records(
+            self.services.engine, since, after_id=self._last_id, again=self._open
+        )
+        self._open = set()
+        for row_id, still_open, record in changed:
+            self._cache[row_id] = record
+            self._last_id = max(self._last_id, row_id)
+            if still_open:
+                self._open.add(row_id)
+        for row_id in [k for k, r in self._cache.items() if r.queued_at < since]:
+            del self._cache[row_id]
+        return list(self._cache.values())
 
     async def _directory(self, now: float) -> _Names:
         if self._names is None or now - self._names_at > NAMES_SECONDS:
@@ -671,5 +778,6 @@ class Wallboard:
             "computed": self.computed,
             "failed": self.failed,
             "version": self.current.version if self.current else None,
+            "compute_ms_max": round(max(self.compute_ms), 1) if self.compute_ms else None,
             "at": self.current.at if self.current else None,
         }

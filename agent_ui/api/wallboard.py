@@ -72,6 +72,9 @@ async def staffing_what_if(request: web.Request) -> web.StreamResponse:
         service_level_percent=body.target_service_level or target.service_level_percent,
         short_abandon_seconds=target.short_abandon_seconds,
     )
+    patience = body.patience_seconds
+    if patience is None and live is not None:
+        patience = live.patience_seconds
     view = staffing_view(
         body.queue,
         rate_per_hour=rate,
@@ -79,35 +82,46 @@ async def staffing_what_if(request: web.Request) -> web.StreamResponse:
         target=wanted,
         agents_now=agents,
         channel=body.channel,
+        patience=patience,
     )
     answer: dict[str, Any] = msgspec.to_builtins(view)
     answer["asa_seconds"] = answer["occupancy_percent"] = None
     answer["table"] = []
-    if aht is not None and aht > 0 and rate > 0:
-        if agents > 0:
-            judged = staffing.evaluate(
-                agents,
-                rate_per_hour=rate,
-                aht_seconds=aht,
+    if aht is None or aht <= 0 or rate <= 0:
+        return json_response(answer)
+    needed = view.agents_needed or agents
+    up_to = max(needed, agents) + TABLE_EXTRA
+    if patience is None:
+        rows = staffing.table(
+            rate_per_hour=rate, aht_seconds=aht, target_seconds=wanted.service_level_seconds,
+            up_to=up_to,
+        )  # fmt: skip
+        table = [
+            {"agents": r.agents, "service_level_percent": r.service_level_percent,
+             "asa_seconds": _finite(r.asa_seconds), "occupancy_percent": r.occupancy_percent}
+            for r in rows
+        ]  # fmt: skip
+    else:
+        # Erlang A answers for any number of agents: from a few under the fewer of the two.
+        first = max(1, min(needed, agents) - TABLE_EXTRA)
+        judged = [
+            staffing.evaluate_with_abandons(
+                n, rate_per_hour=rate, aht_seconds=aht, patience=patience,
                 target_seconds=wanted.service_level_seconds,
             )
-            answer["asa_seconds"] = _finite(judged.asa_seconds)
-            answer["occupancy_percent"] = judged.occupancy_percent
-        needed = view.agents_needed or agents
-        answer["table"] = [
-            {
-                "agents": r.agents,
-                "service_level_percent": r.service_level_percent,
-                "asa_seconds": _finite(r.asa_seconds),
-                "occupancy_percent": r.occupancy_percent,
-            }
-            for r in staffing.table(
-                rate_per_hour=rate,
-                aht_seconds=aht,
-                target_seconds=wanted.service_level_seconds,
-                up_to=max(needed, agents) + TABLE_EXTRA,
-            )
-        ]
+            for n in range(first, up_to + 1)
+        ]  # fmt: skip
+        table = [
+            {"agents": r.agents, "service_level_percent": r.service_level_percent,
+             "asa_seconds": r.average_wait_seconds, "occupancy_percent": r.occupancy_percent,
+             "abandon_percent": r.abandon_percent}
+            for r in judged
+        ]  # fmt: skip
+    answer["table"] = table
+    mine = next((row for row in table if row["agents"] == agents), None)
+    if mine is not None:
+        answer["asa_seconds"] = mine["asa_seconds"]
+        answer["occupancy_percent"] = mine["occupancy_percent"]
     return json_response(answer)
 
 

@@ -167,3 +167,22 @@ def test_alert_levels_for_higher_and_lower_is_worse(
     value: float | None, amber: float, red: float, expected: str
 ) -> None:
     assert metrics.level(value, amber, red) == expected
+
+
+def test_patience_is_the_time_waited_over_the_counted_abandons() -> None:
+    # 20 callers gave up after 30 s each, 10 were answered after 60 s, 5 left at once.
+    records = [
+        ContactRecord(queue="q", channel="voice", queued_at=T0, ended_at=T0 + 30, abandoned=True)
+        for _ in range(20)
+    ]
+    records += [
+        ContactRecord(queue="q", channel="voice", queued_at=T0, answered_at=T0 + 60)
+        for _ in range(10)
+    ]
+    records += [
+        ContactRecord(queue="q", channel="voice", queued_at=T0, ended_at=T0 + 1, abandoned=True)
+        for _ in range(5)
+    ]
+    tally = Tally(thresholds=SUPPORT).add_all(records)
+    assert tally.patience_seconds == (20 * 30 + 10 * 60) / 20
+    assert Tally(thresholds=SUPPORT).add_all(records[1:]).patience_seconds is None

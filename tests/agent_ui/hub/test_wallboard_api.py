@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,16 @@ from tests.agent_ui.hub.conftest import Connect, enqueue, ready
 
 Client = TestClient[Any, Any]
 MakeUser = Callable[..., Awaitable[Caller]]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The report reads SQL of its own: both databases. (A file for SQLite: the
+    wallboard reads from a task of its own, which one shared in-memory connection
+    cannot take.)"""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'cc.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
