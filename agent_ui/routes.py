@@ -33,6 +33,8 @@ from agent_ui.pages import canned_responses as canned_page
 from agent_ui.pages import chat_widget, home, login, static
 from agent_ui.pages import console as console_page
 from agent_ui.pages import customers as customer_pages
+from agent_ui.pages import reports as reports_page
+from agent_ui.pages import wallboard as wallboard_page
 from agent_ui.schemas import (
     AgentRoutingUpdate,
     AgentStateChange,
@@ -580,4 +582,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/canned-responses", canned_page.canned_responses, SUPERVISORS,
              "Canned responses page: manage the chats' canned responses per queue", "pages",
              response={"type": "string"}, media_type="text/html"),
+    # -- the supervisors' wallboard and reports ---------------------------------------------
+    Endpoint("GET", "/wallboard", wallboard_page.wallboard, SUPERVISORS,
+             "Wallboard: live queues and agents, charts, staffing what-if, supervisor "
+             "actions (?kiosk=1: read-only, large type)", "pages",
+             response={"type": "string"}, media_type="text/html"),
+    Endpoint("GET", "/reports", reports_page.reports, SUPERVISORS,
+             "Reports: contacts per queue, agent or channel, per day or hour; chart, CSV",
+             "pages", response={"type": "string"}, media_type="text/html"),
 )  # fmt: skip
