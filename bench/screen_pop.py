@@ -341,12 +341,15 @@ def free_port() -> int:
 
 
 def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process so far (Linux /proc), None elsewhere."""
+    """User + system CPU seconds so far of a process and its live children (the
+    server's workers), from Linux /proc; None elsewhere."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(process_cpu_seconds(int(child)) or 0.0 for child in children)
 
 
 async def issue_tokens(engine: AsyncEngine) -> list[str]:
@@ -359,9 +362,15 @@ async def issue_tokens(engine: AsyncEngine) -> list[str]:
 
 
 def start_server(
-    url: str, redis_url: str, port: int, log_path: Path, extra_env: dict[str, str]
+    url: str,
+    redis_url: str,
+    port: int,
+    log_path: Path,
+    extra_env: dict[str, str],
+    cprofile: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """``contact-center serve`` in its own process, configured by environment variables."""
+    """``contact-center serve`` in its own process, configured by environment variables
+    (under cProfile, its statistics written to ``cprofile`` when it stops, if given)."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CC_")},
         "CC_DATABASE_URL": url,
@@ -372,8 +381,9 @@ def start_server(
     }
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log_file:
+        profiled = ["-m", "cProfile", "-o", str(cprofile)] if cprofile is not None else []
         return subprocess.Popen(
-            [sys.executable, "-m", "contact_center.cli", "serve"],
+            [sys.executable, *profiled, "-m", "contact_center.cli", "serve"],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -544,7 +554,9 @@ async def run_http(args: argparse.Namespace) -> dict[str, Any]:
     base_url = f"http://127.0.0.1:{port}"
     log_path = DEFAULT_SQLITE_DIR / "screen-pop-http-server.log"
     extra_env = dict(item.split("=", 1) for item in args.server_env)
-    server = start_server(url, args.redis_url, port, log_path, extra_env)
+    if args.cprofile_server is not None:
+        args.cprofile_server.parent.mkdir(parents=True, exist_ok=True)
+    server = start_server(url, args.redis_url, port, log_path, extra_env, args.cprofile_server)
     try:
         await wait_until_serving(base_url, server, log_path)
         _log(f"http: {len(tokens)} tokens, {args.clients} clients, {warmup} warm-up + {args.q}")
@@ -633,6 +645,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=Path,
         metavar="PATH",
         help="--http: sample the server with py-spy (pip install py-spy) into PATH",
+    )
+    parser.add_argument(
+        "--cprofile-server",
+        type=Path,
+        metavar="PATH",
+        help="--http: run the server under cProfile (one worker: the first process only), "
+        "its statistics written to PATH when it stops (read with pstats); slows it down",
     )
     args = parser.parse_args(argv)
     quick = args.quick
