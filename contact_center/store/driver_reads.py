@@ -21,7 +21,6 @@ is broken invalidates it, so the pool replaces it instead of lending it again.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,7 +39,9 @@ class DriverStatement:
     of the statement using ``= ANY(:array)`` instead (same parameters).
     """
 
-    def __init__(self, statement: ClauseElement, *, postgresql: ClauseElement | None = None) -> None:
+    def __init__(
+        self, statement: ClauseElement, *, postgresql: ClauseElement | None = None
+    ) -> None:
         self.statement = statement
         compiled = (statement if postgresql is None else postgresql).compile(dialect=_PG_DIALECT)
         assert isinstance(compiled, SQLCompiler)
@@ -64,7 +65,12 @@ class DriverStatement:
 # asyncpg errors after which the connection cannot be lent again; matched by name so
 # this module imports without asyncpg (SQLite-only installations).
 _BROKEN = frozenset(
-    {"ConnectionDoesNotExistError", "ConnectionFailureError", "InterfaceError", "InternalClientError"}
+    {
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "InterfaceError",
+        "InternalClientError",
+    }
 )
 
 
@@ -83,7 +89,7 @@ async def fetch(
         rows: Sequence[Mapping[str, Any]] = await driver.fetch(
             statement.sql, *statement.arguments(params)
         )
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         await conn.invalidate()
         raise
     except Exception as exc:
