@@ -105,29 +105,24 @@ def run_workers(count: int, serve_one: Callable[[int], None]) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    previous = {s: signal.signal(s, stop) for s in stop_signals}
     status = 0
     try:
         for index in range(count):
+            # Blocked across the fork: a worker must not run the parent's handler (it
+            # would signal its siblings) before it has put back its own.
+            signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
             pid = os.fork()
             if pid == 0:  # the worker
                 for signum, handler in previous.items():
                     signal.signal(signum, handler)
-                code = 0
-                try:
-                    serve_one(index)
-                except SystemExit as exc:
-                    code = exc.code if isinstance(exc.code, int) else 1
-                except AppError as exc:  # as the command prints it: one line
-                    print(f"contact-center: {exc.error_id}: {exc.message}", file=sys.stderr)
-                    code = 2
-                except BaseException:
-                    log.exception("worker %d failed", index)
-                    code = 1
-                finally:
-                    logging.shutdown()
-                os._exit(code)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+                os._exit(_worker(index, serve_one))
             children[pid] = index
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+            if stopping:  # told to stop while starting: start no more
+                break
         log.info("serving with %d workers (pids %s)", count, ", ".join(map(str, children)))
         while children:
             try:
@@ -149,6 +144,28 @@ def run_workers(count: int, serve_one: Callable[[int], None]) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return status if status >= 0 else 1
+
+
+def _worker(index: int, serve_one: Callable[[int], None]) -> int:
+    """Run one worker to its end; its exit status."""
+    code = 0
+    try:
+        serve_one(index)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except AppError as exc:  # as the command prints it: one line
+        print(f"contact-center: {exc.error_id}: {exc.message}", file=sys.stderr)
+        code = 2
+    except BaseException:
+        log.exception("worker %d failed", index)
+        code = 1
+    finally:
+        # os._exit skips the interpreter's clean-up: flush what would be lost.
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+    return code
 
 
 def address_error(exc: OSError) -> bool:
