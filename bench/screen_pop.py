@@ -352,6 +352,24 @@ def process_cpu_seconds(pid: int) -> float | None:
     return own + sum(process_cpu_seconds(int(child)) or 0.0 for child in children)
 
 
+async def database_backends_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving the database at ``url``
+    (other than this query's own), by process id: the server's pooled connections.
+    Read from /proc, so the database must run on this machine."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        pids = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    found = {row["pid"]: process_cpu_seconds(row["pid"]) for row in pids}
+    return {pid: cpu for pid, cpu in found.items() if cpu is not None}
+
+
 async def issue_tokens(engine: AsyncEngine) -> list[str]:
     """One API token per roster agent (expiring after a day), as `users token` issues."""
     accounts = AccountStore(engine)
@@ -584,12 +602,14 @@ async def run_http(args: argparse.Namespace) -> dict[str, Any]:
             args=(send, base_url, tokens, identities, warmup, args.clients, args.rate),
         )
         server_cpu = process_cpu_seconds(server.pid)
+        database_cpu = await database_backends_cpu(url)
         profiler = start_profiler(server.pid, args.profile_server)
         generator.start()
         send.close()
         figures: dict[str, Any] = await asyncio.to_thread(receive.recv)
         generator.join()
         after = process_cpu_seconds(server.pid)
+        database_after = await database_backends_cpu(url)
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
@@ -598,6 +618,11 @@ async def run_http(args: argparse.Namespace) -> dict[str, Any]:
             figures["server_cpu_ms_per_request"] = round(
                 (after - server_cpu) * 1000 / len(identities), 3
             )
+        if database_after:
+            # The database's side of the same requests: its backends for the server's
+            # connections (those opened during the run count from zero).
+            spent = sum(cpu - database_cpu.get(pid, 0.0) for pid, cpu in database_after.items())
+            figures["database_cpu_ms_per_request"] = round(spent * 1000 / len(identities), 3)
     finally:
         server.send_signal(signal.SIGINT)
         try:
