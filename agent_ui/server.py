@@ -229,15 +229,18 @@ def run_app(
     port: int,
     loop: asyncio.AbstractEventLoop,
     print: Callable[[str], None] | None = None,
+    reuse_port: bool = False,
 ) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM, like ``aiohttp.web.run_app``."""
+    """Serve ``app`` until SIGINT or SIGTERM, like ``aiohttp.web.run_app``
+    (``reuse_port``: several processes listen on one port, see
+    contact_center/serve_workers.py)."""
 
     async def serve() -> None:
         application = await app if inspect.isawaitable(app) else app
         runner = EdgeAppRunner(application, handle_signals=True)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, host, port)
+            site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
             await site.start()
             if print is not None:
                 print(f"======== Running on {site.name} ========")

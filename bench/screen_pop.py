@@ -341,12 +341,33 @@ def free_port() -> int:
 
 
 def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process so far (Linux /proc), None elsewhere."""
+    """User + system CPU seconds so far of a process and its live children (the
+    server's workers), from Linux /proc; None elsewhere."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(process_cpu_seconds(int(child)) or 0.0 for child in children)
+
+
+async def database_backends_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving the database at ``url``
+    (other than this query's own), by process id: the server's pooled connections.
+    Read from /proc, so the database must run on this machine."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        pids = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    found = {row["pid"]: process_cpu_seconds(row["pid"]) for row in pids}
+    return {pid: cpu for pid, cpu in found.items() if cpu is not None}
 
 
 async def issue_tokens(engine: AsyncEngine) -> list[str]:
@@ -359,9 +380,15 @@ async def issue_tokens(engine: AsyncEngine) -> list[str]:
 
 
 def start_server(
-    url: str, redis_url: str, port: int, log_path: Path, extra_env: dict[str, str]
+    url: str,
+    redis_url: str,
+    port: int,
+    log_path: Path,
+    extra_env: dict[str, str],
+    cprofile: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """``contact-center serve`` in its own process, configured by environment variables."""
+    """``contact-center serve`` in its own process, configured by environment variables
+    (under cProfile, its statistics written to ``cprofile`` when it stops, if given)."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CC_")},
         "CC_DATABASE_URL": url,
@@ -372,12 +399,30 @@ def start_server(
     }
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log_file:
+        command = ["-m", "contact_center.cli", "serve"]
+        if cprofile is not None:
+            command = ["-c", _CPROFILED_SERVE, str(cprofile)]
         return subprocess.Popen(
-            [sys.executable, "-m", "contact_center.cli", "serve"],
+            [sys.executable, *command],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
+
+
+# The server under cProfile timed in CPU seconds of its process, not wall-clock ones: on
+# a shared machine, wall-clock time charges whatever function was running when the
+# process was preempted with the time other processes ran.
+_CPROFILED_SERVE = """
+import cProfile, sys, time
+from contact_center.cli import main
+profile = cProfile.Profile(time.process_time)
+path, sys.argv = sys.argv[1], ["contact-center", "serve"]
+try:
+    profile.runcall(main)
+finally:
+    profile.dump_stats(path)
+"""
 
 
 def start_profiler(pid: int, path: Path | None) -> subprocess.Popen[bytes] | None:
@@ -544,7 +589,9 @@ async def run_http(args: argparse.Namespace) -> dict[str, Any]:
     base_url = f"http://127.0.0.1:{port}"
     log_path = DEFAULT_SQLITE_DIR / "screen-pop-http-server.log"
     extra_env = dict(item.split("=", 1) for item in args.server_env)
-    server = start_server(url, args.redis_url, port, log_path, extra_env)
+    if args.cprofile_server is not None:
+        args.cprofile_server.parent.mkdir(parents=True, exist_ok=True)
+    server = start_server(url, args.redis_url, port, log_path, extra_env, args.cprofile_server)
     try:
         await wait_until_serving(base_url, server, log_path)
         _log(f"http: {len(tokens)} tokens, {args.clients} clients, {warmup} warm-up + {args.q}")
@@ -555,12 +602,14 @@ async def run_http(args: argparse.Namespace) -> dict[str, Any]:
             args=(send, base_url, tokens, identities, warmup, args.clients, args.rate),
         )
         server_cpu = process_cpu_seconds(server.pid)
+        database_cpu = await database_backends_cpu(url)
         profiler = start_profiler(server.pid, args.profile_server)
         generator.start()
         send.close()
         figures: dict[str, Any] = await asyncio.to_thread(receive.recv)
         generator.join()
         after = process_cpu_seconds(server.pid)
+        database_after = await database_backends_cpu(url)
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
@@ -569,6 +618,11 @@ async def run_http(args: argparse.Namespace) -> dict[str, Any]:
             figures["server_cpu_ms_per_request"] = round(
                 (after - server_cpu) * 1000 / len(identities), 3
             )
+        if database_after:
+            # The database's side of the same requests: its backends for the server's
+            # connections (those opened during the run count from zero).
+            spent = sum(cpu - database_cpu.get(pid, 0.0) for pid, cpu in database_after.items())
+            figures["database_cpu_ms_per_request"] = round(spent * 1000 / len(identities), 3)
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -633,6 +687,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=Path,
         metavar="PATH",
         help="--http: sample the server with py-spy (pip install py-spy) into PATH",
+    )
+    parser.add_argument(
+        "--cprofile-server",
+        type=Path,
+        metavar="PATH",
+        help="--http: run the server under cProfile (one worker: the first process only), "
+        "its statistics written to PATH when it stops (read with pstats); slows it down",
     )
     args = parser.parse_args(argv)
     quick = args.quick

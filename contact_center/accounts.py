@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contact_center.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from contact_center.services import Actor
+from contact_center.store.driver_reads import DriverStatement, fetch
 from contact_center.store.schema import api_tokens, users
 
 log = logging.getLogger(__name__)
@@ -271,9 +272,9 @@ def _token_from_row(row: Mapping[Any, Any], default_days: int) -> ApiToken:
 
 
 _USER_COLUMNS = [c for c in users.c if c.name != "password_hash"]
-# The token check of every API request, built once: a statement object reused keeps its
-# cache key, so SQLAlchemy finds the compiled form without rebuilding the construct.
-_TOKEN_WITH_OWNER = (
+# The token check of every API request, built once (SQLAlchemy finds its compiled form
+# without rebuilding the construct) and, on PostgreSQL, sent straight to the driver.
+_TOKEN_WITH_OWNER = DriverStatement(
     sa.select(api_tokens, *[c.label(f"owner__{c.name}") for c in _USER_COLUMNS])
     .join(users, users.c.id == api_tokens.c.user_id)
     .where(api_tokens.c.token_hash == sa.bindparam("digest", type_=api_tokens.c.token_hash.type))
@@ -593,7 +594,8 @@ class AccountStore:
             raise InvalidToken("API token is not valid")
         digest = token_digest(secret)
         async with self._autocommit.connect() as conn:
-            row = (await conn.execute(_TOKEN_WITH_OWNER, {"digest": digest})).mappings().first()
+            rows = await fetch(conn, _TOKEN_WITH_OWNER, {"digest": digest})
+        row = rows[0] if rows else None
         # Compared again in constant time: the index lookup is by digest, and the
         # digest of a guessed token reveals nothing, but this keeps the intent explicit.
         if row is None or not secrets.compare_digest(row["token_hash"], digest):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import getpass
 import logging
 import sys
@@ -83,7 +82,7 @@ def _require_database_file(url: str) -> None:
         )
 
 
-def _serve_forever(app: Any, settings: Settings, banner: str) -> None:
+def _serve_forever(app: Any, settings: Settings, banner: str, *, reuse_port: bool = False) -> None:
     """Run the HTTP server; a port that cannot be bound is one line, not a traceback.
 
     The edge's runner: unreadable requests get the API's JSON error and one WARNING
@@ -98,18 +97,25 @@ def _serve_forever(app: Any, settings: Settings, banner: str) -> None:
             loop=event_loop_factory()(),
             host=host,
             port=port,
+            reuse_port=reuse_port,
             print=lambda _msg: print(
                 f"{banner}\ndatabase: {describe_database(settings.database.url)}", flush=True
             ),
         )
     except OSError as exc:
-        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
-            raise
-        reason = exc.strerror or str(exc)
-        raise AddressInUse(
-            f"cannot listen on {host}:{port} (server.host, server.port): {reason}; "
-            "choose another with --port or CC_SERVER_PORT"
-        ) from None
+        raise _address_in_use(exc, host, port) from None
+
+
+def _address_in_use(exc: OSError, host: str, port: int) -> AddressInUse:
+    from contact_center.serve_workers import address_error
+
+    if not address_error(exc):
+        raise exc
+    reason = exc.strerror or str(exc)
+    return AddressInUse(
+        f"cannot listen on {host}:{port} (server.host, server.port): {reason}; "
+        "choose another with --port or CC_SERVER_PORT"
+    )
 
 
 def _print_json(value: Any) -> None:
@@ -133,19 +139,49 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    from contact_center.app import build_app
-    from contact_center.collection import periodic_collection, take_over_collection
+    from contact_center.collection import take_over_collection
+    from contact_center.serve_workers import WorkersRefused, check_port_free, refusal
 
     take_over_collection()
     settings = _with_listen(args, settings)
     _require_database_file(settings.database.url)
+    workers = settings.server.workers
+    if workers == 1:
+        _serve_one(settings)
+        return
+    refused = refusal(settings)
+    if refused is not None:
+        raise WorkersRefused(f"server.workers = {workers}: {refused}")
+    from contact_center.serve_workers import run_workers, worker_settings
+
+    host, port = settings.server.host, settings.server.port
+    try:
+        check_port_free(host, port)
+    except OSError as exc:
+        raise _address_in_use(exc, host, port) from None
+    status = run_workers(
+        workers,
+        lambda index: _serve_one(worker_settings(settings, index), worker=(index, workers)),
+    )
+    if status:
+        sys.exit(status)
+
+
+def _serve_one(settings: Settings, *, worker: tuple[int, int] | None = None) -> None:
+    """One server process: the whole application on ``server.host``/``server.port``
+    (with SO_REUSEPORT when it is one of several workers)."""
+    from contact_center.app import build_app
+    from contact_center.collection import periodic_collection
+
     app = build_app(settings)
     app.cleanup_ctx.append(periodic_collection(settings.server.gc_interval_seconds))
+    which = f" (worker {worker[0] + 1} of {worker[1]})" if worker is not None else ""
     _serve_forever(
         app,
         settings,
         f"contact-center {__version__} listening on "
-        f"http://{settings.server.host}:{settings.server.port}/",
+        f"http://{settings.server.host}:{settings.server.port}/{which}",
+        reuse_port=worker is not None,
     )
 
 

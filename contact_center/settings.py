@@ -48,6 +48,9 @@ class ServerSettings(_Section):
     # serve and demo collect garbage at this interval, not automatically (see
     # contact_center/collection.py).
     gc_interval_seconds: float = Field(60.0, ge=1.0, le=86_400.0)
+    # serve: processes sharing the port; above 1 only with state on Redis and no
+    # Asterisk (contact_center/serve_workers.py).
+    workers: int = Field(1, ge=1, le=64)
 
 
 class DatabaseSettings(_Section):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,31 @@ async def test_given_http_when_running_tiny_then_the_server_answers_every_screen
         assert figures["mode"] == "closed loop"
     finally:
         await screen_pop.drop_postgres_database(url)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux /proc")
+def test_server_cpu_counts_the_workers_of_the_server() -> None:
+    """The server's CPU is its process's and its live workers' (``server.workers``)."""
+    import subprocess
+    import sys
+
+    burn = "import sys,time\nt=time.process_time()\nwhile time.process_time()-t<0.3: pass\n"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", burn + "print('done', flush=True)\nsys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None and worker.stdout.readline() == "done\n"
+        own = process_cpu_seconds_of_self_only()
+        with_children = screen_pop.process_cpu_seconds(os.getpid())
+        assert with_children is not None and own is not None
+        assert with_children - own >= 0.25  # the live child's 0.3 s of CPU
+    finally:
+        worker.communicate("")
+
+
+def process_cpu_seconds_of_self_only() -> float | None:
+    fields = Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
