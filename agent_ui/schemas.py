@@ -299,3 +299,9 @@ class AgentRoutingUpdate(Strict):
     profile: Text64 | None = None
     # Channels whose offers are accepted without a click; null: the [routing] default.
     auto_accept: Annotated[list[ChannelName], Field(max_length=3)] | None = None
+
+
+class ContactLink(Strict):
+    # The existing customer the caller of the contact is (their provisional profile is
+    # merged into it).
+    customer_id: Id

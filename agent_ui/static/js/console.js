@@ -435,10 +435,8 @@ function accept() {
 function decline() {
   const item = offered();
   if (!item) return undefined;
-  if (item.channel === "voice") {
-    toast(t("Reject the call on your phone, or let it ring out."));
-    return undefined;
-  }
+  // A call too: the server hangs up its ringing leg and the router counts the missed
+  // offer (the agent goes not ready, the caller goes back to its place in the queue).
   return busy(async () => {
     try {
       await api("POST", `/api/v1/offers/${encodeURIComponent(item.contactId)}/decline`);

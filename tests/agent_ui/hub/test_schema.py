@@ -20,6 +20,7 @@ from agent_ui.hub.messages import (
     ContactSummary,
     ContactUpdate,
     Offer,
+    OfferExplanation,
     OfferView,
     ResumePoint,
     Subscribed,
@@ -34,7 +35,16 @@ from tests.agent_ui.conftest import Caller
 from tests.agent_ui.hub.conftest import Connect, enqueue, ready
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "hub.md"
-PARTS = (ResumePoint, AgentStatus, OfferView, ContactSummary, TransferView, CallSummary)
+PARTS = (
+    ResumePoint,
+    AgentStatus,
+    OfferExplanation,
+    OfferView,
+    OfferExplanation,
+    ContactSummary,
+    TransferView,
+    CallSummary,
+)
 
 
 def _name(struct: type[msgspec.Struct]) -> str:
