@@ -291,7 +291,11 @@ function render() {
   workPanel.dataset.phase = item ? item.phase : "idle";
   customerArea.show(item);
   alert.ring([...items.values()].some((i) => i.phase === "offered"));
-  if (stateBar) stateBar.setBusy([...items.values()].some((i) => i.phase !== "offered"));
+  if (stateBar) {
+    const held = [...items.values()];
+    stateBar.setBusy(held.some((i) => i.phase === "connected") ? t("On a contact")
+      : held.some((i) => i.phase === "wrap_up") ? t("In wrap-up") : false);
+  }
   syncCustomerTopics();
   tick();
   restoreFocus(focusKey);
@@ -588,7 +592,8 @@ installShortcuts({
   d: decline,
   h: () => {
     const item = activeCall();
-    if (item) runCallAction(item, item.call && item.call.held ? "resume" : "hold");
+    const consulting = item && item.call && item.call.transfer && item.call.transfer.mode === "attended";
+    if (item && !consulting) runCallAction(item, item.call && item.call.held ? "resume" : "hold");
   },
   e: () => {
     const item = activeCall();
