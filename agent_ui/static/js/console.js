@@ -13,7 +13,7 @@ import { t } from "./i18n.js";
 import { channelLabel } from "./labels.js";
 import { pageData } from "./page.js";
 import { OfferAlert } from "./console_alert.js";
-import { callAction, callStateLabel, mountDialPad, renderCallControls } from "./console_call.js";
+import { callAction, mountDialPad, renderCallControls } from "./console_call.js";
 import { CustomerArea } from "./console_customer.js";
 import { HubClient } from "./console_hub.js";
 import { installShortcuts } from "./console_keys.js";
@@ -124,9 +124,14 @@ function applyCall(call) {
     removeItem(item.contactId);
   } else if (item.phase === "connected" && ((call.agent_id && !mine) || call.state === "transferred")) {
     // Asterisk moved the call to another phone (a completed transfer): it is not ours.
-    toast(t("The call was transferred."));
+    toastTransferred(call.agent_id);
     removeItem(item.contactId);
   }
+}
+
+function toastTransferred(agentId) {
+  const name = agentId ? people[String(agentId)] : null;
+  toast(name ? t("Transferred: the customer is now with {name}.", { name }) : t("The call was transferred."));
 }
 
 // ------------------------------------------------------------------ hub messages
@@ -213,7 +218,7 @@ function onContact(message) {
     }
     case "contact.transferred":
       if (details.from_agent_id === myAgentId && details.to_agent_id !== myAgentId) {
-        if (item) toast(t("The call was transferred."));
+        if (item) toastTransferred(details.to_agent_id);
         removeItem(message.contact_id);
       } else if (details.to_agent_id === myAgentId && item) {
         item.transferFrom = details.from_queue || null;
@@ -364,7 +369,8 @@ function drawItem(item) {
         el("p", { class: "muted small" },
           item.queue ? t("Queue {queue}", { queue: item.queue }) : "",
           item.call && item.call.caller_number ? ` · ${item.call.caller_number}` : "")),
-      el("span", { class: "badge badge-connected" }, item.channel === "voice" ? callStateLabel(item.call) : t("Connected"))),
+      // A call's state is the controls' pill (Asterisk's word); other channels say it here.
+      item.channel === "voice" ? null : el("span", { class: "badge badge-connected" }, t("Connected"))),
     item.channel === "voice"
       ? renderCallControls(item, {
           pending, transferOpen, agents: data.agents || [], queues: Object.keys(queues), me, serverNow: serverNow(),
