@@ -55,6 +55,13 @@ class Endpoint:
         return not self.roles
 
     @property
+    def operation_id(self) -> str:
+        """Unique per handler across modules (``calls.transfer``, ``emails.transfer``): the
+        route's name and the OpenAPI operationId."""
+        module = self.handler.__module__.rsplit(".", 1)[-1]
+        return f"{module}.{self.handler.__name__}"
+
+    @property
     def canonical(self) -> str:
         """The path as aiohttp's resource reports it (no regexes): /customers/{customer_id}."""
         return _PATH_VARIABLE.sub(lambda m: "{" + m.group(1) + "}", self.path)

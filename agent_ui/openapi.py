@@ -137,9 +137,8 @@ def build_document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
 
 
 def _operation(endpoint: Endpoint) -> dict[str, Any]:
-    name = endpoint.handler.__name__
     operation: dict[str, Any] = {
-        "operationId": name,
+        "operationId": endpoint.operation_id,
         "summary": endpoint.summary,
         "tags": [endpoint.tag],
         "x-roles": sorted(r.value for r in endpoint.roles) or ["public"],

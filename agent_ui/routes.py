@@ -17,6 +17,7 @@ from agent_ui.api import (
     calls,
     contacts,
     customers,
+    emails,
     offers,
     queues,
     reports,
@@ -39,6 +40,9 @@ from agent_ui.schemas import (
     CustomerCreate,
     CustomerSearchQuery,
     CustomerUpdate,
+    EmailReply,
+    EmailThreadQuery,
+    EmailTransfer,
     HistoryQuery,
     IdentityIn,
     IdentityRemoveQuery,
@@ -50,6 +54,7 @@ from agent_ui.schemas import (
     PasswordChange,
     PasswordReset,
     ProfileQuery,
+    QuarantineQuery,
     ScreenPopQuery,
     TokenCreate,
     UserCreate,
@@ -142,6 +147,21 @@ WRAP_UP = _object(
     },
     ["contact_id", "state", "interaction_id", "disposition", "finished"],
 )
+EMAIL_REPLY_MAX_BODY = 20 * 1024 * 1024
+EMAIL_SENT = _object(
+    {"id": {"type": "integer"}, "thread_id": {"type": "integer"},
+     "message_id": {"type": ["string", "null"]},
+     "status": {"enum": ["sending", "sent", "failed", "refused"]},
+     "error": {"type": ["string", "null"]}, "client_id": {"type": ["string", "null"]}},
+    ["id", "thread_id", "status"],
+)  # fmt: skip
+EMAIL_THREAD = _object(
+    {"thread_id": {"type": "integer"}, "contact_id": {"type": "string"},
+     "current_contact_id": {"type": ["string", "null"]}, "customer_id": {"type": "integer"},
+     "status": {"enum": ["new", "open", "pending", "closed"]}, "subject": {"type": "string"},
+     "messages": {"type": "array", "items": OBJECT}},
+    ["thread_id", "contact_id", "customer_id", "status", "messages"],
+)  # fmt: skip
 QUEUE = _object(
     {
         "name": {"type": "string"},
@@ -354,6 +374,32 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "contacts", body=ContactLink, status=201),
     Endpoint("DELETE", f"{API}/contacts/{{contact_id:{CONTACT_ID}}}/link", contacts.unlink,
              AGENTS, "Undo the link of my contact's caller", "contacts"),
+    # -- email threads (docs/email.md) -------------------------------------------------------
+    Endpoint("GET", f"{API}/emails/{{contact_id:{CONTACT_ID}}}/thread", emails.thread, ANY_USER,
+             "An email thread: messages (sanitised HTML, quoted text marked), attachments, "
+             "delivery status (agents: their own threads; audit-logged)", "email",
+             query=EmailThreadQuery, response=EMAIL_THREAD),
+    Endpoint("POST", f"{API}/emails/{{contact_id:{CONTACT_ID}}}/reply", emails.reply, AGENTS,
+             "Reply to the customer from the queue's address, threaded", "email",
+             body=EmailReply, max_body=EMAIL_REPLY_MAX_BODY, response=EMAIL_SENT),
+    Endpoint("POST", f"{API}/emails/{{contact_id:{CONTACT_ID}}}/pending", emails.pending, AGENTS,
+             "Wait on the customer: the contact ends, their next message reopens it",
+             "email", response=OBJECT),
+    Endpoint("POST", f"{API}/emails/{{contact_id:{CONTACT_ID}}}/close", emails.close, AGENTS,
+             "Done with the thread: the contact ends (then wrap-up)", "email",
+             response=OBJECT),
+    Endpoint("POST", f"{API}/emails/{{contact_id:{CONTACT_ID}}}/transfer", emails.transfer,
+             AGENTS, "Move the thread's contact to another queue", "email",
+             body=EmailTransfer, response=OBJECT),
+    Endpoint("GET", f"{API}/emails/{{contact_id:{CONTACT_ID}}}/attachments/{{attachment_id:{ID}}}",
+             emails.attachment, ANY_USER, "An attachment of a thread (images inline, any other "
+             "type as a download)", "email", response={"type": "string"},
+             media_type="application/octet-stream"),
+    Endpoint("GET", f"{API}/email/quarantine", emails.quarantine, ADMINS,
+             "Messages that could not be taken in (raw kept), newest first", "email",
+             query=QuarantineQuery, response=_page(OBJECT)),
+    Endpoint("POST", f"{API}/email/quarantine/{{inbound_id:{ID}}}/retry", emails.retry, ADMINS,
+             "Process a quarantined message again", "email", response=OBJECT),
     Endpoint("GET", f"{API}/queues", queues.list_queues, ANY_USER,
              "Every queue: channels, dispositions, wrap-up timer", "queues",
              response=_object({"items": {"type": "array", "items": QUEUE}})),

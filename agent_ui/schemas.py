@@ -301,6 +301,42 @@ class AgentRoutingUpdate(Strict):
     auto_accept: Annotated[list[ChannelName], Field(max_length=3)] | None = None
 
 
+# -- email (agent_ui/api/emails.py, docs/email.md) ----------------------------------------
+
+
+class EmailAttachmentIn(Strict):
+    filename: Text200
+    content_type: Annotated[
+        str, StringConstraints(pattern=r"^[a-z0-9.+-]{1,40}/[a-z0-9.+-]{1,80}$")
+    ] = "application/octet-stream"
+    # The file's bytes, base64 (the reply endpoint's body limit bounds them).
+    content_base64: Annotated[str, StringConstraints(max_length=14_000_000)]
+
+
+class EmailReply(Strict):
+    body_text: Annotated[str, StringConstraints(min_length=1, max_length=100_000), _CLEAN]
+    # Also to everyone else the customer's last message was sent to (not our addresses).
+    reply_all: bool = False
+    attachments: list[EmailAttachmentIn] = Field(default_factory=list, max_length=20)
+    # The console's id for this reply: sending it again returns the first result.
+    client_id: Text64
+
+
+class EmailThreadQuery(Strict):
+    # Show remote images in HTML messages (blocked by default).
+    images: bool = False
+
+
+class EmailTransfer(Strict):
+    queue: Text64
+
+
+class QuarantineQuery(Strict):
+    limit: int = Field(50, ge=1, le=200)
+    # The next page: messages with an id below this one.
+    before: Id | None = None
+
+
 class ContactLink(Strict):
     # The existing customer the caller of the contact is (their provisional profile is
     # merged into it).

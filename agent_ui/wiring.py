@@ -162,7 +162,7 @@ def add_endpoints(app: web.Application, endpoints: Iterable[Endpoint]) -> None:
         if key in table:
             raise ValueError(f"endpoint {endpoint.method} {endpoint.canonical} declared twice")
         app.router.add_route(
-            endpoint.method, endpoint.path, endpoint.handler, name=endpoint.handler.__name__
+            endpoint.method, endpoint.path, endpoint.handler, name=endpoint.operation_id
         )
         table[key] = endpoint
     app[OPENAPI_DOCUMENT] = build_document(table.values())

@@ -120,7 +120,11 @@ def build_services(
             identity = profiles.identity(IdentityKind.PHONE, number)
         except InvalidIdentity:
             return None  # anonymous or internal caller id: routed as an unknown caller
-        found = await profiles.routing_context(identity)
+        # Reads only: a number never seen before is routed as the new customer it will
+        # be, and its provisional customer is made after the decision (provisional_of).
+        found = await profiles.routing_context(identity, create=False)
+        if found is None:
+            return CustomerContext(tier=profiles.new_customer_tier)
 
         def text(value: object) -> str | None:
             return None if value is None else str(value)
@@ -133,12 +137,19 @@ def build_services(
             last_served_at=found["last_served_at"],
         )
 
+    async def provisional_of(number: str) -> str:
+        resolution = await profiles.resolve(profiles.identity(IdentityKind.PHONE, number))
+        return str(resolution.customer_id)
+
     directory = StaticAgentDirectory()
     # Telephony's events pass through the consoles' call control, which adds call.changed.
     calls = ConsoleCalls(events, directory)
+    voice_routing = RouterVoiceRouting(
+        routing, customers=customer_of, held=waiting, events=offers, provisional=provisional_of
+    )
     telephony = build_telephony(
         settings,
-        routing=RouterVoiceRouting(routing, customers=customer_of, held=waiting, events=offers),
+        routing=voice_routing,
         directory=directory,
         sink=calls,
     )
@@ -160,6 +171,8 @@ def build_services(
         agent_states=agent_states,
         agent_settings=agent_settings,
     )
+    services.extras["waiting_contacts"] = waiting
+    services.extras["voice_routing"] = voice_routing
     services.health["database"] = profiles.ping
     services.health["bus"] = bus.health
 
@@ -171,10 +184,21 @@ def build_services(
         return {
             "ok": all(bool(s.get("ok")) for s in servers),
             "servers": servers,
+            "fast_path": telephony.fast_path_health(),
+            "ring_to_offer": telephony.ring_to_offer_figures(),
         }
 
     services.health["history"] = history_health
     services.health["routing"] = routing.health
+    if settings.email.get("enabled"):
+        # The email channel (email_channel/): follows the router's events for its
+        # contacts and publishes its own on the bus.
+        from email_channel.wiring import EXTRAS_KEY, build_email
+
+        channel = build_email(settings, services, sink=bus, clock=clock)
+        events.sinks = (*events.sinks, channel.service)
+        services.extras[EXTRAS_KEY] = channel
+        services.health["email"] = channel.health
     if settings.asterisk.servers:
         services.health["asterisk"] = telephony_health
     return services
@@ -227,6 +251,9 @@ def _lifetime(
             await settle_state_log(services, agents)
         if services.telephony is not None:
             await services.telephony.start()
+        email = services.extras.get("email")
+        if email is not None:
+            await email.start()
         if hub is not None:
             await hub.start()
         log.info(
@@ -239,10 +266,18 @@ def _lifetime(
         finally:
             if hub is not None:
                 await hub.stop()
+            if email is not None:
+                await email.stop()
             if services.telephony is not None:
                 await services.telephony.stop()
+            voice_routing = services.extras.get("voice_routing")
+            if voice_routing is not None:
+                await voice_routing.identified()  # provisional customers made behind
             if services.routing is not None:
                 await services.routing.close()
+            waiting = services.extras.get("waiting_contacts")
+            if waiting is not None:
+                await waiting.flush()  # voice contacts are written behind
             if services.recorder is not None:
                 await services.recorder.stop()
             if services.agent_states is not None:

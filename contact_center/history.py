@@ -6,6 +6,10 @@ abandoned; telephony adds the Asterisk call id, who hung up, and recording files
 At the first resync of an Asterisk server the recorder closes the interactions an
 earlier run left open for calls that are no longer waiting there.
 
+A caller never seen before is routed before its provisional customer exists (cti): its
+events wait here (``contact.queued`` without a customer, then whatever follows) until
+``contact.customer_identified`` names the customer, and are then written in order.
+
 The recorder is an event sink placed on the node that produced the events (not a
 bus subscriber, which on Redis would run on every node). ``publish`` never waits: the
 router's decisions do not wait on the database. A background task writes in order,
@@ -52,6 +56,9 @@ DEFAULT_MAX_PENDING = 10_000
 # Retry delays while the database cannot be reached (doubling up to the maximum).
 RETRY_FIRST_SECONDS = 0.1
 RETRY_MAX_SECONDS = 5.0
+# Contacts whose events wait for their customer (most wait milliseconds); beyond this the
+# oldest are dropped: a contact that is never identified (an anonymous caller) leaves none.
+MAX_UNIDENTIFIED = 1000
 # Events whose name starts with one of these go on the timeline.
 _RECORDED = ("contact.", "call.", "telephony.resynced")
 
@@ -137,6 +144,10 @@ class InteractionRecorder:
         self.batches = 0
         self.retrying_since: float | None = None
         self.last_error = ""
+        # Contact id -> its events (name, fields) until its customer is identified.
+        self._unidentified: collections.OrderedDict[str, list[tuple[str, dict[str, Any]]]] = (
+            collections.OrderedDict()
+        )
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
         """Queue events for writing; never waits (the router's path calls this)."""
@@ -206,11 +217,45 @@ class InteractionRecorder:
                 continue
             self._writing = len(batch)
             try:
-                await self._write_until_done(batch)
+                await self._write_until_done(self._release(batch))
             finally:
                 self._writing = 0
 
-    async def _write_until_done(self, batch: list[DomainEvent]) -> None:
+    def _release(self, batch: Sequence[DomainEvent]) -> list[tuple[str, dict[str, Any]]]:
+        """The events to write now, as (name, fields), in order: those of a contact that
+        waits for its customer are held, and written once ``contact.customer_identified``
+        names it (with that customer)."""
+        ready: list[tuple[str, dict[str, Any]]] = []
+        for event in batch:
+            name, data = event.name, event.to_dict()
+            if name == "contact.customer_identified":
+                held = self._unidentified.pop(str(data["contact_id"]), None)
+                for held_name, fields in held or ():
+                    if held_name.startswith("contact."):
+                        fields = {**fields, "customer_id": data["customer_id"]}
+                    ready.append((held_name, fields))
+                continue
+            waiting = self._unidentified.get(self._contact_of(name, data))
+            if waiting is not None:
+                waiting.append((name, data))
+            elif (
+                name == "contact.queued"
+                and data.get("reason", "arrived") == "arrived"
+                and not data.get("customer_id")
+            ):
+                self._unidentified[str(data["contact_id"])] = [(name, data)]
+                while len(self._unidentified) > MAX_UNIDENTIFIED:
+                    self._unidentified.popitem(last=False)
+            else:
+                ready.append((name, data))
+        return ready
+
+    def _contact_of(self, name: str, data: dict[str, Any]) -> str:
+        if name.startswith("call.") and "call_id" in data:
+            return self.voice_prefix + str(data["call_id"])
+        return str(data.get("contact_id", ""))
+
+    async def _write_until_done(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
         delay = RETRY_FIRST_SECONDS
         while True:
             try:
@@ -237,21 +282,21 @@ class InteractionRecorder:
             self.batches += 1
             return
 
-    async def _write_one_by_one(self, batch: list[DomainEvent]) -> None:
+    async def _write_one_by_one(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
         """A batch failed for one bad event: write each alone, skipping only those that
         fail by themselves."""
-        for event in batch:
+        for name, data in batch:
             try:
-                await self._write([event])
+                await self._write([(name, data)])
                 self.applied += 1
             except Exception as exc:
                 if _transient(exc):
-                    await self._write_until_done([event])
+                    await self._write_until_done([(name, data)])
                     continue
                 self.failed += 1
-                log.warning("history: %s not recorded: %s", event.name, one_line(exc))
+                log.warning("history: %s not recorded: %s", name, one_line(exc))
 
-    async def _write(self, batch: list[DomainEvent]) -> None:
+    async def _write(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
         """One transaction, one statement per event (plus one for the customers of the
         contacts that arrived).
 
@@ -264,13 +309,12 @@ class InteractionRecorder:
         step_of: dict[str, int] = {}
         arrived: list[int] = []
         resyncs: list[dict[str, Any]] = []
-        for event in batch:
-            data: dict[str, Any] = event.to_dict()
-            if event.name == "telephony.resynced":
+        for name, data in batch:
+            if name == "telephony.resynced":
                 if data["first"]:
                     resyncs.append(data)
                 continue
-            found = self._statements.for_event(event.name, data)
+            found = self._statements.for_event(name, data)
             if found is None:
                 continue
             statement, params = found
@@ -280,7 +324,7 @@ class InteractionRecorder:
             if step == len(steps):
                 steps.append({})
             steps[step].setdefault(statement, []).append(params)
-            if event.name == "contact.queued":
+            if name == "contact.queued":
                 arrived.append(int(params["p_customer"]))
         async with self.profiles.engine.begin() as conn:
             # A first resync closes what an earlier run left open: before this run's
@@ -297,7 +341,7 @@ class InteractionRecorder:
 
     async def apply(self, event: DomainEvent) -> None:
         """Write one event now (tests, tools); the running recorder batches."""
-        await self._write([event])
+        await self._write(self._release([event]))
 
     async def _close_earlier_run(self, conn: AsyncConnection, data: dict[str, Any]) -> None:
         """Close the interactions an earlier run left open for this server's calls.

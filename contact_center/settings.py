@@ -204,6 +204,16 @@ class AsteriskSettings(_Section):
     recording_dir: str = Field(
         "/var/spool/asterisk/monitor", min_length=1, max_length=255, pattern=r"^/[^\r\n]*$"
     )
+    # The fast path (docs/cti.md): the dialplan asks over FastAGI which phone to dial for a
+    # caller who enters while an agent is free. 0: off (every caller waits on hold and is
+    # Redirected). The dialplan's CC_FASTAGI must name this host and port.
+    fastagi_port: int = Field(4573, ge=0, le=65535)
+    fastagi_host: str = Field("127.0.0.1", min_length=1, max_length=255)
+    # Peers allowed to ask (the Asterisk servers), as addresses or networks.
+    fastagi_permit: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    # How long a FastAGI request waits for the router's decision before the caller goes
+    # to hold (and is routed by Redirect).
+    fastagi_decision_seconds: float = Field(0.5, gt=0, le=10)
 
     @model_validator(mode="after")
     def _unique_names(self) -> AsteriskSettings:
@@ -233,6 +243,8 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
     # Free-form sections owned by other packages (e.g. [routing]) are validated there.
     routing: dict[str, Any] = Field(default_factory=dict)
+    # [email]: validated by email_channel.settings.
+    email: dict[str, Any] = Field(default_factory=dict)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Settings:
         """A copy with some keys replaced, validated again (used by tests and the CLI)."""
@@ -318,6 +330,9 @@ def _environment_keys() -> dict[str, set[str] | None]:
         else:
             keys[name] = None
     keys["routing"] = set(RoutingSettings.model_fields)
+    from email_channel.settings import EmailSettings
+
+    keys["email"] = set(EmailSettings.model_fields)
     return keys
 
 

@@ -8,12 +8,18 @@ through :func:`voice_offers` on the event bus, and
 
 :class:`HeldVoiceContacts` sits between the router and its waiting-contact store so
 that voice contacts restored after a restart wait for their server's resync before
-the router may offer them.
+the router may offer them, and so that a caller's offer never waits on the database:
+voice contacts are written behind, in order (a crash before the write is covered by
+the resync, which finds the caller waiting on Asterisk and routes it again).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 
 from contact_center.domain.events import DomainEvent
@@ -22,7 +28,12 @@ from cti.errors import CallNotRoutable
 from cti.ports import LOST_WITH_PBX, CallFacts, EventSink, VoiceOffer
 from routing.backends.base import CommandResult
 from routing.commands import SetAgentState
-from routing.events import ContactAbandoned, ContactAttached, ContactOffered
+from routing.events import (
+    ContactAbandoned,
+    ContactAttached,
+    ContactCustomerIdentified,
+    ContactOffered,
+)
 from routing.model import PHONE_UNREACHABLE_REASON, AgentState, Channel, CustomerContext
 from routing.ports import WaitingContact, WaitingContactStore
 from routing.service import RoutingService
@@ -54,7 +65,12 @@ def voice_offers(events: Iterable[DomainEvent]) -> list[VoiceOffer]:
     return offers
 
 
+# What the profile store knows of a caller number; a context without ``customer_id``:
+# a number it has never seen (with ``ProvisionalCustomer``, made after the decision).
 CustomerLookup = Callable[[str], Awaitable[CustomerContext | None]]
+# Makes (or finds, if another node made it meanwhile) the provisional customer of a caller
+# number never seen before; its customer id.
+ProvisionalCustomer = Callable[[str], Awaitable[str]]
 
 
 class HeldVoiceContacts:
@@ -70,14 +86,71 @@ class HeldVoiceContacts:
     def __init__(self, inner: WaitingContactStore) -> None:
         self.inner = inner
         self._held: dict[str, WaitingContact] = {}
+        # Voice contacts to write (None: remove), oldest change first; a newer change of
+        # the same contact replaces an unwritten one.
+        self._unwritten: collections.OrderedDict[str, WaitingContact | None] = (
+            collections.OrderedDict()
+        )
+        self._writer: asyncio.Task[None] | None = None
+        self._written = asyncio.Event()
+        self._written.set()
+        self.write_failures = 0
 
     async def save(self, contact: WaitingContact) -> None:
         self._held.pop(contact.contact_id, None)  # the router has it again
-        await self.inner.save(contact)
+        if call_id_of(contact.contact_id) is None:
+            await self.inner.save(contact)
+        else:
+            self._write_behind(contact.contact_id, contact)
 
     async def remove(self, contact_id: str) -> None:
         self._held.pop(contact_id, None)
-        await self.inner.remove(contact_id)
+        if call_id_of(contact_id) is None:
+            await self.inner.remove(contact_id)
+        else:
+            self._write_behind(contact_id, None)
+
+    def _write_behind(self, contact_id: str, contact: WaitingContact | None) -> None:
+        """A caller's offer must not wait on the database: write it after."""
+        self._unwritten.pop(contact_id, None)
+        self._unwritten[contact_id] = contact
+        self._written.clear()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="waiting-voice-contacts")
+
+    async def _write(self) -> None:
+        failures = 0
+        while self._unwritten:
+            contact_id, contact = next(iter(self._unwritten.items()))
+            try:
+                if contact is None:
+                    await self.inner.remove(contact_id)
+                else:
+                    await self.inner.save(contact)
+            except Exception:
+                failures += 1
+                self.write_failures += 1
+                log.exception("waiting-contact store failed for %s; will retry", contact_id)
+                if failures >= 5:
+                    # Give up on this one change; a restart's resync finds the caller.
+                    self._drop_if_unchanged(contact_id, contact)
+                    failures = 0
+                else:
+                    await asyncio.sleep(0.2 * failures)  # back off, then retry
+                continue
+            failures = 0
+            self._drop_if_unchanged(contact_id, contact)
+        self._written.set()
+
+    def _drop_if_unchanged(self, contact_id: str, contact: WaitingContact | None) -> None:
+        if contact_id in self._unwritten and self._unwritten[contact_id] is contact:
+            del self._unwritten[contact_id]
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every voice contact change is written (stop, tests)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._written.wait()
 
     async def load_all(self) -> list[WaitingContact]:
         contacts = await self.inner.load_all()
@@ -108,7 +181,14 @@ class RouterVoiceRouting:
 
     ``customers`` resolves the caller number to what the profile store knows (tier,
     owner agent, last agent) for priority and sticky routing; without it, or when it
-    fails, the call is routed as an unknown caller rather than not at all.
+    fails, the call is routed as an unknown caller rather than not at all. With
+    ``provisional``, a number ``customers`` has never seen is routed first (as a new
+    customer would be: lowest tier, no owner, no last agent) and its provisional customer
+    is made after the decision, so that the offer never waits on that write; the router
+    is then told (``identify_customer``: ``contact.customer_identified`` follows, which
+    brings the screen-pop to the console and the customer to the history). A crash in
+    between leaves the caller without a customer until the restart's resync routes it
+    again and this is done then.
 
     ``held`` is the router's store when voice contacts restored after a restart must
     wait for their server's resync (see :class:`HeldVoiceContacts`); ``events`` is where
@@ -124,6 +204,7 @@ class RouterVoiceRouting:
         customers: CustomerLookup | None = None,
         held: HeldVoiceContacts | None = None,
         events: EventSink | None = None,
+        provisional: ProvisionalCustomer | None = None,
     ) -> None:
         if held is not None and events is None:
             raise ValueError("held voice contacts need an event sink for their ends")
@@ -131,6 +212,9 @@ class RouterVoiceRouting:
         self.customers = customers
         self.held = held
         self.events = events
+        self.provisional = provisional
+        # Provisional customers being made behind the routing decision.
+        self._identifying: set[asyncio.Task[None]] = set()
         # Contacts re-queued from the held ones: the resync's call.queued for them is old news.
         self._restored: set[str] = set()
         # Contacts enqueued in this run (until their call ends): the router has their customer.
@@ -208,7 +292,55 @@ class RouterVoiceRouting:
                 details={"call_id": call_id, "queue": queue, "reason": exc.error_id},
             ) from exc
         self._routed.add(contact_id(call_id))
+        self._identify_after(contact_id(call_id), customer, caller_number, queue)
         return voice_offers(result.events)
+
+    def _identify_after(
+        self, cid: str, customer: CustomerContext | None, number: str, queue: str
+    ) -> None:
+        """A caller never seen before was routed without a customer: make its provisional
+        customer now, behind the decision (the offer is already on its way)."""
+        if self.provisional is None or not number:
+            return
+        if customer is None or customer.customer_id is not None:
+            return
+        task = asyncio.create_task(self._identify(cid, number, queue), name=f"identify-{cid}")
+        self._identifying.add(task)
+        task.add_done_callback(self._identifying.discard)
+
+    async def _identify(self, cid: str, number: str, queue: str) -> None:
+        assert self.provisional is not None
+        try:
+            customer_id = await self.provisional(number)
+        except Exception:
+            log.exception("provisional customer of %s could not be made; routed as unknown", cid)
+            return
+        try:
+            await self.routing.identify_customer(cid, customer_id)
+        except AppError as exc:
+            # Ended already (a caller who hung up at once): the router has no more
+            # events for it, so the history hears of its customer from here.
+            log.info("customer %s of %s not told to the router: %s", customer_id, cid, exc.message)
+            if self.events is not None:
+                await self.events.publish(
+                    [
+                        ContactCustomerIdentified(
+                            at=time.time(),
+                            contact_id=cid,
+                            channel=Channel.VOICE,
+                            queue=queue,
+                            customer_id=customer_id,
+                            state="ended",
+                        )
+                    ]
+                )
+
+    async def identified(self, timeout: float = 10.0) -> None:
+        """Wait until the provisional customers being made are made (stop, tests)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._identifying:
+                    await asyncio.gather(*self._identifying, return_exceptions=True)
 
     async def agent_ringing(
         self, *, call_id: str, agent_id: str, at: float, facts: CallFacts
@@ -288,7 +420,22 @@ class RouterVoiceRouting:
         # Contacts enqueued in this run carry their customer already: no lookup for them.
         if cid in self._routed:
             return None
-        return await self._customer(facts.caller_number, call_id)
+        customer = await self._customer(facts.caller_number, call_id)
+        if customer is not None and customer.customer_id is None and self.provisional is not None:
+            # Not on the path of an offer: the caller is already with the agent.
+            try:
+                made = await self.provisional(facts.caller_number)
+            except Exception:
+                log.exception("provisional customer of %s could not be made", call_id)
+                return customer
+            customer = CustomerContext(
+                customer_id=made,
+                tier=customer.tier,
+                owner_agent_id=customer.owner_agent_id,
+                last_agent_id=customer.last_agent_id,
+                last_served_at=customer.last_served_at,
+            )
+        return customer
 
     async def offer_not_answered(
         self, *, call_id: str, agent_id: str, reason: str, at: float
@@ -408,6 +555,14 @@ class RouterVoiceRouting:
                     continue
                 self._restored.add(waiting.contact_id)
                 offers.extend(voice_offers(result.events))
+                if waiting.customer_id is None:
+                    # Routed before its provisional customer was made (a crash between).
+                    self._identify_after(
+                        waiting.contact_id,
+                        CustomerContext(tier=waiting.tier),
+                        dict(waiting.attributes).get("caller_number", ""),
+                        waiting.queue,
+                    )
                 continue
             await self.held.remove(waiting.contact_id)
             if call_id in live_calls:

@@ -57,6 +57,8 @@ from cti.events import (
     MonitorMode,
     TelephonyResynced,
 )
+from cti.fast_path import FastPathSlots
+from cti.fastagi import AgiRequest, FastAgiServer
 from cti.ports import AgentDirectory, CallFacts, EventSink, VoiceOffer, VoiceRouting
 from cti.protocol import AmiMessage
 from cti.tracker import (
@@ -89,6 +91,8 @@ UNROUTABLE_WINDOW_SECONDS = 60.0
 MAX_TURN_AWAYS_IN_FLIGHT = 100
 # The window of TelephonySettings.max_offers_per_call_per_minute.
 OFFER_LIMIT_WINDOW_SECONDS = 60.0
+# Ring-to-offer times kept for /status (the most recent ones).
+RING_TO_OFFER_SAMPLES = 1000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -194,6 +198,16 @@ class TelephonyService:
         # (server, extension) of phones whose agent was told unreachable.
         self._phones_down: set[tuple[str, str]] = set()
         self._offer_hooks: list[Callable[[str, str, str], None]] = []
+        # The fast path (cti/fast_path.py): set by the wiring when FastAGI is on.
+        self.fast_path: FastPathSlots | None = None
+        self.fastagi: FastAgiServer | None = None
+        # Call -> when its CCEnqueue reached the CTI (perf_counter), until it is offered.
+        self._entered: dict[str, float] = {}
+        # Seconds from a CCEnqueue reaching the CTI to its offer leaving (Redirect
+        # written, or the dialplan told over FastAGI), for calls offered at entry.
+        self.ring_to_offer: collections.deque[float] = collections.deque(
+            maxlen=RING_TO_OFFER_SAMPLES
+        )
         self._resynced = asyncio.Event()
         self._health_changed = asyncio.Event()
         self._turning_away = 0  # callers past the tracking ceiling being sent away
@@ -215,6 +229,20 @@ class TelephonyService:
         return session
 
     async def start(self) -> None:
+        if self.fastagi is not None:
+            try:
+                await self.fastagi.start()
+            except OSError as exc:
+                # Callers are still served, by Redirect from hold; the dialplan's FastAGI
+                # requests fail to connect and send them there.
+                log.error(
+                    "FastAGI cannot listen on %s:%d (%s): the fast path is off",
+                    self.fastagi.host,
+                    self.fastagi.port,
+                    exc,
+                )
+                self.fastagi = None
+                self.fast_path = None
         for session in self.sessions.values():
             starter = getattr(session.link, "start", None)
             if callable(starter):
@@ -225,6 +253,8 @@ class TelephonyService:
                 )
 
     async def stop(self) -> None:
+        if self.fastagi is not None:
+            await self.fastagi.stop()
         for session in self.sessions.values():
             if session.consumer is not None:
                 session.consumer.cancel()
@@ -368,9 +398,62 @@ class TelephonyService:
             session.in_sync = False
             await self.resync(session)
             return
+        if item.event == "UserEvent" and item.get("UserEvent") == "CCEnqueue":
+            self._caller_entered(session, item)
         events = session.tracker.feed(item, self.clock())
         if events:
             await self._handle(session, events)
+
+    def _caller_entered(self, session: ServerSession, item: AmiMessage) -> None:
+        call_id = session.tracker.id_prefix + (item.get("Linkedid") or item.get("Uniqueid"))
+        if len(self._entered) < RING_TO_OFFER_SAMPLES * 10:
+            self._entered[call_id] = time.perf_counter()
+        # The dialplan asks over FastAGI right after this event (extensions_cc.conf).
+        if self.fast_path is not None and item.get("FastPath") == "yes":
+            self.fast_path.expect(call_id)
+
+    def locate_fast_path_call(self, request: AgiRequest) -> str:
+        """The call id of a FastAGI request's channel ("" when no server knows it): the
+        request names the caller's channel and uniqueid; a server's tracker has it."""
+        uniqueid, channel = request.uniqueid, request.channel
+        if not uniqueid:
+            return ""
+        for session in self.sessions.values():
+            known = session.tracker.channels.get(uniqueid)
+            if known is not None and known.name == channel:
+                return session.tracker.id_prefix + known.linkedid
+        if len(self.sessions) == 1:
+            # The AMI events of a brand-new channel may still be on their way.
+            return next(iter(self.sessions.values())).tracker.id_prefix + uniqueid
+        return ""
+
+    def note_ring_to_offer(self, call_id: str) -> None:
+        entered = self._entered.pop(call_id, None)
+        if entered is not None:
+            self.ring_to_offer.append(time.perf_counter() - entered)
+
+    def fast_path_health(self) -> dict[str, object]:
+        """The fast path in /status: listening, requests, callers dialled at once."""
+        if self.fastagi is None or self.fast_path is None:
+            return {"enabled": False}
+        return {
+            "enabled": True,
+            **self.fastagi.health(),
+            "dialled_at_once": self.fast_path.dialled,
+            "sent_to_hold": self.fast_path.sent_to_hold,
+            "handoffs_missed": self.fast_path.handoffs_missed,
+        }
+
+    def ring_to_offer_figures(self) -> dict[str, object]:
+        """Ring-to-offer inside the CTI (CCEnqueue read -> offer sent), recent calls."""
+        samples = sorted(self.ring_to_offer)
+        if not samples:
+            return {"count": 0}
+
+        def pct(q: float) -> float:
+            return round(samples[min(len(samples) - 1, int(q * len(samples)))] * 1000, 3)
+
+        return {"count": len(samples), "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
 
     async def resync(self, session: ServerSession) -> list[DomainEvent]:
         """Reconcile the tracker with the channels Asterisk has right now."""
@@ -511,6 +594,10 @@ class TelephonyService:
                         offer.call_id, offer.agent_id, offer.decided_at, offer.auto_answer
                     )
                 )
+            # Nobody offered it now: the dialplan's FastAGI request sends it to hold.
+            offered = any(o.call_id == getattr(event, "call_id", None) for o in offers)
+            if isinstance(event, CallQueued) and self.fast_path is not None and not offered:
+                self.fast_path.no_agent(event.call_id)
         await self.sink.publish(events)
 
     def _facts(self, session: ServerSession, call_id: str) -> CallFacts:
@@ -619,6 +706,9 @@ class TelephonyService:
             self._offer_times.pop(event.call_id, None)
             self._offer_limited.pop(event.call_id, None)
             self._decisions.pop(event.call_id, None)
+            self._entered.pop(event.call_id, None)
+            if self.fast_path is not None:
+                self.fast_path.forget(event.call_id)
             if event.call_id in self._unroutable:
                 self._unroutable.discard(event.call_id)
                 return []  # never a router contact
@@ -1088,6 +1178,18 @@ class TelephonyService:
         self._offer_times.setdefault(call_id, collections.deque()).append(self.clock())
         for hook in self._offer_hooks:
             hook(call_id, agent_id, extension)
+        if self.fast_path is not None and auto_answer:
+            # The FastAGI answer carries only the extension: an auto-answering agent's call
+            # goes to hold and is Redirected at once, which sets CC_AUTO_ANSWER.
+            self.fast_path.no_agent(call_id)
+        elif self.fast_path is not None and await self.fast_path.hand_over(call_id, extension):
+            # The caller's dialplan asked over FastAGI and dials the phone itself.
+            self.note_ring_to_offer(call_id)
+            return ActionResult(True, "dialled from the dialplan (fast path)", call_id=call_id)
+        now = session.tracker.call(call_id)  # the fast path may have waited: look again
+        if now is None or now.state is CallState.ENDED:
+            raise NoSuchCall(f"no live call {call_id!r}", details={"call_id": call_id})
+        self.note_ring_to_offer(call_id)
         try:
             reply = await session.control.offer_to_agent(
                 channel, extension, auto_answer=auto_answer

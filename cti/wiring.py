@@ -17,6 +17,8 @@ from contact_center.errors import AppError
 from contact_center.settings import AsteriskServer, Settings
 from cti.connection import AmiLink
 from cti.control import ControlSettings
+from cti.fast_path import FastPathHandler, FastPathSettings, FastPathSlots
+from cti.fastagi import FastAgiServer
 from cti.ports import AgentDirectory, EventSink, StaticAgentDirectory, VoiceRouting
 from cti.routing_adapter import call_id_of, voice_offers
 from cti.service import TelephonyService, TelephonySettings
@@ -52,6 +54,17 @@ def build_telephony(
             max_tracked_channels=ast.max_tracked_channels,
         ),
     )
+    if ast.fastagi_port and ast.servers:
+        slots = FastPathSlots(FastPathSettings(decision_seconds=ast.fastagi_decision_seconds))
+        service.fast_path = slots
+        service.fastagi = FastAgiServer(
+            FastPathHandler(slots, service.locate_fast_path_call),
+            host=ast.fastagi_host,
+            port=ast.fastagi_port,
+            permit=ast.fastagi_permit,
+            # The request's own wait for the decision ends first; this is a backstop.
+            handler_timeout=ast.fastagi_decision_seconds + 2.0,
+        )
     for server in settings.asterisk.servers:
         service.add_server(
             AmiLink(

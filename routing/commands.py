@@ -50,6 +50,9 @@ class EnqueueContact(Command, frozen=True, kw_only=True, tag="enqueue"):
     # Original arrival time when a contact is re-queued after a restart.
     waiting_since: float | None = None
     attributes: tuple[tuple[str, str], ...] = ()
+    # When the contact should be answered by (e.g. email: 4 business hours after it
+    # arrived): among equal priorities the earliest due goes first (docs/routing.md).
+    due_at: float | None = None
 
 
 class UpsertAgent(Command, frozen=True, kw_only=True, tag="upsert_agent"):
@@ -179,6 +182,14 @@ class SetAwaitingCustomer(Command, frozen=True, kw_only=True, tag="awaiting_cust
 
     contact_id: str
     awaiting: bool
+
+
+class IdentifyCustomer(Command, frozen=True, kw_only=True, tag="identify_customer"):
+    """The customer of a contact routed before it had one: a caller never seen before is
+    routed first and its provisional customer made after the decision (cti)."""
+
+    contact_id: str
+    customer_id: str
 
 
 class FireTimers(Command, frozen=True, kw_only=True, tag="fire_timers"):

@@ -61,6 +61,7 @@ from routing.events import (
     ContactCallbackOffered,
     ContactClosed,
     ContactConnected,
+    ContactCustomerIdentified,
     ContactOfferDeclined,
     ContactOffered,
     ContactOfferTimedOut,
@@ -257,6 +258,7 @@ class RoutingEngine:
             cmd.ChangePriority: self._change_priority,
             cmd.WithdrawContact: self._withdraw,
             cmd.SetAwaitingCustomer: self._awaiting_customer,
+            cmd.IdentifyCustomer: self._identify_customer,
             cmd.FireTimers: lambda _c, _e: None,
             cmd.ExplainContact: self._explain,
             cmd.DescribeContact: self._describe_contact,
@@ -492,6 +494,7 @@ class RoutingEngine:
         if waiting_since is not None:
             contact.waiting_since = min(waiting_since, now)
             contact.queue_entered_at = contact.waiting_since
+        contact.due_at = c.due_at
         self._contacts[contact.contact_id] = contact
         contact.transition(ContactState.QUEUED)
         self._choose_sticky(contact, queue)
@@ -563,10 +566,16 @@ class RoutingEngine:
 
     def _key(self, contact: Contact, lane: Lane) -> WaitingKey:
         """Where a waiting contact sorts in its lane: minus its static priority (priority
-        and tier boost, less the ageing it would have gained since time 0), then arrival."""
+        and tier boost, less the ageing it would have gained since time 0), then arrival.
+
+        A contact with a due time sorts by it instead of its arrival, and ages from it:
+        among equal priorities the earliest due goes first, and against contacts of other
+        lanes it gains priority as its due time nears and passes."""
         boost = lane.tier_boost.get(contact.customer.tier or "", 0)
-        static = contact.priority + boost - lane.ageing_per_second * contact.waiting_since
-        return (-static, contact.waiting_since, contact.seq, contact.contact_id)
+        due_at = contact.due_at
+        order = contact.waiting_since if due_at is None else due_at
+        static = contact.priority + boost - lane.ageing_per_second * order
+        return (-static, order, contact.seq, contact.contact_id)
 
     def _qstats(self, queue: str, channel: Channel) -> QueueChannelStats:
         stats = self._stats.get((queue, channel))
@@ -1701,6 +1710,37 @@ class RoutingEngine:
         self._refresh_agent(agent)
         self._fill_agent(agent, events)
 
+    def _identify_customer(self, c: cmd.IdentifyCustomer, events: list[DomainEvent]) -> None:
+        contact = self._get_contact(c.contact_id)
+        known = contact.customer
+        if known.customer_id == c.customer_id:
+            return  # told twice
+        if known.customer_id is not None:
+            raise IllegalTransition(
+                f"contact {contact.contact_id} already has customer {known.customer_id}",
+                details={"contact_id": contact.contact_id, "customer_id": known.customer_id},
+            )
+        # What routed it (tier, owner, last agent) stays: the decision is taken.
+        contact.customer = CustomerContext(
+            customer_id=c.customer_id,
+            tier=known.tier,
+            owner_agent_id=known.owner_agent_id,
+            last_agent_id=known.last_agent_id,
+            last_served_at=known.last_served_at,
+        )
+        self._dirty_contacts.add(contact.contact_id)
+        events.append(
+            ContactCustomerIdentified(
+                at=self.now,
+                contact_id=contact.contact_id,
+                channel=contact.channel,
+                queue=contact.queue,
+                customer_id=c.customer_id,
+                agent_id=contact.agent_id,
+                state=str(contact.state),
+            )
+        )
+
     # ------------------------------------------------------------------ timers
 
     def _fire_due(self, events: list[DomainEvent]) -> None:
@@ -1846,6 +1886,7 @@ class RoutingEngine:
                 "sticky_agent",
                 "sticky_until",
                 "waiting_since",
+                "due_at",
                 "callback_offered",
                 "end_reason",
             )

@@ -157,6 +157,16 @@ class ContactClosed(ContactEvent, frozen=True, kw_only=True):
     reason: str
 
 
+class ContactCustomerIdentified(ContactEvent, frozen=True, kw_only=True):
+    """A contact routed without a customer now has one (``customer_id``): a caller never
+    seen before gets its provisional customer after the routing decision."""
+
+    name: ClassVar[str] = "contact.customer_identified"
+    # The agent it rings for or is with (None: still waiting), and its state now.
+    agent_id: str | None = None
+    state: str = "queued"
+
+
 class AgentStateChanged(DomainEvent, frozen=True, kw_only=True):
     name: ClassVar[str] = "agent.state_changed"
     agent_id: str

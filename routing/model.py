@@ -445,6 +445,7 @@ class Contact:
         "created_at",
         "customer",
         "declined_by",
+        "due_at",
         "end_reason",
         "explanations",
         "lane",
@@ -503,6 +504,8 @@ class Contact:
         self.awaiting_customer = False
         self.callback_offered = False
         self.max_wait_done = False
+        # Answer by this time (None: no due time, arrival order); see RoutingEngine._key.
+        self.due_at: float | None = None
         self.end_reason: str | None = None
         # Decisions as taken (explanation records are built when read); a plain dict is
         # a record kept by an earlier version.
@@ -554,6 +557,7 @@ class Contact:
                 "last_served_at": customer.last_served_at,
             },
             "declined_by": sorted(self.declined_by),
+            "due_at": self.due_at,
             "end_reason": self.end_reason,
             "explanations": explanations,
             "max_wait_done": self.max_wait_done,
@@ -605,6 +609,7 @@ class Contact:
         contact.awaiting_customer = bool(data.get("awaiting_customer", False))
         contact.callback_offered = bool(data.get("callback_offered", False))
         contact.max_wait_done = bool(data.get("max_wait_done", False))
+        contact.due_at = _optional_float(data.get("due_at"))
         contact.end_reason = data.get("end_reason")
         contact.explanations = [
             Decision.from_dict(item) if "ranked" in item else dict(item)

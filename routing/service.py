@@ -40,8 +40,10 @@ class RoutingService:
         *,
         priority: int | None = None,
         attributes: Mapping[str, str] | None = None,
+        due_at: float | None = None,
     ) -> CommandResult:
-        """A new contact needs an agent (``customer`` comes from the profile store)."""
+        """A new contact needs an agent (``customer`` comes from the profile store);
+        ``due_at``: answer by then (the earliest due goes first among equal priorities)."""
         customer = customer or CustomerContext()
         return await self.run(
             cmd.EnqueueContact(
@@ -55,6 +57,7 @@ class RoutingService:
                 last_served_at=customer.last_served_at,
                 priority=priority,
                 attributes=tuple(sorted((attributes or {}).items())),
+                due_at=due_at,
             )
         )
 
@@ -129,6 +132,9 @@ class RoutingService:
 
     async def set_awaiting_customer(self, contact_id: str, awaiting: bool) -> CommandResult:
         return await self.run(cmd.SetAwaitingCustomer(contact_id=contact_id, awaiting=awaiting))
+
+    async def identify_customer(self, contact_id: str, customer_id: str) -> CommandResult:
+        return await self.run(cmd.IdentifyCustomer(contact_id=contact_id, customer_id=customer_id))
 
     # -- agents ---------------------------------------------------------------
 

@@ -7,6 +7,10 @@ event                    message                                    topics
 =======================  =========================================  ===========================
 contact.offered          ``offer``, the screen-pop fetched as the   ``agent:<offered agent>``
                          agent it is shown to (audit-logged)
+contact.customer_        ``offer`` again, now with the screen-pop   ``agent:<offered agent>``
+identified of a ringing  (a caller never seen before: its
+contact                  provisional customer is made after the
+                         offer went out)
 contact.* (every one)    ``contact``                                ``queue:<queue>`` (and the
                                                                     queue it left),
                                                                     ``customer:<customer>``
@@ -58,6 +62,7 @@ from routing.errors import NoSuchAgent, NoSuchContact
 from routing.events import (
     AgentStateChanged,
     ContactCallbackOffered,
+    ContactCustomerIdentified,
     ContactEvent,
     ContactOffered,
     ContactOverflowed,
@@ -84,6 +89,7 @@ _COMMON_FIELDS = frozenset({"at", "contact_id", "channel", "queue", "customer_id
 # Steps that do not end a ringing offer.
 _NOT_ENDING_AN_OFFER = (
     ContactOffered,
+    ContactCustomerIdentified,
     ContactPriorityChanged,
     ContactStickyWidened,
     ContactOverflowed,
@@ -209,14 +215,26 @@ class Notifier:
         if event.customer_id is not None:
             self.hub.publish(customer_topic(event.customer_id), update)
         if isinstance(event, ContactOffered):
-            self.hub.publish_built(
-                agent_topic(event.agent_id),
-                event.at,
-                lambda user, seq, topic: self._offer(event, user, seq, topic),
-            )
+            self._publish_offer(event)
             return
+        if isinstance(event, ContactCustomerIdentified):
+            ringing = self.ringing.get(event.contact_id)
+            if ringing is not None:
+                # The offer went out before its customer existed: send it again, now
+                # with the screen-pop (consoles replace an offer by its contact id).
+                ringing = msgspec.structs.replace(ringing, customer_id=event.customer_id)
+                self.ringing[event.contact_id] = ringing
+                self._publish_offer(ringing)
+                return
         for holder in self._holders(event):
             self.hub.publish(agent_topic(holder), update)
+
+    def _publish_offer(self, event: ContactOffered) -> None:
+        self.hub.publish_built(
+            agent_topic(event.agent_id),
+            event.at,
+            lambda user, seq, topic: self._offer(event, user, seq, topic),
+        )
 
     @staticmethod
     def _holders(event: ContactEvent) -> list[str]:

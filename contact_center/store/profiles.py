@@ -800,7 +800,7 @@ class ProfileStore:
             "search_name": search_key(name),
             "language": values.get("language"),
             "timezone": values.get("timezone"),
-            "tier": self.value_settings.tiers[-1].name,
+            "tier": self.new_customer_tier,
             "lifecycle_stage": values.get("lifecycle_stage") or LifecycleStage.PROSPECT.value,
             "owner_agent_id": values.get("owner_agent_id"),
             "tags": values.get("tags") or [],
@@ -1866,50 +1866,106 @@ class ProfileStore:
         data["customer_id"] = row["customer_id"]
         return data
 
-    async def routing_context(self, identity: Identity) -> dict[str, Any]:
-        """What the router needs about the customer behind ``identity`` (resolved, created
-        if unknown): id, tier, owner agent, last agent who served them and when.
+    @property
+    def new_customer_tier(self) -> str:
+        """The tier a new (provisional) customer gets: the lowest."""
+        return self.value_settings.tiers[-1].name
+
+    async def routing_context(
+        self, identity: Identity, *, create: bool = True
+    ) -> dict[str, Any] | None:
+        """What the router needs about the customer behind ``identity``: id, tier, owner
+        agent, last agent who served them and when. An unknown identity gets a new
+        provisional customer, or with ``create=False`` gives None and nothing is written
+        (a caller is then routed first and its customer made after the decision).
 
         Not a profile view (nobody sees it), so not audit-logged.
         """
-        resolution = await self.resolve(identity)
-        cid = resolution.customer_id
+        # A known caller (the usual case): one query, one round trip to the database.
+        last = (
+            interactions.c.customer_id == customers.c.id,
+            interactions.c.agent_id.is_not(None),
+        )
+        served_at = func.coalesce(
+            interactions.c.ended_at, interactions.c.answered_at, interactions.c.started_at
+        )
+        newest = interactions.c.started_at.desc()
+        known = (
+            select(
+                customers.c.id,
+                customers.c.tier,
+                customers.c.owner_agent_id,
+                select(interactions.c.agent_id)
+                .where(*last)
+                .order_by(newest)
+                .limit(1)
+                .scalar_subquery()
+                .label("last_agent_id"),
+                select(served_at)
+                .where(*last)
+                .order_by(newest)
+                .limit(1)
+                .scalar_subquery()
+                .label("last_served_at"),
+            )
+            .select_from(identities.join(customers, customers.c.id == identities.c.customer_id))
+            .where(identities.c.kind == identity.kind.value, identities.c.value == identity.value)
+        )
         async with self.engine.connect() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        select(customers.c.tier, customers.c.owner_agent_id).where(
-                            customers.c.id == cid
-                        )
+            row = (await conn.execute(known)).mappings().first()
+        if row is not None:
+            return {
+                "customer_id": row["id"],
+                "created": False,
+                "tier": row["tier"],
+                "owner_agent_id": row["owner_agent_id"],
+                "last_agent_id": row["last_agent_id"],
+                "last_served_at": row["last_served_at"],
+            }
+        if not create:
+            return None
+        resolution = await self.resolve(identity)
+        async with self.engine.connect() as conn:
+            return await self._routing_rows(
+                conn, resolution.customer_id, created=resolution.created
+            )
+
+    async def _routing_rows(
+        self, conn: AsyncConnection, cid: int, *, created: bool
+    ) -> dict[str, Any]:
+        row = (
+            (
+                await conn.execute(
+                    select(customers.c.tier, customers.c.owner_agent_id).where(
+                        customers.c.id == cid
                     )
                 )
-                .mappings()
-                .one()
             )
-            last = (
-                (
-                    await conn.execute(
-                        select(
-                            interactions.c.agent_id,
-                            func.coalesce(
-                                interactions.c.ended_at,
-                                interactions.c.answered_at,
-                                interactions.c.started_at,
-                            ).label("served_at"),
-                        )
-                        .where(
-                            interactions.c.customer_id == cid, interactions.c.agent_id.is_not(None)
-                        )
-                        .order_by(interactions.c.started_at.desc())
-                        .limit(1)
+            .mappings()
+            .one()
+        )
+        last = (
+            (
+                await conn.execute(
+                    select(
+                        interactions.c.agent_id,
+                        func.coalesce(
+                            interactions.c.ended_at,
+                            interactions.c.answered_at,
+                            interactions.c.started_at,
+                        ).label("served_at"),
                     )
+                    .where(interactions.c.customer_id == cid, interactions.c.agent_id.is_not(None))
+                    .order_by(interactions.c.started_at.desc())
+                    .limit(1)
                 )
-                .mappings()
-                .first()
             )
+            .mappings()
+            .first()
+        )
         return {
             "customer_id": cid,
-            "created": resolution.created,
+            "created": created,
             "tier": row["tier"],
             "owner_agent_id": row["owner_agent_id"],
             "last_agent_id": last["agent_id"] if last else None,

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -281,4 +282,126 @@ agent_routing = Table(
     Column("auto_accept", JSON, nullable=True),
     Column("updated_at", Float, nullable=False),
     Column("updated_by", Id, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+)
+
+
+# -- email channel (email_channel/, docs/email.md) ------------------------------------
+# Every message as received, stored before it is parsed: nothing is lost to a parser
+# failure. IMAP messages are unique by (mailbox, uidvalidity, uid): taken once.
+email_inbound = Table(
+    "email_inbound",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("received_at", Float, nullable=False),
+    # "smtp" or "imap"
+    Column("source", String(16), nullable=False),
+    Column("mailbox", String(64), nullable=True),
+    Column("uidvalidity", BigInteger, nullable=True),
+    Column("uid", BigInteger, nullable=True),
+    Column("envelope_from", String(320), nullable=True),
+    Column("envelope_to", JSON, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    # received -> processing -> processed | automatic | quarantined
+    Column("status", String(16), nullable=False),
+    Column("reason", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_at", Float, nullable=True),
+    Column("processed_at", Float, nullable=True),
+    Column("thread_id", Id, nullable=True),
+    UniqueConstraint("mailbox", "uidvalidity", "uid"),
+    Index("ix_email_inbound_status_received", "status", "received_at"),
+)
+
+# One conversation with a customer; each time it is opened (new, or the customer wrote
+# again) it is routed as a router contact and recorded as an interaction.
+email_threads = Table(
+    "email_threads",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("queue", String(64), nullable=False),
+    # Our address the customer wrote to (replies go out from it).
+    Column("address", String(320), nullable=False),
+    Column("subject", String(300), nullable=False),
+    # Lower-cased subject without Re:/Fwd: prefixes (the subject fallback).
+    Column("subject_key", String(300), nullable=False),
+    # open, pending (waiting on the customer) or closed
+    Column("status", String(16), nullable=False),
+    Column("contact_id", String(64), nullable=True, unique=True),
+    Column("openings", Integer, nullable=False, server_default="0"),
+    Column("agent_id", Id, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("related_thread_id", Id, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_email_threads_customer_subject", "customer_id", "subject_key", "updated_at"),
+)
+
+email_messages = Table(
+    "email_messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("thread_id", Id, ForeignKey("email_threads.id"), nullable=False),
+    Column("interaction_id", Id, ForeignKey("interactions.id"), nullable=True),
+    Column("inbound_id", Id, ForeignKey("email_inbound.id"), nullable=True),
+    # inbound or outbound
+    Column("direction", String(16), nullable=False),
+    # customer, agent-reply or acknowledgement
+    Column("kind", String(16), nullable=False),
+    Column("message_id", String(255), nullable=True),
+    Column("in_reply_to", JSON, nullable=False),
+    Column("references", JSON, nullable=False),
+    Column("from_address", String(320), nullable=True),
+    Column("from_name", String(200), nullable=True),
+    Column("to", JSON, nullable=False),
+    Column("cc", JSON, nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("text", Text, nullable=False),
+    # Sanitised (nh3) when stored; remote images are blocked again when shown.
+    Column("html", Text, nullable=True),
+    Column("quoted_at", Integer, nullable=True),
+    Column("automatic", String(32), nullable=True),
+    Column("defects", JSON, nullable=False),
+    # received; outbound: sending, sent, failed or refused (the loop rule)
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("client_id", String(64), nullable=True),
+    Column("author_id", Id, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("sent_at", Float, nullable=True),
+    UniqueConstraint("thread_id", "client_id"),
+    Index("ix_email_messages_message_id", "message_id"),
+    Index("ix_email_messages_thread_created", "thread_id", "created_at"),
+    Index("ix_email_messages_kind_created", "kind", "created_at"),
+)
+
+email_attachments = Table(
+    "email_attachments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", Id, ForeignKey("email_messages.id"), nullable=False),
+    Column("filename", String(200), nullable=False),
+    Column("declared_type", String(100), nullable=False),
+    Column("detected_type", String(100), nullable=True),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("inline", Boolean, nullable=False, server_default="0"),
+    Column("content_id", String(255), nullable=True),
+    Index("ix_email_attachments_message_id", "message_id"),
+)
+
+# IMAP mailboxes: where polling got to, and which node polls (a lease).
+email_mailboxes = Table(
+    "email_mailboxes",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("uidvalidity", BigInteger, nullable=True),
+    Column("last_uid", BigInteger, nullable=False, server_default="0"),
+    Column("lease_holder", String(64), nullable=True),
+    Column("lease_until", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
 )

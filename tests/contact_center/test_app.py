@@ -109,12 +109,16 @@ async def test_given_an_unknown_caller_then_a_provisional_customer_gets_the_call
     services = app[SERVICES]
     assert services.recorder is not None
     queued = services.bus.subscribe(["contact.queued"])
+    identified = services.bus.subscribe(["contact.customer_identified"])
     abandoned = services.bus.subscribe(["contact.abandoned"])
     call_id = await pbx.place_call("+14155552671", queue="support")
-    await queued.get(timeout=10)
+    # Routed first (as a new customer), its provisional customer made after the decision.
+    assert (await queued.get(timeout=10)).customer_id is None
+    made = await identified.get(timeout=10)
     await services.recorder.wait_idle(timeout=10)
     found = await services.profiles.search(phone="+14155552671")
     assert found["items"][0]["provisional"] is True
+    assert made.customer_id == str(found["items"][0]["id"])
     await pbx.caller_hangs_up(call_id)
     await abandoned.get(timeout=10)
     await services.recorder.wait_idle(timeout=10)

@@ -18,6 +18,14 @@ from contact_center.settings import (
     project_home,
 )
 from contact_center.store.engine import describe_database
+from email_channel.settings import (
+    BusinessHours,
+    EmailSettings,
+    ImapMailbox,
+    QueueEmailSettings,
+    RelaySettings,
+    parse_email_settings,
+)
 from routing.settings import (
     AgentSettings,
     BlockSettings,
@@ -43,7 +51,11 @@ def test_shipped_config_file_matches_the_code_defaults(tmp_path: Path) -> None:
     expected = defaults.with_overrides(
         database={"url": absolute_sqlite_url(defaults.database.url, tmp_path)}
     )
-    assert loaded.model_copy(update={"routing": {}}) == expected
+    assert loaded.model_copy(update={"routing": {}, "email": {}}) == expected
+    # [email] ships example addresses and a support queue; every other key is the default.
+    email = parse_email_settings(loaded.email).model_dump()
+    email_defaults = EmailSettings().model_dump()
+    assert {k for k in email if email[k] != email_defaults[k]} == {"addresses", "queues"}
     routing = parse_routing_settings(loaded.routing)
     defaults_of_routing = RoutingSettings()
     differing = {
@@ -75,6 +87,7 @@ def test_shipped_config_file_lists_every_key_of_every_section() -> None:
         AsteriskServer, TierRule, RoutingSettings, QueueSettings, ProfileSettings,
         AgentSettings, BlockSettings, ServiceLevelSettings, StickySettings,
         OverflowSettings, MaxWaitSettings, DispositionSettings,
+        EmailSettings, BusinessHours, QueueEmailSettings, RelaySettings, ImapMailbox,
     ):  # fmt: skip
         expected |= _keys_of(model)
     assert expected - written == set()

@@ -121,6 +121,25 @@ async def test_given_equal_priority_when_an_agent_frees_then_first_in_is_first_o
     assert served == ["c0", "c1", "c2", "c3"]
 
 
+async def test_given_due_times_when_an_agent_frees_then_the_earliest_due_goes_first(
+    router: Router,
+) -> None:
+    # Arrival order c0, c1, c2; due order c2, c0, then c1 (a contact with no due time
+    # sorts by its arrival, which is earlier than every due time here).
+    base = router.clock.now
+    for cid, due in (("c0", base + 7200), ("c1", base + 14_400), ("c2", base + 3600)):
+        await router.service.enqueue(cid, "email", "support", due_at=due)
+        router.clock.now += 1
+    positions = {
+        c: (await router.service.describe_contact(c))["position"] for c in ("c0", "c1", "c2")
+    }
+    assert positions == {"c2": 1, "c0": 2, "c1": 3}
+    await add_agent(router, "a1", ready=False)
+    offered = await router.service.ready("a1")
+    assert [cid for cid, _ in offers(offered)] == ["c2", "c0", "c1"]
+    assert (await router.service.describe_contact("c0"))["due_at"] == base + 7200
+
+
 async def test_given_a_gold_customer_when_waiting_then_tier_boost_puts_them_first(
     router: Router,
 ) -> None:
@@ -803,3 +822,52 @@ async def test_given_a_default_auto_accept_then_agents_without_their_own_follow_
     second = await service.enqueue("c2", "email", "support")
     assert offers(second) and names(second)[-1] == "contact.offered"
     await service.close()
+
+
+# -- a customer identified after the decision -------------------------------------------
+
+
+async def test_given_a_contact_routed_without_customer_when_identified_then_it_carries_it(
+    router: Router,
+) -> None:
+    await add_agent(router, "a1")
+    first = await router.service.enqueue("c1", "voice", "support", CustomerContext(tier="bronze"))
+    assert offers(first) == [("c1", "a1")]
+    assert first.events[-1].customer_id is None
+
+    identified = await router.service.identify_customer("c1", "cust-9")
+
+    assert names(identified) == ["contact.customer_identified"]
+    event = identified.events[0]
+    assert (event.contact_id, event.customer_id, event.queue) == ("c1", "cust-9", "support")
+    assert (event.agent_id, event.state) == ("a1", "offered")  # type: ignore[attr-defined]
+    described = await router.service.describe_contact("c1")
+    assert (described["customer_id"], described["state"]) == ("cust-9", "offered")
+    assert names(await router.service.identify_customer("c1", "cust-9")) == []  # told twice
+    with pytest.raises(errors.IllegalTransition):
+        await router.service.identify_customer("c1", "cust-10")
+    # The next steps carry it: declined, then offered to the next agent.
+    await router.service.decline("c1", "a1")
+    again = await add_and_collect(router, "a2")
+    assert [(e.name, e.customer_id) for e in again.events if e.name == "contact.offered"] == [
+        ("contact.offered", "cust-9")
+    ]
+
+
+async def test_given_a_waiting_contact_when_identified_then_it_keeps_its_place_and_tier(
+    router: Router,
+) -> None:
+    await router.service.enqueue("c1", "voice", "support", CustomerContext(tier="bronze"))
+    await router.service.enqueue("c2", "voice", "support")
+    identified = await router.service.identify_customer("c1", "cust-1")
+    assert [(e.agent_id, e.state) for e in identified.events] == [(None, "queued")]  # type: ignore[attr-defined]
+    joined = await add_and_collect(router, "a1")
+    assert [
+        (e.contact_id, e.customer_id) for e in joined.events if e.name == "contact.offered"
+    ] == [("c1", "cust-1")]
+    assert (await router.service.describe_contact("c2"))["customer_id"] is None
+    await router.service.hang_up("c2")
+    with pytest.raises(errors.IllegalTransition):
+        await router.service.identify_customer("c2", "cust-2")  # ended
+    with pytest.raises(errors.NoSuchContact):
+        await router.service.identify_customer("c-unknown", "cust-3")

@@ -23,11 +23,14 @@ import pytest
 from tests.conftest import REQUIRE_SERVICES
 from tests.telephony_real.ami import AmiMonitor
 from tests.telephony_real.harness import RING_TIMEOUT, Flow
-from tests.telephony_real.kit import AsteriskKit, find_kit, find_prefix
+from tests.telephony_real.kit import (
+    MONITOR_SECRET,
+    MONITOR_USER,
+    AsteriskKit,
+    find_kit,
+    find_prefix,
+)
 from tests.telephony_real.product import make_home
-
-# The kit's own AMI user (read/write all); the product logs in as cc-product.
-MONITOR_USER, MONITOR_SECRET = "cc", "cc-secret"
 
 
 def _kit_unavailable(reason: str) -> None:
@@ -58,6 +61,7 @@ def asterisk_kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskK
     kit.start()
     try:
         kit.cli(f"dialplan set global CC_AGENT_RING_TIMEOUT {RING_TIMEOUT}")
+        kit.cli(f"dialplan set global CC_FASTAGI agi://127.0.0.1:{kit.fastagi_port}")
         yield kit
     finally:
         kit.stop()

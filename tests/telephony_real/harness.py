@@ -76,6 +76,7 @@ class Flow:
             self.home,
             self.tokens,
             ami_port=ami_port or self.kit.ami_port,
+            fastagi_port=self.kit.fastagi_port,
             settings=settings,
         )
         self._product.start()

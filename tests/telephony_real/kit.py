@@ -31,6 +31,8 @@ DEFAULT_PREFIX = Path("/var/cache/cc-asterisk/22.10.1")
 AGENT_EXTENSIONS = ("1001", "1002", "1003")
 PHONES = (*AGENT_EXTENSIONS, "1901", "customer")
 ANSWERING_MODES = ("answer", "answer-hangup")
+# The kit's own AMI user (read/write all); the product logs in as cc-product.
+MONITOR_USER, MONITOR_SECRET = "cc", "cc-secret"
 
 
 def find_kit(env: Mapping[str, str] = os.environ) -> tuple[Path | None, str]:
@@ -96,13 +98,25 @@ class CallerResult:
 class AsteriskKit:
     """Start/stop the kit's Asterisk and run its scripts with one set of variables."""
 
-    def __init__(self, test_kit: Path, prefix: Path, run_dir: Path, offset: int) -> None:
+    def __init__(
+        self,
+        test_kit: Path,
+        prefix: Path,
+        run_dir: Path,
+        offset: int,
+        *,
+        dialplan: Path = PROJECT / "config" / "asterisk" / "extensions_cc.conf",
+    ) -> None:
         self.test_kit = test_kit
+        # The dialplan Asterisk runs (the product's own, unless a bench adds to a copy).
+        self.dialplan = dialplan
         self.prefix = prefix
         self.run_dir = run_dir
         self.offset = offset
         self.ami_port = 5038 + offset
         self.sip_port = 5060 + offset
+        # The product's FastAGI port (the dialplan's CC_FASTAGI is set to it).
+        self.fastagi_port = 4573 + offset
 
     def env(self, sipp_dir: Path | None = None) -> dict[str, str]:
         env = dict(os.environ)
@@ -110,7 +124,7 @@ class AsteriskKit:
             CC_AST_PREFIX=str(self.prefix),
             CC_AST_RUN=str(self.run_dir),
             CC_AST_PORT_OFFSET=str(self.offset),
-            CC_AST_DIALPLAN=str(PROJECT / "config" / "asterisk" / "extensions_cc.conf"),
+            CC_AST_DIALPLAN=str(self.dialplan),
             CC_AST_MANAGER_SNIPPET=str(PROJECT / "config" / "asterisk" / "manager_cc.conf"),
             CC_SIPP_DIR=str(sipp_dir or self.run_dir / "sipp"),
         )

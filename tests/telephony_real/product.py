@@ -107,12 +107,14 @@ class ContactCenter:
         tokens: Mapping[str, str],
         *,
         ami_port: int,
+        fastagi_port: int = 0,
         settings: Mapping[str, str] | None = None,
     ) -> None:
         self.home = home
         self.settings = dict(settings or {})
         self.tokens = dict(tokens)
         self.ami_port = ami_port
+        self.fastagi_port = fastagi_port
         self.http_port = free_port()
         self.log_path = home / "serve.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -128,6 +130,8 @@ class ContactCenter:
             CC_AMI_USERNAME=AMI_USER,
             CC_AMI_SECRET=AMI_SECRET,
         )
+        if self.fastagi_port:
+            env["CC_ASTERISK_FASTAGI_PORT"] = str(self.fastagi_port)
         env.update(self.settings)
         self.starts += 1
         with self.log_path.open("ab") as log:

@@ -11,6 +11,7 @@ from routing.events import (
     AgentStateChanged,
     ContactAbandoned,
     ContactConnected,
+    ContactCustomerIdentified,
     ContactOffered,
     ContactQueued,
     ContactStickyWidened,
@@ -131,3 +132,29 @@ def test_given_a_saved_wrap_up_then_the_customer_queue_and_agent_hear_it() -> No
         "interaction_id": 11, "disposition": "resolved", "disposition_label": "Resolved",
         "resolved": True, "notes": "Refund sent", "finished": True,
     }  # fmt: skip
+
+
+def test_given_a_ringing_offer_when_its_customer_is_identified_then_the_offer_goes_again() -> None:
+    """A caller never seen before rings before its provisional customer exists: once it
+    does, the agent gets the offer again, built with the screen-pop of that customer."""
+    notify, hub = notifier()
+    notify.handle(
+        ContactOffered(contact_id="c1", agent_id="3", waited_seconds=0.0, offer_deadline=31.0,
+                       decided_by="strategy", strategy="longest-idle", ring=0, **COMMON)
+    )  # fmt: skip
+    hub.published.clear()
+    notify.handle(
+        ContactCustomerIdentified(contact_id="c1", customer_id="7", agent_id="3",
+                                  state="offered", **COMMON)
+    )  # fmt: skip
+    assert hub.built == ["agent:3", "agent:3"]
+    assert notify.ringing["c1"].customer_id == "7"
+    assert notify.ringing["c1"].offer_deadline == 31.0  # the same offer
+    assert hub.topics() == ["queue:support", "customer:7"]
+
+
+def test_given_a_waiting_contact_when_its_customer_is_identified_then_only_a_step() -> None:
+    notify, hub = notifier()
+    notify.handle(ContactCustomerIdentified(contact_id="c1", customer_id="7", **COMMON))
+    assert hub.built == []
+    assert hub.topics() == ["queue:support", "customer:7"]

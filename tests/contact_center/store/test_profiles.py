@@ -6,9 +6,11 @@ import asyncio
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contact_center.accounts import AccountStore
 from contact_center.domain.identity import InvalidIdentity
 from contact_center.errors import InvalidInput
 from contact_center.services import SYSTEM, Actor
@@ -541,3 +543,47 @@ async def test_audit_rows_keep_identity_kinds_not_values(store: ProfileStore) ->
     assert "442079460018" not in str(log) and "ann@example.com" not in str(log)
     kinds = [e["details"].get("identity_kind") for e in log["items"]]
     assert kinds.count("phone") == 3 and kinds.count("email") == 1
+
+
+async def test_given_a_caller_number_then_its_routing_context_is_read_or_made_on_demand(
+    store: ProfileStore, engine: AsyncEngine
+) -> None:
+    """What the router needs: the owner, tier, and the newest interaction an agent served
+    (read in one query), or nothing written at all for a number never seen before unless
+    asked to make its provisional customer."""
+    accounts = AccountStore(engine, store.clock, hasher=PasswordHasher(1, 1024, 1))
+    ann = await accounts.add_user("ann", password="ann-password-2026")
+    bob = await accounts.add_user("bob", password="bob-password-2026")
+    number = store.identity("phone", "+442079460123")
+    assert await store.routing_context(number, create=False) is None
+    assert (await store.search(phone="+442079460123"))["items"] == []  # nothing written
+
+    made = await store.routing_context(number)
+    assert made is not None and made["created"] is True
+    assert (made["tier"], made["owner_agent_id"], made["last_agent_id"]) == (
+        store.new_customer_tier,
+        None,
+        None,
+    )
+    cid = made["customer_id"]
+    await store.update_customer(cid, {"owner_agent_id": ann.id}, actor=SYSTEM)
+    for contact, agent, started, answered in (
+        ("call-1", ann.id, 100.0, 101.0),
+        ("call-2", bob.id, 200.0, 205.0),  # the newest an agent served, still open
+        ("chat-3", None, 300.0, None),  # newer, but nobody served it
+    ):
+        row = await store.start_interaction(
+            cid, channel="voice", contact_id=contact, started_at=started
+        )
+        await store.update_interaction(row["id"], {"agent_id": agent, "answered_at": answered})
+
+    known = await store.routing_context(number, create=False)
+    assert known == {
+        "customer_id": cid,
+        "created": False,
+        "tier": store.new_customer_tier,
+        "owner_agent_id": ann.id,
+        "last_agent_id": bob.id,
+        "last_served_at": 205.0,
+    }
+    assert await store.routing_context(number) == known
