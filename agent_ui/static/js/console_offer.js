@@ -33,7 +33,7 @@ function routerRule(explanation) {
       const rule = (STRATEGY_RULES[explanation.strategy] || (() => explanation.strategy))();
       return explanation.candidates > 1
         ? t("Best of {count} free agents: {rule}", { count: explanation.candidates, rule })
-        : t("The only free agent with the skills for it");
+        : t("You were the only free agent for it");
     }
     case "agent-available":
       return explanation.candidates > 1
