@@ -15,6 +15,8 @@ from agent_ui.api import (
     audit,
     auth,
     calls,
+    canned,
+    chats,
     contacts,
     customers,
     emails,
@@ -25,9 +27,10 @@ from agent_ui.api import (
     users,
 )
 from agent_ui.endpoint import ADMINS, AGENTS, ANY_USER, PUBLIC, SUPERVISORS, Endpoint
+from agent_ui.pages import canned_responses as canned_page
+from agent_ui.pages import chat_widget, home, login, static
 from agent_ui.pages import console as console_page
 from agent_ui.pages import customers as customer_pages
-from agent_ui.pages import home, login, static
 from agent_ui.schemas import (
     AgentRoutingUpdate,
     AgentStateChange,
@@ -36,6 +39,15 @@ from agent_ui.schemas import (
     CallDial,
     CallMonitor,
     CallTransfer,
+    CannedCreate,
+    CannedQuery,
+    CannedUpdate,
+    ChatMessagesQuery,
+    ChatReadIn,
+    ChatSend,
+    ChatTransfer,
+    ChatTypingIn,
+    ChatUploadQuery,
     ContactLink,
     CustomerCreate,
     CustomerSearchQuery,
@@ -217,6 +229,51 @@ AGENT_ROUTING = _object(
         "effective": OBJECT,
     },
     ["user_id", "agent_id", "source", "queues", "skills", "profile", "auto_accept", "effective"],
+)
+
+CHAT_MAX_BODY = 512 * 1024
+ATTACHMENT_ID = r"[A-Za-z0-9_-]{1,48}"
+CHAT_MESSAGE = _object(
+    {
+        "seq": {"type": "integer"},
+        "client_id": {"type": ["string", "null"]},
+        "from": {"enum": ["visitor", "agent", "system"]},
+        "text": {"type": "string"},
+        "at": {"type": "number"},
+        "sender_name": {"type": ["string", "null"]},
+        "attachment": {"type": ["object", "null"]},
+        "notice": {"type": ["string", "null"]},
+    },
+    ["seq", "client_id", "from", "text", "at", "sender_name", "attachment", "notice"],
+)
+CHAT_SENT = _object({"message": CHAT_MESSAGE, "created": {"type": "boolean"}},
+                    ["message", "created"])  # fmt: skip
+CHAT = _object(
+    {
+        "conversation_id": {"type": "string"},
+        "contact_id": {"type": "string"},
+        "status": {"enum": ["queued", "offered", "active", "ended"]},
+        "queue": {"type": "string"},
+        "customer_id": {"type": "integer"},
+        "visitor_name": {"type": "string"},
+        "seq": {"type": "integer"},
+        "visitor_read_seq": {"type": "integer"},
+        "agent_read_seq": {"type": "integer"},
+        "rating": {"type": ["integer", "null"]},
+        "rating_comment": {"type": ["string", "null"]},
+    },
+    ["conversation_id", "contact_id", "status", "queue", "seq"],
+)
+CANNED = _object(
+    {
+        "id": {"type": "integer"},
+        "queue": {"type": ["string", "null"]},
+        "shortcut": {"type": "string"},
+        "title": {"type": "string"},
+        "text": {"type": "string"},
+        "rendered": {"type": "string"},
+    },
+    ["id", "queue", "shortcut", "title", "text"],
 )
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -437,8 +494,63 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              response=_object({"ok": {"type": "boolean"}, "services": OBJECT})),
     Endpoint("GET", f"{API}/openapi.json", openapi.serve, ANY_USER,
              "This API's OpenAPI 3.1 description", "meta"),
+    # -- chats (docs/chat.md) --------------------------------------------------------------
+    Endpoint("GET", f"{API}/chats/{{contact_id:{CONTACT_ID}}}", chats.get_chat, ANY_USER,
+             "A chat I hold (supervisors: any chat)", "chats", response=CHAT),
+    Endpoint("GET", f"{API}/chats/{{contact_id:{CONTACT_ID}}}/messages", chats.chat_messages,
+             ANY_USER, "A chat's messages and notices after a seq, in order", "chats",
+             query=ChatMessagesQuery,
+             response=_object({"items": {"type": "array", "items": CHAT_MESSAGE},
+                               "seq": {"type": "integer"}}, ["items", "seq"])),
+    Endpoint("POST", f"{API}/chats/{{contact_id:{CONTACT_ID}}}/messages",
+             chats.send_chat_message, AGENTS,
+             "Send a message in my chat (idempotent by client_id)", "chats",
+             body=ChatSend, max_body=CHAT_MAX_BODY, status=201, response=CHAT_SENT),
+    Endpoint("POST", f"{API}/chats/{{contact_id:{CONTACT_ID}}}/typing", chats.chat_typing,
+             AGENTS, "Tell the visitor I am typing (off by itself after a few seconds)", "chats",
+             body=ChatTypingIn, status=204, response=None),
+    Endpoint("POST", f"{API}/chats/{{contact_id:{CONTACT_ID}}}/read", chats.chat_read, AGENTS,
+             "I have read the chat up to seq (the visitor sees it)", "chats",
+             body=ChatReadIn, status=204, response=None),
+    Endpoint("POST", f"{API}/chats/{{contact_id:{CONTACT_ID}}}/transfer", chats.transfer_chat,
+             AGENTS, "Transfer my chat to a queue or an agent", "chats", body=ChatTransfer,
+             response=OFFER_OUTCOME["properties"]["contact"]),
+    Endpoint("POST", f"{API}/chats/{{contact_id:{CONTACT_ID}}}/end", chats.end_chat, AGENTS,
+             "End my chat (wrap-up follows)", "chats",
+             response=_object({"status": {"type": "string"}}, ["status"])),
+    Endpoint("POST", f"{API}/chats/{{contact_id:{CONTACT_ID}}}/attachments",
+             chats.upload_chat_file, AGENTS,
+             "Send a file in my chat (multipart field 'file')", "chats",
+             query=ChatUploadQuery, status=201, response=CHAT_SENT),
+    Endpoint("GET", f"{API}/chats/{{contact_id:{CONTACT_ID}}}/attachments/"
+             f"{{attachment_id:{ATTACHMENT_ID}}}", chats.chat_file, ANY_USER,
+             "A file of a chat I hold (supervisors: any chat)", "chats",
+             response={"type": "string"}, media_type="application/octet-stream"),
+    Endpoint("GET", f"{API}/canned-responses", canned.list_canned, ANY_USER,
+             "Canned responses of a queue, searchable; filled in for one of my chats",
+             "canned-responses", query=CannedQuery,
+             response=_object({"items": {"type": "array", "items": CANNED}}, ["items"])),
+    Endpoint("POST", f"{API}/canned-responses", canned.create_canned, SUPERVISORS,
+             "Add a canned response", "canned-responses", body=CannedCreate, status=201,
+             response=CANNED),
+    Endpoint("PATCH", f"{API}/canned-responses/{{canned_id:{ID}}}", canned.update_canned,
+             SUPERVISORS, "Change a canned response", "canned-responses", body=CannedUpdate,
+             response=CANNED),
+    Endpoint("DELETE", f"{API}/canned-responses/{{canned_id:{ID}}}", canned.delete_canned,
+             SUPERVISORS, "Delete a canned response", "canned-responses", status=204,
+             response=None),
     # -- the agent console -------------------------------------------------------------
     Endpoint("GET", "/console", console_page.console, AGENTS | SUPERVISORS,
              "Agent console: state, offers with screen-pop, call controls, wrap-up", "pages",
+             response={"type": "string"}, media_type="text/html"),
+    # -- the chat widget, its sample page, canned responses (docs/chat.md) ----------------
+    Endpoint("GET", "/chat/widget.js", chat_widget.widget, PUBLIC,
+             "The chat widget a web page embeds with one <script> line", "pages",
+             response={"type": "string"}, media_type="text/javascript"),
+    Endpoint("GET", "/chat/demo", chat_widget.demo, PUBLIC,
+             "A sample web page with the chat widget", "pages",
+             response={"type": "string"}, media_type="text/html"),
+    Endpoint("GET", "/canned-responses", canned_page.canned_responses, SUPERVISORS,
+             "Canned responses page: manage the chats' canned responses per queue", "pages",
              response={"type": "string"}, media_type="text/html"),
 )  # fmt: skip

@@ -301,6 +301,62 @@ class AgentRoutingUpdate(Strict):
     auto_accept: Annotated[list[ChannelName], Field(max_length=3)] | None = None
 
 
+# -- chats and canned responses (docs/chat.md) ------------------------------------------
+
+ChatClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class ChatSend(Strict):
+    # The console's own id for this message: a retry with the same id is stored once.
+    client_id: ChatClientId
+    text: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+
+
+class ChatTypingIn(Strict):
+    on: bool
+
+
+class ChatReadIn(Strict):
+    seq: int = Field(ge=0, le=2**31 - 1)
+
+
+class ChatTransfer(Strict):
+    # One of the two: a queue taking chats, or an agent (router agent id = user id).
+    queue: Text64 | None = None
+    agent_id: Text64 | None = None
+
+
+class ChatMessagesQuery(Strict):
+    after_seq: int = Field(0, ge=0, le=2**31 - 1)
+    limit: int = Field(200, ge=1, le=1000)
+
+
+class ChatUploadQuery(Strict):
+    client_id: ChatClientId
+
+
+class CannedQuery(Strict):
+    queue: Text64 | None = None
+    q: Text100 | None = None
+    # Fill the placeholders for this chat of mine ({customer.first_name}, {agent.name}...).
+    contact_id: Text128 | None = None
+
+
+class CannedCreate(Strict):
+    # None: every queue.
+    queue: Text64 | None = None
+    shortcut: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+    title: Text100
+    text: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class CannedUpdate(Strict):
+    queue: Text64 | None = None
+    shortcut: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] | None = None
+    title: Text100 | None = None
+    text: Annotated[str, StringConstraints(min_length=1, max_length=4000)] | None = None
+
+
 # -- email (agent_ui/api/emails.py, docs/email.md) ----------------------------------------
 
 

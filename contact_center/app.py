@@ -73,6 +73,7 @@ def build_services(
     clock: Callable[[], float] = time.time,
 ) -> Services:
     """Create (not connect) every service described by ``settings``."""
+    from chat.wiring import build_chat
     from cti.console_calls import ConsoleCalls
     from cti.ports import StaticAgentDirectory
     from cti.routing_adapter import CONTACT_PREFIX, HeldVoiceContacts, RouterVoiceRouting
@@ -102,7 +103,19 @@ def build_services(
     )
     recorder = InteractionRecorder(profiles, voice_prefix=CONTACT_PREFIX)
     agent_states = AgentStateLog(engine)
-    events = FanOutSink(recorder, agent_states, ContactLifeLog(voice_prefix=CONTACT_PREFIX), bus)
+    # The chat edge follows its contacts' steps on the node whose router took them.
+    holder: list[Services] = []
+    chat = build_chat(
+        settings,
+        engine=engine,
+        profiles=profiles,
+        bus=bus,
+        accounts=lambda: holder[0].accounts,
+        clock=clock,
+    )
+    events = FanOutSink(
+        recorder, agent_states, ContactLifeLog(voice_prefix=CONTACT_PREFIX), chat.lifecycle, bus
+    )
 
     # Agents are registered from the user accounts at start-up (ids = user ids), so the
     # [routing.agents] entries, keyed by username, are applied there, not by the router.
@@ -170,7 +183,11 @@ def build_services(
         calls=calls,
         agent_states=agent_states,
         agent_settings=agent_settings,
+        chat=chat,
     )
+    holder.append(services)
+    chat.service.routing = routing
+    services.health["chat"] = chat.health
     services.extras["waiting_contacts"] = waiting
     services.extras["voice_routing"] = voice_routing
     services.health["database"] = profiles.ping
@@ -224,6 +241,10 @@ def build_app(
     hub = build_hub(services, redis_prefix=redis_prefix(settings))
     app.cleanup_ctx.append(_lifetime(services, hub=hub, require_migrated=require_migrated))
     setup_http(app, services, redis_prefix=redis_prefix(settings), hub=hub)
+    if services.chat is not None:
+        from chat.wiring import setup as setup_chat
+
+        setup_chat(app, services.chat, hub=hub)
     return app
 
 
@@ -251,6 +272,8 @@ def _lifetime(
             await settle_state_log(services, agents)
         if services.telephony is not None:
             await services.telephony.start()
+        if services.chat is not None:
+            await services.chat.start()
         email = services.extras.get("email")
         if email is not None:
             await email.start()
@@ -266,6 +289,8 @@ def _lifetime(
         finally:
             if hub is not None:
                 await hub.stop()
+            if services.chat is not None:
+                await services.chat.stop()
             if email is not None:
                 await email.stop()
             if services.telephony is not None:

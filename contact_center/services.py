@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from chat.wiring import Chat
     from contact_center.accounts import AccountStore
     from contact_center.agent_reports import AgentStateLog
     from contact_center.bus import EventBus
@@ -62,3 +63,5 @@ class Services:
     # Per-agent routing settings by username or user id ([routing.agents.NAME]).
     agent_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The web chat edge (chat/): its service, router-event sink and visitor sockets.
+    chat: Chat | None = None

@@ -243,6 +243,8 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
     # Free-form sections owned by other packages (e.g. [routing]) are validated there.
     routing: dict[str, Any] = Field(default_factory=dict)
+    # [chat]: web chat sites, pre-chat forms, hours and limits (chat/settings.py).
+    chat: dict[str, Any] = Field(default_factory=dict)
     # [email]: validated by email_channel.settings.
     email: dict[str, Any] = Field(default_factory=dict)
 

@@ -246,6 +246,46 @@ class CallUpdate(_Message, frozen=True, kw_only=True, tag="call"):
     previous_agent_id: str | None = None
 
 
+class ChatAttachment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    id: str
+    name: str
+    content_type: str
+    size: int
+    preview: bool
+
+
+class ChatMessageView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One item of a chat's numbered stream (docs/chat.md): ``seq`` is the
+    conversation's, ``from`` visitor, agent or system; a system notice has ``notice``
+    set (agent_joined, transferred, agent_left, requeued, ended)."""
+
+    seq: int
+    client_id: str | None
+    from_: str = msgspec.field(name="from")
+    text: str
+    at: float
+    sender_name: str | None
+    attachment: ChatAttachment | None
+    notice: str | None
+
+
+class ChatUpdate(_Message, frozen=True, kw_only=True, tag="chat"):
+    """A chat the agent holds (topic ``agent:<id>``): ``event`` message (``message``
+    set), typing (the visitor's, ``typing``) or read (the visitor read up to
+    ``read_seq``). A gap in ``message.seq`` or a snapshot: fetch
+    ``GET /api/v1/chats/{contact_id}/messages?after_seq=``."""
+
+    seq: int
+    topic: str
+    at: float
+    contact_id: str
+    conversation_id: str
+    event: str  # message | typing | read
+    message: ChatMessageView | None = None
+    typing: bool | None = None
+    read_seq: int | None = None
+
+
 class Subscribed(_Message, frozen=True, kw_only=True, tag="subscribed"):
     """The topic's messages follow, from the stream's ``seq`` on."""
 
@@ -273,13 +313,14 @@ class Error(_Message, frozen=True, kw_only=True, tag="error"):
     message: str
 
 
-StreamMessage = Offer | ContactUpdate | AgentStateUpdate | CallUpdate
+StreamMessage = Offer | ContactUpdate | AgentStateUpdate | CallUpdate | ChatUpdate
 ServerMessage = (
     Welcome
     | Snapshot
     | Offer
     | ContactUpdate
     | AgentStateUpdate
+    | ChatUpdate
     | CallUpdate
     | Subscribed
     | Unsubscribed
@@ -296,6 +337,7 @@ SERVER_MESSAGES: tuple[type[_Message], ...] = (
     Offer,
     ContactUpdate,
     AgentStateUpdate,
+    ChatUpdate,
     CallUpdate,
     Subscribed,
     Unsubscribed,

@@ -21,6 +21,9 @@ agent.state_changed      ``agent_state``                            ``agent:<age
 call.changed (the CTI's  ``call``                                   ``agent:<agent>`` and
 view of a call, after                                               ``agent:<previous agent>``,
 Asterisk's events)                                                  ``queue:<queue>``
+chat.message, the        ``chat``                                   ``agent:<agent holding the
+visitor's chat.typing                                               chat>``
+and chat.read
 =======================  =========================================  ===========================
 
 It subscribes to the event bus, so on several nodes each one hears every event and
@@ -43,6 +46,8 @@ from agent_ui.hub.messages import (
     AgentStatus,
     CallSummary,
     CallUpdate,
+    ChatMessageView,
+    ChatUpdate,
     ContactSummary,
     ContactUpdate,
     Offer,
@@ -52,6 +57,7 @@ from agent_ui.hub.messages import (
     TransferView,
 )
 from agent_ui.hub.topics import AGENTS, agent_topic, customer_topic, is_supervising, queue_topic
+from chat.events import ChatEvent, ChatMessagePosted, ChatRead, ChatTyping
 from contact_center.accounts import Role, User
 from contact_center.bus import Subscription
 from contact_center.domain.events import DomainEvent
@@ -112,7 +118,7 @@ class Notifier:
         if bus is None or self._task is not None:
             return
         self._subscription = bus.subscribe(
-            ["contact.*", "agent.*", CallChanged.name], maxsize=BACKLOG
+            ["contact.*", "agent.*", CallChanged.name, "chat.*"], maxsize=BACKLOG
         )
         self._dropped = 0
         self._task = asyncio.create_task(self._run(self._subscription), name="hub-notifier")
@@ -152,6 +158,47 @@ class Notifier:
             self._contact(event)
         elif isinstance(event, CallChanged):
             self._call(event)
+        elif isinstance(event, ChatEvent):
+            self._chat(event)
+
+    def _chat(self, event: ChatEvent) -> None:
+        """A chat step for the agent holding the chat (visitor's typing and read only:
+        the agent's own are theirs)."""
+        if event.agent_id is None:
+            return
+        if isinstance(event, ChatMessagePosted):
+            update = ChatUpdate(
+                seq=0,
+                topic="",
+                at=event.at,
+                contact_id=event.contact_id,
+                conversation_id=event.conversation_id,
+                event="message",
+                message=msgspec.convert(event.message, ChatMessageView),
+            )
+        elif isinstance(event, ChatTyping) and event.origin == "visitor":
+            update = ChatUpdate(
+                seq=0,
+                topic="",
+                at=event.at,
+                contact_id=event.contact_id,
+                conversation_id=event.conversation_id,
+                event="typing",
+                typing=event.on,
+            )
+        elif isinstance(event, ChatRead) and event.origin == "visitor":
+            update = ChatUpdate(
+                seq=0,
+                topic="",
+                at=event.at,
+                contact_id=event.contact_id,
+                conversation_id=event.conversation_id,
+                event="read",
+                read_seq=event.seq,
+            )
+        else:
+            return
+        self.hub.publish(agent_topic(event.agent_id), update)
 
     def _call(self, event: CallChanged) -> None:
         transfer = event.transfer

@@ -20,7 +20,7 @@ read and its claim wins. No keyspace notifications (docs/hub.md).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from contact_center.errors import AppError
@@ -128,6 +128,9 @@ class Presence:
         self.clock = clock
         self.batch = batch
         self.paused_total = 0
+        # Called with each agent found gone (whatever their state), once per absence:
+        # the chat edge puts the chats they held back in the queue.
+        self.on_gone: list[Callable[[int], Awaitable[None]]] = []
 
     async def seen(self, user_ids: Collection[int]) -> None:
         await self.store.seen(user_ids, self.clock())
@@ -148,6 +151,11 @@ class Presence:
                 continue  # seen again meanwhile, or another node took it
             if await self._pause(user_id):
                 paused.append(user_id)
+            for listener in self.on_gone:
+                try:
+                    await listener(user_id)
+                except Exception:
+                    log.exception("presence: a listener failed for agent %s", user_id)
         self.paused_total += len(paused)
         return paused
 

@@ -318,6 +318,8 @@ _INTERACTION_COLUMNS = [
     interactions.c.notes,
     interactions.c.summary,
     interactions.c.external_ids,
+    interactions.c.rating,
+    interactions.c.rating_comment,
 ]
 
 
@@ -2909,7 +2911,14 @@ class ProfileStore:
             await conn.execute(
                 update(interactions)
                 .where(interactions.c.customer_id.in_(erased))
-                .values(subject=None, notes=None, summary=None, external_ids={}, external_ref=None)
+                .values(
+                    subject=None,
+                    notes=None,
+                    summary=None,
+                    external_ids={},
+                    external_ref=None,
+                    rating_comment=None,
+                )
             )
             await conn.execute(
                 update(messages)

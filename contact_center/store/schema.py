@@ -144,6 +144,9 @@ interactions = Table(
     # e.g. {"asterisk_linkedid": "1700000000.12", "email_message_id": "<...>"}
     Column("external_ids", JSON, nullable=False),
     Column("external_ref", String(255), nullable=True),
+    # The customer's satisfaction rating (1-5) and comment, e.g. at the end of a chat.
+    Column("rating", Integer, nullable=True),
+    Column("rating_comment", Text, nullable=True),
     Index("ix_interactions_customer_started", "customer_id", "started_at"),
     Index("ix_interactions_external_ref", "external_ref"),
 )
@@ -161,7 +164,22 @@ messages = Table(
     Column("attachments", JSON, nullable=False),
     Column("external_id", String(255), nullable=True),
     Column("created_at", Float, nullable=False),
+    # Conversation messages (chat): their number in the conversation's stream, the
+    # sender's own id for the message (a retried send is stored once), who wrote it
+    # (visitor, agent, system) and, for system notices, which one.
+    Column("seq", Integer, nullable=True),
+    Column("client_id", String(64), nullable=True),
+    Column("origin", String(16), nullable=True),
+    Column("notice", String(32), nullable=True),
     Index("ix_messages_interaction_created", "interaction_id", "created_at"),
+    Index("uq_messages_interaction_id_seq", "interaction_id", "seq", unique=True),
+    Index(
+        "uq_messages_interaction_id_origin_client_id",
+        "interaction_id",
+        "origin",
+        "client_id",
+        unique=True,
+    ),
     Index("ix_messages_customer_id", "customer_id"),
     Index("ix_messages_external_id", "external_id"),
 )
@@ -284,6 +302,86 @@ agent_routing = Table(
     Column("updated_by", Id, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
 )
 
+
+# -- web chat (chat/) ------------------------------------------------------------------
+
+# One visitor's conversation: its router contact and interaction, the hash of the
+# visitor's token (the token itself is never stored), its numbered stream's last seq
+# and how far each side has read.
+chat_conversations = Table(
+    "chat_conversations",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("queue", String(64), nullable=False),
+    Column("contact_id", String(64), nullable=False, unique=True),
+    Column("interaction_id", Id, ForeignKey("interactions.id"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    # queued | offered | active | ended
+    Column("status", String(16), nullable=False),
+    Column("visitor_name", String(200), nullable=False),
+    Column("agent_id", String(64), nullable=True),
+    Column("agent_name", String(200), nullable=True),
+    Column("last_seq", Integer, nullable=False, server_default="0"),
+    Column("visitor_read_seq", Integer, nullable=False, server_default="0"),
+    Column("agent_read_seq", Integer, nullable=False, server_default="0"),
+    Column("language", String(16), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+    # visitor | agent | system
+    Column("ended_by", String(16), nullable=True),
+    Index("ix_chat_conversations_interaction_id", "interaction_id"),
+)
+
+# Files sent in a chat: kept under a random name outside any served directory.
+chat_attachments = Table(
+    "chat_attachments",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("conversation_id", String(40), ForeignKey("chat_conversations.id"), nullable=False),
+    Column("stored_name", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size", Integer, nullable=False),
+    # visitor | agent
+    Column("uploaded_by", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_chat_attachments_conversation_id", "conversation_id"),
+)
+
+# Canned responses per queue (NULL: every queue), with placeholders.
+canned_responses = Table(
+    "canned_responses",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("queue", String(64), nullable=True),
+    Column("shortcut", String(32), nullable=False),
+    Column("title", String(100), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", Id, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Index("ix_canned_responses_queue_shortcut", "queue", "shortcut"),
+)
+
+# Mail other channels ask the email channel to send (a chat transcript): the email
+# channel delivers rows in status "queued" and records the outcome (docs/chat.md).
+outbound_emails = Table(
+    "outbound_emails",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("interaction_id", Id, ForeignKey("interactions.id"), nullable=True),
+    Column("to_address", String(320), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    # queued | sent | failed
+    Column("status", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("sent_at", Float, nullable=True),
+    Column("error", String(300), nullable=True),
+    Index("ix_outbound_emails_status_created", "status", "created_at"),
+)
 
 # -- email channel (email_channel/, docs/email.md) ------------------------------------
 # Every message as received, stored before it is parsed: nothing is lost to a parser

@@ -70,6 +70,9 @@ async def test_given_public_routes_then_only_login_logout_status_and_the_start_p
     )
     assert public == [
         ("GET", "/"),
+        # The chat widget and its sample page: embedded by other sites, no login.
+        ("GET", "/chat/demo"),
+        ("GET", "/chat/widget.js"),
         ("GET", "/login"),
         ("GET", "/static/{name}"),
         ("GET", "/status"),

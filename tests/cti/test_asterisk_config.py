@@ -26,7 +26,7 @@ def test_dialplan_raises_the_user_events_the_tracker_follows() -> None:
     assert "UserEvent(CCEnqueue,Queue: ${CC_QUEUE})" in text
     assert "UserEvent(CCAgentNoAnswer,Agent: ${EXTEN},DialStatus: ${DIALSTATUS})" in text
     # Dial option t lets the AMI Atxfer action work on the agent leg.
-    assert "Dial(PJSIP/${EXTEN},${CC_AGENT_RING_TIMEOUT},tb(cc-agent-leg^s^1(${CC_ANSWER_AFTER})))" in text
+    assert "Dial(PJSIP/${EXTEN},${CC_AGENT_RING_TIMEOUT},t)" in text
 
 
 def test_manager_user_reads_the_event_classes_the_tracker_needs() -> None:

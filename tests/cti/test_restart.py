@@ -63,6 +63,7 @@ class Node:
     telephony: TelephonyService
     session: ServerSession
     events: CollectingEventSink
+    held: HeldVoiceContacts
 
     def cid(self, call: str) -> str:
         return f"{SERVER}:{call}"
@@ -71,6 +72,7 @@ class Node:
         await self.telephony.stop()
         await self.offers.wait_idle()
         await self.router.close()
+        await self.held.flush()  # waiting contacts are written behind the decisions
         await self.recorder.stop()
         await self.engine.dispose()
 
@@ -116,7 +118,7 @@ async def start_node(
     )
     await telephony.start()
     await telephony.wait_resyncs(SERVER, 1)
-    return Node(engine, profiles, recorder, router, offers, telephony, session, events)
+    return Node(engine, profiles, recorder, router, offers, telephony, session, events, store)
 
 
 async def start_pbx(

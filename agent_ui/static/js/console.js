@@ -14,6 +14,7 @@ import { channelLabel } from "./labels.js";
 import { pageData } from "./page.js";
 import { OfferAlert } from "./console_alert.js";
 import { callAction, mountDialPad, renderCallControls } from "./console_call.js";
+import { ChatDesk } from "./console_chat.js";
 import { CustomerArea } from "./console_customer.js";
 import { HubClient } from "./console_hub.js";
 import { installShortcuts } from "./console_keys.js";
@@ -44,6 +45,8 @@ const stateRoot = $("#state-bar");
 const stateBar = data.is_agent ? new StateBar(stateRoot, { reasons: data.not_ready_reasons || [], serverOffset }) : null;
 const alert = new OfferAlert();
 const customerArea = new CustomerArea($("#customer-area"), { me, people, onDial: dial, onLinked: relink });
+// The chats' conversations (console_chat.js): one pane per chat, kept across renders.
+const chats = new ChatDesk({ agents: data.agents, queues, me, phaseOf: (id) => items.get(id)?.phase });
 const workPanel = $("#work-panel");
 const workList = $("#work-list");
 const hubStatus = $("#hub-status");
@@ -161,6 +164,9 @@ function onMessage(message) {
     case "call":
       applyCall(message);
       break;
+    case "chat":
+      chats.onHub(message);
+      break;
     default:
       return;
   }
@@ -185,6 +191,7 @@ function applySnapshot(snapshot) {
     if (items.has(call.contact_id)) keep.add(call.contact_id);
   }
   for (const contactId of [...items.keys()]) if (!keep.has(contactId)) removeItem(contactId);
+  chats.sync([...items.values()]);
 }
 
 function onContact(message) {
@@ -218,7 +225,10 @@ function onContact(message) {
     }
     case "contact.transferred":
       if (details.from_agent_id === myAgentId && details.to_agent_id !== myAgentId) {
-        if (item) toastTransferred(details.to_agent_id);
+        if (item) {
+          if (item.channel === "chat") toast(t("The chat was transferred."));
+          else toastTransferred(details.to_agent_id);
+        }
         removeItem(message.contact_id);
       } else if (details.to_agent_id === myAgentId && item) {
         item.transferFrom = details.from_queue || null;
@@ -292,7 +302,10 @@ function render() {
   const item = selected();
   const focusKey = focusedKey();
   drawWorkList(item);
-  replace(workPanel, item ? drawItem(item) : drawIdle());
+  const content = item ? drawItem(item) : drawIdle();
+  // A chat's pane is the same node from render to render: left in place, it keeps the
+  // reply box's text, caret and focus.
+  if (workPanel.childNodes.length !== 1 || workPanel.firstChild !== content) replace(workPanel, content);
   workPanel.dataset.phase = item ? item.phase : "idle";
   customerArea.show(item);
   alert.ring([...items.values()].some((i) => i.phase === "offered"));
@@ -327,6 +340,7 @@ function drawWorkList(current) {
       "data-contact-id": item.contactId, onclick: () => { selectedId = item.contactId; transferOpen = false; render(); } },
     el("span", { "aria-hidden": "true" }, CHANNEL_ICONS[item.channel] || "•"), " ",
     customerName(item), " · ", phaseLabel(item.phase),
+    chats.unread(item.contactId) ? el("span", { class: "badge badge-unread" }, String(chats.unread(item.contactId))) : null,
   )));
 }
 
@@ -357,8 +371,10 @@ function drawItem(item) {
     return renderOffer(item, { me, serverNow: serverNow(), pending, onAccept: accept, onDecline: decline });
   }
   if (item.phase === "wrap_up") {
-    return renderWrapUp(item, { queue: queues[item.queue], pending, serverNow: serverNow(), onSave: saveWrapUp });
+    const form = renderWrapUp(item, { queue: queues[item.queue], pending, serverNow: serverNow(), onSave: saveWrapUp });
+    return item.channel === "chat" ? el("div", { class: "chat-wrap-up" }, form, chats.render(item)) : form;
   }
+  if (item.channel === "chat") return chats.render(item);
   return el(
     "section",
     { class: `work-card contact-card channel-${item.channel}`, "data-contact-id": item.contactId },

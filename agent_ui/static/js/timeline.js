@@ -42,10 +42,12 @@ export function renderTimelineItem(item, options = {}) {
     );
   }
   if (item.repeat_contact) badges.push(el("span", { class: "badge badge-alert" }, t("Repeat contact")));
+  if (item.rating) badges.push(el("span", { class: "badge badge-rating", "data-field": "rating" }, t("Rated {rating}/5", { rating: item.rating })));
 
   const body = [];
   if (item.summary) body.push(el("p", { class: "timeline-summary" }, item.summary));
   if (item.notes) body.push(el("div", { class: "timeline-note", "data-field": "wrap-up" }, item.notes));
+  if (item.rating_comment) body.push(el("p", { class: "timeline-rating", "data-field": "rating-comment" }, t("Customer's comment: {comment}", { comment: item.rating_comment })));
   for (const message of item.messages || []) {
     const who = message.direction === "outbound" ? t("Reply") : message.sender || t("Customer");
     body.push(

@@ -17,6 +17,9 @@ from agent_ui.hub.messages import (
     AgentStatus,
     CallSummary,
     CallUpdate,
+    ChatAttachment,
+    ChatMessageView,
+    ChatUpdate,
     ContactSummary,
     ContactUpdate,
     Offer,
@@ -29,6 +32,7 @@ from agent_ui.hub.messages import (
     encode,
     server_decoder,
 )
+from chat.events import ChatMessagePosted
 from contact_center.services import Services
 from cti.events import CallChanged, CallDirection
 from tests.agent_ui.conftest import Caller
@@ -36,15 +40,9 @@ from tests.agent_ui.hub.conftest import Connect, enqueue, ready
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "hub.md"
 PARTS = (
-    ResumePoint,
-    AgentStatus,
-    OfferExplanation,
-    OfferView,
-    OfferExplanation,
-    ContactSummary,
-    TransferView,
-    CallSummary,
-)
+    ResumePoint, AgentStatus, OfferView, OfferExplanation, ContactSummary, TransferView,
+    CallSummary, ChatMessageView, ChatAttachment,
+)  # fmt: skip
 
 
 def _name(struct: type[msgspec.Struct]) -> str:
@@ -71,6 +69,24 @@ async def test_given_a_day_in_the_console_then_every_server_message_type_is_sent
     await enqueue(routed, "call-1", customer_id=customer["id"])
     await desk.next(Offer)
     await wall.until(ContactUpdate)
+    await routed.bus.publish(
+        [
+            ChatMessagePosted(
+                at=1.0,
+                conversation_id="c_0123456789",
+                contact_id="chat-c_0123456789",
+                agent_id=str(agent.user_id),
+                message={
+                    "seq": 1, "client_id": "m1", "from": "visitor", "text": "<b>hi</b>",
+                    "at": 1.0, "sender_name": "Ada", "notice": None,
+                    "attachment": {"id": "a_123456789", "name": "x.png",
+                                   "content_type": "image/png", "size": 9, "preview": True},
+                },
+            )
+        ]
+    )  # fmt: skip
+    chat = await desk.until(ChatUpdate)
+    assert chat.message is not None and chat.message.text == "<b>hi</b>"
     await routed.routing.not_ready(str(agent.user_id), "lunch")
     await desk.until(AgentStateUpdate)
     # The CTI's view of a call reaches the agent whose phone has it.
@@ -129,7 +145,7 @@ def test_given_the_schema_then_docs_hub_md_lists_every_message_and_every_field()
     for struct in (*CLIENT_MESSAGES, *SERVER_MESSAGES, *PARTS):
         name = _name(struct)
         assert name in documented, f"docs/hub.md has no section for {name}"
-        fields = {f.name for f in msgspec.structs.fields(struct)}
+        fields = {f.encode_name for f in msgspec.structs.fields(struct)}
         assert documented[name] == fields, name
     known = {_name(s) for s in (*CLIENT_MESSAGES, *SERVER_MESSAGES, *PARTS)}
     assert set(documented) == known, "docs/hub.md documents messages the schema lacks"
