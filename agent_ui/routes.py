@@ -52,6 +52,7 @@ from agent_ui.schemas import (
     ChatTransfer,
     ChatTypingIn,
     ChatUploadQuery,
+    ContactLink,
     ContactMove,
     ContactPriority,
     ContactsReportQuery,
@@ -434,6 +435,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", f"{API}/contacts/{{contact_id:{CONTACT_ID}}}/wrap-up", contacts.wrap_up,
              AGENTS, "Save my contact's disposition and notes; finish ends wrap-up",
              "contacts", body=WrapUpSave, response=WRAP_UP),
+    Endpoint("POST", f"{API}/contacts/{{contact_id:{CONTACT_ID}}}/link", contacts.link, AGENTS,
+             "Link the caller of my contact (a provisional profile) to an existing customer",
+             "contacts", body=ContactLink, status=201),
+    Endpoint("DELETE", f"{API}/contacts/{{contact_id:{CONTACT_ID}}}/link", contacts.unlink,
+             AGENTS, "Undo the link of my contact's caller", "contacts"),
     # -- email threads (docs/email.md) -------------------------------------------------------
     Endpoint("GET", f"{API}/emails/{{contact_id:{CONTACT_ID}}}/thread", emails.thread, ANY_USER,
              "An email thread: messages (sanitised HTML, quoted text marked), attachments, "

@@ -433,3 +433,9 @@ class QuarantineQuery(Strict):
     limit: int = Field(50, ge=1, le=200)
     # The next page: messages with an id below this one.
     before: Id | None = None
+
+
+class ContactLink(Strict):
+    # The existing customer the caller of the contact is (their provisional profile is
+    # merged into it).
+    customer_id: Id

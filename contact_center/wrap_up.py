@@ -187,7 +187,11 @@ async def save_wrap_up(
         contact_id=contact_id,
         channel=contact["channel"],
         queue=contact["queue"],
-        customer_id=contact["customer_id"],
+        # The interaction's customer: the caller may have been linked to an existing
+        # customer since the router took the contact (the merge moved the interaction).
+        customer_id=str(interaction["customer_id"])
+        if interaction is not None and interaction.get("customer_id") is not None
+        else contact["customer_id"],
         agent_id=agent_id,
         interaction_id=interaction_id,
         disposition=final_disposition,

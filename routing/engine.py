@@ -771,6 +771,10 @@ class RoutingEngine:
         contact.agent_id = agent.agent_id
         contact.offered_at = now
         contact.offer_deadline = now + lane.offer_timeout
+        preferred = ""
+        if decision.decided_by == "sticky":
+            owner = contact.customer.owner_agent_id == agent.agent_id
+            preferred = "owner" if owner else "last-agent"
         contact.sticky_agent = contact.sticky_until = None
         self._remember(contact, decision)
         self._push_timer(contact.offer_deadline, "offer", contact.contact_id)
@@ -798,6 +802,10 @@ class RoutingEngine:
                 strategy=decision.strategy,
                 ring=decision.ring,
                 auto_accept=auto_accept,
+                preferred=preferred,
+                candidates=_compared(decision),
+                priority=contact.priority + lane.tier_boost.get(contact.customer.tier or "", 0),
+                tier=contact.customer.tier,
             )
         )
         if auto_accept and contact.channel != Channel.VOICE:
@@ -2074,6 +2082,14 @@ class RoutingEngine:
             1 for cid in agent.active if self._contacts[cid].state == ContactState.OFFERED
         )
         return float(answered + ringing)
+
+
+def _compared(decision: Decision) -> int:
+    """How many candidates a decision compared (agents, or contacts when it ranks them)."""
+    counts = decision.counts
+    if decision.ranks_contacts:
+        return counts.get("compared", len(decision.ranked))
+    return counts.get("eligible", len(decision.ranked))
 
 
 __all__ = ["Changes", "Outcome", "RoutingEngine"]

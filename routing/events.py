@@ -45,6 +45,15 @@ class ContactOffered(ContactEvent, frozen=True, kw_only=True):
     # connected at once (contact.connected follows); a call rings the phone, which the
     # dialplan tells to answer by itself.
     auto_accept: bool = False
+    # Why this agent, in brief (the full record: RoutingService.explain). ``preferred``:
+    # "owner" or "last-agent" when decided_by is "sticky", else "". ``candidates``: how
+    # many were compared (agents free for it; or, decided_by "agent-available", the
+    # heads of the queues and channels this agent could take). ``priority``: the contact's priority
+    # with its tier's boost, as queued; ``tier``: the customer's tier.
+    preferred: str = ""
+    candidates: int = 0
+    priority: int = 0
+    tier: str | None = None
 
 
 class ContactOfferTimedOut(ContactEvent, frozen=True, kw_only=True):

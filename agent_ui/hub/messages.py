@@ -85,6 +85,27 @@ class AgentStatus(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     queues: list[str]
 
 
+class OfferExplanation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Why the router offered the contact to this agent, from its decision (the
+    ``contact.offered`` event; the full record is the router's explain).
+
+    ``decided_by``: sticky (the customer's preferred agent: ``preferred`` says owner or
+    last-agent), strategy (the queue's ``strategy`` picked the best of ``candidates``
+    free agents), agent-available (the agent became free and this was the most urgent of
+    the ``candidates`` queue heads it could take), direct (a transfer or a supervisor), channel (the
+    phone already rang for it). ``ring``: 0, or the overflow step that widened the skills.
+    ``priority``: the contact's priority with its tier's boost; ``tier`` the customer's.
+    """
+
+    decided_by: str
+    strategy: str
+    ring: int
+    preferred: str
+    candidates: int
+    priority: int
+    tier: str | None
+
+
 class OfferView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A contact offered to the agent, with the customer's screen-pop fetched for them."""
 
@@ -102,6 +123,8 @@ class OfferView(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     screen_pop: dict[str, Any] | None
     # Why there is none: no-customer (unknown caller), customer-not-found, unavailable.
     screen_pop_error: str | None = None
+    # Why it came to this agent (None: offered before this node started).
+    explanation: OfferExplanation | None = None
 
 
 class ContactSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -226,7 +249,8 @@ class CallUpdate(_Message, frozen=True, kw_only=True, tag="call"):
     """A call changed as Asterisk reported it (on ``agent:<id>`` of the agent whose phone
     has it, and of the agent it just left, and on ``queue:<queue>``). ``state``: new,
     queued, ringing, dialing, talking, held, transferring, transferred, ended; ``held``
-    only once Asterisk put the customer on hold."""
+    only once Asterisk put the customer on hold. ``previous_agent_id``: the agent the
+    call just left (a completed transfer), whose console lets it go."""
 
     seq: int
     topic: str
@@ -241,6 +265,7 @@ class CallUpdate(_Message, frozen=True, kw_only=True, tag="call"):
     agent_id: str | None
     caller_number: str
     queue: str
+    previous_agent_id: str | None = None
 
 
 class ChatAttachment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

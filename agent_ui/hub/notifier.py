@@ -54,6 +54,7 @@ from agent_ui.hub.messages import (
     ContactSummary,
     ContactUpdate,
     Offer,
+    OfferExplanation,
     OfferView,
     Snapshot,
     TransferView,
@@ -241,6 +242,7 @@ class Notifier:
             agent_id=event.agent_id,
             caller_number=event.caller_number,
             queue=event.queue,
+            previous_agent_id=event.previous_agent_id,
         )
         for agent in dict.fromkeys((event.agent_id, event.previous_agent_id)):
             if agent:
@@ -357,6 +359,7 @@ class Notifier:
             waited_seconds=offered.waited_seconds if offered is not None else None,
             screen_pop=screen_pop,
             screen_pop_error=error,
+            explanation=_explanation(offered) if offered is not None else None,
         )
 
     async def _screen_pop(
@@ -482,3 +485,15 @@ class Notifier:
                 if contact["customer_id"] == customer_id:
                     return True
         return False
+
+
+def _explanation(offered: ContactOffered) -> OfferExplanation:
+    return OfferExplanation(
+        decided_by=offered.decided_by,
+        strategy=offered.strategy,
+        ring=offered.ring,
+        preferred=offered.preferred,
+        candidates=offered.candidates,
+        priority=offered.priority,
+        tier=offered.tier,
+    )

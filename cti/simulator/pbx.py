@@ -369,11 +369,20 @@ class SimulatedPbx:
         self._offer(self._call(call_id), extension, None, "")
 
     async def answer(self, extension: str) -> None:
-        """A phone in MANUAL mode picks up."""
+        """A phone in MANUAL mode picks up (an offer, or an attended transfer's
+        consultation ringing there)."""
         for call in self.calls.values():
             if call.state == "ringing" and call.agent_ext == extension:
                 _cancel(call)
                 self._answered(call)
+                return
+            if (
+                call.state == "consulting"
+                and call.target is not None
+                and call.target_ext == extension
+                and not call.target_bridge
+            ):
+                self._consult_answer(call)
                 return
         raise ValueError(f"phone {extension} is not ringing")
 
@@ -1271,6 +1280,7 @@ class SimulatedPbx:
                 created=self.clock(),
             )
         call.consult_bridge = str(uuid.uuid4())
+        call.target_bridge = ""  # not answered yet (a consultation after a cancelled one)
         call.target = self._phone_channel(call.target_ext, call.call_id)
         self._emit("atxfer_consult_ring", call)
         if phone.mode is PhoneMode.ANSWER:

@@ -600,3 +600,68 @@ async def test_given_a_supervisor_watching_the_queue_then_call_messages_reach_it
         assert (ended.contact_id, ended.state) == (contact, "ended")
     finally:
         await wall.close()
+
+
+async def test_given_alice_consulting_bob_when_she_completes_then_her_console_lets_the_call_go(
+    desk: Desk,
+) -> None:
+    contact = await desk.answered(desk.alice)
+    alice, bob = await desk.console(desk.alice), await desk.console(desk.bob)
+    try:
+        await alice.hello()
+        await bob.hello()
+        status, _ = await desk.post(
+            desk.alice,
+            f"/calls/{contact}/transfer",
+            {"mode": "attended", "to": {"agent_id": desk.bob.agent_id}},
+        )
+        assert status in (200, 202)
+        consulting = await alice.until(CallUpdate)
+        assert consulting.transfer is not None and consulting.transfer.state == "consulting"
+        assert consulting.held and consulting.agent_id == desk.alice.agent_id
+        await desk.consultation_up(contact)
+        status, _ = await desk.post(desk.alice, f"/calls/{contact}/transfer/complete")
+        assert status in (200, 202)
+        # Alice's console hears of the call until it is on Bob's phone, then no more.
+        seen = await alice.until(CallUpdate)
+        while seen.agent_id == desk.alice.agent_id:
+            seen = await alice.until(CallUpdate)
+        assert (seen.contact_id, seen.state, seen.transfer) == (contact, "talking", None)
+        assert seen.agent_id == desk.bob.agent_id
+        assert seen.previous_agent_id == desk.alice.agent_id
+        assert seen.topic == f"agent:{desk.alice.user_id}"
+        # Bob's console has it too, and the router has the contact with Bob.
+        on_bob = await bob.until(CallUpdate)
+        while on_bob.agent_id != desk.bob.agent_id:
+            on_bob = await bob.until(CallUpdate)
+        assert on_bob.previous_agent_id == desk.alice.agent_id
+        assert desk.services.routing is not None
+        described = await desk.services.routing.describe_contact(contact)
+        assert (described["agent_id"], str(described["state"])) == (desk.bob.agent_id, "connected")
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_given_alice_consulting_bob_when_she_cancels_then_her_console_is_back_talking(
+    desk: Desk,
+) -> None:
+    contact = await desk.answered(desk.alice)
+    alice = await desk.console(desk.alice)
+    try:
+        await alice.hello()
+        await desk.post(
+            desk.alice,
+            f"/calls/{contact}/transfer",
+            {"mode": "attended", "to": {"agent_id": desk.bob.agent_id}},
+        )
+        await desk.consultation_up(contact)
+        status, _ = await desk.post(desk.alice, f"/calls/{contact}/transfer/cancel")
+        assert status in (200, 202)
+        seen = await alice.until(CallUpdate)
+        while seen.transfer is not None:
+            seen = await alice.until(CallUpdate)
+        assert (seen.contact_id, seen.state, seen.held) == (contact, "talking", False)
+        assert seen.agent_id == desk.alice.agent_id and seen.previous_agent_id is None
+    finally:
+        await alice.close()

@@ -44,6 +44,7 @@ WANG = ("wang", PASSWORD)
 EXTENSIONS = {"alice": "1001", "bob": "1002", "wang": "1003"}
 ANN_PHONE = "+442079460018"
 XSS_PHONE = "+442079460099"
+UNKNOWN_PHONE = "+442079460077"
 XSS_NAME = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 EARLIER_NOTE = "Router replaced; customer wants a follow-up call"
 ROUTING: dict[str, Any] = {
@@ -427,32 +428,147 @@ def test_given_a_stored_script_in_a_profile_when_it_pops_then_it_shows_as_text(
     assert page_errors(alice) == []
 
 
-def test_given_a_call_when_the_agent_consults_a_colleague_then_the_console_shows_the_consultation(
+def test_given_a_call_when_the_agent_consults_a_colleague_then_cancel_and_complete_follow_asterisk(
     new_context: Callable[..., BrowserContext], shift: ConsoleProduct
 ) -> None:
     alice = open_console(new_context, shift, ALICE)
+    bob = open_console(new_context, shift, BOB)
     go_ready(alice)
     call_id = shift.call(ANN_PHONE)
     wait_offer(alice, "Ann Lee")
     shift.run(shift.pbx.answer(EXTENSIONS["alice"]))
     alice.wait_for_selector(".call-controls[data-call-state=talking]", timeout=LONG)
-    alice.keyboard.press("t")  # the shortcut opens the transfer form
-    alice.select_option("#transfer-kind", "agent")
-    alice.select_option("#transfer-target", label="Bob Agent (1002)")
-    alice.check("#transfer-attended")
-    alice.click("[data-action=transfer]")
-    alice.wait_for_selector(".transfer-status", timeout=LONG)
-    assert "Consulting agent" in alice.locator(".transfer-status").inner_text()
-    # While consulting, the customer is on hold (Asterisk says so) and the agent may
+    go_ready(bob)  # after the call is Alice's: the router would have offered it to Bob
+
+    def consult_bob() -> None:
+        alice.keyboard.press("t")  # the shortcut opens the transfer form
+        alice.select_option("#transfer-kind", "agent")
+        alice.select_option("#transfer-target", label="Bob Agent (1002)")
+        alice.check("#transfer-attended")
+        alice.click("[data-action=transfer]")
+        alice.wait_for_selector(".transfer-status[data-transfer-state=consulting]", timeout=LONG)
+        assert "Consulting agent" in alice.locator(".transfer-status").inner_text()
+        assert alice.locator(".call-controls").get_attribute("data-held") == "true"
+        assert alice.locator("[data-action='transfer/complete']").is_visible()
+        assert alice.locator("[data-action='transfer/cancel']").is_visible()
+        _bob_answers_the_consultation(shift, call_id)
+
+    # While consulting, the customer is on hold (Asterisk says so) and Alice may
     # complete or cancel the transfer.
-    assert alice.locator(".call-controls").get_attribute("data-held") == "true"
-    assert alice.locator("[data-action='transfer/complete']").is_visible()
-    assert alice.locator("[data-action='transfer/cancel']").is_visible()
+    consult_bob()
     shot(alice, "console-19-consulting")
+    # Cancel: the customer is back with Alice, talking, no transfer shown.
+    alice.click("[data-action='transfer/cancel']")
+    alice.wait_for_selector(".call-controls[data-call-state=talking]", timeout=LONG)
+    alice.wait_for_selector(".transfer-status", state="detached", timeout=LONG)
+    assert alice.locator("#work-panel").get_attribute("data-phase") == "connected"
+    assert alice.locator("[data-action=transfer-open]").is_enabled()
+    shot(alice, "console-20-consultation-cancelled")
+
+    # Complete: the call is on Bob's phone; his console pops it, Alice's lets it go (a
+    # transfer hands the contact over: no wrap-up for Alice).
+    consult_bob()
+    alice.click("[data-action='transfer/complete']")
+    bob.wait_for_selector("#work-panel[data-phase=connected]", timeout=LONG)
+    bob.wait_for_selector(".call-controls[data-call-state=talking]", timeout=LONG)
+    assert bob.locator(".card-name").inner_text() == "Ann Lee"
+    alice.wait_for_selector("#work-panel[data-phase=idle]", timeout=LONG)
+    assert alice.locator(".call-controls").count() == 0
+    alice.wait_for_selector("#state-bar[data-state=ready]", timeout=LONG)
+    shot(bob, "console-21-attended-transfer-completed-bob")
+    shot(alice, "console-22-attended-transfer-completed-alice")
+    bob.click("[data-action=hangup]")
+    bob.wait_for_selector("#work-panel[data-phase=wrap_up]", timeout=LONG)
+    bob.select_option("#wrap-disposition", "solved")
+    bob.click("[data-action=wrap-finish]")
+    bob.wait_for_selector("#work-panel[data-phase=idle]", timeout=LONG)
+    go_not_ready(alice)
+    go_not_ready(bob)
+    assert page_errors(alice) == [] and page_errors(bob) == []
+
+
+def _bob_answers_the_consultation(shift: ConsoleProduct, call_id: str) -> None:
+    """Bob's phone rings for Alice's consultation: he picks up, and the CTI sees it."""
+    services = shift.app[SERVICES]
+    pbx = shift.pbx
+
+    async def answer() -> None:
+        telephony = services.telephony
+        assert telephony is not None
+        tracker = telephony.sessions["simulated"].tracker
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        # Polling the PBX and the tracker, with a deadline: neither has an event for it.
+        while pbx.calls[call_id].target is None:
+            assert loop.time() < deadline, "the consultation never rang"
+            await asyncio.sleep(0.01)
+        await pbx.answer(EXTENSIONS["bob"])
+        while not any(
+            ch.linkedid == call_id and ch.name.startswith("Local/")
+            for ch in tracker.channels.values()
+        ):
+            assert loop.time() < deadline, "the CTI never saw the consultation"
+            await asyncio.sleep(0.01)
+
+    shift.run(answer())
+
+
+def test_given_a_ringing_call_when_the_agent_declines_it_then_not_ready_and_it_goes_to_the_other(
+    new_context: Callable[..., BrowserContext], shift: ConsoleProduct
+) -> None:
+    alice = open_console(new_context, shift, ALICE)
+    bob = open_console(new_context, shift, BOB)
+    go_ready(alice)
+    go_ready(bob)
+    call_id = shift.call(ANN_PHONE)
+    assert shift.wait_call(call_id, ("ringing",)) == "ringing"
+    ringing = shift.pbx.calls[call_id].agent_ext
+    first, second = (alice, bob) if ringing == EXTENSIONS["alice"] else (bob, alice)
+    wait_offer(first, "Ann Lee")
+    assert first.locator("[data-action=decline]").is_visible()
+    assert "Pick up your phone" in first.locator(".offer-phone").inner_text()
+    shot(first, "console-23-call-offer-with-decline")
+    first.keyboard.press("d")  # the shortcut declines
+    first.wait_for_selector("#state-bar[data-state=not_ready]", timeout=LONG)
+    assert first.locator("#state-reason").inner_text() == "Missed offer"
+    first.wait_for_selector("#work-panel[data-phase=idle]", timeout=LONG)
+    wait_offer(second, "Ann Lee")
+    assert shift.pbx.calls[call_id].agent_ext != ringing
+    shot(second, "console-24-declined-call-goes-to-the-next-agent")
     shift.run(shift.pbx.caller_hangs_up(call_id))
-    alice.wait_for_selector("#work-panel[data-phase=wrap_up]", timeout=LONG)
-    alice.select_option("#wrap-disposition", "callback")
-    alice.click("[data-action=wrap-finish]")
+    second.wait_for_selector("#work-panel[data-phase=idle]", timeout=LONG)
+    go_not_ready(second)
+    assert page_errors(alice) == [] and page_errors(bob) == []
+
+
+def test_given_an_unknown_caller_when_the_agent_links_them_then_card_and_history_switch(
+    new_context: Callable[..., BrowserContext], shift: ConsoleProduct
+) -> None:
+    alice = open_console(new_context, shift, ALICE)
+    go_ready(alice)
+    call_id = shift.call(UNKNOWN_PHONE)
+    alice.wait_for_selector(".offer-card", timeout=LONG)
+    alice.wait_for_selector(".link-panel", timeout=LONG)
+    shot(alice, "console-25-unknown-caller")
+    alice.fill("#link-search", "Ann Lee")
+    alice.click(".link-panel button[type=submit]")
+    alice.wait_for_selector("[data-action=link]", timeout=LONG)
+    alice.click("[data-action=link]")
+    alice.wait_for_function(
+        "name => (document.querySelector('.card-name') || {}).textContent === name",
+        arg="Ann Lee",
+        timeout=LONG,
+    )
+    alice.wait_for_function(
+        "note => [...document.querySelectorAll('#customer-area .timeline-item')]"
+        ".some(li => li.textContent.includes(note))",
+        arg=EARLIER_NOTE,
+        timeout=LONG,
+    )
+    assert alice.locator(".link-panel").count() == 0
+    assert alice.locator("[data-action=undo-link]").is_visible()
+    shot(alice, "console-26-linked-to-existing-customer")
+    shift.run(shift.pbx.caller_hangs_up(call_id))
     alice.wait_for_selector("#work-panel[data-phase=idle]", timeout=LONG)
     go_not_ready(alice)
     assert page_errors(alice) == []

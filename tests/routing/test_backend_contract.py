@@ -427,6 +427,44 @@ async def test_given_an_owner_when_they_are_free_then_they_get_the_contact_direc
     assert result.events[-1].decided_by == "sticky"  # type: ignore[attr-defined]
 
 
+async def test_given_offers_then_each_says_in_brief_why_that_agent(router: Router) -> None:
+    await add_agent(router, "other", queues=("sales", "support"), skills={"sales": 3})
+    await add_agent(router, "owner", queues=("sales",), skills={"sales": 3})
+    # The owner, kept for them; a gold customer's priority is the tier's boost.
+    vip = CustomerContext(customer_id="vip-1", tier="gold", owner_agent_id="owner")
+    result = await router.service.enqueue("c1", "voice", "sales", vip)
+    offered = result.events[-1]
+    assert isinstance(offered, ContactOffered) and offered.agent_id == "owner"
+    assert (offered.decided_by, offered.preferred) == ("sticky", "owner")
+    assert (offered.tier, offered.priority) == ("gold", 50)
+    # The last agent, kept for them.
+    recent = CustomerContext(
+        customer_id="c", last_agent_id="other", last_served_at=router.clock.now - 60
+    )
+    offered = (await router.service.enqueue("c2", "chat", "sales", recent)).events[-1]
+    assert isinstance(offered, ContactOffered) and offered.agent_id == "other"
+    assert (offered.decided_by, offered.preferred) == ("sticky", "last-agent")
+    # The queue's strategy among the free agents: how many were compared.
+    await add_agent(router, "a3", queues=("support",))
+    await add_agent(router, "a4", queues=("support",))
+    offered = (await router.service.enqueue("c3", "email", "support")).events[-1]
+    assert isinstance(offered, ContactOffered)
+    assert (offered.decided_by, offered.strategy, offered.preferred) == (
+        "strategy",
+        "longest-idle",
+        "",
+    )
+    assert offered.candidates == 3  # other, a3, a4 (the owner serves only sales)
+    assert (offered.tier, offered.priority) == (None, 0)
+    # An agent coming free takes the most urgent contact waiting for it.
+    await router.service.enqueue("c4", "voice", "fewest")
+    await router.service.enqueue("c5", "voice", "fewest")
+    await add_agent(router, "a5", queues=("fewest",))
+    (offered,) = [e for e in router.sink.events if isinstance(e, ContactOffered)][-1:]
+    assert (offered.contact_id, offered.agent_id) == ("c4", "a5")
+    assert (offered.decided_by, offered.candidates) == ("agent-available", 1)
+
+
 async def test_given_a_last_agent_when_no_owner_then_the_last_agent_is_preferred(
     router: Router,
 ) -> None:

@@ -13,7 +13,7 @@ import { t } from "./i18n.js";
 import { channelLabel } from "./labels.js";
 import { pageData } from "./page.js";
 import { OfferAlert } from "./console_alert.js";
-import { callAction, callStateLabel, mountDialPad, renderCallControls } from "./console_call.js";
+import { callAction, mountDialPad, renderCallControls } from "./console_call.js";
 import { ChatDesk } from "./console_chat.js";
 import { CustomerArea } from "./console_customer.js";
 import { HubClient } from "./console_hub.js";
@@ -127,9 +127,14 @@ function applyCall(call) {
     removeItem(item.contactId);
   } else if (item.phase === "connected" && ((call.agent_id && !mine) || call.state === "transferred")) {
     // Asterisk moved the call to another phone (a completed transfer): it is not ours.
-    toast(t("The call was transferred."));
+    toastTransferred(call.agent_id);
     removeItem(item.contactId);
   }
+}
+
+function toastTransferred(agentId) {
+  const name = agentId ? people[String(agentId)] : null;
+  toast(name ? t("Transferred: the customer is now with {name}.", { name }) : t("The call was transferred."));
 }
 
 // ------------------------------------------------------------------ hub messages
@@ -220,7 +225,10 @@ function onContact(message) {
     }
     case "contact.transferred":
       if (details.from_agent_id === myAgentId && details.to_agent_id !== myAgentId) {
-        if (item) toast(item.channel === "chat" ? t("The chat was transferred.") : t("The call was transferred."));
+        if (item) {
+          if (item.channel === "chat") toast(t("The chat was transferred."));
+          else toastTransferred(details.to_agent_id);
+        }
         removeItem(message.contact_id);
       } else if (details.to_agent_id === myAgentId && item) {
         item.transferFrom = details.from_queue || null;
@@ -301,7 +309,11 @@ function render() {
   workPanel.dataset.phase = item ? item.phase : "idle";
   customerArea.show(item);
   alert.ring([...items.values()].some((i) => i.phase === "offered"));
-  if (stateBar) stateBar.setBusy([...items.values()].some((i) => i.phase !== "offered"));
+  if (stateBar) {
+    const held = [...items.values()];
+    stateBar.setBusy(held.some((i) => i.phase === "connected") ? t("On a contact")
+      : held.some((i) => i.phase === "wrap_up") ? t("In wrap-up") : false);
+  }
   syncCustomerTopics();
   tick();
   restoreFocus(focusKey);
@@ -373,7 +385,8 @@ function drawItem(item) {
         el("p", { class: "muted small" },
           item.queue ? t("Queue {queue}", { queue: item.queue }) : "",
           item.call && item.call.caller_number ? ` · ${item.call.caller_number}` : "")),
-      el("span", { class: "badge badge-connected" }, item.channel === "voice" ? callStateLabel(item.call) : t("Connected"))),
+      // A call's state is the controls' pill (Asterisk's word); other channels say it here.
+      item.channel === "voice" ? null : el("span", { class: "badge badge-connected" }, t("Connected"))),
     item.channel === "voice"
       ? renderCallControls(item, {
           pending, transferOpen, agents: data.agents || [], queues: Object.keys(queues), me, serverNow: serverNow(),
@@ -448,10 +461,8 @@ function accept() {
 function decline() {
   const item = offered();
   if (!item) return undefined;
-  if (item.channel === "voice") {
-    toast(t("Reject the call on your phone, or let it ring out."));
-    return undefined;
-  }
+  // A call too: the server hangs up its ringing leg and the router counts the missed
+  // offer (the agent goes not ready, the caller goes back to its place in the queue).
   return busy(async () => {
     try {
       await api("POST", `/api/v1/offers/${encodeURIComponent(item.contactId)}/decline`);
@@ -603,7 +614,8 @@ installShortcuts({
   d: decline,
   h: () => {
     const item = activeCall();
-    if (item) runCallAction(item, item.call && item.call.held ? "resume" : "hold");
+    const consulting = item && item.call && item.call.transfer && item.call.transfer.mode === "attended";
+    if (item && !consulting) runCallAction(item, item.call && item.call.held ? "resume" : "hold");
   },
   e: () => {
     const item = activeCall();

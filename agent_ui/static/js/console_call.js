@@ -29,10 +29,11 @@ export function callStateLabel(call) {
   );
 }
 
-function transferLabel(transfer) {
+function transferLabel(transfer, agents) {
   if (!transfer) return "";
   const target = transfer.target || {};
-  const who = target.agent_id ? t("agent {name}", { name: target.name || target.agent_id })
+  const colleague = target.agent_id ? (agents || []).find((agent) => String(agent.id) === String(target.agent_id)) : null;
+  const who = target.agent_id ? t("agent {name}", { name: (colleague && colleague.name) || target.name || target.agent_id })
     : target.queue ? t("queue {queue}", { queue: target.queue })
       : target.number || "";
   const mode = transfer.mode === "attended" ? t("Consulting {who}", { who }) : t("Transferring to {who}", { who });
@@ -71,19 +72,28 @@ export function renderCallControls(item, context) {
       el("span", { class: `call-state-pill ${held ? "is-held" : ""}`, id: "call-state" }, callStateLabel(call)),
       since ? el("span", { class: "call-timer", id: "call-timer", dataset: { since: String(since) } }, clock(serverNow - since)) : null,
       recording ? el("span", { class: "recording-dot", "data-recording": "true" }, t("Recording")) : null,
-      transfer ? el("span", { class: "transfer-status", "data-transfer-state": transfer.state || "" }, transferLabel(transfer)) : null,
+      transfer ? el("span", { class: "transfer-status", "data-transfer-state": transfer.state || "" }, transferLabel(transfer, agents)) : null,
     ),
-    el(
-      "div",
-      { class: "call-buttons" },
-      held ? button("resume", t("Resume"), { class: "button-primary" }, "H") : button("hold", t("Hold"), {}, "H"),
-      recording ? button("recording/stop", t("Stop recording"), { pressed: true }) : button("recording/start", t("Record"), { pressed: false }),
-      consulting
-        ? [button("transfer/complete", t("Complete transfer"), { class: "button-primary" }), button("transfer/cancel", t("Cancel transfer"))]
-        : el("button", { type: "button", class: "button", "data-action": "transfer-open", "aria-expanded": String(transferOpen),
+    consulting
+      // While consulting, the customer holds (Asterisk's Atxfer): the agent's choices
+      // are to hand the call over or to come back to the customer.
+      ? el(
+          "div",
+          { class: "call-buttons consult-buttons" },
+          el("p", { class: "consult-hint small" }, t("The customer is on hold while you talk to your colleague.")),
+          button("transfer/complete", t("Complete transfer"), { class: "button-primary", disabled: transfer.state === "completing" }),
+          button("transfer/cancel", t("Back to the customer"), { disabled: transfer.state === "completing" }),
+          button("hangup", t("Hang up"), { class: "button-hangup" }, "E"),
+        )
+      : el(
+          "div",
+          { class: "call-buttons" },
+          held ? button("resume", t("Resume"), { class: "button-primary" }, "H") : button("hold", t("Hold"), {}, "H"),
+          recording ? button("recording/stop", t("Stop recording"), { pressed: true }) : button("recording/start", t("Record"), { pressed: false }),
+          el("button", { type: "button", class: "button", "data-action": "transfer-open", "aria-expanded": String(transferOpen),
             disabled: pending || !live || Boolean(transfer), onclick: onTransferOpen }, t("Transfer…"), el("kbd", {}, "T")),
-      button("hangup", t("Hang up"), { class: "button-hangup" }, "E"),
-    ),
+          button("hangup", t("Hang up"), { class: "button-hangup" }, "E"),
+        ),
     transferOpen && !transfer ? renderTransferForm(item, { agents, queues, me, onAction, pending }) : null,
   );
 }

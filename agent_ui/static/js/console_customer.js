@@ -1,8 +1,8 @@
 // The customer area of the console: the card and timeline of the customer of the
 // contact in front of the agent (the screen-pop that came with the offer), their phone
 // numbers to call back, and, for a caller nobody knows yet, "link to an existing
-// customer" (a merge of the provisional profile, undoable) or "create" (confirm it as
-// a new customer).
+// customer" (the agent's link of the contact's provisional profile, undoable) or
+// "create" (confirm it as a new customer).
 
 import { api, query } from "./api.js";
 import { el, replace, toast } from "./dom.js";
@@ -171,32 +171,27 @@ export class CustomerArea {
       el("h3", {}, t("Or create a new customer")), createForm);
   }
 
+  // The agent's own right: merge the provisional profile of the contact they hold into
+  // the customer found (POST /api/v1/contacts/{id}/link); Undo calls DELETE on it.
   async link(item, provisional, survivor) {
+    const path = `/api/v1/contacts/${encodeURIComponent(item.contactId)}/link`;
     try {
-      const merge = await api("POST", "/api/v1/merges", {
-        survivor_id: survivor.id,
-        merged_id: provisional.id,
-        reason: `linked from the console (contact ${item.contactId})`,
-      });
+      await api("POST", path, { customer_id: survivor.id });
       this.shown = null;
       this.onLinked(item, survivor.id);
-      const mergeId = merge && (merge.id || merge.merge_id);
-      const undo = mergeId
-        ? el("button", { type: "button", class: "button button-small", "data-action": "undo-link", onclick: async () => {
-            try {
-              await api("POST", `/api/v1/merges/${mergeId}/undo`);
-              toast(t("Link undone."));
-              this.shown = null;
-              this.onLinked(item, provisional.id);
-            } catch (error) {
-              toast(error.message, "error");
-            }
-          } }, t("Undo"))
-        : null;
+      const undo = el("button", { type: "button", class: "button button-small", "data-action": "undo-link", onclick: async () => {
+        try {
+          await api("DELETE", path);
+          toast(t("Link undone."));
+          this.shown = null;
+          this.onLinked(item, provisional.id);
+        } catch (error) {
+          toast(t("Could not undo the link: {message}", { message: error.message }), "error");
+        }
+      } }, t("Undo"));
       toast([t("Linked to {name}.", { name: survivor.display_name || "" }), " ", undo]);
     } catch (error) {
-      const message = error.status === 403 ? t("Linking customers needs a supervisor here: ask yours.") : error.message;
-      toast(t("Could not link: {message}", { message }), "error");
+      toast(t("Could not link: {message}", { message: error.message }), "error");
     }
   }
 }

@@ -1,6 +1,6 @@
 // An offered contact in the work area: what it is, why it came to this agent, the
-// countdown to the offer's deadline, and accept / decline (chats and emails; a call is
-// answered or rejected on the phone, as the router's voice rule says).
+// countdown to the offer's deadline, and accept / decline (a call is answered on the
+// phone; it may be declined here, which hangs up its ringing leg: a missed offer).
 
 import { el } from "./dom.js";
 import { formatDuration, t } from "./i18n.js";
@@ -13,34 +13,65 @@ export function offerTitle(item) {
   return { voice: t("Incoming call"), chat: t("New chat"), email: t("New email") }[item.channel] || t("New contact");
 }
 
-// Why this contact came to this agent, from what the offer and the screen-pop say.
+const STRATEGY_RULES = {
+  "longest-idle": () => t("you had waited longest since your last contact"),
+  "least-occupied": () => t("you were the least busy"),
+  "highest-proficiency": () => t("your skills matched it best"),
+  "round-robin": () => t("it was your turn"),
+  "fewest-today": () => t("you had taken the fewest contacts today"),
+};
+
+// The router's rule for this offer (the offer's `explanation`), in words.
+function routerRule(explanation) {
+  if (!explanation) return null;
+  switch (explanation.decided_by) {
+    case "sticky":
+      return explanation.preferred === "owner"
+        ? t("You are this customer's account manager: kept for you")
+        : t("You served this customer last time: kept for you");
+    case "strategy": {
+      const rule = (STRATEGY_RULES[explanation.strategy] || (() => explanation.strategy))();
+      return explanation.candidates > 1
+        ? t("Best of {count} free agents: {rule}", { count: explanation.candidates, rule })
+        : t("You were the only free agent for it");
+    }
+    case "agent-available":
+      return explanation.candidates > 1
+        ? t("You became free: the most urgent contact of your {count} queues", { count: explanation.candidates })
+        : t("You became free: it was waiting for you");
+    case "direct":
+      return t("Sent to you by a colleague or a supervisor");
+    case "channel":
+      return t("Your phone was already ringing for it");
+    default:
+      return null;
+  }
+}
+
+// Why this contact came to this agent: the router's explanation with the offer, and
+// what the screen-pop adds.
 export function offerReasons(item, me) {
   const reasons = [];
   const offer = item.offer || {};
+  const explanation = offer.explanation || null;
   reasons.push(t("Queue {queue}", { queue: item.queue }));
   if (offer.waited_seconds !== null && offer.waited_seconds !== undefined) {
     reasons.push(t("Waited {duration}", { duration: formatDuration(Math.max(1, offer.waited_seconds)) }));
   }
-  const decided = {
-    sticky: t("You are this customer's preferred agent (sticky routing)"),
-    "agent-available": t("You were the best eligible agent free for it"),
-    "contact-arrived": t("You were the best eligible agent free for it"),
-    channel: t("Your phone was already ringing for it"),
-    transfer: t("Transferred to you by a colleague"),
-  }[offer.decided_by];
-  if (decided) reasons.push(decided);
+  const rule = routerRule(explanation);
+  if (rule) reasons.push(rule);
+  if (explanation && explanation.ring > 0) reasons.push(t("Overflow: the queue widened the skills it needs"));
   const pop = item.screenPop;
   const customer = pop && pop.customer;
-  if (customer && me && customer.owner_agent_id === me.id) reasons.push(t("You are this customer's account manager"));
-  const last = pop && [...(pop.open_interactions || []), ...(pop.interactions || [])].find((i) => i.agent_id !== null && i.agent_id !== undefined);
-  if (last && me && last.agent_id === me.id && !(customer && customer.owner_agent_id === me.id)) {
-    reasons.push(t("You served this customer last time"));
-  }
-  if (customer && customer.value && customer.value.tier && customer.value.tier !== "standard") {
-    reasons.push(t("Priority for the customer's tier"));
+  const sticky = explanation && explanation.decided_by === "sticky";
+  if (!sticky && customer && me && customer.owner_agent_id === me.id) reasons.push(t("You are this customer's account manager"));
+  const tier = (explanation && explanation.tier) || (customer && customer.value && customer.value.tier);
+  if (tier && tier !== "standard") {
+    reasons.push(explanation && explanation.priority
+      ? t("Priority {priority} for the customer's tier", { priority: explanation.priority })
+      : t("Priority for the customer's tier"));
   }
   if (item.transferFrom) reasons.push(t("Transferred from queue {queue}", { queue: item.transferFrom }));
-  if (offer.explanation) reasons.push(String(offer.explanation));
   return reasons;
 }
 
@@ -58,22 +89,25 @@ export function renderOffer(item, { me, serverNow, onAccept, onDecline, pending 
   const voice = item.channel === "voice";
   const remaining = countdown(item, serverNow);
   const caller = item.call && item.call.caller_number;
+  const declineButton = el("button", { type: "button", class: "button button-decline", "data-action": "decline", disabled: pending, onclick: onDecline },
+    t("Decline"), el("kbd", {}, "D"));
   const actions = voice
     ? el(
         "div",
-        { class: "offer-phone", role: "note" },
-        el("span", { class: "ring-icon", "aria-hidden": "true" }, "☎"),
-        el("div", {},
-          el("strong", {}, t("Pick up your phone to answer")),
-          el("p", { class: "muted small" }, t("Letting it ring out or rejecting it on the phone declines the call."))),
+        { class: "offer-actions offer-actions-voice" },
+        el("div", { class: "offer-phone", role: "note" },
+          el("span", { class: "ring-icon", "aria-hidden": "true" }, "☎"),
+          el("div", {},
+            el("strong", {}, t("Pick up your phone to answer")),
+            el("p", { class: "muted small" }, t("Declining sends the call to the next agent, and you go not ready.")))),
+        declineButton,
       )
     : el(
         "div",
         { class: "offer-actions" },
         el("button", { type: "button", class: "button button-accept", "data-action": "accept", disabled: pending, onclick: onAccept },
           t("Accept"), el("kbd", {}, "A")),
-        el("button", { type: "button", class: "button button-decline", "data-action": "decline", disabled: pending, onclick: onDecline },
-          t("Decline"), el("kbd", {}, "D")),
+        declineButton,
       );
   return el(
     "section",

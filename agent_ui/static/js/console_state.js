@@ -54,6 +54,7 @@ export class StateBar {
     this.readyButton = root.querySelector("#state-ready");
     this.notReadyButton = root.querySelector("#state-not-ready");
     this.offlineButton = root.querySelector("#state-offline");
+    this.busyLabel = root.querySelector(".state-busy-label");
     this.reasonSelect = root.querySelector("#not-ready-reason");
     replace(
       this.reasonSelect,
@@ -91,16 +92,18 @@ export class StateBar {
     this.draw();
   }
 
+  // `busy`: false, or what the agent is busy with ("On a contact", "In wrap-up").
   setBusy(busy) {
     if (busy === this.busy) return;
     this.busy = busy;
+    if (busy && this.busyLabel) replace(this.busyLabel, busy);
     this.draw();
   }
 
   draw() {
     const state = this.state || "offline";
     this.root.dataset.state = state;
-    this.root.classList.toggle("is-busy", this.busy);
+    this.root.classList.toggle("is-busy", Boolean(this.busy));
     replace(this.label, stateLabel(state));
     replace(this.reasonText, this.reason ? reasonLabel(this.reason) : "");
     this.reasonText.hidden = !this.reason;

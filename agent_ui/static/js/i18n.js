@@ -59,7 +59,9 @@ export function formatDuration(seconds) {
   const secs = rest - minutes * 60;
   if (typeof Intl.DurationFormat === "function") {
     const parts = hours ? { hours, minutes } : minutes ? { minutes, seconds: secs } : { seconds: secs };
-    return new Intl.DurationFormat(locale(), { style: "short" }).format(parts);
+    // A zero duration would format as "" (zero units are hidden): say "0 sec".
+    const options = hours || minutes || secs ? { style: "short" } : { style: "short", secondsDisplay: "always" };
+    return new Intl.DurationFormat(locale(), options).format(parts);
   }
   if (hours) return `${hours}:${String(minutes).padStart(2, "0")}:${String(secs).padStart(2, "0")}`;
   return `${minutes}:${String(secs).padStart(2, "0")}`;

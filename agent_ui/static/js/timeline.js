@@ -79,7 +79,10 @@ export function renderTimelineItem(item, options = {}) {
         " ",
         files.map((file, index) => [
           index ? ", " : "",
-          options.recordingUrl ? el("a", { href: options.recordingUrl(file), class: "recording-link" }, file) : el("span", { class: "mono" }, file),
+          // The file's name is what tells recordings apart; the server's path is a tooltip.
+          options.recordingUrl
+            ? el("a", { href: options.recordingUrl(file), class: "recording-link", title: file }, file.split("/").pop())
+            : el("span", { class: "mono recording-file", title: file }, file.split("/").pop()),
         ]),
       ),
     );

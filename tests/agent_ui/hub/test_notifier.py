@@ -56,7 +56,8 @@ def test_given_an_offer_then_the_agent_gets_it_built_with_a_pop_and_the_queue_a_
     assert isinstance(step, ContactUpdate) and step.agent_id == "3"
     assert step.details == {
         "waited_seconds": 2.0, "offer_deadline": 31.0, "decided_by": "strategy",
-        "strategy": "longest-idle", "ring": 0, "auto_accept": False,
+        "strategy": "longest-idle", "ring": 0, "auto_accept": False, "preferred": "",
+        "candidates": 0, "priority": 0, "tier": None,
     }  # fmt: skip
     assert notify.ringing["c1"].offer_deadline == 31.0
 

@@ -63,6 +63,11 @@ async def test_given_a_ready_agent_when_a_contact_is_offered_then_the_offer_carr
     assert pop is not None
     assert pop["customer"]["display_name"] == "Ada Lovelace"
     assert len(pop["open_interactions"]) == 1
+    # Why it came to this agent: the router's decision, in brief.
+    why = offer.offer.explanation
+    assert why is not None
+    assert (why.decided_by, why.strategy, why.ring) == ("strategy", "longest-idle", 0)
+    assert (why.candidates, why.preferred) == (1, "")
     # Fetched as the agent it is shown to: the audit log says they viewed it.
     audit = await routed.profiles.audit_log(customer_id=customer["id"], action="profile.viewed")
     viewed = [(e["actor_id"], e["contact_id"], e["details"]) for e in audit["items"]]
