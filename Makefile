@@ -1,6 +1,6 @@
 # One command each: `make demo`, `make test`, `make check`, `make serve`.
 # Everything runs from a project-local virtualenv (.venv) created on first use.
-# Installs are reproducible: exact versions with hashes from requirements/*.lock
+# Installs are reproducible: exact versions with hashes from requirements/*.txt
 # (`make lock` refreshes them from pyproject.toml's ranges; `make check-latest` tries
 # the newest versions in a throwaway virtualenv without touching the locks).
 # Installing compiles the router core with mypyc (setup.py); it is redone when the
@@ -8,8 +8,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-RUN_LOCK := requirements/run.lock
-TEST_LOCK := requirements/test.lock
+RUN_LOCK := requirements/run.txt
+TEST_LOCK := requirements/test.txt
 UV_VERSION := 0.13.8
 INSTALL_INPUTS := pyproject.toml setup.py $(wildcard routing/*.py)
 # Options for the demo, e.g. `make demo ARGS=--no-calls` or `make demo ARGS=--reset`.
